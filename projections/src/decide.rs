@@ -1,0 +1,826 @@
+//! Deciding: admin commands checked against the current state and turned into events.
+//!
+//! `decide` holds every business rule that can refuse a command; a refused command yields no
+//! event at all. It never mutates the state: the caller appends the events, then folds them
+//! with `State::apply`. Target resolution (noderanges) happens before, in the caller, so
+//! commands here carry MACs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use crate::names::{self, NameError};
+use crate::{
+    Event, Mac, Policy, Profile, ProfileError, ProfileKind, ReportVia, State, LOCALBOOT, UNKNOWN,
+};
+
+/// An admin command, with its targets already resolved to MACs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Command {
+    /// Start a new store: record the site key and the default profiles.
+    Init {
+        /// 32 random bytes, hex.
+        site_key: String,
+    },
+    /// `nmt machine add`.
+    AddMachine {
+        /// The MAC.
+        mac: Mac,
+        /// A name.
+        name: Option<String>,
+        /// A group (default `unknown`).
+        group: Option<String>,
+        /// A fixed IPv4 address.
+        ip: Option<Ipv4Addr>,
+    },
+    /// `nmt machine import`: all rows or none.
+    Import {
+        /// The rows of the node table.
+        rows: Vec<ImportRow>,
+    },
+    /// `nmt machine rm`.
+    RemoveMachines {
+        /// The machines.
+        macs: Vec<Mac>,
+    },
+    /// `nmt name MACHINE NAME`.
+    Name {
+        /// The machine.
+        mac: Mac,
+        /// The new name.
+        name: String,
+    },
+    /// `nmt name RANGE --pattern`.
+    NamePattern {
+        /// The machines (named in order of first appearance, whatever order these are in).
+        macs: Vec<Mac>,
+        /// The pattern.
+        pattern: NamePattern,
+    },
+    /// `nmt group add`.
+    AddGroup {
+        /// Its name.
+        group: String,
+        /// Its policy (default `localboot`).
+        policy: Option<Policy>,
+    },
+    /// `nmt group rm`.
+    RemoveGroup {
+        /// Its name.
+        group: String,
+        /// Move remaining members to `unknown` instead of refusing.
+        force: bool,
+    },
+    /// `nmt assign`.
+    Assign {
+        /// The machines.
+        macs: Vec<Mac>,
+        /// The group.
+        group: String,
+    },
+    /// `nmt policy RANGE POLICY` on machines (`None` clears their override).
+    SetPolicy {
+        /// The machines.
+        macs: Vec<Mac>,
+        /// The override, or `None` to follow the group again.
+        policy: Option<Policy>,
+        /// Next boot only.
+        once: bool,
+    },
+    /// `nmt policy @group POLICY`.
+    SetGroupPolicy {
+        /// The group.
+        group: String,
+        /// The policy.
+        policy: Policy,
+        /// Next boot only: becomes a one-shot override on every current member.
+        once: bool,
+    },
+    /// `nmt rootdev set`.
+    SetRootDevice {
+        /// The machines.
+        macs: Vec<Mac>,
+        /// The device.
+        device: String,
+    },
+    /// `nmt rootdev rm`.
+    RemoveRootDevice {
+        /// The machines.
+        macs: Vec<Mac>,
+    },
+    /// `nmt installed`, or the installer's report.
+    ReportInstall {
+        /// The machine.
+        mac: Mac,
+        /// Its installed root device.
+        device: String,
+        /// How it came.
+        via: ReportVia,
+    },
+    /// `nmt profile add`.
+    DefineProfile {
+        /// The profile.
+        profile: Profile,
+        /// Allow replacing an existing profile of that name.
+        replace: bool,
+    },
+    /// `nmt profile rm`.
+    RemoveProfile {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// One row of a node table (`mac,name,ip,group`), as text, with its line number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportRow {
+    /// 1-based line number in the file, for messages.
+    pub line: usize,
+    /// The MAC, as written.
+    pub mac: String,
+    /// The name, or empty.
+    pub name: String,
+    /// The IPv4 address, or empty.
+    pub ip: String,
+    /// The group, or empty.
+    pub group: String,
+}
+
+/// A naming pattern such as `node{001}`: prefix, a counter with a start and a zero-pad
+/// width, and a suffix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamePattern {
+    prefix: String,
+    start: u64,
+    width: usize,
+    suffix: String,
+}
+
+impl NamePattern {
+    /// Parse `prefix{NNN}suffix`: the counter starts at NNN and is zero-padded to its width
+    /// when NNN is written with a leading zero.
+    pub fn parse(s: &str) -> Result<NamePattern, Refusal> {
+        let bad = |why: &str| {
+            Refusal::Invalid(format!(
+                "{s:?} is not a naming pattern: {why}; write e.g. 'node{{001}}' for node001, \
+                 node002, … or 'lab{{1}}' for lab1, lab2, …"
+            ))
+        };
+        let open = s.find('{').ok_or_else(|| bad("it has no {counter}"))?;
+        let close = s[open..]
+            .find('}')
+            .map(|c| c + open)
+            .ok_or_else(|| bad("the '{' is not closed"))?;
+        let digits = &s[open + 1..close];
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
+            return Err(bad("the counter must be 1-9 digits"));
+        }
+        let suffix = &s[close + 1..];
+        if suffix.contains(['{', '}']) {
+            return Err(bad("only one {counter} is allowed"));
+        }
+        let width = if digits.len() > 1 && digits.starts_with('0') {
+            digits.len()
+        } else {
+            0
+        };
+        Ok(NamePattern {
+            prefix: s[..open].to_string(),
+            start: digits.parse().expect("digits"),
+            width,
+            suffix: suffix.to_string(),
+        })
+    }
+
+    /// The `i`-th name (from 0).
+    pub fn nth(&self, i: u64) -> String {
+        format!(
+            "{}{:0width$}{}",
+            self.prefix,
+            self.start + i,
+            self.suffix,
+            width = self.width
+        )
+    }
+}
+
+/// Why a command was refused. Every message says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A malformed value.
+    #[error("{0}")]
+    Invalid(String),
+    /// A bad name.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A bad profile.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The group does not exist.
+    #[error("no group named {group:?}; groups are: {known} (create it with `nmt group add {group}`)")]
+    NoSuchGroup {
+        /// The missing group.
+        group: String,
+        /// The existing groups, comma-separated.
+        known: String,
+    },
+    /// The machine does not exist.
+    #[error("no machine {0} is known; add it with `nmt machine add {0}` (list them with `nmt machines`)")]
+    NoSuchMachine(Mac),
+    /// The machine is already registered.
+    #[error("{mac} is already registered{as_name}; change it with `nmt name`, `nmt assign` or `nmt machine rm` first")]
+    AlreadyRegistered {
+        /// The machine.
+        mac: Mac,
+        /// " as NAME", or empty.
+        as_name: String,
+    },
+    /// The name belongs to another machine.
+    #[error("the name {name:?} already belongs to {owner}; pick another, or rename that machine first")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// Its owner.
+        owner: Mac,
+    },
+    /// The address belongs to another machine.
+    #[error("the address {ip} is already fixed for {owner}; pick another, or change that machine first")]
+    IpTaken {
+        /// The address.
+        ip: Ipv4Addr,
+        /// Its owner.
+        owner: Mac,
+    },
+    /// The group exists already.
+    #[error("a group named {0:?} already exists; set its policy with `nmt policy @{0} POLICY`")]
+    GroupExists(String),
+    /// A built-in group cannot be changed that way.
+    #[error("{0}")]
+    Builtin(String),
+    /// The group still has members.
+    #[error(
+        "group {group:?} still has {count} member(s); move them with `nmt assign @{group} OTHER`, \
+         or pass --force to move them to 'unknown'"
+    )]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// How many members.
+        count: usize,
+    },
+    /// The policy names a profile that does not exist (or has another kind).
+    #[error("{policy} needs a {kind} profile named {name:?}, and there is none; {known} (define one with `nmt profile add {name} --kind {kind} …`)")]
+    NoSuchProfile {
+        /// The policy.
+        policy: String,
+        /// The profile kind needed.
+        kind: &'static str,
+        /// The profile name.
+        name: String,
+        /// What exists.
+        known: String,
+    },
+    /// The profile exists already.
+    #[error("a profile named {0:?} already exists; pass --replace to redefine it")]
+    ProfileExists(String),
+    /// The profile is in use.
+    #[error("profile {name:?} is in use by {users}; change their policies first")]
+    ProfileInUse {
+        /// The profile.
+        name: String,
+        /// Who uses it.
+        users: String,
+    },
+    /// A node table has bad rows; nothing was imported.
+    #[error("nothing was imported; fix these rows and run the import again:\n{0}")]
+    Import(String),
+}
+
+fn known_groups(state: &State) -> String {
+    state
+        .groups()
+        .map(|g| g.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn need_group<'a>(state: &'a State, group: &str) -> Result<&'a str, Refusal> {
+    state
+        .group(group)
+        .map(|g| g.name.as_str())
+        .ok_or_else(|| Refusal::NoSuchGroup {
+            group: group.to_string(),
+            known: known_groups(state),
+        })
+}
+
+fn need_machine(state: &State, mac: &Mac) -> Result<(), Refusal> {
+    if state.machine(mac).is_some() {
+        Ok(())
+    } else {
+        Err(Refusal::NoSuchMachine(*mac))
+    }
+}
+
+/// Check that the profile a policy boots exists with the right kind.
+fn check_policy(state: &State, policy: &Policy) -> Result<(), Refusal> {
+    let Some(name) = policy.profile_name() else {
+        return Ok(());
+    };
+    let kind = match policy {
+        Policy::Install { .. } => ProfileKind::Install,
+        Policy::Ltsp => ProfileKind::Ltsp,
+        Policy::SaveImage { .. } => ProfileKind::SaveImage,
+        Policy::RestoreImage { .. } => ProfileKind::RestoreImage,
+        Policy::NfsRoot { .. } => ProfileKind::NfsRoot,
+        Policy::Custom { .. } => ProfileKind::Custom,
+        Policy::LocalBoot => unreachable!("local boot has no profile"),
+    };
+    match state.profile(name) {
+        Some(p) if p.kind == kind => Ok(()),
+        _ => {
+            let same: Vec<&str> = state
+                .profiles()
+                .filter(|p| p.kind == kind)
+                .map(|p| p.name.as_str())
+                .collect();
+            Err(Refusal::NoSuchProfile {
+                policy: policy.to_string(),
+                kind: kind.as_str(),
+                name: name.to_string(),
+                known: if same.is_empty() {
+                    format!("no {} profiles exist", kind.as_str())
+                } else {
+                    format!("{} profiles: {}", kind.as_str(), same.join(", "))
+                },
+            })
+        }
+    }
+}
+
+/// `localboot` holds machines nmt knows how to boot locally: installed or with a mapped disk.
+fn check_localboot_member(state: &State, mac: &Mac) -> Result<(), Refusal> {
+    let m = state.machine(mac).ok_or(Refusal::NoSuchMachine(*mac))?;
+    if m.rootdev.is_some() || m.installed.is_some() {
+        Ok(())
+    } else {
+        Err(Refusal::Builtin(format!(
+            "{} has no install report and no root device, so it cannot join 'localboot'; \
+             record one with `nmt installed {} DEVICE` or `nmt rootdev set {} DEVICE`, \
+             or assign it to a named group with policy localboot",
+            m.name.as_deref().unwrap_or(&m.mac.to_string()),
+            m.mac,
+            m.mac
+        )))
+    }
+}
+
+/// Decide what a command means: the events to append, or why it is refused.
+pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
+    match cmd {
+        Command::Init { site_key } => {
+            let mut out = vec![Event::StoreCreated { site_key }];
+            out.extend(
+                Profile::defaults()
+                    .into_iter()
+                    .map(|profile| Event::ProfileDefined { profile }),
+            );
+            Ok(out)
+        }
+        Command::AddMachine {
+            mac,
+            name,
+            group,
+            ip,
+        } => {
+            if let Some(m) = state.machine(&mac)
+                && m.registered
+            {
+                return Err(Refusal::AlreadyRegistered {
+                    mac,
+                    as_name: m.name.as_ref().map(|n| format!(" as {n}")).unwrap_or_default(),
+                });
+            }
+            let name = name.map(|n| names::machine_name(&n)).transpose()?;
+            if let Some(n) = &name
+                && let Some(owner) = state.machine_by_name(n)
+                && owner.mac != mac
+            {
+                return Err(Refusal::NameTaken {
+                    name: n.clone(),
+                    owner: owner.mac,
+                });
+            }
+            if let Some(a) = ip {
+                check_ip(state, &mac, a)?;
+            }
+            let group = match group {
+                Some(g) => {
+                    let g = need_group(state, &g)?.to_string();
+                    if g == LOCALBOOT {
+                        return Err(Refusal::Builtin(
+                            "a new machine cannot join 'localboot' before it is installed; \
+                             add it to a named group with policy localboot, or record its install \
+                             with `nmt installed`"
+                                .into(),
+                        ));
+                    }
+                    Some(g)
+                }
+                None => None,
+            };
+            Ok(vec![Event::MachineRegistered {
+                mac,
+                name,
+                group,
+                ip,
+            }])
+        }
+        Command::Import { rows } => decide_import(state, rows),
+        Command::RemoveMachines { macs } => {
+            for m in &macs {
+                need_machine(state, m)?;
+            }
+            Ok(macs
+                .into_iter()
+                .map(|mac| Event::MachineRemoved { mac })
+                .collect())
+        }
+        Command::Name { mac, name } => {
+            need_machine(state, &mac)?;
+            let name = names::machine_name(&name)?;
+            if let Some(owner) = state.machine_by_name(&name)
+                && owner.mac != mac
+            {
+                return Err(Refusal::NameTaken {
+                    name,
+                    owner: owner.mac,
+                });
+            }
+            Ok(vec![Event::MachineNamed {
+                mac,
+                name: Some(name),
+            }])
+        }
+        Command::NamePattern { macs, pattern } => {
+            let mut ms = Vec::with_capacity(macs.len());
+            for mac in &macs {
+                let m = state.machine(mac).ok_or(Refusal::NoSuchMachine(*mac))?;
+                ms.push(m);
+            }
+            ms.sort_by_key(|m| (m.first_seq, m.mac));
+            ms.dedup_by_key(|m| m.mac);
+            let set: BTreeSet<Mac> = ms.iter().map(|m| m.mac).collect();
+            let mut out = Vec::with_capacity(ms.len());
+            for (i, m) in ms.iter().enumerate() {
+                let name = names::machine_name(&pattern.nth(i as u64))?;
+                if let Some(owner) = state.machine_by_name(&name)
+                    && !set.contains(&owner.mac)
+                {
+                    return Err(Refusal::NameTaken {
+                        name,
+                        owner: owner.mac,
+                    });
+                }
+                out.push(Event::MachineNamed {
+                    mac: m.mac,
+                    name: Some(name),
+                });
+            }
+            Ok(out)
+        }
+        Command::AddGroup { group, policy } => {
+            let group = names::word(&group, "group")?;
+            if state.group(&group).is_some() {
+                return Err(Refusal::GroupExists(group));
+            }
+            let policy = policy.unwrap_or(Policy::LocalBoot);
+            check_policy(state, &policy)?;
+            Ok(vec![Event::GroupCreated { group, policy }])
+        }
+        Command::RemoveGroup { group, force } => {
+            let g = state.group(&group).ok_or_else(|| Refusal::NoSuchGroup {
+                group: group.clone(),
+                known: known_groups(state),
+            })?;
+            if g.builtin {
+                return Err(Refusal::Builtin(format!(
+                    "{group:?} is a built-in group and cannot be removed"
+                )));
+            }
+            if !g.members.is_empty() && !force {
+                return Err(Refusal::GroupNotEmpty {
+                    group,
+                    count: g.members.len(),
+                });
+            }
+            let mut out: Vec<Event> = g
+                .members
+                .iter()
+                .map(|mac| Event::MachineAssigned {
+                    mac: *mac,
+                    group: UNKNOWN.to_string(),
+                })
+                .collect();
+            out.push(Event::GroupRemoved { group });
+            Ok(out)
+        }
+        Command::Assign { macs, group } => {
+            let group = need_group(state, &group)?.to_string();
+            for m in &macs {
+                need_machine(state, m)?;
+                if group == LOCALBOOT {
+                    check_localboot_member(state, m)?;
+                }
+            }
+            Ok(macs
+                .into_iter()
+                .map(|mac| Event::MachineAssigned {
+                    mac,
+                    group: group.clone(),
+                })
+                .collect())
+        }
+        Command::SetPolicy { macs, policy, once } => {
+            if let Some(p) = &policy {
+                check_policy(state, p)?;
+            } else if once {
+                return Err(Refusal::Invalid(
+                    "--once needs a policy to use for one boot, not 'group'".into(),
+                ));
+            }
+            for m in &macs {
+                need_machine(state, m)?;
+            }
+            Ok(macs
+                .into_iter()
+                .map(|mac| Event::MachinePolicySet {
+                    mac,
+                    policy: policy.clone(),
+                    once,
+                })
+                .collect())
+        }
+        Command::SetGroupPolicy {
+            group,
+            policy,
+            once,
+        } => {
+            let g = state.group(&group).ok_or_else(|| Refusal::NoSuchGroup {
+                group: group.clone(),
+                known: known_groups(state),
+            })?;
+            if g.name == LOCALBOOT {
+                return Err(Refusal::Builtin(
+                    "the 'localboot' group always boots the local disk; to boot its machines \
+                     differently, assign them to a named group or set a machine policy"
+                        .into(),
+                ));
+            }
+            check_policy(state, &policy)?;
+            if once {
+                if g.members.is_empty() {
+                    return Err(Refusal::Invalid(format!(
+                        "group {group:?} has no members; --once sets each member's next boot, \
+                         so there is nothing to do"
+                    )));
+                }
+                return Ok(g
+                    .members
+                    .iter()
+                    .map(|mac| Event::MachinePolicySet {
+                        mac: *mac,
+                        policy: Some(policy.clone()),
+                        once: true,
+                    })
+                    .collect());
+            }
+            Ok(vec![Event::GroupPolicySet { group, policy }])
+        }
+        Command::SetRootDevice { macs, device } => {
+            let device = names::root_device(&device)?;
+            for m in &macs {
+                need_machine(state, m)?;
+            }
+            Ok(macs
+                .into_iter()
+                .map(|mac| Event::RootDeviceSet {
+                    mac,
+                    device: device.clone(),
+                })
+                .collect())
+        }
+        Command::RemoveRootDevice { macs } => {
+            for m in &macs {
+                need_machine(state, m)?;
+            }
+            Ok(macs
+                .into_iter()
+                .filter(|m| state.machine(m).is_some_and(|m| m.rootdev.is_some()))
+                .map(|mac| Event::RootDeviceRemoved { mac })
+                .collect())
+        }
+        Command::ReportInstall { mac, device, via } => {
+            let device = names::root_device(&device)?;
+            Ok(vec![Event::InstallReported { mac, device, via }])
+        }
+        Command::DefineProfile { profile, replace } => {
+            profile.validate()?;
+            if let Some(old) = state.profile(&profile.name) {
+                if !replace {
+                    return Err(Refusal::ProfileExists(profile.name));
+                }
+                if old.kind != profile.kind {
+                    let users = profile_users(state, &profile.name);
+                    if !users.is_empty() {
+                        return Err(Refusal::ProfileInUse {
+                            name: profile.name,
+                            users,
+                        });
+                    }
+                }
+            }
+            Ok(vec![Event::ProfileDefined { profile }])
+        }
+        Command::RemoveProfile { name } => {
+            if state.profile(&name).is_none() {
+                let known: Vec<&str> = state.profiles().map(|p| p.name.as_str()).collect();
+                return Err(Refusal::Invalid(format!(
+                    "no profile named {name:?}; profiles are: {}",
+                    known.join(", ")
+                )));
+            }
+            let users = profile_users(state, &name);
+            if !users.is_empty() {
+                return Err(Refusal::ProfileInUse { name, users });
+            }
+            Ok(vec![Event::ProfileRemoved { name }])
+        }
+    }
+}
+
+fn check_ip(state: &State, mac: &Mac, ip: Ipv4Addr) -> Result<(), Refusal> {
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+        return Err(Refusal::Invalid(format!(
+            "{ip} cannot be a machine's fixed address; give a unicast IPv4 address such as 10.0.0.42"
+        )));
+    }
+    if let Some(owner) = state.machine_by_ip(&ip)
+        && owner.mac != *mac
+    {
+        return Err(Refusal::IpTaken {
+            ip,
+            owner: owner.mac,
+        });
+    }
+    Ok(())
+}
+
+/// Who uses a profile, as words for a message ("group lab, 3 machines").
+fn profile_users(state: &State, name: &str) -> String {
+    let uses = |p: &Policy| p.profile_name() == Some(name);
+    let mut users: Vec<String> = state
+        .groups()
+        .filter(|g| uses(&g.policy))
+        .map(|g| format!("group {}", g.name))
+        .collect();
+    let machines = state
+        .machines()
+        .filter(|m| {
+            m.policy
+                .as_ref()
+                .is_some_and(|o| uses(&o.policy) || o.previous.as_ref().is_some_and(uses))
+        })
+        .count();
+    if machines > 0 {
+        users.push(format!("{machines} machine override(s)"));
+    }
+    users.join(", ")
+}
+
+fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refusal> {
+    let mut errors: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut seen_mac: HashMap<Mac, usize> = HashMap::new();
+    let mut seen_name: HashMap<String, usize> = HashMap::new();
+    let mut seen_ip: HashMap<Ipv4Addr, usize> = HashMap::new();
+    // What the table itself takes over: names and addresses that move between its machines.
+    let mut in_table: BTreeMap<Mac, ()> = BTreeMap::new();
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let line = row.line;
+        let mut err = |e: String| errors.push(format!("  line {line}: {e}"));
+        let Some(mac) = Mac::parse(&row.mac) else {
+            err(format!(
+                "{:?} is not a MAC address (want e.g. 52:54:00:12:34:56)",
+                row.mac
+            ));
+            continue;
+        };
+        if let Some(first) = seen_mac.insert(mac, line) {
+            err(format!("{mac} is already on line {first}"));
+            continue;
+        }
+        in_table.insert(mac, ());
+        let name = if row.name.trim().is_empty() {
+            None
+        } else {
+            match names::machine_name(row.name.trim()) {
+                Ok(n) => {
+                    if let Some(first) = seen_name.insert(n.clone(), line) {
+                        err(format!("the name {n} is already on line {first}"));
+                    }
+                    Some(n)
+                }
+                Err(e) => {
+                    err(e.to_string());
+                    None
+                }
+            }
+        };
+        let ip = if row.ip.trim().is_empty() {
+            None
+        } else {
+            match row.ip.trim().parse::<Ipv4Addr>() {
+                Ok(a) => {
+                    if let Some(first) = seen_ip.insert(a, line) {
+                        err(format!("the address {a} is already on line {first}"));
+                    }
+                    Some(a)
+                }
+                Err(_) => {
+                    err(format!("{:?} is not an IPv4 address", row.ip.trim()));
+                    None
+                }
+            }
+        };
+        let group = if row.group.trim().is_empty() {
+            None
+        } else {
+            let g = row.group.trim();
+            match state.group(g) {
+                Some(_) if g == LOCALBOOT => {
+                    err("machines cannot be imported into 'localboot'; use a named group".into());
+                    None
+                }
+                Some(_) => Some(g.to_string()),
+                None => {
+                    err(format!(
+                        "no group named {g:?} (create it first with `nmt group add {g}`)"
+                    ));
+                    None
+                }
+            }
+        };
+        parsed.push((mac, name, ip, group));
+    }
+    // Names and addresses held by machines outside the table stay theirs.
+    for (mac, name, ip, _) in &parsed {
+        if let Some(n) = name
+            && let Some(owner) = state.machine_by_name(n)
+            && owner.mac != *mac
+            && !in_table.contains_key(&owner.mac)
+        {
+            errors.push(format!(
+                "  line {}: the name {n} already belongs to {}",
+                seen_mac[mac], owner.mac
+            ));
+        }
+        if let Some(a) = ip {
+            if let Err(e) = check_ip(state, mac, *a) {
+                if !matches!(&e, Refusal::IpTaken { owner, .. } if in_table.contains_key(owner)) {
+                    errors.push(format!("  line {}: {e}", seen_mac[mac]));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Refusal::Import(errors.join("\n")));
+    }
+    for (mac, name, ip, group) in parsed {
+        match state.machine(&mac) {
+            Some(m) if m.registered => {
+                // An existing machine: the table's values win, field by field.
+                if name.is_some() && m.name != name {
+                    out.push(Event::MachineNamed { mac, name });
+                }
+                if ip.is_some() && m.ip != ip {
+                    out.push(Event::MachineAddressSet { mac, ip });
+                }
+                if let Some(g) = group
+                    && m.group != g
+                {
+                    out.push(Event::MachineAssigned { mac, group: g });
+                }
+            }
+            _ => out.push(Event::MachineRegistered {
+                mac,
+                name,
+                group,
+                ip,
+            }),
+        }
+    }
+    Ok(out)
+}

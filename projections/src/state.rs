@@ -1,0 +1,517 @@
+//! The projected state and the fold that builds it: `State::apply(&Envelope)`.
+//!
+//! `apply` only folds: no checks, no clock, no I/O, so replaying a journal always gives the
+//! state the live system had. It is total (any sequence of events folds without panicking).
+//! The automatic rules of the specification live here, because replay must reproduce them:
+//! an install report moves a machine out of `unknown` into `localboot`, and a one-shot policy
+//! reverts once the machine has used it. The business checks live in `decide`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{Envelope, Event, Mac, Policy, Profile};
+
+/// The built-in group every unregistered machine lands in.
+pub const UNKNOWN: &str = "unknown";
+/// The built-in group of installed machines; its policy is always local boot.
+pub const LOCALBOOT: &str = "localboot";
+
+/// A machine's own policy, overriding its group's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    /// The policy.
+    pub policy: Policy,
+    /// For one boot only: reverts to `previous` once used.
+    pub once: bool,
+    /// What a one-shot override reverts to (`None`: follow the group again).
+    pub previous: Option<Policy>,
+}
+
+/// The last install report of a machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installed {
+    /// The installed root device.
+    pub device: String,
+    /// When it was reported.
+    pub at: Timestamp,
+}
+
+/// The last boot entry a machine fetched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBoot {
+    /// The file it fetched.
+    pub file: String,
+    /// The policy that entry carried at that moment.
+    pub policy: Policy,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Everything known about one machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Its MAC, the key.
+    pub mac: Mac,
+    /// Its unique name.
+    pub name: Option<String>,
+    /// Its group (exactly one).
+    pub group: String,
+    /// Its fixed IPv4 address.
+    pub ip: Option<Ipv4Addr>,
+    /// Its mapped root device.
+    pub rootdev: Option<String>,
+    /// Its own policy, if it overrides its group's.
+    pub policy: Option<Override>,
+    /// Registered by an admin (rather than only seen in a log).
+    pub registered: bool,
+    /// The sequence number of the first event that mentioned it (orders "first appearance").
+    pub first_seq: u64,
+    /// When it was first seen or registered.
+    pub first_seen: Timestamp,
+    /// When it last showed activity (DHCP, boot, report).
+    pub last_seen: Option<Timestamp>,
+    /// The last IPv4 address it was seen with.
+    pub last_ip: Option<Ipv4Addr>,
+    /// Its last install report.
+    pub installed: Option<Installed>,
+    /// The last boot entry it fetched.
+    pub last_boot: Option<LastBoot>,
+}
+
+impl Machine {
+    /// Whether the DHCP files list this machine: an admin registered, named, addressed or
+    /// grouped it. A machine only seen in a log stays out, so discoveries never reload DHCP.
+    pub fn dhcp_listed(&self) -> bool {
+        self.registered || self.name.is_some() || self.ip.is_some() || self.group != UNKNOWN
+    }
+}
+
+/// A group and its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Its name.
+    pub name: String,
+    /// Its default policy.
+    pub policy: Policy,
+    /// `unknown` and `localboot`.
+    pub builtin: bool,
+    /// Its members.
+    pub members: BTreeSet<Mac>,
+}
+
+/// Where a machine's effective policy comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// The machine's own override.
+    Machine,
+    /// The machine's own one-shot override.
+    MachineOnce,
+    /// Its group's policy.
+    Group,
+}
+
+/// The projected state of the whole inventory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    machines: BTreeMap<Mac, Machine>,
+    groups: BTreeMap<String, Group>,
+    profiles: BTreeMap<String, Profile>,
+    site_key: Option<String>,
+    last_seq: u64,
+    #[serde(skip)]
+    names: HashMap<String, Mac>,
+    #[serde(skip)]
+    ips: HashMap<Ipv4Addr, Mac>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        let builtin = |name: &str| Group {
+            name: name.to_string(),
+            policy: Policy::LocalBoot,
+            builtin: true,
+            members: BTreeSet::new(),
+        };
+        let mut groups = BTreeMap::new();
+        groups.insert(UNKNOWN.to_string(), builtin(UNKNOWN));
+        groups.insert(LOCALBOOT.to_string(), builtin(LOCALBOOT));
+        State {
+            machines: BTreeMap::new(),
+            groups,
+            profiles: BTreeMap::new(),
+            site_key: None,
+            last_seq: 0,
+            names: HashMap::new(),
+            ips: HashMap::new(),
+        }
+    }
+}
+
+impl State {
+    /// An empty inventory with the two built-in groups.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fold a sequence of events.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Envelope>) -> Self {
+        let mut s = State::new();
+        for e in events {
+            s.apply(e);
+        }
+        s
+    }
+
+    /// Rebuild the lookup indexes after deserializing a snapshot.
+    pub fn rebuild_indexes(&mut self) {
+        self.names.clear();
+        self.ips.clear();
+        for m in self.machines.values() {
+            if let Some(n) = &m.name {
+                self.names.insert(n.clone(), m.mac);
+            }
+            if let Some(ip) = m.ip {
+                self.ips.insert(ip, m.mac);
+            }
+        }
+    }
+
+    /// The sequence number of the last event folded.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The site key (hex) that report tokens derive from.
+    pub fn site_key(&self) -> Option<&str> {
+        self.site_key.as_deref()
+    }
+
+    /// Every machine, by MAC.
+    pub fn machines(&self) -> impl ExactSizeIterator<Item = &Machine> {
+        self.machines.values()
+    }
+
+    /// How many machines are known.
+    pub fn machine_count(&self) -> usize {
+        self.machines.len()
+    }
+
+    /// One machine.
+    pub fn machine(&self, mac: &Mac) -> Option<&Machine> {
+        self.machines.get(mac)
+    }
+
+    /// The machine with this (lowercase) name.
+    pub fn machine_by_name(&self, name: &str) -> Option<&Machine> {
+        self.names.get(name).and_then(|m| self.machines.get(m))
+    }
+
+    /// The machine with this fixed address.
+    pub fn machine_by_ip(&self, ip: &Ipv4Addr) -> Option<&Machine> {
+        self.ips.get(ip).and_then(|m| self.machines.get(m))
+    }
+
+    /// Every group, by name.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// One group.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    /// Every profile, by name.
+    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+
+    /// One profile.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.get(name)
+    }
+
+    /// A group's policy (`localboot` is always local boot).
+    pub fn group_policy(&self, group: &str) -> Policy {
+        if group == LOCALBOOT {
+            return Policy::LocalBoot;
+        }
+        self.groups
+            .get(group)
+            .map(|g| g.policy.clone())
+            .unwrap_or(Policy::LocalBoot)
+    }
+
+    /// What a machine boots next, and why.
+    pub fn effective_policy(&self, m: &Machine) -> (Policy, Origin) {
+        match &m.policy {
+            Some(o) if o.once => (o.policy.clone(), Origin::MachineOnce),
+            Some(o) => (o.policy.clone(), Origin::Machine),
+            None => (self.group_policy(&m.group), Origin::Group),
+        }
+    }
+
+    /// The machines whose history an event belongs to: the machine it names, or every
+    /// member of the group whose policy it changes.
+    pub fn history_macs(&self, ev: &Event) -> Vec<Mac> {
+        match ev {
+            Event::GroupPolicySet { group, .. } => self
+                .groups
+                .get(group)
+                .map(|g| g.members.iter().copied().collect())
+                .unwrap_or_default(),
+            _ => ev.mac().into_iter().collect(),
+        }
+    }
+
+    fn ensure_machine(&mut self, mac: Mac, env: &Envelope) -> &mut Machine {
+        if !self.machines.contains_key(&mac) {
+            self.groups
+                .get_mut(UNKNOWN)
+                .expect("built-in group")
+                .members
+                .insert(mac);
+        }
+        self.machines.entry(mac).or_insert_with(|| Machine {
+            mac,
+            name: None,
+            group: UNKNOWN.to_string(),
+            ip: None,
+            rootdev: None,
+            policy: None,
+            registered: false,
+            first_seq: env.seq,
+            first_seen: env.observed_at,
+            last_seen: None,
+            last_ip: None,
+            installed: None,
+            last_boot: None,
+        })
+    }
+
+    fn move_to_group(&mut self, mac: Mac, group: &str) {
+        let Some(m) = self.machines.get_mut(&mac) else {
+            return;
+        };
+        if m.group == group {
+            return;
+        }
+        if let Some(old) = self.groups.get_mut(&m.group) {
+            old.members.remove(&mac);
+        }
+        m.group = group.to_string();
+        self.groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group {
+                name: group.to_string(),
+                policy: Policy::LocalBoot,
+                builtin: false,
+                members: BTreeSet::new(),
+            })
+            .members
+            .insert(mac);
+    }
+
+    fn set_name(&mut self, mac: Mac, name: Option<String>) {
+        if let Some(n) = &name
+            && let Some(other) = self.names.get(n).copied()
+            && other != mac
+            && let Some(o) = self.machines.get_mut(&other)
+        {
+            o.name = None;
+        }
+        let Some(m) = self.machines.get_mut(&mac) else {
+            return;
+        };
+        if let Some(old) = m.name.take() {
+            self.names.remove(&old);
+        }
+        if let Some(n) = &name {
+            self.names.insert(n.clone(), mac);
+        }
+        m.name = name;
+    }
+
+    fn set_ip(&mut self, mac: Mac, ip: Option<Ipv4Addr>) {
+        if let Some(a) = ip
+            && let Some(other) = self.ips.get(&a).copied()
+            && other != mac
+            && let Some(o) = self.machines.get_mut(&other)
+        {
+            o.ip = None;
+        }
+        let Some(m) = self.machines.get_mut(&mac) else {
+            return;
+        };
+        if let Some(old) = m.ip.take() {
+            self.ips.remove(&old);
+        }
+        if let Some(a) = ip {
+            self.ips.insert(a, mac);
+        }
+        m.ip = ip;
+    }
+
+    /// A one-shot override has been used: go back to what was there before.
+    fn spend_once(m: &mut Machine) {
+        if let Some(o) = &m.policy
+            && o.once
+        {
+            m.policy = o.previous.clone().map(|p| Override {
+                policy: p,
+                once: false,
+                previous: None,
+            });
+        }
+    }
+
+    /// Fold one event. No checks, no side effects.
+    pub fn apply(&mut self, env: &Envelope) {
+        self.last_seq = env.seq;
+        let at = env.observed_at;
+        match &env.event {
+            Event::StoreCreated { site_key } => self.site_key = Some(site_key.clone()),
+            Event::MachineRegistered {
+                mac,
+                name,
+                group,
+                ip,
+            } => {
+                self.ensure_machine(*mac, env).registered = true;
+                if name.is_some() {
+                    self.set_name(*mac, name.clone());
+                }
+                if ip.is_some() {
+                    self.set_ip(*mac, *ip);
+                }
+                if let Some(g) = group {
+                    self.move_to_group(*mac, g);
+                }
+            }
+            Event::MachineRemoved { mac } => {
+                if let Some(m) = self.machines.remove(mac) {
+                    if let Some(n) = &m.name {
+                        self.names.remove(n);
+                    }
+                    if let Some(ip) = &m.ip {
+                        self.ips.remove(ip);
+                    }
+                    if let Some(g) = self.groups.get_mut(&m.group) {
+                        g.members.remove(mac);
+                    }
+                }
+            }
+            Event::MachineNamed { mac, name } => {
+                self.ensure_machine(*mac, env);
+                self.set_name(*mac, name.clone());
+            }
+            Event::MachineAssigned { mac, group } => {
+                self.ensure_machine(*mac, env);
+                self.move_to_group(*mac, group);
+            }
+            Event::MachineAddressSet { mac, ip } => {
+                self.ensure_machine(*mac, env);
+                self.set_ip(*mac, *ip);
+            }
+            Event::GroupCreated { group, policy } => {
+                let g = self.groups.entry(group.clone()).or_insert_with(|| Group {
+                    name: group.clone(),
+                    policy: policy.clone(),
+                    builtin: false,
+                    members: BTreeSet::new(),
+                });
+                g.policy = policy.clone();
+            }
+            Event::GroupRemoved { group } => {
+                if let Some(g) = self.groups.get(group)
+                    && !g.builtin
+                {
+                    let members: Vec<Mac> = g.members.iter().copied().collect();
+                    for m in members {
+                        self.move_to_group(m, UNKNOWN);
+                    }
+                    self.groups.remove(group);
+                }
+            }
+            Event::GroupPolicySet { group, policy } => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.policy = policy.clone();
+                }
+            }
+            Event::MachinePolicySet { mac, policy, once } => {
+                let m = self.ensure_machine(*mac, env);
+                m.policy = match policy {
+                    None => None,
+                    Some(p) if *once => {
+                        // Revert to whatever was in force before any pending one-shot.
+                        let previous = match &m.policy {
+                            Some(o) if o.once => o.previous.clone(),
+                            Some(o) => Some(o.policy.clone()),
+                            None => None,
+                        };
+                        Some(Override {
+                            policy: p.clone(),
+                            once: true,
+                            previous,
+                        })
+                    }
+                    Some(p) => Some(Override {
+                        policy: p.clone(),
+                        once: false,
+                        previous: None,
+                    }),
+                };
+            }
+            Event::RootDeviceSet { mac, device } => {
+                self.ensure_machine(*mac, env).rootdev = Some(device.clone());
+            }
+            Event::RootDeviceRemoved { mac } => {
+                if let Some(m) = self.machines.get_mut(mac) {
+                    m.rootdev = None;
+                }
+            }
+            Event::InstallReported { mac, device, .. } => {
+                let m = self.ensure_machine(*mac, env);
+                m.rootdev = Some(device.clone());
+                m.installed = Some(Installed {
+                    device: device.clone(),
+                    at,
+                });
+                m.last_seen = Some(at);
+                if matches!(&m.policy, Some(o) if o.once && matches!(o.policy, Policy::Install { .. }))
+                {
+                    Self::spend_once(m);
+                }
+                if m.group == UNKNOWN {
+                    self.move_to_group(*mac, LOCALBOOT);
+                }
+            }
+            Event::BootEntryUsed { mac, file, ip } => {
+                self.ensure_machine(*mac, env);
+                let m = &self.machines[mac];
+                let (policy, _) = self.effective_policy(m);
+                let m = self.machines.get_mut(mac).expect("ensured above");
+                m.last_boot = Some(LastBoot {
+                    file: file.clone(),
+                    policy,
+                    at,
+                });
+                m.last_seen = Some(at);
+                if ip.is_some() {
+                    m.last_ip = *ip;
+                }
+                Self::spend_once(m);
+            }
+            Event::ProfileDefined { profile } => {
+                self.profiles.insert(profile.name.clone(), profile.clone());
+            }
+            Event::ProfileRemoved { name } => {
+                self.profiles.remove(name);
+            }
+        }
+    }
+}
