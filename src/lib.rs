@@ -1,1 +1,34 @@
-//! nmt
+//! nmt: netboot management for a pool of PXE machines, event-sourced.
+//!
+//! This crate is the I/O side: the redb event store, the engine that decides, appends and
+//! renders, the writer of generated files, and the `nmt` command line. The domain (events,
+//! fold, rules, renderers) lives in `nmt-projections`; log and noderange parsing in
+//! `nmt-parsers`.
+//!
+//! ```no_run
+//! use nmt::{Engine, OpenOptions};
+//! use nmt_projections::Command;
+//! let mut engine = Engine::open(&OpenOptions {
+//!     state_dir: "nmt-state".into(),
+//!     config: None,
+//!     wait: std::time::Duration::from_secs(10),
+//!     create: true,
+//! })?;
+//! engine.execute(Command::AddGroup { group: "lab".into(), policy: None }, "root")?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+pub mod cli;
+mod config;
+mod engine;
+mod files;
+mod identity;
+mod store;
+mod time;
+
+pub use config::{CONFIG_FILE, Config, FileConfig, Paths};
+pub use engine::{DB_FILE, Engine, Executed, OpenOptions, SNAPSHOT_EVERY, resolve};
+pub use files::{Drift, WriteOutcome, write_batch};
+pub use identity::current_actor;
+pub use store::{Append, EventStore, OpenError, RedbStore};
+pub use time::parse_time;

@@ -1,1 +1,14 @@
+//! End-to-end tests of the real binaries, one module per area.
 
+// Helpers: run `nmt` in a temp state dir, read generated files, run `dhcpd -t`.
+mod util;
+
+// The specification's stories through the CLI: Kathrin, Reinhard, Andreas.
+mod stories;
+
+// Every command's edges: refusals append nothing, hostile input, bad MACs, concurrency,
+// drift and stale files, help texts.
+mod cli;
+
+// The event schema: the journal written by the first release still decodes and folds.
+mod journal;

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use crate::names::{self, NameError};
 use crate::{
-    Event, Mac, Policy, Profile, ProfileError, ProfileKind, ReportVia, State, LOCALBOOT, UNKNOWN,
+    Event, LOCALBOOT, Mac, Policy, Profile, ProfileError, ProfileKind, ReportVia, State, UNKNOWN,
 };
 
 /// An admin command, with its targets already resolved to MACs.
@@ -218,7 +218,9 @@ pub enum Refusal {
     #[error(transparent)]
     Profile(#[from] ProfileError),
     /// The group does not exist.
-    #[error("no group named {group:?}; groups are: {known} (create it with `nmt group add {group}`)")]
+    #[error(
+        "no group named {group:?}; groups are: {known} (create it with `nmt group add {group}`)"
+    )]
     NoSuchGroup {
         /// The missing group.
         group: String,
@@ -226,10 +228,14 @@ pub enum Refusal {
         known: String,
     },
     /// The machine does not exist.
-    #[error("no machine {0} is known; add it with `nmt machine add {0}` (list them with `nmt machines`)")]
+    #[error(
+        "no machine {0} is known; add it with `nmt machine add {0}` (list them with `nmt machines`)"
+    )]
     NoSuchMachine(Mac),
     /// The machine is already registered.
-    #[error("{mac} is already registered{as_name}; change it with `nmt name`, `nmt assign` or `nmt machine rm` first")]
+    #[error(
+        "{mac} is already registered{as_name}; change it with `nmt name`, `nmt assign` or `nmt machine rm` first"
+    )]
     AlreadyRegistered {
         /// The machine.
         mac: Mac,
@@ -237,7 +243,9 @@ pub enum Refusal {
         as_name: String,
     },
     /// The name belongs to another machine.
-    #[error("the name {name:?} already belongs to {owner}; pick another, or rename that machine first")]
+    #[error(
+        "the name {name:?} already belongs to {owner}; pick another, or rename that machine first"
+    )]
     NameTaken {
         /// The name.
         name: String,
@@ -245,7 +253,9 @@ pub enum Refusal {
         owner: Mac,
     },
     /// The address belongs to another machine.
-    #[error("the address {ip} is already fixed for {owner}; pick another, or change that machine first")]
+    #[error(
+        "the address {ip} is already fixed for {owner}; pick another, or change that machine first"
+    )]
     IpTaken {
         /// The address.
         ip: Ipv4Addr,
@@ -270,7 +280,9 @@ pub enum Refusal {
         count: usize,
     },
     /// The policy names a profile that does not exist (or has another kind).
-    #[error("{policy} needs a {kind} profile named {name:?}, and there is none; {known} (define one with `nmt profile add {name} --kind {kind} …`)")]
+    #[error(
+        "{policy} needs a {kind} profile named {name:?}, and there is none; {known} (define one with `nmt profile add {name} --kind {kind} …`)"
+    )]
     NoSuchProfile {
         /// The policy.
         policy: String,
@@ -399,7 +411,11 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             {
                 return Err(Refusal::AlreadyRegistered {
                     mac,
-                    as_name: m.name.as_ref().map(|n| format!(" as {n}")).unwrap_or_default(),
+                    as_name: m
+                        .name
+                        .as_ref()
+                        .map(|n| format!(" as {n}"))
+                        .unwrap_or_default(),
                 });
             }
             let name = name.map(|n| names::machine_name(&n)).transpose()?;
@@ -787,12 +803,11 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
                 seen_mac[mac], owner.mac
             ));
         }
-        if let Some(a) = ip {
-            if let Err(e) = check_ip(state, mac, *a) {
-                if !matches!(&e, Refusal::IpTaken { owner, .. } if in_table.contains_key(owner)) {
-                    errors.push(format!("  line {}: {e}", seen_mac[mac]));
-                }
-            }
+        if let Some(a) = ip
+            && let Err(e) = check_ip(state, mac, *a)
+            && !matches!(&e, Refusal::IpTaken { owner, .. } if in_table.contains_key(owner))
+        {
+            errors.push(format!("  line {}: {e}", seen_mac[mac]));
         }
     }
     if !errors.is_empty() {

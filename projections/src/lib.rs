@@ -15,7 +15,9 @@
 //! assert!(matches!(&events[0], Event::GroupCreated { group, .. } if group == "lab"));
 //! ```
 
+mod affected;
 mod decide;
+mod describe;
 mod event;
 mod mac;
 mod names;
@@ -25,11 +27,16 @@ pub mod render;
 mod state;
 mod token;
 
-pub use decide::{decide, Command, ImportRow, NamePattern, Refusal};
-pub use event::{upcast, DecodeError, Envelope, Event, ReportVia, Source, SCHEMA_VERSION};
+#[cfg(test)]
+mod decide_tests;
+
+pub use affected::Affected;
+pub use decide::{Command, ImportRow, NamePattern, Refusal, decide};
+pub use describe::describe;
+pub use event::{DecodeError, Envelope, Event, ReportVia, SCHEMA_VERSION, Source, upcast};
 pub use mac::{Mac, MacError};
-pub use names::{machine_name, root_device, word, NameError};
-pub use policy::{Policy, PolicyError, DEFAULT_INSTALL_PROFILE};
-pub use profile::{check_args, AnswerKind, Profile, ProfileError, ProfileKind, PLACEHOLDERS};
-pub use state::{Group, Installed, LastBoot, Machine, Origin, Override, State, LOCALBOOT, UNKNOWN};
+pub use names::{NameError, machine_name, root_device, word};
+pub use policy::{DEFAULT_INSTALL_PROFILE, Policy, PolicyError};
+pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
+pub use state::{Group, Installed, LOCALBOOT, LastBoot, Machine, Origin, Override, State, UNKNOWN};
 pub use token::{report_token, token_matches};

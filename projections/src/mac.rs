@@ -36,7 +36,9 @@ impl Mac {
 
     /// The address as a number (for compact index keys).
     pub fn as_u64(&self) -> u64 {
-        self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        self.0
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
     }
 
     /// The address from the low 48 bits of a number.
@@ -110,7 +112,9 @@ impl Mac {
 impl FromStr for Mac {
     type Err = MacError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mac::parse(s).ok_or_else(|| MacError { input: s.to_string() })
+        Mac::parse(s).ok_or_else(|| MacError {
+            input: s.to_string(),
+        })
     }
 }
 

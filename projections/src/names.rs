@@ -17,7 +17,9 @@ pub enum NameError {
     )]
     Hostname(String),
     /// A name that reads as a MAC address would make ranges ambiguous.
-    #[error("{0:?} looks like a MAC address and cannot be a machine name; pick a word such as node042")]
+    #[error(
+        "{0:?} looks like a MAC address and cannot be a machine name; pick a word such as node042"
+    )]
     LooksLikeMac(String),
     /// Not a valid group, profile or image name.
     #[error(
@@ -58,8 +60,7 @@ pub fn word(s: &str, kind: &'static str) -> Result<String, NameError> {
     let ok = !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_alphanumeric()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
     if ok {
         Ok(s.to_string())
@@ -74,8 +75,7 @@ pub fn root_device(s: &str) -> Result<String, NameError> {
     let body_ok = |t: &str| {
         !t.is_empty()
             && t.len() <= 128
-            && t
-                .bytes()
+            && t.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.' | b':'))
     };
     let ok = if let Some(rest) = s_trim.strip_prefix("/dev/") {
@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn machine_names() {
         assert_eq!(machine_name("Node042").unwrap(), "node042");
-        assert_eq!(machine_name("lab-7.example.org").unwrap(), "lab-7.example.org");
+        assert_eq!(
+            machine_name("lab-7.example.org").unwrap(),
+            "lab-7.example.org"
+        );
         for bad in [
             "", "-a", "a-", "a b", "a;b", "a\"b", "a{b}", "a\nb", "../x", "a..b", "é", "a_b",
         ] {
@@ -133,7 +136,13 @@ mod tests {
             assert_eq!(root_device(ok).unwrap(), ok);
         }
         for bad in [
-            "sda1", "/dev/", "/dev/../etc", "/dev/sda 1", "/dev/sda;reboot", "FOO=bar", "UUID=",
+            "sda1",
+            "/dev/",
+            "/dev/../etc",
+            "/dev/sda 1",
+            "/dev/sda;reboot",
+            "FOO=bar",
+            "UUID=",
         ] {
             assert!(root_device(bad).is_err(), "{bad:?}");
         }

@@ -101,16 +101,14 @@ impl Policy {
 fn nfs_server_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s
-            .bytes()
+        && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.'))
 }
 
 fn nfs_export_ok(s: &str) -> bool {
     s.starts_with('/')
         && s.len() <= 1024
-        && s
-            .bytes()
+        && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.'))
         && !s.split('/').any(|p| p == "..")
 }

@@ -107,7 +107,8 @@ pub struct Profile {
     #[serde(default)]
     pub args: String,
     /// For install profiles: which answer file the installer fetches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always written (no skip_serializing_if): snapshots use a non-self-describing encoding.
+    #[serde(default)]
     pub answer: Option<AnswerKind>,
 }
 
@@ -116,9 +117,15 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("mac", "the machine's MAC, aa:bb:cc:dd:ee:ff"),
     ("name", "the machine's name, or its MAC when it has none"),
     ("token", "the machine's report token"),
-    ("server", "nmtd's machine-facing URL, e.g. http://10.0.0.1:8017"),
+    (
+        "server",
+        "nmtd's machine-facing URL, e.g. http://10.0.0.1:8017",
+    ),
     ("answer_url", "the URL of this machine's answer file"),
-    ("report_url", "the URL the installer reports its root device to"),
+    (
+        "report_url",
+        "the URL the installer reports its root device to",
+    ),
     ("image", "the image name of save-image/restore-image"),
     ("nfsroot", "SERVER:/EXPORT of an nfsroot policy"),
     ("profile", "the profile's name"),
@@ -279,7 +286,7 @@ impl Profile {
                 ProfileKind::Ltsp,
                 "ltsp/x86_64/vmlinuz",
                 &["ltsp/ltsp.img", "ltsp/x86_64/initrd.img"],
-                "root=/dev/nfs nfsroot={tftp_server}:/srv/ltsp ltsp.image=images/x86_64.img loop.max_part=9",
+                "ip=dhcp root=/dev/nfs nfsroot=/srv/ltsp ltsp.image=images/x86_64.img loop.max_part=9",
                 None,
             ),
             p(
@@ -346,7 +353,15 @@ mod tests {
     fn paths() {
         assert!(path_ok("debian-installer/amd64/linux"));
         assert!(path_ok("http://10.0.0.1:8080/vmlinuz"));
-        for bad in ["", "../etc/passwd", "a/../../b", "a b", "a;b", "a\"b", "http://"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/../../b",
+            "a b",
+            "a;b",
+            "a\"b",
+            "http://",
+        ] {
             assert!(!path_ok(bad), "{bad:?}");
         }
     }

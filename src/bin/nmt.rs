@@ -1,1 +1,5 @@
-fn main() {}
+//! `nmt`: the command line. See `nmt --help`.
+
+fn main() -> std::process::ExitCode {
+    nmt::cli::main()
+}

@@ -1,0 +1,143 @@
+//! Which generated files an event can change, computed from the state *before* it is applied.
+//!
+//! The engine renders only these after a command, so one machine's policy change touches one
+//! machine's files and a group's change touches its members'. Over-approximating is safe
+//! (unchanged bytes are not rewritten); missing a file is not, and the model test in the
+//! engine compares incremental output with a full render.
+
+use std::collections::BTreeSet;
+
+use crate::{Event, Mac, State, UNKNOWN};
+
+/// The files a batch of events may have changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Affected {
+    /// Machines whose boot files may change (or go, if the machine is gone afterwards).
+    pub machines: BTreeSet<Mac>,
+    /// The default entries (the `unknown` group's policy, for never-seen machines).
+    pub defaults: bool,
+    /// The DHCP files (dhcpd include, dnsmasq hosts).
+    pub dhcp: bool,
+    /// The /etc/hosts fragment.
+    pub hosts: bool,
+    /// Groups whose node lists may change (or go).
+    pub node_lists: BTreeSet<String>,
+}
+
+impl Affected {
+    /// Everything: what a full render covers.
+    pub fn everything(state: &State) -> Affected {
+        Affected {
+            machines: state.machines().map(|m| m.mac).collect(),
+            defaults: true,
+            dhcp: true,
+            hosts: true,
+            node_lists: state.groups().map(|g| g.name.clone()).collect(),
+        }
+    }
+
+    /// Whether nothing is affected.
+    pub fn is_empty(&self) -> bool {
+        self.machines.is_empty()
+            && !self.defaults
+            && !self.dhcp
+            && !self.hosts
+            && self.node_lists.is_empty()
+    }
+
+    /// Merge another set in.
+    pub fn extend(&mut self, other: Affected) {
+        self.machines.extend(other.machines);
+        self.defaults |= other.defaults;
+        self.dhcp |= other.dhcp;
+        self.hosts |= other.hosts;
+        self.node_lists.extend(other.node_lists);
+    }
+
+    /// Add what `ev` may change, given the state just before it is applied.
+    pub fn add(&mut self, before: &State, ev: &Event) {
+        let group_of = |mac: &Mac| before.machine(mac).map(|m| m.group.clone());
+        let listed = |mac: &Mac| before.machine(mac).is_some_and(|m| m.dhcp_listed());
+        match ev {
+            Event::StoreCreated { .. } => {
+                self.extend(Affected::everything(before));
+            }
+            Event::MachineRegistered { mac, group, .. } => {
+                self.machines.insert(*mac);
+                self.dhcp = true;
+                self.hosts = true;
+                self.node_lists
+                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
+                self.node_lists
+                    .insert(group.clone().unwrap_or_else(|| UNKNOWN.to_string()));
+            }
+            Event::MachineRemoved { mac } => {
+                self.machines.insert(*mac);
+                self.dhcp |= listed(mac);
+                self.hosts = true;
+                self.node_lists.extend(group_of(mac));
+            }
+            Event::MachineNamed { mac, .. } => {
+                self.machines.insert(*mac);
+                self.dhcp = true;
+                self.hosts = true;
+                self.node_lists
+                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
+            }
+            Event::MachineAssigned { mac, group } => {
+                self.machines.insert(*mac);
+                self.dhcp = true;
+                self.node_lists
+                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
+                self.node_lists.insert(group.clone());
+            }
+            Event::MachineAddressSet { mac, .. } => {
+                self.machines.insert(*mac);
+                self.dhcp = true;
+                self.hosts = true;
+            }
+            Event::GroupCreated { group, .. } => {
+                self.node_lists.insert(group.clone());
+            }
+            Event::GroupRemoved { group } => {
+                self.node_lists.insert(group.clone());
+                self.node_lists.insert(UNKNOWN.to_string());
+                if let Some(g) = before.group(group) {
+                    self.machines.extend(g.members.iter().copied());
+                }
+            }
+            Event::GroupPolicySet { group, .. } => {
+                if let Some(g) = before.group(group) {
+                    self.machines.extend(g.members.iter().copied());
+                }
+                self.defaults |= group == UNKNOWN;
+            }
+            Event::MachinePolicySet { mac, .. }
+            | Event::RootDeviceSet { mac, .. }
+            | Event::RootDeviceRemoved { mac }
+            | Event::BootEntryUsed { mac, .. } => {
+                self.machines.insert(*mac);
+            }
+            Event::InstallReported { mac, .. } => {
+                self.machines.insert(*mac);
+                self.dhcp = true;
+                self.node_lists
+                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
+                self.node_lists.insert(crate::LOCALBOOT.to_string());
+            }
+            Event::ProfileDefined { profile } => self.profile_users(before, &profile.name),
+            Event::ProfileRemoved { name } => self.profile_users(before, name),
+        }
+    }
+
+    fn profile_users(&mut self, before: &State, name: &str) {
+        for m in before.machines() {
+            let (p, _) = before.effective_policy(m);
+            if p.profile_name() == Some(name) {
+                self.machines.insert(m.mac);
+            }
+        }
+        let (p, _) = (before.group_policy(UNKNOWN), ());
+        self.defaults |= p.profile_name() == Some(name);
+    }
+}

@@ -1,0 +1,67 @@
+//! One-line human descriptions of events, for `nmt history` and the web timeline.
+
+use crate::{Event, ReportVia};
+
+/// Describe an event in a few words, e.g. "policy set to install:default (next boot only)".
+pub fn describe(ev: &Event) -> String {
+    match ev {
+        Event::StoreCreated { .. } => "store created".into(),
+        Event::MachineRegistered {
+            mac,
+            name,
+            group,
+            ip,
+        } => {
+            let mut s = format!("{mac} registered");
+            if let Some(n) = name {
+                s += &format!(" as {n}");
+            }
+            if let Some(g) = group {
+                s += &format!(" in group {g}");
+            }
+            if let Some(a) = ip {
+                s += &format!(" with address {a}");
+            }
+            s
+        }
+        Event::MachineRemoved { mac } => format!("{mac} removed"),
+        Event::MachineNamed { mac, name } => match name {
+            Some(n) => format!("{mac} named {n}"),
+            None => format!("{mac} unnamed"),
+        },
+        Event::MachineAssigned { mac, group } => format!("{mac} assigned to group {group}"),
+        Event::MachineAddressSet { mac, ip } => match ip {
+            Some(a) => format!("{mac} fixed address set to {a}"),
+            None => format!("{mac} fixed address cleared"),
+        },
+        Event::GroupCreated { group, policy } => {
+            format!("group {group} created with policy {policy}")
+        }
+        Event::GroupRemoved { group } => format!("group {group} removed"),
+        Event::GroupPolicySet { group, policy } => {
+            format!("group {group} policy set to {policy}")
+        }
+        Event::MachinePolicySet { mac, policy, once } => match policy {
+            Some(p) if *once => format!("{mac} policy set to {p} (next boot only)"),
+            Some(p) => format!("{mac} policy set to {p}"),
+            None => format!("{mac} policy cleared (follows its group)"),
+        },
+        Event::RootDeviceSet { mac, device } => format!("{mac} root device set to {device}"),
+        Event::RootDeviceRemoved { mac } => format!("{mac} root device mapping removed"),
+        Event::InstallReported { mac, device, via } => match via {
+            ReportVia::Manual => format!("{mac} install recorded by hand on {device}"),
+            ReportVia::Installer => format!("{mac} installer reported root device {device}"),
+        },
+        Event::BootEntryUsed { mac, file, ip } => match ip {
+            Some(a) => format!("{mac} fetched boot entry {file} from {a}"),
+            None => format!("{mac} fetched boot entry {file}"),
+        },
+        Event::ProfileDefined { profile } => format!(
+            "profile {} ({}) defined: kernel {}",
+            profile.name,
+            profile.kind.as_str(),
+            profile.kernel
+        ),
+        Event::ProfileRemoved { name } => format!("profile {name} removed"),
+    }
+}

@@ -1,0 +1,252 @@
+//! GRUB (UEFI) boot files, `grub/grub.cfg-01-<mac>` and `grub/grub.cfg`: one menu entry,
+//! every argument single-quoted GRUB-style, URLs turned into GRUB devices, and local boot as a
+//! chainload of the installed system's own EFI loader. Nothing here knows pxelinux or iPXE.
+
+use super::{BootEntry, BootKind, clean, comments};
+
+/// The EFI loaders a local boot tries, in order: shims first (Secure Boot), then GRUB, then
+/// the removable-media fallback path.
+const EFI_LOADERS: &[&str] = &[
+    "/EFI/debian/shimx64.efi",
+    "/EFI/ubuntu/shimx64.efi",
+    "/EFI/redhat/shimx64.efi",
+    "/EFI/rocky/shimx64.efi",
+    "/EFI/fedora/shimx64.efi",
+    "/EFI/debian/grubx64.efi",
+    "/EFI/ubuntu/grubx64.efi",
+    "/EFI/BOOT/BOOTX64.EFI",
+];
+
+/// A single-quoted GRUB word: nothing inside is special; a `'` is written `'\''`.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in clean(s).chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A GRUB word, quoted only when it holds anything beyond plain path characters.
+fn word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'/' | b'.' | b'_' | b'-' | b'+' | b'~' | b':' | b',' | b'(' | b')'
+                )
+        });
+    if plain { s.to_string() } else { quote(s) }
+}
+
+/// A boot file's path as GRUB reads it: `/path` under the TFTP root, or `(http,host)/path`
+/// for a URL. The second value is a note for a comment when the URL cannot work as written.
+fn path(p: &str) -> (String, Option<String>) {
+    for (scheme, dev, note) in [
+        ("http://", "http", None),
+        ("tftp://", "tftp", None),
+        (
+            "https://",
+            "http",
+            Some("GRUB has no HTTPS: this fetches over plain HTTP"),
+        ),
+    ] {
+        if let Some(rest) = p.strip_prefix(scheme) {
+            let (host, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, "/"),
+            };
+            return (
+                word(&format!("({dev},{host}){path}")),
+                note.map(|n| format!("{n}: {}", clean(p))),
+            );
+        }
+    }
+    let abs = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    };
+    (word(&abs), None)
+}
+
+fn local_boot(s: &mut String, rootdev: Option<&str>) {
+    match rootdev {
+        Some(d) => s.push_str(&format!(
+            "  # root device {}: boot the installed system's own EFI loader\n",
+            clean(d)
+        )),
+        None => s.push_str("  # boot the installed system's own EFI loader\n"),
+    }
+    s.push_str(&format!("  for f in {}; do\n", EFI_LOADERS.join(" ")));
+    s.push_str("    if search --no-floppy --set=esp --file $f; then\n");
+    s.push_str("      chainloader ($esp)$f\n      boot\n    fi\n  done\n");
+    s.push_str("  # none found: fall back to the firmware's next boot option\n  exit 1\n");
+}
+
+/// One boot file.
+pub(super) fn render(head: &[String], e: &BootEntry) -> Vec<u8> {
+    let mut s = comments(head);
+    s.push_str("set default=0\nset timeout=0\n");
+    s.push_str(&format!("menuentry {} {{\n", quote(&e.policy.to_string())));
+    match &e.kind {
+        BootKind::Kernel {
+            kernel,
+            initrd,
+            args,
+            ..
+        } => {
+            let mut notes = Vec::new();
+            let (k, note) = path(kernel);
+            notes.extend(note);
+            let mut linux = format!("  linux {k}");
+            for a in args.split_ascii_whitespace() {
+                linux.push(' ');
+                linux.push_str(&quote(a));
+            }
+            let mut initrds = String::new();
+            for i in initrd {
+                let (p, note) = path(i);
+                notes.extend(note);
+                initrds.push(' ');
+                initrds.push_str(&p);
+            }
+            for n in notes {
+                s.push_str(&format!("  # {n}\n"));
+            }
+            s.push_str(&linux);
+            s.push('\n');
+            if !initrds.is_empty() {
+                s.push_str(&format!("  initrd{initrds}\n"));
+            }
+        }
+        BootKind::Local { rootdev, .. } => local_boot(&mut s, rootdev.as_deref()),
+        BootKind::MissingProfile { profile } => {
+            s.push_str(&format!(
+                "  # profile {} does not exist: boot the local disk instead\n",
+                clean(profile)
+            ));
+            local_boot(&mut s, None);
+        }
+    }
+    s.push_str("}\n");
+    s.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::tests::{fixture, mac, text_of};
+    use crate::render::{RenderConfig, machine_files};
+
+    fn grub(state: &crate::State, m: &str) -> String {
+        let files = machine_files(state, &mac(m), &RenderConfig::default());
+        assert_eq!(
+            files[1].target,
+            crate::render::Target::Tftp(format!("grub/grub.cfg-01-{}", mac(m).dashed()))
+        );
+        text_of(&files[1])
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a"), "'a'");
+        assert_eq!(quote("ds=nocloud-net;s=x"), "'ds=nocloud-net;s=x'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote("a\nb"), "'a?b'");
+        assert_eq!(word("/a/b.gz"), "/a/b.gz");
+        assert_eq!(word("/a b"), "'/a b'");
+        assert_eq!(word("/a;b"), "'/a;b'");
+        assert_eq!(word("$x"), "'$x'");
+    }
+
+    #[test]
+    fn urls_become_grub_devices() {
+        assert_eq!(path("debian/linux").0, "/debian/linux");
+        assert_eq!(path("/debian/linux").0, "/debian/linux");
+        assert_eq!(
+            path("http://10.0.0.1:8080/boot/vmlinuz"),
+            ("(http,10.0.0.1:8080)/boot/vmlinuz".to_string(), None)
+        );
+        assert_eq!(path("tftp://10.0.0.2/vmlinuz").0, "(tftp,10.0.0.2)/vmlinuz");
+        let (p, note) = path("https://boot.example.org/vmlinuz");
+        assert_eq!(p, "(http,boot.example.org)/vmlinuz");
+        assert!(note.unwrap().contains("GRUB has no HTTPS"));
+    }
+
+    #[test]
+    fn kernel_entry_quotes_every_argument() {
+        let (state, _) = fixture();
+        let s = grub(&state, "52:54:00:00:00:0a");
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines[0],
+            "# generated by nmt for machine 52:54:00:00:00:0a (ubuntu10)"
+        );
+        assert!(
+            s.contains("\nset default=0\nset timeout=0\nmenuentry 'install:ubuntu' {\n"),
+            "{s}"
+        );
+        let p = state.profile("ubuntu").unwrap();
+        let linux = lines.iter().find(|l| l.starts_with("  linux ")).unwrap();
+        let mut words = linux.split(' ').skip(3);
+        assert_eq!(words.next().unwrap(), format!("/{}", p.kernel));
+        for w in words {
+            assert!(
+                w.len() > 2 && w.starts_with('\'') && w.ends_with('\''),
+                "{w}"
+            );
+        }
+        let initrds: Vec<String> = p.initrd.iter().map(|i| format!("/{i}")).collect();
+        assert!(
+            s.ends_with(&format!("\n  initrd {}\n}}\n", initrds.join(" "))),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn http_kernels_several_initrds_and_semicolons() {
+        let (state, _) = fixture();
+        // memtest8 boots custom:memtest, whose kernel and first initrd are http:// URLs.
+        let s = grub(&state, "52:54:00:00:00:08");
+        assert!(
+            s.contains(
+                "\n  linux (http,10.9.0.1:8080)/memtest/memtest.bin 'nmt.name=memtest8' \
+                 'ds=nocloud-net;s=http://127.0.0.1:8017/nocloud/52:54:00:00:00:08/'\n"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("\n  initrd (http,10.9.0.1:8080)/memtest/a.img /memtest/b.img\n"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn local_boot_chainloads_the_installed_loader() {
+        let (state, _) = fixture();
+        let s = grub(&state, "52:54:00:00:00:02");
+        assert!(s.contains("menuentry 'localboot' {\n  # root device /dev/nvme0n1p2: boot the installed system's own EFI loader\n"), "{s}");
+        assert!(
+            s.contains("  for f in /EFI/debian/shimx64.efi /EFI/ubuntu/shimx64.efi "),
+            "{s}"
+        );
+        assert!(s.contains(" /EFI/BOOT/BOOTX64.EFI; do\n    if search --no-floppy --set=esp --file $f; then\n      chainloader ($esp)$f\n      boot\n    fi\n  done\n"), "{s}");
+        assert!(s.ends_with("  exit 1\n}\n"), "{s}");
+    }
+
+    #[test]
+    fn missing_profile_boots_locally() {
+        let (state, _) = fixture();
+        let s = grub(&state, "52:54:00:00:00:09");
+        assert!(s.contains("menuentry 'install:vanished' {\n  # profile vanished does not exist: boot the local disk instead\n"), "{s}");
+        assert!(s.contains("chainloader ($esp)$f"));
+        assert!(!s.contains("  linux "));
+    }
+}

@@ -1,0 +1,362 @@
+//! The `nmt` command line: every action of the specification, as clap definitions.
+//!
+//! The shapes of these commands are scripted against; change them only by adding.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+const ABOUT: &str = "Netboot management: name, group and set the next-boot policy of PXE machines";
+
+const LONG_ABOUT: &str = "\
+nmt manages a pool of machines that PXE-boot. Register machines by MAC (or let nmtd discover \
+them from the DHCP server's log), name them, put them in groups, and set each machine's or \
+group's next-boot policy. nmt writes the pxelinux, GRUB and iPXE entries, the ISC dhcpd \
+include, the dnsmasq hosts file, an /etc/hosts fragment and per-group node lists that make \
+it happen. Every change is an event in an append-only log, so `nmt history` can tell who did \
+what and when.
+
+Targets are noderanges: a MAC, a name, node[001-300], node[1-5,9], comma lists, and @group.
+
+Policies: localboot, install[:PROFILE], save-image:NAME, restore-image:NAME, ltsp, \
+nfsroot:SERVER:/EXPORT, custom:ENTRY.";
+
+const EXAMPLES: &str = "\
+Examples:
+  nmt machine add 52:54:00:12:34:56 --name node001 --group physics --ip 10.0.0.11
+  nmt machine import nodes.csv            # mac,name,ip,group rows
+  nmt group add physics --policy localboot
+  nmt assign node[001-060] physics
+  nmt policy @physics ltsp                # the whole group boots LTSP next time
+  nmt policy node007 install --once       # reinstall one machine, once
+  nmt machines @physics --json
+  nmt history node007
+
+State lives in --state DIR (or $NMT_STATE, default ./nmt-state); generated files go under it \
+unless DIR/nmt.toml names real paths (see `nmt config --default`).";
+
+/// The `nmt` command line.
+#[derive(Parser, Debug)]
+#[command(name = "nmt", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The state directory (event store, configuration, generated files by default).
+    #[arg(long, global = true, env = "NMT_STATE", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// A configuration file (default: DIR/nmt.toml when present, else built-in defaults).
+    #[arg(long, global = true, env = "NMT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print JSON instead of tables and messages (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Seconds to wait while another nmt process holds the store.
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECONDS")]
+    pub wait: f64,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Register, import or remove machines.
+    #[command(subcommand)]
+    Machine(MachineCmd),
+
+    /// Name one machine, or name a range by a pattern in order of first appearance.
+    #[command(after_help = "\
+Examples:
+  nmt name 52:54:00:12:34:56 node001
+  nmt name @unknown --pattern 'node{001}'   # node001, node002, … in the order they were first seen
+  nmt name lab[1-20] --pattern 'lab{01}.school.example'")]
+    Name {
+        /// The machine (MAC or current name), or a noderange with --pattern.
+        target: String,
+        /// The new name (a host name: letters, digits, '-', dots between labels).
+        #[arg(required_unless_present = "pattern", conflicts_with = "pattern")]
+        name: Option<String>,
+        /// A pattern such as 'node{001}': the counter starts at the number in braces and keeps
+        /// its zero padding.
+        #[arg(long, value_name = "PATTERN")]
+        pattern: Option<String>,
+    },
+
+    /// Create, remove or list groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+
+    /// Move machines into a group.
+    #[command(after_help = "\
+Examples:
+  nmt assign node[001-060] physics
+  nmt assign @localboot,node301 chemistry")]
+    Assign {
+        /// The machines (a noderange).
+        range: String,
+        /// The group.
+        group: String,
+    },
+
+    /// Set the next-boot policy of machines, or of a group with @group.
+    #[command(after_help = "\
+POLICY is one of: localboot, install[:PROFILE], save-image:NAME, restore-image:NAME, ltsp,
+nfsroot:SERVER:/EXPORT, custom:ENTRY; or `inherit` to drop machines' own policy so that they
+follow their group again.
+
+Examples:
+  nmt policy @unknown install             # every new machine installs
+  nmt policy @physics ltsp                # the group's policy
+  nmt policy node007 install --once       # one machine, next boot only, then back
+  nmt policy @lab restore-image:lab --once  # each member re-images once, then boots as before
+  nmt policy node007 inherit")]
+    Policy {
+        /// The machines (a noderange), or exactly one @group to set the group's own policy.
+        range: String,
+        /// The policy.
+        policy: String,
+        /// Next boot only: reverts once the machine has booted it.
+        #[arg(long)]
+        once: bool,
+        /// With @group: set each member's own policy instead of the group's.
+        #[arg(long)]
+        members: bool,
+    },
+
+    /// List machines, all or a noderange.
+    #[command(after_help = "\
+Columns: MAC, NAME, GROUP, POLICY (the effective one; `*` marks a machine's own policy and
+`*once` a next-boot-only one), IP, ROOTDEV, LAST SEEN.
+--json prints mac, name, group, policy (the machine's own, or null), effective_policy, once,
+ip, rootdev, last_seen and more.
+
+Examples:
+  nmt machines
+  nmt machines @unknown
+  nmt machines --json | jq -r '.[] | select(.group==\"physics\") | .name'")]
+    Machines {
+        /// A noderange (default: every machine).
+        range: Option<String>,
+    },
+
+    /// List, set or remove root-device mappings (MAC → installed root device).
+    #[command(after_help = "\
+Examples:
+  nmt rootdev                      # list the mapping
+  nmt rootdev set @lab /dev/sda1
+  nmt rootdev rm node007")]
+    Rootdev {
+        #[command(subcommand)]
+        cmd: Option<RootdevCmd>,
+    },
+
+    /// Define, remove or list boot profiles (installers, LTSP, imagers, custom entries).
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+
+    /// Record an install report by hand (the same event as the installer's report).
+    #[command(after_help = "\
+A machine in `unknown` moves to `localboot`, and its root device is recorded.
+
+Example:
+  nmt installed 52:54:00:12:34:56 /dev/sda1")]
+    Installed {
+        /// The machine (MAC or name).
+        machine: String,
+        /// The installed root device, e.g. /dev/sda1.
+        rootdev: String,
+    },
+
+    /// Every event that touched a machine, oldest first, with who did it.
+    #[command(after_help = "\
+TIME is RFC 3339, `YYYY-MM-DD HH:MM`, `yesterday 02:00`, `2h ago` or `now` (local time
+unless an offset is given).
+
+Examples:
+  nmt history node007
+  nmt history node007 --since 'yesterday 00:00' --json")]
+    History {
+        /// The machine (MAC or name).
+        machine: String,
+        /// Only events observed at or after this time.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only events observed at or before this time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
+
+    /// Everything known about one machine, and its generated boot entry.
+    Show {
+        /// The machine (MAC or name).
+        machine: String,
+    },
+
+    /// Bring every generated file up to date (and remove ones nmt no longer needs).
+    #[command(after_help = "\
+With --check nothing is written: the differences are listed, and the exit status is 1 when
+there are any (use it in monitoring).")]
+    Render {
+        /// Only report drift; exit 1 when files are missing, differ or are stale.
+        #[arg(long)]
+        check: bool,
+    },
+
+    /// Export the event log.
+    #[command(subcommand)]
+    Journal(JournalCmd),
+
+    /// Show the configuration in force (paths of generated files), or the defaults.
+    Config {
+        /// Print the built-in defaults as a commented nmt.toml.
+        #[arg(long)]
+        default: bool,
+    },
+}
+
+/// `nmt machine …`
+#[derive(Subcommand, Debug)]
+pub enum MachineCmd {
+    /// Register a machine by MAC.
+    #[command(after_help = "\
+MAC may be written 52:54:00:12:34:56, 52-54-00-12-34-56 or 5254.0012.3456, any case.
+
+Example:
+  nmt machine add 52:54:00:12:34:56 --name node001 --group physics --ip 10.0.0.11")]
+    Add {
+        /// Its MAC address.
+        mac: String,
+        /// Its name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Its group (default: unknown).
+        #[arg(long)]
+        group: Option<String>,
+        /// Its fixed IPv4 address.
+        #[arg(long, value_name = "IPV4")]
+        ip: Option<String>,
+    },
+    /// Import a node table: CSV rows of mac,name,ip,group; all rows or none.
+    #[command(after_help = "\
+The file may start with a header row naming the columns (mac,name,ip,group in any order);
+without one the columns are mac,name,ip,group. Empty fields are allowed, lines starting with
+# are comments. Machines already registered are updated. Groups must exist.
+
+Example:
+  printf 'mac,name,ip,group\\n52:54:00:00:00:01,node001,10.0.0.1,physics\\n' | nmt machine import -")]
+    Import {
+        /// The CSV file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Remove machines (their generated files go too).
+    Rm {
+        /// The machines (a noderange).
+        range: String,
+    },
+}
+
+/// `nmt group …`
+#[derive(Subcommand, Debug)]
+pub enum GroupCmd {
+    /// Create a named group.
+    #[command(after_help = "Example:\n  nmt group add physics --policy localboot")]
+    Add {
+        /// Its name (letters, digits, '-', '_', '.').
+        group: String,
+        /// Its default policy (default: localboot).
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Remove a named group; with --force its members move to unknown.
+    Rm {
+        /// The group.
+        group: String,
+        /// Move remaining members to `unknown` instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List groups with their policy and size.
+    List,
+}
+
+/// `nmt rootdev …`
+#[derive(Subcommand, Debug)]
+pub enum RootdevCmd {
+    /// List the mapping (the default).
+    List,
+    /// Map machines to a root device.
+    Set {
+        /// The machines (a noderange).
+        range: String,
+        /// The device: /dev/sda1, /dev/nvme0n1p2, UUID=…, PARTUUID=…, LABEL=….
+        device: String,
+    },
+    /// Remove machines' mappings.
+    Rm {
+        /// The machines (a noderange).
+        range: String,
+    },
+}
+
+/// `nmt profile …`
+#[derive(Subcommand, Debug)]
+pub enum ProfileCmd {
+    /// Define (or with --replace, redefine) a boot profile.
+    #[command(after_help = "\
+KIND is install, ltsp, save-image, restore-image, nfsroot or custom. Policies find profiles by
+name: install:NAME and custom:NAME by their own name; ltsp, save-image, restore-image and
+nfsroot use the profile of that name.
+
+ARGS may use placeholders filled in per machine: {mac} {name} {token} {server} {answer_url}
+{report_url} {image} {nfsroot} {profile} {tftp_server}.
+
+Examples:
+  nmt profile add ubuntu24 --kind install --answer autoinstall \\
+      --kernel ubuntu24/casper/vmlinuz --initrd ubuntu24/casper/initrd \\
+      --args 'ip=dhcp autoinstall ds=nocloud-net;s={server}/nocloud/{mac}/'
+  nmt profile add memtest --kind custom --kernel memtest86+.bin
+  nmt policy node007 custom:memtest")]
+    Add {
+        /// Its name.
+        name: String,
+        /// What it is for.
+        #[arg(long)]
+        kind: String,
+        /// The kernel, relative to the TFTP root (or an http:// URL).
+        #[arg(long)]
+        kernel: String,
+        /// An initrd (repeat for several, in load order).
+        #[arg(long)]
+        initrd: Vec<String>,
+        /// Kernel arguments.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        args: String,
+        /// For install profiles: preseed, kickstart or autoinstall.
+        #[arg(long)]
+        answer: Option<String>,
+        /// Redefine an existing profile.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove a profile nobody uses.
+    Rm {
+        /// Its name.
+        name: String,
+    },
+    /// List profiles.
+    List,
+}
+
+/// `nmt journal …`
+#[derive(Subcommand, Debug)]
+pub enum JournalCmd {
+    /// Write the whole event log as JSON lines, one event with its envelope per line.
+    #[command(after_help = "Example:\n  nmt journal export backup.jsonl")]
+    Export {
+        /// The file to write (default: standard output).
+        file: Option<PathBuf>,
+    },
+}

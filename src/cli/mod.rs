@@ -1,0 +1,29 @@
+//! The `nmt` command line: argument definitions (`args`), what each command does (`run`),
+//! and how results are printed as tables or JSON (`output`).
+
+mod args;
+mod output;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Run `nmt` with the process's arguments; the exit status is 0 on success, 1 when a command
+/// was refused or failed (or `render --check` found drift), 2 on a usage error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(r) = e.downcast_ref::<nmt_projections::Refusal>() {
+                eprintln!("nmt: refused: {r}");
+            } else {
+                eprintln!("nmt: {e:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Deployment configuration: where generated files go and what boot loaders and servers the
+//! DHCP and boot files name.
+//!
+//! Configuration is not part of the event log: it says where a deployment puts things, not
+//! what happened. By default every path lies under the state directory, so a first run writes
+//! nothing outside it. `nmt.toml` in the state directory (or `--config FILE`) overrides.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nmt_projections::render::{RenderConfig, Target};
+use serde::{Deserialize, Serialize};
+
+/// The name of the configuration file looked for in the state directory.
+pub const CONFIG_FILE: &str = "nmt.toml";
+
+/// Where each generated file goes. Relative paths are taken under the state directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    /// The TFTP root: pxelinux.cfg/, grub/, ipxe/ are written under it.
+    pub tftp_root: PathBuf,
+    /// The ISC dhcpd include file of host blocks.
+    pub dhcpd_include: PathBuf,
+    /// The dnsmasq dhcp-hostsfile.
+    pub dnsmasq_hosts: PathBuf,
+    /// The /etc/hosts fragment.
+    pub etc_hosts: PathBuf,
+    /// The directory of per-group node lists (for pdsh -w ^FILE and dsh -g).
+    pub node_lists: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            tftp_root: "tftp".into(),
+            dhcpd_include: "dhcp/dhcpd-nmt.conf".into(),
+            dnsmasq_hosts: "dhcp/dnsmasq-nmt.hosts".into(),
+            etc_hosts: "hosts/nmt.hosts".into(),
+            node_lists: "nodes".into(),
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Output paths.
+    pub paths: Paths,
+    /// What the generated files name (boot loaders, servers, console).
+    pub render: RenderConfig,
+}
+
+/// The configuration in force, with paths made absolute.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Where the configuration came from (`None`: embedded defaults).
+    pub source: Option<PathBuf>,
+    /// Output paths, absolute.
+    pub paths: Paths,
+    /// Renderer settings.
+    pub render: RenderConfig,
+}
+
+impl Config {
+    /// Load: `explicit` if given (it must exist), else `STATE/nmt.toml` if present, else the
+    /// embedded defaults.
+    pub fn load(state_dir: &Path, explicit: Option<&Path>) -> Result<Config> {
+        let candidate = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => {
+                let p = state_dir.join(CONFIG_FILE);
+                p.exists().then_some(p)
+            }
+        };
+        let (file, source) = match candidate {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("while reading the configuration {}", p.display()))?;
+                let cfg: FileConfig = toml::from_str(&text).with_context(|| {
+                    format!(
+                        "while reading the configuration {} (see `nmt config --default` for every key)",
+                        p.display()
+                    )
+                })?;
+                (cfg, Some(p))
+            }
+            None => (FileConfig::default(), None),
+        };
+        Ok(Config::from_file(state_dir, file, source))
+    }
+
+    /// Make a configuration from parsed file contents.
+    pub fn from_file(state_dir: &Path, file: FileConfig, source: Option<PathBuf>) -> Config {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                state_dir.join(p)
+            }
+        };
+        let paths = Paths {
+            tftp_root: abs(&file.paths.tftp_root),
+            dhcpd_include: abs(&file.paths.dhcpd_include),
+            dnsmasq_hosts: abs(&file.paths.dnsmasq_hosts),
+            etc_hosts: abs(&file.paths.etc_hosts),
+            node_lists: abs(&file.paths.node_lists),
+        };
+        Config {
+            state_dir: state_dir.to_path_buf(),
+            source,
+            paths,
+            render: file.render,
+        }
+    }
+
+    /// The real path of a generated file.
+    pub fn path_of(&self, target: &Target) -> PathBuf {
+        match target {
+            Target::Tftp(rel) => self.paths.tftp_root.join(rel),
+            Target::DhcpdInclude => self.paths.dhcpd_include.clone(),
+            Target::DnsmasqHosts => self.paths.dnsmasq_hosts.clone(),
+            Target::EtcHosts => self.paths.etc_hosts.clone(),
+            Target::NodeList(group) => self.paths.node_lists.join(group),
+        }
+    }
+
+    /// The embedded defaults as a commented TOML file, for `nmt config --default`.
+    pub fn default_toml() -> String {
+        let body = toml::to_string_pretty(&FileConfig::default()).expect("defaults serialize");
+        format!(
+            "# nmt configuration: put it in STATE/{CONFIG_FILE} or pass --config FILE.\n\
+             # Relative paths are taken under the state directory. A production site points\n\
+             # them at its real files, e.g. tftp_root = \"/srv/tftp\" and\n\
+             # dhcpd_include = \"/etc/dhcp/nmt-hosts.conf\" (include it from dhcpd.conf).\n\
+             # render.next_server is the TFTP server's IPv4 address; render.http_url is\n\
+             # nmtd's machine-facing URL that installers report to.\n\n{body}"
+        )
+    }
+}

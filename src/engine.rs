@@ -1,0 +1,485 @@
+//! The engine both binaries share: open the store, fold it into the state, decide and append
+//! commands, and bring the generated files up to date.
+//!
+//! One `Engine` is one holder of the store (redb allows one writer process). The CLI opens it
+//! for one command; `nmtd` keeps it open. Domain rules stay in `nmt-projections`; this module
+//! only sequences them with I/O.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+use nmt_parsers::{RangeItem, parse_noderange};
+use nmt_projections::render::{self, File, MARKER, Target};
+use nmt_projections::{Affected, Command, Envelope, Event, Mac, Source, State, decide};
+
+use crate::config::Config;
+use crate::files::{self, Drift, WriteOutcome};
+use crate::store::{Append, EventStore, RedbStore};
+
+/// The database file's name in the state directory.
+pub const DB_FILE: &str = "nmt.redb";
+/// The marker recording up to which event the generated files are current.
+const RENDERED_FILE: &str = "rendered-seq";
+/// Write a snapshot of the state after this many events.
+pub const SNAPSHOT_EVERY: u64 = 1000;
+const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v1\0";
+
+/// How to open the engine.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// An explicit configuration file.
+    pub config: Option<PathBuf>,
+    /// How long to wait for another process holding the store.
+    pub wait: Duration,
+    /// Create the state directory and a new store if there is none (mutating commands).
+    pub create: bool,
+}
+
+/// What a command did.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// The events appended.
+    pub events: Vec<Envelope>,
+    /// The files written and removed.
+    pub files: WriteOutcome,
+}
+
+/// The engine.
+pub struct Engine {
+    store: RedbStore,
+    state: State,
+    config: Config,
+    snapshot_seq: u64,
+    created: bool,
+    /// Up to which event the generated files are known to be current.
+    rendered: u64,
+}
+
+fn snapshot_encode(state: &State) -> Vec<u8> {
+    let mut out = SNAPSHOT_MAGIC.to_vec();
+    let v = env!("CARGO_PKG_VERSION").as_bytes();
+    out.push(v.len() as u8);
+    out.extend_from_slice(v);
+    postcard::to_extend(state, out).expect("the state always encodes")
+}
+
+/// Decode a snapshot written by this very release; anything else is ignored (the log is the
+/// truth, a snapshot only a shortcut).
+fn snapshot_decode(bytes: &[u8]) -> Option<State> {
+    let rest = bytes.strip_prefix(SNAPSHOT_MAGIC)?;
+    let (&n, rest) = rest.split_first()?;
+    let (v, body) = rest.split_at_checked(n as usize)?;
+    if v != env!("CARGO_PKG_VERSION").as_bytes() {
+        return None;
+    }
+    let mut s: State = postcard::from_bytes(body).ok()?;
+    s.rebuild_indexes();
+    Some(s)
+}
+
+impl Engine {
+    /// Open the store in `opts.state_dir` and fold it.
+    pub fn open(opts: &OpenOptions) -> Result<Engine> {
+        let dir = &opts.state_dir;
+        let db_path = dir.join(DB_FILE);
+        if !db_path.exists() && !opts.create {
+            bail!(
+                "no nmt state in {} (no {DB_FILE} there); pass --state DIR or set NMT_STATE to \
+                 the directory that holds it, or run a command that changes something (such as \
+                 `nmt machine add`) to start a new one there",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating the state directory {}", dir.display()))?;
+        let config = Config::load(dir, opts.config.as_deref())?;
+        let store = RedbStore::open(&db_path, opts.wait)?;
+        let mut engine = Engine {
+            store,
+            state: State::new(),
+            config,
+            snapshot_seq: 0,
+            created: false,
+            rendered: 0,
+        };
+        engine.load()?;
+        engine.rendered = engine.read_rendered_marker();
+        if engine.state.last_seq() == 0 && opts.create {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let site_key = key.iter().map(|b| format!("{b:02x}")).collect();
+            engine.execute(Command::Init { site_key }, "nmt")?;
+            engine.created = true;
+        }
+        Ok(engine)
+    }
+
+    /// Whether this open created a new store.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    fn load(&mut self) -> Result<()> {
+        let last = self.store.last_seq()?;
+        let (mut state, from) = match self.store.snapshot_at_or_before(last)? {
+            Some((seq, bytes)) => match snapshot_decode(&bytes) {
+                Some(s) if s.last_seq() == seq => {
+                    self.snapshot_seq = seq;
+                    (s, seq + 1)
+                }
+                _ => (State::new(), 1),
+            },
+            None => (State::new(), 1),
+        };
+        if from <= last {
+            self.store.scan(from..=last, &mut |env| {
+                state.apply(&env);
+                Ok(true)
+            })?;
+        }
+        self.state = state;
+        Ok(())
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &RedbStore {
+        &self.store
+    }
+
+    /// Decide a command, append its events, and bring the affected files up to date.
+    /// A refusal (a [`nmt_projections::Refusal`] inside the error) appends nothing.
+    pub fn execute(&mut self, cmd: Command, actor: &str) -> Result<Executed> {
+        let events = decide(&self.state, cmd)?;
+        let now = Timestamp::now();
+        let source = Source {
+            stream: "cli".into(),
+            offset: None,
+        };
+        let before = self.state.last_seq();
+        let (envelopes, affected) = self.append(events, actor, now, Some(source))?;
+        let files = self.render(&affected, before)?;
+        Ok(Executed {
+            events: envelopes,
+            files,
+        })
+    }
+
+    /// Append already-decided events (log lines, reports) with their envelope fields, fold
+    /// them, and return them with the files they may affect. Files are not written.
+    pub fn append(
+        &mut self,
+        events: Vec<Event>,
+        actor: &str,
+        observed_at: Timestamp,
+        source: Option<Source>,
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        if events.is_empty() {
+            return Ok((Vec::new(), Affected::default()));
+        }
+        let recorded_at = Timestamp::now();
+        let mut affected = Affected::default();
+        let mut envelopes = Vec::with_capacity(events.len());
+        let mut index: Vec<Vec<Mac>> = Vec::with_capacity(events.len());
+        for event in events {
+            let env = Envelope {
+                seq: self.state.last_seq() + 1,
+                v: nmt_projections::SCHEMA_VERSION,
+                recorded_at,
+                observed_at,
+                actor: actor.to_string(),
+                source: source.clone(),
+                event,
+            };
+            index.push(self.state.history_macs(&env.event));
+            affected.add(&self.state, &env.event);
+            self.state.apply(&env);
+            envelopes.push(env);
+        }
+        let last = self.state.last_seq();
+        let snapshot =
+            (last - self.snapshot_seq >= SNAPSHOT_EVERY).then(|| snapshot_encode(&self.state));
+        let batch: Vec<Append<'_>> = envelopes
+            .iter()
+            .zip(&index)
+            .map(|(envelope, machines)| Append { envelope, machines })
+            .collect();
+        if let Err(e) = self
+            .store
+            .append(&batch, &[], snapshot.as_deref().map(|s| (last, s)))
+        {
+            // The fold ran ahead of the store: go back to what the store holds.
+            self.load()?;
+            return Err(e);
+        }
+        if snapshot.is_some() {
+            self.snapshot_seq = last;
+        }
+        Ok((envelopes, affected))
+    }
+
+    fn files_for(&self, affected: &Affected) -> (Vec<File>, Vec<PathBuf>) {
+        let cfg = &self.config.render;
+        let mut out = Vec::new();
+        let mut removals = Vec::new();
+        for mac in &affected.machines {
+            if self.state.machine(mac).is_some() {
+                out.extend(render::machine_files(&self.state, mac, cfg));
+            } else {
+                removals.extend(
+                    render::machine_targets(mac)
+                        .iter()
+                        .map(|t| self.config.path_of(t)),
+                );
+            }
+        }
+        if affected.defaults {
+            out.extend(render::default_files(&self.state, cfg));
+        }
+        if affected.dhcp {
+            out.push(render::dhcpd_include(&self.state, cfg));
+            out.push(render::dnsmasq_hosts(&self.state, cfg));
+        }
+        if affected.hosts {
+            out.push(render::etc_hosts(&self.state, cfg));
+        }
+        for g in &affected.node_lists {
+            match render::node_list(&self.state, g) {
+                Some(f) => out.push(f),
+                None => removals.push(self.config.path_of(&Target::NodeList(g.clone()))),
+            }
+        }
+        (out, removals)
+    }
+
+    /// Bring the files an append affected up to date. `before` is the last event before the
+    /// append: if the files were not current up to it (a crash between a commit and its
+    /// files), everything is rendered instead.
+    pub fn render(&mut self, affected: &Affected, before: u64) -> Result<WriteOutcome> {
+        if self.rendered < before {
+            return self.render_all();
+        }
+        if affected.is_empty() {
+            self.mark_rendered();
+            return Ok(WriteOutcome::default());
+        }
+        let (files, removals) = self.files_for(affected);
+        let out = files::write_batch(
+            files
+                .iter()
+                .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+            removals,
+        )?;
+        self.mark_rendered();
+        Ok(out)
+    }
+
+    /// Render everything, and remove generated files that no longer belong to anything.
+    pub fn render_all(&mut self) -> Result<WriteOutcome> {
+        let files = render::all(&self.state, &self.config.render);
+        let stale = self.stale_files(&files);
+        let out = files::write_batch(
+            files
+                .iter()
+                .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+            stale,
+        )?;
+        self.mark_rendered();
+        Ok(out)
+    }
+
+    /// What `render_all` would change, without changing it.
+    pub fn drift(&self) -> Vec<Drift> {
+        let files = render::all(&self.state, &self.config.render);
+        let mut out = files::drift(
+            files
+                .iter()
+                .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+        );
+        out.extend(self.stale_files(&files).into_iter().map(Drift::Stale));
+        out
+    }
+
+    /// Files in nmt's output directories that carry nmt's marker but are not expected.
+    fn stale_files(&self, expected: &[File]) -> Vec<PathBuf> {
+        let want: HashSet<PathBuf> = expected
+            .iter()
+            .map(|f| self.config.path_of(&f.target))
+            .collect();
+        let tftp = &self.config.paths.tftp_root;
+        let dirs = [
+            tftp.join("pxelinux.cfg"),
+            tftp.join("grub"),
+            tftp.join("ipxe"),
+            self.config.paths.node_lists.clone(),
+        ];
+        let mut out = Vec::new();
+        for d in dirs {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if want.contains(&p) || !e.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                if carries_marker(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn rendered_path(&self) -> PathBuf {
+        self.config.state_dir.join(RENDERED_FILE)
+    }
+
+    /// Up to which event the generated files are known to be current.
+    pub fn rendered_seq(&self) -> u64 {
+        self.rendered
+    }
+
+    fn read_rendered_marker(&self) -> u64 {
+        std::fs::read_to_string(self.rendered_path())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn mark_rendered(&mut self) {
+        // Not synced on purpose: the files it vouches for were synced before, and a lost
+        // marker only costs one full render.
+        if self.rendered != self.state.last_seq() {
+            let _ = std::fs::write(self.rendered_path(), format!("{}\n", self.state.last_seq()));
+            self.rendered = self.state.last_seq();
+        }
+    }
+
+    /// Resolve a noderange (MACs, names, `name[1-10]`, `@group`, comma lists) to MACs, in
+    /// the order written, without duplicates.
+    pub fn resolve(&self, range: &str) -> Result<Vec<Mac>> {
+        resolve(&self.state, range)
+    }
+
+    /// Every event that touched a machine, oldest first, optionally within a time window.
+    pub fn history(
+        &self,
+        mac: &Mac,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<Envelope>> {
+        let mut out = Vec::new();
+        for seq in self.store.seqs_for_machine(mac)? {
+            if let Some(env) = self.store.get(seq)? {
+                if since.is_some_and(|s| env.observed_at < s)
+                    || until.is_some_and(|u| env.observed_at > u)
+                {
+                    continue;
+                }
+                out.push(env);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn carries_marker(p: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let Ok(mut f) = std::fs::File::open(p) else {
+        return false;
+    };
+    let n = f.read(&mut buf).unwrap_or(0);
+    let head = &buf[..n];
+    head.windows(MARKER.len()).any(|w| w == MARKER.as_bytes())
+}
+
+/// Resolve a noderange against a state (see [`Engine::resolve`]).
+pub fn resolve(state: &State, range: &str) -> Result<Vec<Mac>> {
+    let parsed = parse_noderange(range)?;
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut push = |m: Mac, out: &mut Vec<Mac>| {
+        if seen.insert(m) {
+            out.push(m);
+        }
+    };
+    let word = |w: &str| -> Result<Mac> {
+        if let Some(mac) = Mac::parse(w) {
+            if state.machine(&mac).is_some() {
+                return Ok(mac);
+            }
+            bail!(
+                "no machine {mac} is known; add it with `nmt machine add {mac}` (list them with `nmt machines`)"
+            );
+        }
+        let lower = w.to_ascii_lowercase();
+        if let Some(m) = state.machine_by_name(&lower) {
+            return Ok(m.mac);
+        }
+        bail!("no machine named {w}; {}", name_hint(state))
+    };
+    for item in &parsed.items {
+        match item {
+            RangeItem::Literal(w) => push(word(w)?, &mut out),
+            RangeItem::Expanded { words, .. } => {
+                for w in words {
+                    push(word(w)?, &mut out);
+                }
+            }
+            RangeItem::Group(g) => {
+                let grp = state.group(g).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no group named {g:?}; groups are: {} (list them with `nmt group list`)",
+                        state
+                            .groups()
+                            .map(|g| g.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+                for m in &grp.members {
+                    push(*m, &mut out);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("{range:?} matches no machines");
+    }
+    Ok(out)
+}
+
+/// "known names look like node001..node300 (`nmt machines`)".
+fn name_hint(state: &State) -> String {
+    let mut names: Vec<&str> = state.machines().filter_map(|m| m.name.as_deref()).collect();
+    if names.is_empty() {
+        return "no machine has a name yet (give one with `nmt name MAC NAME`)".into();
+    }
+    names.sort_unstable();
+    if names.len() == 1 {
+        format!("the only named machine is {} (`nmt machines`)", names[0])
+    } else {
+        format!(
+            "known names look like {}..{} (`nmt machines`)",
+            names[0],
+            names[names.len() - 1]
+        )
+    }
+}

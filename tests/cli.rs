@@ -1,0 +1,384 @@
+//! Edges of the command line: refusals append nothing, hostile input, MAC spellings,
+//! concurrency, drift, stale files, help.
+
+use crate::util::{Nmt, mac, pxe};
+
+#[test]
+fn mac_spellings_are_accepted_and_garbage_refused() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", "52-54-00-AB-CD-01"]);
+    t.ok(&["machine", "add", "5254.00ab.cd02"]);
+    let m = t.json(&["machines"]);
+    assert_eq!(m[0]["mac"], "52:54:00:ab:cd:01");
+    assert_eq!(m[1]["mac"], "52:54:00:ab:cd:02");
+    for bad in [
+        "52:54:00:zz:00:01",
+        "52:54:00:00:01",
+        "525400000001",
+        "node1",
+    ] {
+        let err = t.fails(&["machine", "add", bad]);
+        assert!(err.contains("is not a MAC address"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_refused_command_appends_nothing_and_says_what_to_do() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1), "--name", "node001"]);
+    let before = t.event_count();
+    let files_before = t.file(&pxe(&mac(1)));
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["assign", "node001", "nogroup"],
+            "create it with `nmt group add nogroup`",
+        ),
+        (
+            &["assign", "node002", "unknown"],
+            "no machine named node002; the only named machine is node001",
+        ),
+        (
+            &["machine", "add", &mac(1)],
+            "already registered as node001",
+        ),
+        (
+            &["machine", "add", &mac(2), "--name", "node001"],
+            "already belongs to",
+        ),
+        (
+            &["machine", "add", &mac(2), "--ip", "10.0.0.300"],
+            "is not an IPv4 address",
+        ),
+        (
+            &["policy", "node001", "install:nope"],
+            "define one with `nmt profile add nope",
+        ),
+        (
+            &["policy", "node001", "boot-windows"],
+            "Policies are localboot",
+        ),
+        (
+            &["policy", "@localboot", "ltsp"],
+            "always boots the local disk",
+        ),
+        (&["group", "rm", "unknown"], "built-in group"),
+        (&["group", "add", "a/b"], "not a valid group name"),
+        (&["name", "node001", "x;reboot"], "not a valid machine name"),
+        (
+            &["rootdev", "set", "node001", "/dev/../etc/passwd"],
+            "is not a root device",
+        ),
+        (&["installed", "node001", "sda1"], "is not a root device"),
+        (&["assign", "node[1-", "unknown"], "column"),
+    ];
+    for (args, needle) in cases {
+        let err = t.fails(args);
+        assert!(err.contains(needle), "nmt {}: {err}", args.join(" "));
+    }
+    assert_eq!(t.event_count(), before, "refusals appended events");
+    assert_eq!(t.file(&pxe(&mac(1))), files_before);
+}
+
+#[test]
+fn group_rm_with_members_needs_force() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab", "--policy", "ltsp"]);
+    t.ok(&["machine", "add", &mac(1), "--group", "lab"]);
+    let err = t.fails(&["group", "rm", "lab"]);
+    assert!(
+        err.contains("still has 1 member(s)") && err.contains("--force"),
+        "{err}"
+    );
+    let out = t.ok(&["group", "rm", "lab", "--force"]);
+    assert!(out.contains("1 machine moved to unknown"), "{out}");
+    assert_eq!(t.json(&["machines"])[0]["group"], "unknown");
+    assert!(
+        !t.path("nodes/lab").exists(),
+        "the group's node list goes with it"
+    );
+    let groups = t.json(&["group", "list"]);
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["localboot", "unknown"]);
+}
+
+#[test]
+fn hostile_profile_text_cannot_reach_a_boot_file() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1)]);
+    for args in [
+        "quiet\nLABEL evil",
+        "x\" ; reboot",
+        "$(reboot)",
+        "a && chain http://evil/",
+        "{nothere}",
+    ] {
+        let err = t.fails(&[
+            "profile", "add", "evil", "--kind", "custom", "--kernel", "vmlinuz", "--args", args,
+        ]);
+        assert!(err.contains("refused"), "{args:?}: {err}");
+    }
+    let err = t.fails(&[
+        "profile",
+        "add",
+        "evil",
+        "--kind",
+        "custom",
+        "--kernel",
+        "../../etc/shadow",
+    ]);
+    assert!(err.contains("not a usable boot file path"), "{err}");
+    // A legitimate custom entry works end to end.
+    t.ok(&[
+        "profile",
+        "add",
+        "memtest",
+        "--kind",
+        "custom",
+        "--kernel",
+        "memtest86+.bin",
+        "--args",
+        "console=ttyS0,115200n8",
+    ]);
+    t.ok(&["policy", &mac(1), "custom:memtest"]);
+    let f = t.file(&pxe(&mac(1)));
+    assert!(f.contains("KERNEL memtest86+.bin"), "{f}");
+    assert!(f.contains("console=ttyS0,115200n8"), "{f}");
+    let err = t.fails(&["profile", "rm", "memtest"]);
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn hostile_names_are_refused_before_any_file() {
+    let t = Nmt::new();
+    for name in [
+        "x\"; } host evil {",
+        "../../etc/passwd",
+        "a b",
+        "node\n01",
+        "<script>",
+        "node{1}",
+    ] {
+        let err = t.fails(&["machine", "add", &mac(1), "--name", name]);
+        assert!(err.contains("not a valid machine name"), "{name:?}: {err}");
+    }
+    let err = t.fails(&["group", "add", "x;y"]);
+    assert!(err.contains("not a valid group name"), "{err}");
+    assert!(!t.path(&pxe(&mac(1))).exists());
+}
+
+#[test]
+fn read_commands_on_a_missing_state_say_where_they_looked() {
+    let t = Nmt::new();
+    let err = t.fails(&["machines"]);
+    assert!(err.contains("no nmt state in"), "{err}");
+    assert!(err.contains("--state DIR or set NMT_STATE"), "{err}");
+    assert!(
+        !t.state().join("nmt.redb").exists(),
+        "reading created nothing"
+    );
+}
+
+#[test]
+fn two_commands_at_once_both_succeed() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab"]);
+    let mut children = Vec::new();
+    for n in 1..=12u32 {
+        children.push(
+            t.cmd(&["machine", "add", &mac(n), "--group", "lab"])
+                .output(),
+        );
+    }
+    // Launch them truly concurrently.
+    let handles: Vec<_> = (1..=12u32)
+        .map(|n| {
+            t.cmd(&["machine", "add", &mac(100 + n), "--group", "lab"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for h in handles {
+        let out = h.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for c in children {
+        assert!(c.unwrap().status.success());
+    }
+    assert_eq!(t.json(&["machines", "@lab"]).as_array().unwrap().len(), 24);
+    assert_eq!(
+        t.file("nodes/lab")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_busy_store_times_out_with_a_reason() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab"]);
+    // Hold the store open from this process.
+    let _held = nmt::Engine::open(&nmt::OpenOptions {
+        state_dir: t.state(),
+        config: None,
+        wait: std::time::Duration::from_secs(1),
+        create: false,
+    })
+    .unwrap();
+    let err = t.fails(&["--wait", "0.3", "machines"]);
+    assert!(err.contains("in use by another nmt process"), "{err}");
+    assert!(err.contains("--wait"), "{err}");
+}
+
+#[test]
+fn render_check_reports_drift_and_render_repairs_it() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1), "--name", "a"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "b"]);
+    assert!(t.cmd(&["render", "--check"]).status().unwrap().success());
+    std::fs::write(t.path(&pxe(&mac(1))), "tampered\n").unwrap();
+    std::fs::remove_file(t.path("dhcp/dhcpd-nmt.conf")).unwrap();
+    let stale = t.path("tftp/pxelinux.cfg/01-52-54-00-99-99-99");
+    std::fs::write(&stale, "# generated by nmt for a machine long gone\n").unwrap();
+    let mine = t.path("tftp/pxelinux.cfg/01-52-54-00-88-88-88");
+    std::fs::write(&mine, "# the admin's own file\n").unwrap();
+    let out = t.cmd(&["render", "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("differs") && text.contains("01-52-54-00-00-00-01"),
+        "{text}"
+    );
+    assert!(
+        text.contains("missing") && text.contains("dhcpd-nmt.conf"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stale") && text.contains("01-52-54-00-99-99-99"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("88-88-88"),
+        "files nmt did not write are left alone: {text}"
+    );
+    t.ok(&["render"]);
+    assert!(t.cmd(&["render", "--check"]).status().unwrap().success());
+    assert!(!stale.exists());
+    assert!(mine.exists());
+    assert!(t.file(&pxe(&mac(1))).contains("generated by nmt"));
+}
+
+#[test]
+fn removing_a_machine_removes_its_files() {
+    let t = Nmt::new();
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "gone",
+        "--ip",
+        "10.0.0.9",
+    ]);
+    assert!(t.path(&pxe(&mac(1))).exists());
+    assert!(t.file("hosts/nmt.hosts").contains("10.0.0.9\tgone"));
+    let out = t.ok(&["machine", "rm", "gone"]);
+    assert!(out.contains("removed 1 machine"), "{out}");
+    assert!(!t.path(&pxe(&mac(1))).exists());
+    assert!(!t.file("hosts/nmt.hosts").contains("gone"));
+    assert!(!t.file("dhcp/dhcpd-nmt.conf").contains(&mac(1)));
+    // Its history survives.
+    let h = t.ok(&["history", &mac(1)]);
+    assert!(h.contains("removed"), "{h}");
+}
+
+#[test]
+fn import_is_all_or_nothing() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "mac,name,ip,group\n{},n1,10.0.0.1,lab\n# a comment\nzz:zz,n2,,lab\n{},n3,,nolab\n",
+            mac(1),
+            mac(3)
+        ),
+    )
+    .unwrap();
+    let before = t.event_count();
+    let err = t.fails(&["machine", "import", bad.to_str().unwrap()]);
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("line 5"), "{err}");
+    assert_eq!(t.event_count(), before);
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!("group,mac,name\nlab,{},n1\n,{},n2\n", mac(1), mac(2)),
+    )
+    .unwrap();
+    t.ok(&["machine", "import", good.to_str().unwrap()]);
+    let m = t.json(&["machines"]);
+    assert_eq!(m[0]["name"], "n1");
+    assert_eq!(m[0]["group"], "lab");
+    assert_eq!(m[1]["group"], "unknown");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let t = Nmt::new();
+    let top = t.ok(&["--help"]);
+    assert!(top.contains("Examples:"), "{top}");
+    for cmd in [
+        vec!["machine", "add"],
+        vec!["machine", "import"],
+        vec!["name"],
+        vec!["assign"],
+        vec!["policy"],
+        vec!["machines"],
+        vec!["rootdev"],
+        vec!["profile", "add"],
+        vec!["installed"],
+        vec!["history"],
+    ] {
+        let mut a = cmd.clone();
+        a.push("--help");
+        let h = t.ok(&a);
+        assert!(h.contains("Example"), "nmt {}: {h}", cmd.join(" "));
+    }
+}
+
+#[test]
+fn show_prints_the_machine_and_its_boot_entry() {
+    let t = Nmt::new();
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "lab07",
+        "--ip",
+        "10.0.0.7",
+    ]);
+    t.ok(&["policy", "lab07", "ltsp"]);
+    let s = t.ok(&["show", "lab07"]);
+    assert!(s.contains("policy       ltsp (its own)"), "{s}");
+    assert!(s.contains("KERNEL ltsp/x86_64/vmlinuz"), "{s}");
+    let j = t.json(&["show", "lab07"]);
+    assert_eq!(j["machine"]["ip"], "10.0.0.7");
+    assert_eq!(j["boot_entry"]["policy"], "ltsp");
+}
