@@ -367,7 +367,7 @@ fn name_one_machine() {
     .then_refused("already belongs to 52:54:00:00:00:02");
     s.when(Command::Name {
         mac: mac(1),
-        name: "52:54:00:00:00:09".into(),
+        name: "52-54-00-00-00-09".into(),
     })
     .then_refused("looks like a MAC");
     s.when(Command::Name {

@@ -6,13 +6,25 @@
 //! bytes, which is what makes replay, `nmt verify` and journal import exact.
 //!
 //! ```
-//! use nmt_projections::{decide, Command, State, Envelope, Event};
-//! let state = State::new();
+//! use nmt_projections::{decide, Command, Envelope, Event, Policy, State};
+//! let mut state = State::new();
 //! let events = decide(&state, Command::AddGroup {
 //!     group: "lab".into(),
-//!     policy: Some("install".parse().unwrap()),
+//!     policy: Some("localboot".parse().unwrap()),
 //! }).unwrap();
 //! assert!(matches!(&events[0], Event::GroupCreated { group, .. } if group == "lab"));
+//! for (i, event) in events.into_iter().enumerate() {
+//!     state.apply(&Envelope {
+//!         seq: i as u64 + 1,
+//!         v: 1,
+//!         recorded_at: jiff::Timestamp::UNIX_EPOCH,
+//!         observed_at: jiff::Timestamp::UNIX_EPOCH,
+//!         actor: "root".into(),
+//!         source: None,
+//!         event,
+//!     });
+//! }
+//! assert_eq!(state.group_policy("lab"), Policy::LocalBoot);
 //! ```
 
 mod affected;

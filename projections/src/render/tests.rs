@@ -134,6 +134,7 @@ fn allvars() -> Profile {
 /// | 0e | 10.9.0.99 | odd | localboot |
 /// | 0f | plain15 | odd | localboot |
 /// | 10 | vars16 | unknown | custom:allvars (every placeholder) |
+/// | 11, 12, 13 | group, a 63-letter label + .example.org, host | odd | localboot |
 pub(crate) fn fixture() -> (State, RenderConfig) {
     let mut g = Given::new();
     g.ev(Event::StoreCreated {
@@ -209,6 +210,20 @@ pub(crate) fn fixture() -> (State, RenderConfig) {
     g.register("52:54:00:00:00:0f", Some("plain15"), Some("odd"), None);
     g.register("52:54:00:00:00:10", Some("vars16"), None, None)
         .policy("52:54:00:00:00:10", "custom:allvars", false);
+    // Valid names that are keywords of dhcpd.conf, and the longest label.
+    g.register("52:54:00:00:00:11", Some("group"), Some("odd"), None);
+    let long = format!("{}.example.org", "a".repeat(63));
+    g.register("52:54:00:00:00:12", Some(&long), Some("odd"), None);
+    g.register("52:54:00:00:00:13", Some("host"), Some("odd"), None);
+    for m in g.state.machines() {
+        if let Some(n) = &m.name {
+            assert_eq!(
+                crate::machine_name(n).as_ref(),
+                Ok(n),
+                "the fixture's names are valid"
+            );
+        }
+    }
     let cfg = RenderConfig {
         next_server: Some(Ipv4Addr::new(10, 9, 0, 1)),
         ..RenderConfig::default()
