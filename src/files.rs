@@ -4,7 +4,7 @@
 //! for a few files, one `syncfs` per filesystem for many), renamed into place, and then the
 //! directories are synced. A crash leaves every file either old or new, never half-written.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -64,11 +64,13 @@ fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
 }
 
 fn tmp_name(path: &Path) -> PathBuf {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.nmt-tmp.{}", std::process::id()))
+    path.with_file_name(format!(".{name}.nmt-tmp.{pid}"))
 }
 
 /// Compare files with the disk without writing anything.
@@ -84,49 +86,124 @@ pub fn drift<'a>(files: impl IntoIterator<Item = (PathBuf, &'a [u8])>) -> Vec<Dr
     out
 }
 
-/// Write `files` (path, bytes) whose bytes differ from the disk, and remove `removals`.
-pub fn write_batch<'a>(
-    files: impl IntoIterator<Item = (PathBuf, &'a [u8])>,
-    removals: impl IntoIterator<Item = PathBuf>,
-) -> Result<WriteOutcome> {
-    let mut out = WriteOutcome::default();
-    let mut pending: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut made_dirs: HashSet<PathBuf> = HashSet::new();
-    let result = (|| -> Result<()> {
-        for (path, bytes) in files {
-            if same_bytes(&path, bytes) {
-                out.unchanged += 1;
-                continue;
-            }
-            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            if !made_dirs.contains(&dir) {
-                fs::create_dir_all(&dir)
-                    .with_context(|| format!("while creating the directory {}", dir.display()))?;
-                made_dirs.insert(dir.clone());
-            }
-            let tmp = tmp_name(&path);
+/// Run `f` on each directory's share of the work, several directories at once: file
+/// creation and rename serialize on a directory's lock, but not across directories.
+fn per_dir<T: Send, R: Send>(
+    groups: Vec<(PathBuf, Vec<T>)>,
+    f: impl Fn(&Path, Vec<T>) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    if groups.len() <= 1 {
+        return groups.into_iter().map(|(d, items)| f(&d, items)).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|(d, items)| s.spawn(move || f(&d, items)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a file-writing thread panicked"))
+            .collect()
+    })
+}
+
+/// One directory's share: write temporaries for files whose bytes differ.
+fn stage(dir: &Path, files: Vec<(PathBuf, &[u8])>, sync_each: bool) -> Result<Staged> {
+    let mut staged = Staged::default();
+    let mut made = false;
+    for (path, bytes) in files {
+        if same_bytes(&path, bytes) {
+            staged.unchanged += 1;
+            continue;
+        }
+        if !made {
+            fs::create_dir_all(dir)
+                .with_context(|| format!("while creating the directory {}", dir.display()))?;
+            made = true;
+        }
+        let tmp = tmp_name(&path);
+        let written = (|| -> std::io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o644)
-                .open(&tmp)
-                .with_context(|| format!("while writing {}", tmp.display()))?;
-            f.write_all(bytes)
-                .with_context(|| format!("while writing {}", tmp.display()))?;
-            if pending.len() < SYNCFS_THRESHOLD {
-                f.sync_all()
-                    .with_context(|| format!("while syncing {}", tmp.display()))?;
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            if sync_each {
+                f.sync_all()?;
             }
-            pending.push((tmp, path));
-            dirs.insert(dir);
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            staged.discard();
+            return Err(e).with_context(|| format!("while writing {}", tmp.display()));
         }
-        if pending.len() > SYNCFS_THRESHOLD {
-            // The first files were fsynced one by one; the rest go with one syncfs per filesystem.
+        staged.pending.push((tmp, path));
+    }
+    Ok(staged)
+}
+
+#[derive(Default)]
+struct Staged {
+    pending: Vec<(PathBuf, PathBuf)>,
+    unchanged: usize,
+}
+
+impl Staged {
+    fn discard(&mut self) {
+        for (tmp, _) in self.pending.drain(..) {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Write `files` (path, bytes) whose bytes differ from the disk, and remove `removals`.
+pub fn write_batch<'a>(
+    files: impl IntoIterator<Item = (PathBuf, &'a [u8])>,
+    removals: impl IntoIterator<Item = PathBuf>,
+) -> Result<WriteOutcome> {
+    let mut groups: BTreeMap<PathBuf, Vec<(PathBuf, &'a [u8])>> = BTreeMap::new();
+    let mut total = 0;
+    for (path, bytes) in files {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        groups.entry(dir).or_default().push((path, bytes));
+        total += 1;
+    }
+    // Few files: fsync each. Many: one syncfs per filesystem before the renames.
+    let sync_each = total <= SYNCFS_THRESHOLD;
+    let dirs: Vec<PathBuf> = groups.keys().cloned().collect();
+    let staged = per_dir(groups.into_iter().collect(), |d, f| stage(d, f, sync_each));
+    let mut staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            // Other directories may have staged temporaries: find and drop them.
+            for d in &dirs {
+                if let Ok(rd) = fs::read_dir(d) {
+                    let suffix = format!(".nmt-tmp.{}", std::process::id());
+                    for e in rd.flatten() {
+                        if e.file_name().to_string_lossy().ends_with(&suffix) {
+                            let _ = fs::remove_file(e.path());
+                        }
+                    }
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut out = WriteOutcome {
+        unchanged: staged.iter().map(|s| s.unchanged).sum(),
+        ..WriteOutcome::default()
+    };
+    let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
+    let result = (|| -> Result<()> {
+        let any = staged.iter().any(|s| !s.pending.is_empty());
+        if any && !sync_each {
             let mut devs = HashSet::new();
             for d in &dirs {
-                let md = fs::metadata(d)?;
+                let Ok(md) = fs::metadata(d) else { continue };
                 if devs.insert(md.dev()) {
                     let f = fs::File::open(d)?;
                     nix::unistd::syncfs(&f).with_context(|| {
@@ -135,17 +212,46 @@ pub fn write_batch<'a>(
                 }
             }
         }
-        for (tmp, path) in &pending {
-            fs::rename(tmp, path)
-                .with_context(|| format!("while moving {} into place", path.display()))?;
-            out.written.push(path.clone());
+        let renames: Vec<(PathBuf, Vec<(PathBuf, PathBuf)>)> = staged
+            .iter_mut()
+            .filter(|s| !s.pending.is_empty())
+            .map(|s| {
+                let pending = std::mem::take(&mut s.pending);
+                let dir = pending[0]
+                    .1
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf();
+                (dir, pending)
+            })
+            .collect();
+        let moved = per_dir(renames, |_, pending| {
+            let mut done = Vec::with_capacity(pending.len());
+            let mut iter = pending.into_iter();
+            for (tmp, path) in iter.by_ref() {
+                if let Err(e) = fs::rename(&tmp, &path) {
+                    let _ = fs::remove_file(&tmp);
+                    for (t, _) in iter {
+                        let _ = fs::remove_file(t);
+                    }
+                    return Err(e)
+                        .with_context(|| format!("while moving {} into place", path.display()));
+                }
+                done.push(path);
+            }
+            Ok(done)
+        })?;
+        for paths in moved {
+            if let Some(d) = paths.first().and_then(|p| p.parent()) {
+                touched.insert(d.to_path_buf());
+            }
+            out.written.extend(paths);
         }
-        pending.clear();
         for path in removals {
             match fs::remove_file(&path) {
                 Ok(()) => {
                     if let Some(d) = path.parent() {
-                        dirs.insert(d.to_path_buf());
+                        touched.insert(d.to_path_buf());
                     }
                     out.removed.push(path);
                 }
@@ -155,7 +261,7 @@ pub fn write_batch<'a>(
                 }
             }
         }
-        for d in &dirs {
+        for d in &touched {
             if let Ok(f) = fs::File::open(d) {
                 f.sync_all()
                     .with_context(|| format!("while syncing the directory {}", d.display()))?;
@@ -164,8 +270,8 @@ pub fn write_batch<'a>(
         Ok(())
     })();
     if result.is_err() {
-        for (tmp, _) in &pending {
-            let _ = fs::remove_file(tmp);
+        for s in &mut staged {
+            s.discard();
         }
     }
     result.map(|()| out)

@@ -12,3 +12,7 @@ mod cli;
 
 // The event schema: the journal written by the first release still decodes and folds.
 mod journal;
+
+// A model test: random commands; incremental files always equal a full render, and the
+// store refolds to the live state.
+mod model;

@@ -58,11 +58,23 @@ impl Affected {
     pub fn add(&mut self, before: &State, ev: &Event) {
         let group_of = |mac: &Mac| before.machine(mac).map(|m| m.group.clone());
         let listed = |mac: &Mac| before.machine(mac).is_some_and(|m| m.dhcp_listed());
+        // A name taken over from another machine changes that machine's files too.
+        let mut previous_owner = |name: Option<&String>, mac: &Mac| {
+            if let Some(other) = name.and_then(|n| before.machine_by_name(n))
+                && other.mac != *mac
+            {
+                self.machines.insert(other.mac);
+                self.node_lists.insert(other.group.clone());
+            }
+        };
         match ev {
             Event::StoreCreated { .. } => {
                 self.extend(Affected::everything(before));
             }
-            Event::MachineRegistered { mac, group, .. } => {
+            Event::MachineRegistered {
+                mac, group, name, ..
+            } => {
+                previous_owner(name.as_ref(), mac);
                 self.machines.insert(*mac);
                 self.dhcp = true;
                 self.hosts = true;
@@ -77,7 +89,8 @@ impl Affected {
                 self.hosts = true;
                 self.node_lists.extend(group_of(mac));
             }
-            Event::MachineNamed { mac, .. } => {
+            Event::MachineNamed { mac, name } => {
+                previous_owner(name.as_ref(), mac);
                 self.machines.insert(*mac);
                 self.dhcp = true;
                 self.hosts = true;
@@ -100,6 +113,7 @@ impl Affected {
                 self.node_lists.insert(group.clone());
             }
             Event::GroupRemoved { group } => {
+                self.dhcp = true;
                 self.node_lists.insert(group.clone());
                 self.node_lists.insert(UNKNOWN.to_string());
                 if let Some(g) = before.group(group) {

@@ -21,6 +21,11 @@ pub enum NameError {
         "{0:?} looks like a MAC address and cannot be a machine name; pick a word such as node042"
     )]
     LooksLikeMac(String),
+    /// All digits, or a dotted quad: DHCP and hosts files would read it as a number or address.
+    #[error(
+        "{0:?} is all digits; DHCP and hosts files would read it as a number or an address, so start it with a letter, such as n{0}"
+    )]
+    Numeric(String),
     /// Not a valid group, profile or image name.
     #[error(
         "{0:?} is not a valid {1} name: use 1-64 letters, digits, '-', '_' or '.', starting \
@@ -50,6 +55,13 @@ pub fn machine_name(s: &str) -> Result<String, NameError> {
     }
     if Mac::parse(&lower).is_some() {
         return Err(NameError::LooksLikeMac(s.to_string()));
+    }
+    // All-digit names read as numbers (and dotted quads as addresses) in DHCP and hosts files.
+    if lower
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(NameError::Numeric(s.to_string()));
     }
     Ok(lower)
 }
@@ -113,6 +125,13 @@ mod tests {
             Err(NameError::LooksLikeMac(_))
         ));
         assert!(machine_name(&"a".repeat(64)).is_err());
+        for numeric in ["123", "10.0.0.1", "1.2"] {
+            assert!(
+                matches!(machine_name(numeric), Err(NameError::Numeric(_))),
+                "{numeric}"
+            );
+        }
+        assert!(machine_name("1node").is_ok());
     }
 
     #[test]

@@ -103,11 +103,11 @@ pub struct BootEntry {
 #[serde(tag = "boot", rename_all = "kebab-case")]
 pub enum BootKind {
     /// Boot the local disk; `chain` is the pxelinux `chain.c32` argument derived from the
-    /// root device (`hd0 1`); `None` → `LOCALBOOT 0`.
+    /// root device (`hd0`); `None` → `LOCALBOOT 0`.
     Local {
         /// The mapped root device.
         rootdev: Option<String>,
-        /// The chain.c32 argument, when the device maps to one (`hd0 1`, `guid:…`, `mbr:0x… 1`).
+        /// The chain.c32 argument, when the device maps to one (`hd0`, `mbr:0x…`).
         chain: Option<String>,
     },
     /// Boot a kernel.

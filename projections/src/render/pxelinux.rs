@@ -4,10 +4,13 @@
 
 use super::{BootEntry, BootKind, RenderConfig, clean, comments, serial};
 
-/// The `chain.c32` argument that boots a root device, when there is one:
-/// `/dev/sdb2` → `hd1 2`, `/dev/nvme0n1p2` → `hd0 2`, a GPT `PARTUUID=` → `guid:…`, an MBR
-/// `PARTUUID=xxxxxxxx-nn` → `mbr:0xxxxxxxxx n`. `UUID=`, `LABEL=`, `/dev/mapper/…` and
-/// `/dev/disk/…` name no BIOS disk, so they give `None` (the entry uses `LOCALBOOT 0`).
+/// The `chain.c32` argument that boots the disk holding a root device, when there is one:
+/// `/dev/sdb2` → `hd1`, `/dev/nvme0n1p2` → `hd0`, an MBR `PARTUUID=xxxxxxxx-nn` →
+/// `mbr:0xxxxxxxxx` (the disk by its signature). It chains to the disk's MBR, not to the
+/// partition: Debian, Ubuntu and RHEL installers put the boot loader in the MBR and leave the
+/// partition's boot sector empty, and chaining into an empty sector hangs. A GPT `PARTUUID=`
+/// names only a partition, and `UUID=`, `LABEL=`, `/dev/mapper/…` and `/dev/disk/…` name no
+/// BIOS disk, so they give `None` (the entry uses `LOCALBOOT 0`, the first disk).
 pub(crate) fn chain_arg(dev: &str) -> Option<String> {
     if let Some(id) = dev.strip_prefix("PARTUUID=") {
         return partuuid(id);
@@ -21,7 +24,7 @@ pub(crate) fn chain_arg(dev: &str) -> Option<String> {
             "" => Some(format!("hd{disk}")),
             _ => {
                 let (part, tail) = split_digits(after.strip_prefix('p')?)?;
-                (tail.is_empty() && part > 0).then(|| format!("hd{disk} {part}"))
+                (tail.is_empty() && part > 0).then(|| format!("hd{disk}"))
             }
         };
     }
@@ -41,7 +44,7 @@ pub(crate) fn chain_arg(dev: &str) -> Option<String> {
         "" => Some(format!("hd{disk}")),
         tail => {
             let (part, rest) = split_digits(tail)?;
-            (rest.is_empty() && part > 0).then(|| format!("hd{disk} {part}"))
+            (rest.is_empty() && part > 0).then(|| format!("hd{disk}"))
         }
     }
 }
@@ -60,14 +63,10 @@ fn partuuid(id: &str) -> Option<String> {
     let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
     let parts: Vec<&str> = id.split('-').collect();
     match parts.as_slice() {
-        // GPT: the partition's own GUID.
-        [a, b, c, d, e] if hex(a, 8) && hex(b, 4) && hex(c, 4) && hex(d, 4) && hex(e, 12) => {
-            Some(format!("guid:{}", id.to_ascii_lowercase()))
-        }
-        // MBR: the disk signature and the partition number, both in hex.
+        // MBR: the disk signature and the partition number, both in hex; boot the disk.
         [sig, part] if hex(sig, 8) && hex(part, 2) => {
-            let n = u8::from_str_radix(part, 16).ok().filter(|n| *n > 0)?;
-            Some(format!("mbr:0x{} {n}", sig.to_ascii_lowercase()))
+            u8::from_str_radix(part, 16).ok().filter(|n| *n > 0)?;
+            Some(format!("mbr:0x{}", sig.to_ascii_lowercase()))
         }
         _ => None,
     }
@@ -156,24 +155,21 @@ mod tests {
     fn chain_derivation_table() {
         let table: &[(&str, Option<&str>)] = &[
             ("/dev/sda", Some("hd0")),
-            ("/dev/sda1", Some("hd0 1")),
-            ("/dev/sdb2", Some("hd1 2")),
-            ("/dev/sdz3", Some("hd25 3")),
-            ("/dev/sdaa1", Some("hd26 1")),
-            ("/dev/sdab12", Some("hd27 12")),
-            ("/dev/vda1", Some("hd0 1")),
-            ("/dev/vdc5", Some("hd2 5")),
-            ("/dev/hda1", Some("hd0 1")),
-            ("/dev/xvdb1", Some("hd1 1")),
-            ("/dev/nvme0n1p2", Some("hd0 2")),
-            ("/dev/nvme1n1p1", Some("hd1 1")),
+            ("/dev/sda1", Some("hd0")),
+            ("/dev/sdb2", Some("hd1")),
+            ("/dev/sdz3", Some("hd25")),
+            ("/dev/sdaa1", Some("hd26")),
+            ("/dev/sdab12", Some("hd27")),
+            ("/dev/vda1", Some("hd0")),
+            ("/dev/vdc5", Some("hd2")),
+            ("/dev/hda1", Some("hd0")),
+            ("/dev/xvdb1", Some("hd1")),
+            ("/dev/nvme0n1p2", Some("hd0")),
+            ("/dev/nvme1n1p1", Some("hd1")),
             ("/dev/nvme0n1", Some("hd0")),
-            (
-                "PARTUUID=0FC63DAF-8483-4772-8E79-3D69D8477DE4",
-                Some("guid:0fc63daf-8483-4772-8e79-3d69d8477de4"),
-            ),
-            ("PARTUUID=0b4b11e0-01", Some("mbr:0x0b4b11e0 1")),
-            ("PARTUUID=0b4b11e0-0a", Some("mbr:0x0b4b11e0 10")),
+            ("PARTUUID=0FC63DAF-8483-4772-8E79-3D69D8477DE4", None),
+            ("PARTUUID=0b4b11e0-01", Some("mbr:0x0b4b11e0")),
+            ("PARTUUID=0b4b11e0-0a", Some("mbr:0x0b4b11e0")),
             ("PARTUUID=0b4b11e0-00", None),
             ("PARTUUID=nonsense", None),
             ("UUID=0b4b-11", None),
@@ -283,7 +279,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.ends_with("LABEL nmt\n  COM32 chain.c32\n  APPEND hd0 2\n"),
+            s.ends_with("LABEL nmt\n  COM32 chain.c32\n  APPEND hd0\n"),
             "{s}"
         );
     }

@@ -215,12 +215,16 @@ pub(crate) fn fixture() -> (State, RenderConfig) {
     let long = format!("{}.example.org", "a".repeat(63));
     g.register("52:54:00:00:00:12", Some(&long), Some("odd"), None);
     g.register("52:54:00:00:00:13", Some("host"), Some("odd"), None);
+    // Every name passes the name check, except the all-digit ones: they are refused now,
+    // and the renderers still handle them because an older journal may hold them.
     for m in g.state.machines() {
         if let Some(n) = &m.name {
-            assert_eq!(
-                crate::machine_name(n).as_ref(),
-                Ok(n),
-                "the fixture's names are valid"
+            assert!(
+                matches!(
+                    crate::machine_name(n),
+                    Ok(_) | Err(crate::NameError::Numeric(_))
+                ),
+                "the fixture's name {n} is valid"
             );
         }
     }
@@ -359,7 +363,7 @@ fn each_policy_kind_resolves() {
         e.kind,
         BootKind::Local {
             rootdev: Some("/dev/nvme0n1p2".into()),
-            chain: Some("hd0 2".into())
+            chain: Some("hd0".into())
         }
     );
 
@@ -691,7 +695,7 @@ fn boot_entry_serializes_for_show() {
             "policy": "localboot",
             "origin": "machine",
             "once": false,
-            "kind": {"boot": "local", "rootdev": "/dev/nvme0n1p2", "chain": "hd0 2"}
+            "kind": {"boot": "local", "rootdev": "/dev/nvme0n1p2", "chain": "hd0"}
         })
     );
     let e = entry(&state, "52:54:00:00:00:09", &cfg);
