@@ -25,7 +25,9 @@ pub const DB_FILE: &str = "nmt.redb";
 const RENDERED_FILE: &str = "rendered-seq";
 /// Write a snapshot of the state after this many events.
 pub const SNAPSHOT_EVERY: u64 = 1000;
-const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v1\0";
+/// Bump the version whenever the shape of `State` changes (a release number alone is not
+/// enough during development); an unreadable snapshot is ignored and the log refolded.
+const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v2\0";
 
 /// How to open the engine.
 #[derive(Clone, Debug)]
@@ -143,6 +145,13 @@ impl Engine {
             })?;
         }
         self.state = state;
+        // A missing or outdated snapshot (a new release, a crash): leave a fresh one, so the
+        // next start does not fold the whole log again.
+        if last - self.snapshot_seq >= SNAPSHOT_EVERY {
+            let bytes = snapshot_encode(&self.state);
+            self.store.append(&[], &[], Some((last, &bytes)))?;
+            self.snapshot_seq = last;
+        }
         Ok(())
     }
 

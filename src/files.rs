@@ -15,6 +15,9 @@ use anyhow::{Context, Result};
 /// Above this many files, one `syncfs` per filesystem is cheaper than an `fsync` per file.
 const SYNCFS_THRESHOLD: usize = 16;
 
+/// Below this many files, threads cost more than they save.
+const PARALLEL_THRESHOLD: usize = 64;
+
 /// What a batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -92,7 +95,8 @@ fn per_dir<T: Send, R: Send>(
     groups: Vec<(PathBuf, Vec<T>)>,
     f: impl Fn(&Path, Vec<T>) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
-    if groups.len() <= 1 {
+    let items: usize = groups.iter().map(|(_, v)| v.len()).sum();
+    if groups.len() <= 1 || items < PARALLEL_THRESHOLD {
         return groups.into_iter().map(|(d, items)| f(&d, items)).collect();
     }
     let f = &f;

@@ -354,6 +354,16 @@ fn every_command_has_help_with_examples() {
         vec!["profile", "add"],
         vec!["installed"],
         vec!["history"],
+        vec!["show"],
+        vec!["render"],
+        vec!["config"],
+        vec!["machine", "rm"],
+        vec!["group", "add"],
+        vec!["group", "rm"],
+        vec!["group", "list"],
+        vec!["profile", "rm"],
+        vec!["profile", "list"],
+        vec!["journal", "export"],
     ] {
         let mut a = cmd.clone();
         a.push("--help");

@@ -49,11 +49,7 @@ impl Mac {
 
     /// `aa-bb-cc-dd-ee-ff`, as pxelinux and GRUB name per-machine files (after `01-`).
     pub fn dashed(&self) -> String {
-        let b = self.0;
-        format!(
-            "{:02x}-{:02x}-{:02x}-{:02x}-{:02x}-{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        String::from_utf8(self.text(b'-').to_vec()).expect("hex is ASCII")
     }
 
     /// `aabbccddeeff`.
@@ -118,14 +114,24 @@ impl FromStr for Mac {
     }
 }
 
+impl Mac {
+    /// The text form into a fixed buffer, without the formatting machinery (renderers print
+    /// tens of thousands of these).
+    fn text(&self, sep: u8) -> [u8; 17] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [sep; 17];
+        for (i, b) in self.0.iter().enumerate() {
+            out[i * 3] = HEX[usize::from(b >> 4)];
+            out[i * 3 + 1] = HEX[usize::from(b & 0xf)];
+        }
+        out
+    }
+}
+
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        let t = self.text(b':');
+        f.write_str(std::str::from_utf8(&t).expect("hex is ASCII"))
     }
 }
 

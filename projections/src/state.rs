@@ -19,6 +19,45 @@ pub const UNKNOWN: &str = "unknown";
 /// The built-in group of installed machines; its policy is always local boot.
 pub const LOCALBOOT: &str = "localboot";
 
+/// Timestamps as RFC 3339 text for people (JSON) and as nanoseconds in binary snapshots,
+/// where parsing ten thousand strings would dominate start-up.
+mod ts {
+    use jiff::Timestamp;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            t.serialize(s)
+        } else {
+            t.as_nanosecond().serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        if d.is_human_readable() {
+            Timestamp::deserialize(d)
+        } else {
+            Timestamp::from_nanosecond(i128::deserialize(d)?).map_err(serde::de::Error::custom)
+        }
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+            #[derive(Serialize)]
+            struct W<'a>(#[serde(with = "super")] &'a Timestamp);
+            t.as_ref().map(W).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            #[derive(Deserialize)]
+            struct W(#[serde(with = "super")] Timestamp);
+            Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
 /// A machine's own policy, overriding its group's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
@@ -36,6 +75,7 @@ pub struct Installed {
     /// The installed root device.
     pub device: String,
     /// When it was reported.
+    #[serde(with = "ts")]
     pub at: Timestamp,
 }
 
@@ -47,6 +87,7 @@ pub struct LastBoot {
     /// The policy that entry carried at that moment.
     pub policy: Policy,
     /// When.
+    #[serde(with = "ts")]
     pub at: Timestamp,
 }
 
@@ -70,8 +111,10 @@ pub struct Machine {
     /// The sequence number of the first event that mentioned it (orders "first appearance").
     pub first_seq: u64,
     /// When it was first seen or registered.
+    #[serde(with = "ts")]
     pub first_seen: Timestamp,
     /// When it last showed activity (DHCP, boot, report).
+    #[serde(with = "ts::option")]
     pub last_seen: Option<Timestamp>,
     /// The last IPv4 address it was seen with.
     pub last_ip: Option<Ipv4Addr>,

@@ -190,6 +190,10 @@ Examples:
     },
 
     /// Everything known about one machine, and its generated boot entry.
+    #[command(after_help = "\
+Examples:
+  nmt show node007
+  nmt show 52:54:00:12:34:56 --json | jq .boot_entry")]
     Show {
         /// The machine (MAC or name).
         machine: String,
@@ -198,7 +202,11 @@ Examples:
     /// Bring every generated file up to date (and remove ones nmt no longer needs).
     #[command(after_help = "\
 With --check nothing is written: the differences are listed, and the exit status is 1 when
-there are any (use it in monitoring).")]
+there are any (use it in monitoring).
+
+Examples:
+  nmt render
+  nmt render --check || echo 'generated files drifted'")]
     Render {
         /// Only report drift; exit 1 when files are missing, differ or are stale.
         #[arg(long)]
@@ -210,6 +218,10 @@ there are any (use it in monitoring).")]
     Journal(JournalCmd),
 
     /// Show the configuration in force (paths of generated files), or the defaults.
+    #[command(after_help = "\
+Examples:
+  nmt config                          # where this state's files go
+  nmt config --default > nmt-state/nmt.toml")]
     Config {
         /// Print the built-in defaults as a commented nmt.toml.
         #[arg(long)]
@@ -252,6 +264,7 @@ Example:
         file: PathBuf,
     },
     /// Remove machines (their generated files go too).
+    #[command(after_help = "Examples:\n  nmt machine rm node042\n  nmt machine rm @retired")]
     Rm {
         /// The machines (a noderange).
         range: String,
@@ -271,6 +284,9 @@ pub enum GroupCmd {
         policy: Option<String>,
     },
     /// Remove a named group; with --force its members move to unknown.
+    #[command(
+        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --force   # its members move to unknown"
+    )]
     Rm {
         /// The group.
         group: String,
@@ -279,6 +295,7 @@ pub enum GroupCmd {
         force: bool,
     },
     /// List groups with their policy and size.
+    #[command(after_help = "Examples:\n  nmt group list\n  nmt group list --json")]
     List,
 }
 
@@ -342,11 +359,13 @@ Examples:
         replace: bool,
     },
     /// Remove a profile nobody uses.
+    #[command(after_help = "Example:\n  nmt profile rm memtest")]
     Rm {
         /// Its name.
         name: String,
     },
     /// List profiles.
+    #[command(after_help = "Examples:\n  nmt profile list\n  nmt profile list --json")]
     List,
 }
 
