@@ -266,6 +266,33 @@ impl Engine {
         if affected.hosts {
             out.push(render::etc_hosts(&self.state, cfg));
         }
+        for g in &affected.groups {
+            let files = render::group_files(&self.state, g, cfg);
+            let keep: HashSet<PathBuf> = files
+                .iter()
+                .map(|f| self.config.path_of(&f.target))
+                .collect();
+            if files.is_empty() {
+                removals.extend(
+                    render::group_targets(g)
+                        .iter()
+                        .map(|t| self.config.path_of(t)),
+                );
+            }
+            // Shared pxelinux entries for local disks no member has any more.
+            let prefix = render::group_pxelinux_prefix(g);
+            let (dir, stem) = prefix.rsplit_once('/').expect("the prefix has a directory");
+            let dir = self.config.path_of(&Target::Tftp(dir.to_string()));
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if e.file_name().to_string_lossy().starts_with(stem) && !keep.contains(&p) {
+                        removals.push(p);
+                    }
+                }
+            }
+            out.extend(files);
+        }
         for g in &affected.node_lists {
             match render::node_list(&self.state, g) {
                 Some(f) => out.push(f),
@@ -332,8 +359,11 @@ impl Engine {
         let tftp = &self.config.paths.tftp_root;
         let dirs = [
             tftp.join("pxelinux.cfg"),
+            tftp.join("pxelinux.cfg/nmt"),
             tftp.join("grub"),
+            tftp.join("grub/nmt"),
             tftp.join("ipxe"),
+            tftp.join("ipxe/nmt"),
             self.config.paths.node_lists.clone(),
         ];
         let mut out = Vec::new();

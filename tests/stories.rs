@@ -86,9 +86,17 @@ fn kathrin() -> Nmt {
     assert!(f7.contains("KERNEL debian-installer/amd64/linux"), "{f7}");
     assert!(f7.contains("auto=true priority=critical"), "{f7}");
     assert!(f7.contains("node007"), "{f7}");
+    // node008 follows its group: its entry points at the group's shared one.
     let f8 = t.file(&pxe(&mac(8)));
-    assert!(f8.contains("LOCALBOOT 0"), "{f8}");
-    assert!(!f8.contains("KERNEL"), "{f8}");
+    assert!(
+        f8.contains("INCLUDE pxelinux.cfg/nmt/physics@local.cfg"),
+        "{f8}"
+    );
+    let shared = t.file("tftp/pxelinux.cfg/nmt/physics@local.cfg");
+    assert!(shared.contains("LOCALBOOT 0"), "{shared}");
+    assert!(!shared.contains("KERNEL"), "{shared}");
+    let g8 = t.file(&grub(&mac(8)));
+    assert!(g8.contains("source /grub/nmt/physics.cfg"), "{g8}");
     let g7 = t.file(&grub(&mac(7)));
     assert!(g7.contains("linux /debian-installer/amd64/linux"), "{g7}");
     assert!(
@@ -127,19 +135,31 @@ fn reinhard_switches_his_group_to_ltsp_and_back() {
     let dhcp = t.path("dhcp/dhcpd-nmt.conf");
     let dhcp_mtime = mtime(&dhcp);
     let other_mtime = mtime(&t.path(&pxe(&mac(200))));
+    let member_mtime = mtime(&t.path(&pxe(&mac(61))));
     std::thread::sleep(std::time::Duration::from_millis(20));
 
     let out = t.ok(&["policy", "@chemistry", "ltsp"]);
     assert!(out.contains("group chemistry policy set to ltsp"), "{out}");
-    assert!(
-        out.contains("files: 180 written"),
-        "three boot files per member\n{out}"
+    // Sixty members, and only the group's three shared entries are rewritten.
+    assert!(out.contains("files: 3 written"), "{out}");
+    assert_eq!(
+        t.file(&pxe(&mac(61))),
+        before_chem,
+        "members point at the shared entry"
     );
-    let ltsp = t.file(&pxe(&mac(61)));
+    assert_eq!(mtime(&t.path(&pxe(&mac(61)))), member_mtime);
+    let ltsp = t.file("tftp/pxelinux.cfg/nmt/chemistry@local.cfg");
     assert!(ltsp.contains("KERNEL ltsp/x86_64/vmlinuz"), "{ltsp}");
     assert!(
         ltsp.contains("INITRD ltsp/ltsp.img,ltsp/x86_64/initrd.img"),
         "{ltsp}"
+    );
+    let gltsp = t.file("tftp/grub/nmt/chemistry.cfg");
+    assert!(gltsp.contains("linux /ltsp/x86_64/vmlinuz"), "{gltsp}");
+    let shown = t.ok(&["show", "node061"]);
+    assert!(
+        shown.contains("KERNEL ltsp/x86_64/vmlinuz"),
+        "show includes the shared entry\n{shown}"
     );
     assert_eq!(
         t.file(&pxe(&mac(2))),
@@ -170,6 +190,10 @@ fn reinhard_switches_his_group_to_ltsp_and_back() {
         before_chem,
         "back exactly as before"
     );
+    assert!(
+        t.file("tftp/pxelinux.cfg/nmt/chemistry@local.cfg")
+            .contains("LOCALBOOT 0")
+    );
     assert_eq!(mtime(&dhcp), dhcp_mtime);
     let hist = t.ok(&["history", "node061"]);
     assert!(
@@ -179,6 +203,29 @@ fn reinhard_switches_his_group_to_ltsp_and_back() {
     assert!(
         hist.contains("group chemistry policy set to localboot"),
         "{hist}"
+    );
+
+    // Reinstalling the group writes each member's own entry, with its report token.
+    let out = t.ok(&["policy", "@chemistry", "install"]);
+    assert!(
+        out.contains("files: 62 written"),
+        "60 members + GRUB and iPXE shared\n{out}"
+    );
+    let entry = t.file(&pxe(&mac(61)));
+    assert!(
+        entry.contains("KERNEL debian-installer/amd64/linux"),
+        "{entry}"
+    );
+    assert!(entry.contains("nmt.token="), "{entry}");
+    assert!(
+        !t.path("tftp/pxelinux.cfg/nmt/chemistry@local.cfg").exists(),
+        "no shared pxelinux entry for a per-machine policy"
+    );
+    t.ok(&["policy", "@chemistry", "localboot"]);
+    assert_eq!(t.file(&pxe(&mac(61))), before_chem);
+    assert_eq!(
+        t.ok(&["render", "--check"]).trim(),
+        "every generated file is up to date"
     );
 }
 
@@ -221,9 +268,16 @@ fn andreas_installs_unknown_machines_and_they_move_to_localboot() {
     assert_eq!(after[0]["rootdev"], "/dev/sda1");
     assert_eq!(after[0]["effective_policy"], "localboot");
     let entry = t.file(&pxe(&m));
-    assert!(entry.contains("COM32 chain.c32"), "{entry}");
-    assert!(entry.contains("APPEND hd0"), "{entry}");
+    assert!(
+        entry.contains("INCLUDE pxelinux.cfg/nmt/localboot@hd0.cfg"),
+        "{entry}"
+    );
+    let local = t.file("tftp/pxelinux.cfg/nmt/localboot@hd0.cfg");
+    assert!(local.contains("COM32 chain.c32"), "{local}");
+    assert!(local.contains("APPEND hd0"), "{local}");
     let g = t.file(&grub(&m));
+    assert!(g.contains("source /grub/nmt/localboot.cfg"), "{g}");
+    let g = t.file("tftp/grub/nmt/localboot.cfg");
     assert!(g.contains("chainloader"), "{g}");
     let roots = t.json(&["rootdev"]);
     assert_eq!(roots[0]["rootdev"], "/dev/sda1");

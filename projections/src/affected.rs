@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::{Event, Mac, State, UNKNOWN};
+use crate::{Event, Mac, State, UNKNOWN, render};
 
 /// The files a batch of events may have changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct Affected {
     pub hosts: bool,
     /// Groups whose node lists may change (or go).
     pub node_lists: BTreeSet<String>,
+    /// Groups whose shared boot entries may change (or go): the group's policy, and for
+    /// pxelinux the set of its members' local disks.
+    pub groups: BTreeSet<String>,
 }
 
 impl Affected {
@@ -33,6 +36,7 @@ impl Affected {
             dhcp: true,
             hosts: true,
             node_lists: state.groups().map(|g| g.name.clone()).collect(),
+            groups: state.groups().map(|g| g.name.clone()).collect(),
         }
     }
 
@@ -43,6 +47,7 @@ impl Affected {
             && !self.dhcp
             && !self.hosts
             && self.node_lists.is_empty()
+            && self.groups.is_empty()
     }
 
     /// Merge another set in.
@@ -52,6 +57,7 @@ impl Affected {
         self.dhcp |= other.dhcp;
         self.hosts |= other.hosts;
         self.node_lists.extend(other.node_lists);
+        self.groups.extend(other.groups);
     }
 
     /// Add what `ev` may change, given the state just before it is applied.
@@ -78,16 +84,19 @@ impl Affected {
                 self.machines.insert(*mac);
                 self.dhcp = true;
                 self.hosts = true;
-                self.node_lists
-                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
-                self.node_lists
-                    .insert(group.clone().unwrap_or_else(|| UNKNOWN.to_string()));
+                let old = group_of(mac).unwrap_or_else(|| UNKNOWN.to_string());
+                let new = group.clone().unwrap_or_else(|| UNKNOWN.to_string());
+                self.node_lists.insert(old.clone());
+                self.node_lists.insert(new.clone());
+                self.groups.insert(old);
+                self.groups.insert(new);
             }
             Event::MachineRemoved { mac } => {
                 self.machines.insert(*mac);
                 self.dhcp |= listed(mac);
                 self.hosts = true;
                 self.node_lists.extend(group_of(mac));
+                self.groups.extend(group_of(mac));
             }
             Event::MachineNamed { mac, name } => {
                 previous_owner(name.as_ref(), mac);
@@ -100,9 +109,11 @@ impl Affected {
             Event::MachineAssigned { mac, group } => {
                 self.machines.insert(*mac);
                 self.dhcp = true;
-                self.node_lists
-                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
+                let old = group_of(mac).unwrap_or_else(|| UNKNOWN.to_string());
+                self.node_lists.insert(old.clone());
                 self.node_lists.insert(group.clone());
+                self.groups.insert(old);
+                self.groups.insert(group.clone());
             }
             Event::MachineAddressSet { mac, .. } => {
                 self.machines.insert(*mac);
@@ -111,33 +122,46 @@ impl Affected {
             }
             Event::GroupCreated { group, .. } => {
                 self.node_lists.insert(group.clone());
+                self.groups.insert(group.clone());
             }
             Event::GroupRemoved { group } => {
                 self.dhcp = true;
                 self.node_lists.insert(group.clone());
                 self.node_lists.insert(UNKNOWN.to_string());
+                self.groups.insert(group.clone());
+                self.groups.insert(UNKNOWN.to_string());
                 if let Some(g) = before.group(group) {
                     self.machines.extend(g.members.iter().copied());
                 }
             }
-            Event::GroupPolicySet { group, .. } => {
-                if let Some(g) = before.group(group) {
+            Event::GroupPolicySet { group, policy } => {
+                // Members point at the group's shared entry, which is all that changes;
+                // only entries that carry per-machine values (a report token) are written
+                // per member.
+                let old = before.group_policy(group);
+                if let Some(g) = before.group(group)
+                    && (render::per_machine(before, &old) || render::per_machine(before, policy))
+                {
                     self.machines.extend(g.members.iter().copied());
                 }
+                self.groups.insert(group.clone());
                 self.defaults |= group == UNKNOWN;
             }
-            Event::MachinePolicySet { mac, .. }
-            | Event::RootDeviceSet { mac, .. }
-            | Event::RootDeviceRemoved { mac }
-            | Event::BootEntryUsed { mac, .. } => {
+            Event::MachinePolicySet { mac, .. } | Event::BootEntryUsed { mac, .. } => {
                 self.machines.insert(*mac);
+            }
+            Event::RootDeviceSet { mac, .. } | Event::RootDeviceRemoved { mac } => {
+                self.machines.insert(*mac);
+                self.groups.extend(group_of(mac));
             }
             Event::InstallReported { mac, .. } => {
                 self.machines.insert(*mac);
                 self.dhcp = true;
-                self.node_lists
-                    .insert(group_of(mac).unwrap_or_else(|| UNKNOWN.to_string()));
+                let old = group_of(mac).unwrap_or_else(|| UNKNOWN.to_string());
+                self.node_lists.insert(old.clone());
                 self.node_lists.insert(crate::LOCALBOOT.to_string());
+                self.groups.insert(old);
+                self.groups.insert(crate::LOCALBOOT.to_string());
             }
             Event::ProfileDefined { profile } => self.profile_users(before, &profile.name),
             Event::ProfileRemoved { name } => self.profile_users(before, name),
@@ -151,7 +175,11 @@ impl Affected {
                 self.machines.insert(m.mac);
             }
         }
-        let (p, _) = (before.group_policy(UNKNOWN), ());
-        self.defaults |= p.profile_name() == Some(name);
+        for g in before.groups() {
+            if before.group_policy(&g.name).profile_name() == Some(name) {
+                self.groups.insert(g.name.clone());
+            }
+        }
+        self.defaults |= before.group_policy(UNKNOWN).profile_name() == Some(name);
     }
 }

@@ -96,13 +96,6 @@ fn one_machine(engine: &Engine, target: &str) -> Result<Mac> {
     }
 }
 
-fn label(engine: &Engine, mac: &Mac) -> String {
-    match engine.state().machine(mac).and_then(|m| m.name.as_deref()) {
-        Some(n) => format!("{n} ({mac})"),
-        None => mac.to_string(),
-    }
-}
-
 fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
@@ -589,8 +582,19 @@ fn show(engine: &Engine, mac: &Mac, as_json: bool) -> Result<()> {
     let m = st.machine(mac).expect("resolved machines exist");
     let cfg = &engine.config().render;
     let entry = render::boot_entry(st, mac, cfg);
+    // The machine's own files, then the shared entries of its group that they include.
+    let chain = render::chain_key(m.rootdev.as_deref());
+    let own_pxe = format!("{}{chain}.cfg", render::group_pxelinux_prefix(&m.group));
+    let shared = render::group_files(st, &m.group, cfg)
+        .into_iter()
+        .filter(|f| match &f.target {
+            render::Target::Tftp(p) => !p.starts_with("pxelinux.cfg/") || *p == own_pxe,
+            _ => false,
+        })
+        .filter(|_| m.policy.is_none());
     let files: Vec<(PathBuf, String)> = render::machine_files(st, mac, cfg)
         .into_iter()
+        .chain(shared)
         .map(|f| {
             (
                 engine.config().path_of(&f.target),
@@ -659,7 +663,6 @@ fn show(engine: &Engine, mac: &Mac, as_json: bool) -> Result<()> {
         println!("\n# {}", path.display());
         print!("{content}");
     }
-    let _ = label(engine, mac);
     Ok(())
 }
 

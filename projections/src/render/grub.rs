@@ -1,8 +1,14 @@
-//! GRUB (UEFI) boot files, `grub/grub.cfg-01-<mac>` and `grub/grub.cfg`: one menu entry,
-//! every argument single-quoted GRUB-style, URLs turned into GRUB devices, and local boot as a
-//! chainload of the installed system's own EFI loader. Nothing here knows pxelinux or iPXE.
+//! GRUB (UEFI) boot files, `grub/grub.cfg-01-<mac>`, `grub/grub.cfg` and a group's shared
+//! `grub/nmt/<group>.cfg`: one menu entry, every argument quoted GRUB-style, URLs turned into
+//! GRUB devices, and local boot as a chainload of the installed system's own EFI loader.
+//! Nothing here knows pxelinux or iPXE.
+//!
+//! A machine that follows its group gets a file that sets `nmt_mac`, `nmt_name`, `nmt_token`,
+//! `nmt_answer_url` and `nmt_report_url` and `source`s the group's file, which uses them in
+//! double-quoted arguments: `source` runs a file in the same context, and a menu entry sees
+//! the variables set outside it (only a submenu opens a new context).
 
-use super::{BootEntry, BootKind, clean, comments};
+use super::{Boot, MachineVar, Piece, Policy, clean, comments};
 
 /// The EFI loaders a local boot tries, in order: shims first (Secure Boot), then GRUB, then
 /// the removable-media fallback path.
@@ -30,6 +36,44 @@ pub(crate) fn quote(s: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+/// A double-quoted GRUB word from text and variables: `$`, `\"` and `\\` in the text are
+/// escaped with a backslash, and each variable is `${name}`, expanded as one word however it
+/// reads.
+fn dquote(pieces: &[Piece]) -> String {
+    let mut out = String::from("\"");
+    for p in pieces {
+        match p {
+            Piece::Lit(s) => {
+                for c in clean(s).chars() {
+                    if matches!(c, '$' | '"' | '\\') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+            Piece::Var(v) => {
+                out.push_str("${");
+                out.push_str(v.var());
+                out.push('}');
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A kernel argument: single-quoted as it is, or double-quoted when it holds variables.
+fn arg(word: &[Piece]) -> String {
+    let mut text = String::new();
+    for p in word {
+        match p {
+            Piece::Lit(s) => text.push_str(s),
+            Piece::Var(_) => return dquote(word),
+        }
+    }
+    quote(&text)
 }
 
 /// A GRUB word, quoted only when it holds anything beyond plain path characters.
@@ -90,13 +134,23 @@ fn local_boot(s: &mut String, rootdev: Option<&str>) {
     s.push_str("  # none found: fall back to the firmware's next boot option\n  exit 1\n");
 }
 
-/// One boot file.
-pub(super) fn render(head: &[String], e: &BootEntry) -> Vec<u8> {
+/// A machine's file that sets its values and sources its group's shared entry.
+pub(super) fn pointer(head: &[String], values: &[(MachineVar, String)], source: &str) -> Vec<u8> {
+    let mut s = comments(head);
+    for (v, value) in values {
+        s.push_str(&format!("set {}={}\n", v.var(), quote(value)));
+    }
+    s.push_str(&format!("source {}\n", word(source)));
+    s.into_bytes()
+}
+
+/// One whole entry: a machine's, the default, or a group's shared one.
+pub(super) fn render(head: &[String], policy: &Policy, boot: &Boot) -> Vec<u8> {
     let mut s = comments(head);
     s.push_str("set default=0\nset timeout=0\n");
-    s.push_str(&format!("menuentry {} {{\n", quote(&e.policy.to_string())));
-    match &e.kind {
-        BootKind::Kernel {
+    s.push_str(&format!("menuentry {} {{\n", quote(&policy.to_string())));
+    match boot {
+        Boot::Kernel {
             kernel,
             initrd,
             args,
@@ -106,9 +160,9 @@ pub(super) fn render(head: &[String], e: &BootEntry) -> Vec<u8> {
             let (k, note) = path(kernel);
             notes.extend(note);
             let mut linux = format!("  linux {k}");
-            for a in args.split_ascii_whitespace() {
+            for a in args {
                 linux.push(' ');
-                linux.push_str(&quote(a));
+                linux.push_str(&arg(a));
             }
             let mut initrds = String::new();
             for i in initrd {
@@ -126,8 +180,8 @@ pub(super) fn render(head: &[String], e: &BootEntry) -> Vec<u8> {
                 s.push_str(&format!("  initrd{initrds}\n"));
             }
         }
-        BootKind::Local { rootdev, .. } => local_boot(&mut s, rootdev.as_deref()),
-        BootKind::MissingProfile { profile } => {
+        Boot::Local { rootdev, .. } => local_boot(&mut s, rootdev.as_deref()),
+        Boot::MissingProfile { profile } => {
             s.push_str(&format!(
                 "  # profile {} does not exist: boot the local disk instead\n",
                 clean(profile)
@@ -164,6 +218,73 @@ mod tests {
         assert_eq!(word("/a b"), "'/a b'");
         assert_eq!(word("/a;b"), "'/a;b'");
         assert_eq!(word("$x"), "'$x'");
+    }
+
+    #[test]
+    fn double_quoted_words_with_variables() {
+        use crate::render::{MachineVar, Piece};
+        assert_eq!(
+            arg(&[
+                Piece::Lit("nmt.token=".into()),
+                Piece::Var(MachineVar::Token)
+            ]),
+            "\"nmt.token=${nmt_token}\""
+        );
+        assert_eq!(
+            arg(&[
+                Piece::Var(MachineVar::AnswerUrl),
+                Piece::Lit("/a$b\"c\\d'e".into()),
+                Piece::Var(MachineVar::Name),
+            ]),
+            "\"${nmt_answer_url}/a\\$b\\\"c\\\\d'e${nmt_name}\""
+        );
+        assert_eq!(arg(&[Piece::Lit("a;b".into())]), "'a;b'");
+        assert_eq!(
+            arg(&[Piece::Lit("x\ny".into()), Piece::Var(MachineVar::Mac)]),
+            "\"x?y${nmt_mac}\""
+        );
+    }
+
+    #[test]
+    fn a_following_machine_sets_its_values_and_sources_its_group() {
+        let (state, _) = fixture();
+        // node01 follows lab.
+        let s = grub(&state, "52:54:00:00:00:01");
+        let t = crate::report_token(crate::render::tests::SITE_KEY, &mac("52:54:00:00:00:01"));
+        assert_eq!(
+            s,
+            format!(
+                "# generated by nmt for machine 52:54:00:00:00:01 (node01): do not edit, use `nmt policy`\n\
+                 # follows group lab; its entry is in /grub/nmt/lab.cfg, which uses the values set here\n\
+                 set nmt_mac='52:54:00:00:00:01'\n\
+                 set nmt_name='node01'\n\
+                 set nmt_token='{t}'\n\
+                 set nmt_answer_url='http://127.0.0.1:8017/v1/answer/52-54-00-00-00-01/{t}'\n\
+                 set nmt_report_url='http://127.0.0.1:8017/v1/report/52-54-00-00-00-01/{t}'\n\
+                 source /grub/nmt/lab.cfg\n"
+            )
+        );
+        // Unnamed: the name is the MAC.
+        let s = grub(&state, "52:54:00:00:00:05");
+        assert!(s.contains("\nset nmt_name='52:54:00:00:00:05'\n"), "{s}");
+        assert!(s.ends_with("\nsource /grub/nmt/unknown.cfg\n"), "{s}");
+    }
+
+    #[test]
+    fn shared_local_boot_is_the_efi_loop() {
+        let (state, _) = fixture();
+        let files = crate::render::group_files(&state, "odd", &RenderConfig::default());
+        assert_eq!(
+            files[0].target,
+            crate::render::Target::Tftp("grub/nmt/odd.cfg".into())
+        );
+        let s = text_of(&files[0]);
+        assert!(
+            s.contains("menuentry 'localboot' {\n  # boot the installed system's own EFI loader\n"),
+            "{s}"
+        );
+        assert!(s.contains("chainloader ($esp)$f"), "{s}");
+        assert!(s.ends_with("  exit 1\n}\n"), "{s}");
     }
 
     #[test]

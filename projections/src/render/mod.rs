@@ -1,6 +1,10 @@
 //! The renderers: pure functions from the [`State`] (and a [`RenderConfig`]) to the bytes of
 //! every generated file, one module per format. This module owns the shared types, policy →
 //! [`BootEntry`] resolution, the hostile-input helpers and [`all`]; no I/O, clock or randomness.
+//!
+//! A machine that follows its group's policy gets small boot files that set its own values
+//! and point at one shared entry per group ([`group_files`]), so a group's policy change
+//! rewrites a few files whatever the group's size; see [`machine_files`].
 
 // Every file opens with a comment whose first line holds MARKER (line 2 for iPXE). Names,
 // paths and arguments are validated before they reach the state, but each renderer still
@@ -129,6 +133,135 @@ pub enum BootKind {
     },
 }
 
+/// A per-machine value: a machine following its group gets it from its own small boot file
+/// as a boot-loader variable, which the group's shared entry uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MachineVar {
+    Mac,
+    Name,
+    Token,
+    AnswerUrl,
+    ReportUrl,
+}
+
+impl MachineVar {
+    /// Every per-machine value, in the order the per-machine files set them.
+    pub(crate) const ALL: [MachineVar; 5] = [
+        MachineVar::Mac,
+        MachineVar::Name,
+        MachineVar::Token,
+        MachineVar::AnswerUrl,
+        MachineVar::ReportUrl,
+    ];
+
+    /// The placeholder's key in a profile's arguments.
+    fn key(self) -> &'static str {
+        match self {
+            MachineVar::Mac => "mac",
+            MachineVar::Name => "name",
+            MachineVar::Token => "token",
+            MachineVar::AnswerUrl => "answer_url",
+            MachineVar::ReportUrl => "report_url",
+        }
+    }
+
+    /// The placeholder as a profile writes it.
+    fn placeholder(self) -> &'static str {
+        match self {
+            MachineVar::Mac => "{mac}",
+            MachineVar::Name => "{name}",
+            MachineVar::Token => "{token}",
+            MachineVar::AnswerUrl => "{answer_url}",
+            MachineVar::ReportUrl => "{report_url}",
+        }
+    }
+
+    /// The GRUB and iPXE variable that holds it.
+    pub(crate) fn var(self) -> &'static str {
+        match self {
+            MachineVar::Mac => "nmt_mac",
+            MachineVar::Name => "nmt_name",
+            MachineVar::Token => "nmt_token",
+            MachineVar::AnswerUrl => "nmt_answer_url",
+            MachineVar::ReportUrl => "nmt_report_url",
+        }
+    }
+
+    fn from_key(key: &str) -> Option<MachineVar> {
+        MachineVar::ALL.into_iter().find(|v| v.key() == key)
+    }
+}
+
+/// A piece of a kernel argument: text, or a per-machine variable (only in a group's shared
+/// GRUB and iPXE entries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Cleaned text with no white space.
+    Lit(String),
+    /// A per-machine value, set by the machine's own file.
+    Var(MachineVar),
+}
+
+/// One kernel argument: never empty.
+pub(crate) type Word = Vec<Piece>;
+
+/// What a boot file boots, as the renderers draw it: a [`BootKind`] whose kernel arguments
+/// are words that may hold per-machine variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Boot {
+    Local {
+        rootdev: Option<String>,
+        chain: Option<String>,
+    },
+    Kernel {
+        profile: String,
+        kernel: String,
+        initrd: Vec<String>,
+        args: Vec<Word>,
+    },
+    MissingProfile {
+        profile: String,
+    },
+}
+
+impl Boot {
+    fn into_kind(self) -> BootKind {
+        match self {
+            Boot::Local { rootdev, chain } => BootKind::Local { rootdev, chain },
+            Boot::Kernel {
+                profile,
+                kernel,
+                initrd,
+                args,
+            } => BootKind::Kernel {
+                profile,
+                kernel,
+                initrd,
+                args: words_text(&args),
+            },
+            Boot::MissingProfile { profile } => BootKind::MissingProfile { profile },
+        }
+    }
+}
+
+/// Words as one line of text, one space between them. Only for words without variables
+/// (the per-machine entries, and the shared entries of policies that are not per-machine):
+/// a variable would write nothing.
+pub(crate) fn words_text(words: &[Word]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for p in w {
+            if let Piece::Lit(s) = p {
+                out.push_str(s);
+            }
+        }
+    }
+    out
+}
+
 /// The placeholder values for one entry.
 struct Vars {
     mac: String,
@@ -211,62 +344,113 @@ pub(crate) fn serial(cfg: &RenderConfig) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Expand `{placeholders}` (unknown ones stay as written), then collapse runs of white space
-/// and trim.
-fn expand(template: &str, vars: &Vars) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
+/// Builds words from text and values.
+#[derive(Default)]
+struct WordsBuilder {
+    done: Vec<Word>,
+    cur: Word,
+}
+
+impl WordsBuilder {
+    /// Cleaned text: white space ends words.
+    fn text(&mut self, s: &str) {
+        for (i, part) in s.split(|c: char| c.is_ascii_whitespace()).enumerate() {
+            if i > 0 {
+                self.end_word();
+            }
+            self.lit(part);
+        }
+    }
+
+    /// Text with no white space, part of the current word.
+    fn lit(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        match self.cur.last_mut() {
+            Some(Piece::Lit(l)) => l.push_str(s),
+            _ => self.cur.push(Piece::Lit(s.to_string())),
+        }
+    }
+
+    fn var(&mut self, v: MachineVar) {
+        self.cur.push(Piece::Var(v));
+    }
+
+    fn end_word(&mut self) {
+        if !self.cur.is_empty() {
+            self.done.push(std::mem::take(&mut self.cur));
+        }
+    }
+
+    fn finish(mut self) -> Vec<Word> {
+        self.end_word();
+        self.done
+    }
+}
+
+/// Expand `{placeholders}` (unknown ones stay as written) into words: runs of white space
+/// separate words, and a value never does (it is one [`clean_word`]). With `machine_vars`,
+/// the per-machine placeholders become [`Piece::Var`]s instead of their values.
+fn expand_words(template: &str, vars: &Vars, machine_vars: bool) -> Vec<Word> {
+    let mut b = WordsBuilder::default();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
+        b.text(&clean(&rest[..open]));
         let after = &rest[open + 1..];
-        match after
-            .find('}')
-            .and_then(|close| vars.get(&after[..close]).map(|v| (v, close)))
-        {
-            Some((value, close)) => {
-                out.push_str(&clean_word(value));
+        let key = after.find('}').map(|close| (&after[..close], close));
+        match key {
+            Some((key, close)) if machine_vars && MachineVar::from_key(key).is_some() => {
+                b.var(MachineVar::from_key(key).expect("checked"));
                 rest = &after[close + 1..];
             }
-            None => {
-                out.push('{');
+            Some((key, close)) if vars.get(key).is_some() => {
+                b.lit(&clean_word(vars.get(key).expect("checked")));
+                rest = &after[close + 1..];
+            }
+            _ => {
+                b.lit("{");
                 rest = after;
             }
         }
     }
-    out.push_str(rest);
-    clean(&out)
-        .split_ascii_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    b.text(&clean(rest));
+    b.finish()
 }
 
-/// Resolve a policy to what the entry boots.
+/// Expand `{placeholders}` (unknown ones stay as written), then collapse runs of white space
+/// and trim.
+#[cfg(test)]
+fn expand(template: &str, vars: &Vars) -> String {
+    words_text(&expand_words(template, vars, false))
+}
+
+/// Resolve a policy to what the entry boots; with `machine_vars`, per-machine placeholders
+/// stay variables (a group's shared entry).
 fn resolve(
     state: &State,
     cfg: &RenderConfig,
     policy: &Policy,
     rootdev: Option<&str>,
     vars: impl FnOnce(&str) -> Vars,
-) -> BootKind {
+    machine_vars: bool,
+) -> Boot {
     let Some(name) = policy.profile_name() else {
         let rootdev = rootdev.map(clean_word);
         let chain = rootdev.as_deref().and_then(chain_arg);
-        return BootKind::Local { rootdev, chain };
+        return Boot::Local { rootdev, chain };
     };
     let Some(profile) = state.profile(name) else {
-        return BootKind::MissingProfile {
+        return Boot::MissingProfile {
             profile: clean_word(name),
         };
     };
-    let mut args = expand(&profile.args, &vars(&profile.name));
+    let mut args = expand_words(&profile.args, &vars(&profile.name), machine_vars);
     if let Some(console) = serial(cfg) {
-        if !args.is_empty() {
-            args.push(' ');
-        }
-        args.push_str("console=tty0 console=");
-        args.push_str(&console);
+        args.push(vec![Piece::Lit("console=tty0".into())]);
+        args.push(vec![Piece::Lit(format!("console={console}"))]);
     }
-    BootKind::Kernel {
+    Boot::Kernel {
         profile: clean_word(&profile.name),
         kernel: clean_word(&profile.kernel),
         initrd: profile.initrd.iter().map(|s| clean_word(s)).collect(),
@@ -293,45 +477,270 @@ fn policy_vars(policy: &Policy, cfg: &RenderConfig, profile: &str) -> Vars {
     }
 }
 
-fn machine_entry(state: &State, m: &Machine, cfg: &RenderConfig) -> BootEntry {
+/// A machine's per-machine values, raw, in the order of [`MachineVar::ALL`]: its MAC, its
+/// name (or MAC), its report token, and its answer and report URLs.
+fn machine_values(state: &State, m: &Machine, server: &str) -> [String; 5] {
+    let token = report_token(state.site_key().unwrap_or(""), &m.mac);
+    let dashed = m.mac.dashed();
+    [
+        m.mac.to_string(),
+        m.name.clone().unwrap_or_else(|| m.mac.to_string()),
+        token.clone(),
+        format!("{server}/v1/answer/{dashed}/{token}"),
+        format!("{server}/v1/report/{dashed}/{token}"),
+    ]
+}
+
+/// A machine's entry, fully resolved with its own values.
+fn machine_boot(state: &State, m: &Machine, cfg: &RenderConfig) -> (Policy, Origin, Boot) {
     let (policy, origin) = state.effective_policy(m);
-    let kind = resolve(state, cfg, &policy, m.rootdev.as_deref(), |profile| {
-        let mut v = policy_vars(&policy, cfg, profile);
-        let token = report_token(state.site_key().unwrap_or(""), &m.mac);
-        let dashed = m.mac.dashed();
-        v.answer_url = format!("{}/v1/answer/{dashed}/{token}", v.server);
-        v.report_url = format!("{}/v1/report/{dashed}/{token}", v.server);
-        v.mac = m.mac.to_string();
-        v.name = m.name.clone().unwrap_or_else(|| m.mac.to_string());
-        v.token = token;
-        v
-    });
-    BootEntry {
+    let boot = resolve(
+        state,
+        cfg,
+        &policy,
+        m.rootdev.as_deref(),
+        |profile| {
+            let mut v = policy_vars(&policy, cfg, profile);
+            let [mac, name, token, answer_url, report_url] = machine_values(state, m, &v.server);
+            v.mac = mac;
+            v.name = name;
+            v.token = token;
+            v.answer_url = answer_url;
+            v.report_url = report_url;
+            v
+        },
+        false,
+    );
+    (policy, origin, boot)
+}
+
+/// What a machine's entry boots; `None` if nmt does not know the machine. Always the full
+/// entry with the machine's own values, even when its boot files point at its group's.
+pub fn boot_entry(state: &State, mac: &Mac, cfg: &RenderConfig) -> Option<BootEntry> {
+    let m = state.machine(mac)?;
+    let (policy, origin, boot) = machine_boot(state, m, cfg);
+    Some(BootEntry {
         once: origin == Origin::MachineOnce,
         policy,
         origin,
-        kind,
-    }
+        kind: boot.into_kind(),
+    })
 }
 
-/// What a machine's entry boots; `None` if nmt does not know the machine.
-pub fn boot_entry(state: &State, mac: &Mac, cfg: &RenderConfig) -> Option<BootEntry> {
-    state.machine(mac).map(|m| machine_entry(state, m, cfg))
+fn default_boot(state: &State, cfg: &RenderConfig) -> (Policy, Boot) {
+    let policy = state.group_policy(UNKNOWN);
+    let boot = resolve(
+        state,
+        cfg,
+        &policy,
+        None,
+        |profile| policy_vars(&policy, cfg, profile),
+        false,
+    );
+    (policy, boot)
 }
 
 /// The default entry: the `unknown` group's policy, for machines nmt has never seen (they
 /// have no per-machine file, so their boot loader falls back to the default one).
 pub fn default_entry(state: &State, cfg: &RenderConfig) -> BootEntry {
-    let policy = state.group_policy(UNKNOWN);
-    let kind = resolve(state, cfg, &policy, None, |profile| {
-        policy_vars(&policy, cfg, profile)
-    });
+    let (policy, boot) = default_boot(state, cfg);
     BootEntry {
         policy,
         origin: Origin::Group,
         once: false,
-        kind,
+        kind: boot.into_kind(),
     }
+}
+
+/// Whether a policy's entry carries per-machine values: its profile's arguments use `{mac}`,
+/// `{name}`, `{token}`, `{answer_url}` or `{report_url}`. Local boot, or a profile that does
+/// not exist, does not. The pxelinux files of a group's members hold the whole entry when it
+/// does (pxelinux has no variables); otherwise they include the group's shared one.
+pub fn per_machine(state: &State, policy: &Policy) -> bool {
+    policy
+        .profile_name()
+        .and_then(|n| state.profile(n))
+        .is_some_and(|p| {
+            MachineVar::ALL
+                .iter()
+                .any(|v| p.args.contains(v.placeholder()))
+        })
+}
+
+/// The chain.c32 argument of a root device, as the entries use it.
+fn chain_of(rootdev: Option<&str>) -> Option<String> {
+    rootdev.map(clean_word).as_deref().and_then(chain_arg)
+}
+
+fn key_of(chain: Option<&str>) -> String {
+    chain.map_or_else(|| "local".to_string(), |c| c.replace(':', "-"))
+}
+
+/// The chain key of a root device, which names a group's shared pxelinux local-boot file:
+/// the chain.c32 argument with ':' replaced by '-' (`hd0`, `hd1`, `mbr-0x0b4b11e0`), or
+/// `local` when there is none (the entry says `LOCALBOOT 0`).
+pub fn chain_key(rootdev: Option<&str>) -> String {
+    key_of(chain_of(rootdev).as_deref())
+}
+
+/// A group's name as it appears in file paths: itself when it is a valid group name (letters,
+/// digits, '-', '_', '.', starting with a letter or digit); a corrupt one becomes `_` and a
+/// hash of it, so it can neither leave its directory nor collide with a valid name.
+fn path_name(group: &str) -> String {
+    if crate::word(group, "group").is_ok() {
+        return group.to_string();
+    }
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(group.as_bytes());
+    let mut out = String::from("_");
+    for b in &h[..16] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The TFTP-relative prefix of a group's shared pxelinux files, `pxelinux.cfg/nmt/<group>@`;
+/// each file is the prefix, a [`chain_key`] and `.cfg`. Group names never contain '@'.
+pub fn group_pxelinux_prefix(group: &str) -> String {
+    format!("pxelinux.cfg/nmt/{}@", path_name(group))
+}
+
+fn group_pxelinux_path(group: &str, key: &str) -> String {
+    format!("{}{key}.cfg", group_pxelinux_prefix(group))
+}
+
+fn group_grub_path(group: &str) -> String {
+    format!("grub/nmt/{}.cfg", path_name(group))
+}
+
+fn group_ipxe_path(group: &str) -> String {
+    format!("ipxe/nmt/{}.ipxe", path_name(group))
+}
+
+/// The two shared files every group has, `grub/nmt/<group>.cfg` and `ipxe/nmt/<group>.ipxe`
+/// (whether or not the group exists, e.g. to delete a removed group's files); its pxelinux
+/// files all start with [`group_pxelinux_prefix`].
+pub fn group_targets(group: &str) -> Vec<Target> {
+    vec![
+        Target::Tftp(group_grub_path(group)),
+        Target::Tftp(group_ipxe_path(group)),
+    ]
+}
+
+/// A group's shared entry files; empty when there is no such group:
+///
+/// - `grub/nmt/<group>.cfg` and `ipxe/nmt/<group>.ipxe`, always: the entry of the group's
+///   policy, with variables for the per-machine values that its members' own files set;
+/// - `pxelinux.cfg/nmt/<group>@<chain key>.cfg`, one per distinct [`chain_key`] among all
+///   the group's members (whatever their own policy), unless the policy is
+///   [`per_machine`]: what a member with that root device boots.
+pub fn group_files(state: &State, group: &str, cfg: &RenderConfig) -> Vec<File> {
+    let Some(g) = state.group(group) else {
+        return Vec::new();
+    };
+    let policy = state.group_policy(&g.name);
+    let boot = resolve(
+        state,
+        cfg,
+        &policy,
+        None,
+        |profile| policy_vars(&policy, cfg, profile),
+        true,
+    );
+    let name = clean_word(&g.name);
+    let shown = clean_word(&policy.to_string());
+    // A shared local boot does not depend on a root device: say what it does instead.
+    let boots = match &boot {
+        Boot::Local { .. } => "boots the local disk".to_string(),
+        other => boots_line(other),
+    };
+    let vars: Vec<&str> = MachineVar::ALL.iter().map(|v| v.var()).collect();
+    let mut out = Vec::with_capacity(4);
+    out.push(File {
+        target: Target::Tftp(group_grub_path(&g.name)),
+        bytes: grub::render(
+            &[
+                format!(
+                    "{MARKER} for group {name} (policy {shown}): do not edit, use `nmt policy`"
+                ),
+                format!(
+                    "the entry of the group's members that follow its policy: their own files \
+                     set {} and source this one",
+                    vars.join(", ")
+                ),
+                boots.clone(),
+            ],
+            &policy,
+            &boot,
+        ),
+    });
+    out.push(File {
+        target: Target::Tftp(group_ipxe_path(&g.name)),
+        bytes: ipxe::render(
+            &[
+                format!(
+                    "{MARKER} for group {name} (policy {shown}): do not edit, use `nmt policy`"
+                ),
+                format!(
+                    "the entry of the group's members that follow its policy: their own scripts \
+                     set {} and chain to this one",
+                    vars.join(", ")
+                ),
+                boots.clone(),
+            ],
+            &boot,
+            false,
+        ),
+    });
+    if !per_machine(state, &policy) {
+        let mut chains = std::collections::BTreeMap::new();
+        for mac in &g.members {
+            let chain = chain_of(state.machine(mac).and_then(|m| m.rootdev.as_deref()));
+            chains.entry(key_of(chain.as_deref())).or_insert(chain);
+        }
+        for (key, chain) in chains {
+            let disk = match &chain {
+                Some(c) => format!("local disk {}", clean(c)),
+                None => "no BIOS disk mapped".to_string(),
+            };
+            let whose = match &chain {
+                Some(c) => format!("whose root device is on BIOS disk {}", clean(c)),
+                None => "and have no root device that chain.c32 can name".to_string(),
+            };
+            let (b, boots) = match &boot {
+                Boot::Local { .. } => (
+                    Boot::Local {
+                        rootdev: None,
+                        chain: chain.clone(),
+                    },
+                    match &chain {
+                        Some(c) => format!("boots the local disk {} (chain.c32)", clean(c)),
+                        None => "boots the first local disk (LOCALBOOT 0)".to_string(),
+                    },
+                ),
+                other => (other.clone(), boots.clone()),
+            };
+            out.push(File {
+                target: Target::Tftp(group_pxelinux_path(&g.name, &key)),
+                bytes: pxelinux::render(
+                    &[
+                        format!(
+                            "{MARKER} for group {name} (policy {shown}, {disk}): do not edit, \
+                             use `nmt policy`"
+                        ),
+                        format!(
+                            "the entry of the group's members that follow its policy {whose}: \
+                             their own files include this one"
+                        ),
+                        boots,
+                    ],
+                    &b,
+                    cfg,
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// The three per-machine boot-file targets (pxelinux, GRUB, iPXE), e.g. to delete a removed
@@ -345,19 +754,100 @@ pub fn machine_targets(mac: &Mac) -> Vec<Target> {
     ]
 }
 
+/// The group a machine follows, if it has no policy of its own (and its group is really
+/// there, with it as a member).
+fn followed_group<'a>(state: &'a State, m: &Machine) -> Option<&'a crate::Group> {
+    if m.policy.is_some() {
+        return None;
+    }
+    state.group(&m.group).filter(|g| g.members.contains(&m.mac))
+}
+
 /// A machine's three boot files, in the order of [`machine_targets`]; empty if nmt does not
 /// know the machine.
+///
+/// A machine with its own policy gets its whole entry in each. A machine that follows its
+/// group gets small files that point at the group's shared entry ([`group_files`]): the GRUB
+/// and iPXE ones set the per-machine variables and hand over to the group's file, and the
+/// pxelinux one includes the group's file for its local disk, unless the group's policy is
+/// [`per_machine`], when it holds the whole entry. So a group's policy change rewrites only
+/// the group's files, plus its members' pxelinux files when per-machine values come or go.
 pub fn machine_files(state: &State, mac: &Mac, cfg: &RenderConfig) -> Vec<File> {
     let Some(m) = state.machine(mac) else {
         return Vec::new();
     };
-    let e = machine_entry(state, m, cfg);
-    let head = boot_header(Some(m), &e);
-    let bytes = [
-        pxelinux::render(&head, &e, cfg),
-        grub::render(&head, &e),
-        ipxe::render(&head, &e, false),
-    ];
+    let full = || {
+        let (policy, origin, boot) = machine_boot(state, m, cfg);
+        let head = boot_header(Some(m), &policy, &origin, &boot);
+        (head, policy, boot)
+    };
+    let bytes = match followed_group(state, m) {
+        None => {
+            let (head, policy, boot) = full();
+            [
+                pxelinux::render(&head, &boot, cfg),
+                grub::render(&head, &policy, &boot),
+                ipxe::render(&head, &boot, false),
+            ]
+        }
+        Some(g) => {
+            let first = format!(
+                "{MARKER} for machine {} ({}): do not edit, use `nmt policy`",
+                m.mac,
+                m.name
+                    .as_deref()
+                    .map(clean_word)
+                    .unwrap_or("no name".into())
+            );
+            let group = clean_word(&g.name);
+            let pxe = if per_machine(state, &state.group_policy(&g.name)) {
+                let (head, _, boot) = full();
+                pxelinux::render(&head, &boot, cfg)
+            } else {
+                let include = group_pxelinux_path(&g.name, &chain_key(m.rootdev.as_deref()));
+                pxelinux::pointer(
+                    &[
+                        first.clone(),
+                        format!("follows group {group}; its entry is in {include}"),
+                    ],
+                    &include,
+                )
+            };
+            let values: Vec<(MachineVar, String)> = MachineVar::ALL
+                .into_iter()
+                .zip(machine_values(state, m, &server_url(cfg)))
+                .map(|(v, s)| (v, clean_word(&s)))
+                .collect();
+            let grub_path = format!("/{}", group_grub_path(&g.name));
+            let ipxe_path = group_ipxe_path(&g.name);
+            let ipxe_rel = ipxe_path.strip_prefix("ipxe/").unwrap_or(&ipxe_path);
+            [
+                pxe,
+                grub::pointer(
+                    &[
+                        first.clone(),
+                        format!(
+                            "follows group {group}; its entry is in {grub_path}, which uses \
+                             the values set here"
+                        ),
+                    ],
+                    &values,
+                    &grub_path,
+                ),
+                ipxe::pointer(
+                    &[
+                        first,
+                        format!(
+                            "follows group {group}; its entry is in {ipxe_path}, which uses \
+                             the values set here"
+                        ),
+                    ],
+                    &values,
+                    ipxe_rel,
+                ),
+            ]
+        }
+    };
     machine_targets(mac)
         .into_iter()
         .zip(bytes)
@@ -369,20 +859,20 @@ pub fn machine_files(state: &State, mac: &Mac, cfg: &RenderConfig) -> Vec<File> 
 /// `grub/grub.cfg`, `ipxe/default.ipxe`, and `ipxe/boot.ipxe` (the script the DHCP server
 /// hands iPXE clients, which chains to the per-machine script or the default one).
 pub fn default_files(state: &State, cfg: &RenderConfig) -> Vec<File> {
-    let e = default_entry(state, cfg);
-    let head = boot_header(None, &e);
+    let (policy, boot) = default_boot(state, cfg);
+    let head = boot_header(None, &policy, &Origin::Group, &boot);
     vec![
         File {
             target: Target::Tftp("pxelinux.cfg/default".into()),
-            bytes: pxelinux::render(&head, &e, cfg),
+            bytes: pxelinux::render(&head, &boot, cfg),
         },
         File {
             target: Target::Tftp("grub/grub.cfg".into()),
-            bytes: grub::render(&head, &e),
+            bytes: grub::render(&head, &policy, &boot),
         },
         File {
             target: Target::Tftp("ipxe/default.ipxe".into()),
-            bytes: ipxe::render(&head, &e, true),
+            bytes: ipxe::render(&head, &boot, true),
         },
         File {
             target: Target::Tftp("ipxe/boot.ipxe".into()),
@@ -424,14 +914,18 @@ pub fn node_list(state: &State, group: &str) -> Option<File> {
     })
 }
 
-/// Every generated file: each machine's boot files, the defaults, the DHCP files, the hosts
-/// fragment, and one node list per group (the built-in ones included). Each target once.
+/// Every generated file: each machine's boot files, the defaults, each group's shared boot
+/// files, the DHCP files, the hosts fragment, and one node list per group (the built-in ones
+/// included). Each target once.
 pub fn all(state: &State, cfg: &RenderConfig) -> Vec<File> {
     let mut out = Vec::with_capacity(state.machine_count() * 3 + 16);
     for m in state.machines() {
         out.extend(machine_files(state, &m.mac, cfg));
     }
     out.extend(default_files(state, cfg));
+    for g in state.groups() {
+        out.extend(group_files(state, &g.name, cfg));
+    }
     out.push(dhcpd_include(state, cfg));
     out.push(dnsmasq_hosts(state, cfg));
     out.push(etc_hosts(state, cfg));
@@ -439,9 +933,26 @@ pub fn all(state: &State, cfg: &RenderConfig) -> Vec<File> {
     out
 }
 
-/// The comment lines (without their `#`) that open every boot file: who it is for, the
-/// policy and where it comes from, what it boots, and how to change it.
-fn boot_header(m: Option<&Machine>, e: &BootEntry) -> Vec<String> {
+/// What an entry boots, for the third comment line.
+fn boots_line(boot: &Boot) -> String {
+    match boot {
+        Boot::Kernel { profile, .. } => format!("boots profile {profile}"),
+        Boot::Local {
+            rootdev: Some(d), ..
+        } => format!("boots the local disk (root device {d})"),
+        Boot::Local { rootdev: None, .. } => {
+            "boots the local disk (no root device mapped)".to_string()
+        }
+        Boot::MissingProfile { profile } => format!(
+            "profile {profile} does not exist (any more): boots the local disk instead; \
+             define it with `nmt profile add` or change the policy"
+        ),
+    }
+}
+
+/// The comment lines (without their `#`) that open every whole boot entry: who it is for,
+/// the policy and where it comes from, what it boots, and how to change it.
+fn boot_header(m: Option<&Machine>, policy: &Policy, origin: &Origin, boot: &Boot) -> Vec<String> {
     let mut lines = Vec::with_capacity(4);
     lines.push(match m {
         Some(m) => format!(
@@ -455,28 +966,16 @@ fn boot_header(m: Option<&Machine>, e: &BootEntry) -> Vec<String> {
         None => format!("{MARKER}: the default entry, for machines nmt has never seen"),
     });
     let group = m.map(|m| clean_word(&m.group)).unwrap_or(UNKNOWN.into());
-    let origin = match e.origin {
+    let origin = match origin {
         Origin::Machine => "the machine's own policy".to_string(),
         Origin::MachineOnce => "the machine's own policy, for one boot only".to_string(),
         Origin::Group => format!("group {group}"),
     };
     lines.push(format!(
         "policy {} (from {origin})",
-        clean_word(&e.policy.to_string())
+        clean_word(&policy.to_string())
     ));
-    lines.push(match &e.kind {
-        BootKind::Kernel { profile, .. } => format!("boots profile {profile}"),
-        BootKind::Local {
-            rootdev: Some(d), ..
-        } => format!("boots the local disk (root device {d})"),
-        BootKind::Local { rootdev: None, .. } => {
-            "boots the local disk (no root device mapped)".to_string()
-        }
-        BootKind::MissingProfile { profile } => format!(
-            "profile {profile} does not exist (any more): boots the local disk instead; \
-             define it with `nmt profile add` or change the policy"
-        ),
-    });
+    lines.push(boots_line(boot));
     lines.push("do not edit: use `nmt policy`".to_string());
     lines
 }

@@ -1,8 +1,12 @@
-//! pxelinux (BIOS) boot files, `pxelinux.cfg/01-<mac>` and `pxelinux.cfg/default`, and the
-//! mapping of a root device to a `chain.c32` argument. Paths stay relative to the TFTP root
-//! (pxelinux resolves them so) and URLs pass as they are; nothing here knows GRUB or iPXE.
+//! pxelinux (BIOS) boot files, `pxelinux.cfg/01-<mac>`, `pxelinux.cfg/default` and a group's
+//! shared `pxelinux.cfg/nmt/<group>@<chain key>.cfg`, and the mapping of a root device to a
+//! `chain.c32` argument. Paths stay relative to the TFTP root (pxelinux resolves them so, the
+//! `INCLUDE` of a shared file too) and URLs pass as they are; nothing here knows GRUB or iPXE.
+//!
+//! pxelinux has no variables, so a shared file holds only entries without per-machine values:
+//! a member's own file `INCLUDE`s it, and pxelinux reads it as if it stood in its place.
 
-use super::{BootEntry, BootKind, RenderConfig, clean, comments, serial};
+use super::{Boot, RenderConfig, clean, comments, serial, words_text};
 
 /// The `chain.c32` argument that boots the disk holding a root device, when there is one:
 /// `/dev/sdb2` → `hd1`, `/dev/nvme0n1p2` → `hd0`, an MBR `PARTUUID=xxxxxxxx-nn` →
@@ -94,8 +98,16 @@ fn serial_directive(console: &str) -> Option<String> {
     })
 }
 
-/// One boot file.
-pub(super) fn render(head: &[String], e: &BootEntry, cfg: &RenderConfig) -> Vec<u8> {
+/// A machine's file that includes its group's shared entry.
+pub(super) fn pointer(head: &[String], include: &str) -> Vec<u8> {
+    let mut s = comments(head);
+    s.push_str(&format!("INCLUDE {}\n", clean(include)));
+    s.into_bytes()
+}
+
+/// One whole entry: a machine's, the default, or a group's shared one (whose arguments have
+/// no variables: only entries without per-machine values are shared).
+pub(super) fn render(head: &[String], boot: &Boot, cfg: &RenderConfig) -> Vec<u8> {
     let mut s = comments(head);
     if let Some(console) = serial(cfg) {
         match serial_directive(&console) {
@@ -107,28 +119,29 @@ pub(super) fn render(head: &[String], e: &BootEntry, cfg: &RenderConfig) -> Vec<
         }
     }
     s.push_str("DEFAULT nmt\nPROMPT 0\nTIMEOUT 0\nLABEL nmt\n");
-    match &e.kind {
-        BootKind::Kernel {
+    match boot {
+        Boot::Kernel {
             kernel,
             initrd,
             args,
             ..
         } => {
+            let args = words_text(args);
             s.push_str(&format!("  KERNEL {}\n", clean(kernel)));
             if !initrd.is_empty() {
                 s.push_str(&format!("  INITRD {}\n", clean(&initrd.join(","))));
             }
             if !args.is_empty() {
-                s.push_str(&format!("  APPEND {}\n", clean(args)));
+                s.push_str(&format!("  APPEND {}\n", clean(&args)));
             }
             s.push_str("  IPAPPEND 2\n");
         }
-        BootKind::Local {
+        Boot::Local {
             chain: Some(chain), ..
         } => {
             s.push_str(&format!("  COM32 chain.c32\n  APPEND {}\n", clean(chain)));
         }
-        BootKind::Local {
+        Boot::Local {
             rootdev: Some(dev),
             chain: None,
         } => {
@@ -138,7 +151,7 @@ pub(super) fn render(head: &[String], e: &BootEntry, cfg: &RenderConfig) -> Vec<
             ));
             s.push_str("  LOCALBOOT 0\n");
         }
-        BootKind::Local { .. } | BootKind::MissingProfile { .. } => {
+        Boot::Local { .. } | Boot::MissingProfile { .. } => {
             s.push_str("  LOCALBOOT 0\n");
         }
     }
@@ -149,7 +162,7 @@ pub(super) fn render(head: &[String], e: &BootEntry, cfg: &RenderConfig) -> Vec<
 mod tests {
     use super::*;
     use crate::render::tests::{fixture, mac, text_of};
-    use crate::render::{RenderConfig, machine_files};
+    use crate::render::{BootKind, RenderConfig, machine_files};
 
     #[test]
     fn chain_derivation_table() {
@@ -287,17 +300,89 @@ mod tests {
     #[test]
     fn local_boot_without_a_bios_disk_uses_localboot() {
         let (state, _) = fixture();
-        // node12 maps LABEL=root, which chain.c32 cannot find.
-        let s = pxe(&state, "52:54:00:00:00:0c", &RenderConfig::default());
+        // node12 maps LABEL=root, which chain.c32 cannot find; with its own policy its file
+        // holds the whole entry and says why.
+        let mut g = crate::render::tests::Given { state, seq: 1000 };
+        g.policy("52:54:00:00:00:0c", "localboot", false);
+        let s = pxe(&g.state, "52:54:00:00:00:0c", &RenderConfig::default());
         assert!(
             s.contains("  # root device LABEL=root names no BIOS disk"),
             "{s}"
         );
         assert!(s.ends_with("  LOCALBOOT 0\n"), "{s}");
         assert!(!s.contains("chain.c32\n"), "{s}");
-        // No root device at all: plain LOCALBOOT.
-        let s = pxe(&state, "52:54:00:00:00:0f", &RenderConfig::default());
+        // No root device at all, with its own policy: plain LOCALBOOT.
+        g.policy("52:54:00:00:00:0f", "localboot", false);
+        let s = pxe(&g.state, "52:54:00:00:00:0f", &RenderConfig::default());
         assert!(s.ends_with("LABEL nmt\n  LOCALBOOT 0\n"), "{s}");
+    }
+
+    #[test]
+    fn a_following_machine_includes_its_groups_entry_for_its_disk() {
+        let (state, cfg) = fixture();
+        // node12 (LABEL=root) and plain15 (no root device) follow group odd (localboot).
+        for m in ["52:54:00:00:00:0c", "52:54:00:00:00:0f"] {
+            let s = pxe(&state, m, &cfg);
+            let lines: Vec<&str> = s.lines().collect();
+            assert!(lines[0].starts_with(&format!("# generated by nmt for machine {m} (")));
+            assert!(
+                lines[0].ends_with("): do not edit, use `nmt policy`"),
+                "{s}"
+            );
+            assert_eq!(
+                &lines[1..],
+                [
+                    "# follows group odd; its entry is in pxelinux.cfg/nmt/odd@local.cfg",
+                    "INCLUDE pxelinux.cfg/nmt/odd@local.cfg",
+                ],
+                "{s}"
+            );
+        }
+        let files = crate::render::group_files(&state, "odd", &cfg);
+        let shared = files
+            .iter()
+            .find(|f| {
+                f.target == crate::render::Target::Tftp("pxelinux.cfg/nmt/odd@local.cfg".into())
+            })
+            .unwrap();
+        let s = text_of(shared);
+        assert_eq!(
+            s,
+            "# generated by nmt for group odd (policy localboot, no BIOS disk mapped): do not \
+             edit, use `nmt policy`\n\
+             # the entry of the group's members that follow its policy and have no root device \
+             that chain.c32 can name: their own files include this one\n\
+             # boots the first local disk (LOCALBOOT 0)\n\
+             DEFAULT nmt\nPROMPT 0\nTIMEOUT 0\nLABEL nmt\n  LOCALBOOT 0\n"
+        );
+    }
+
+    #[test]
+    fn shared_entries_carry_the_serial_directive_first() {
+        let (state, _) = fixture();
+        let cfg = RenderConfig {
+            serial_console: Some("ttyS0,115200".into()),
+            ..RenderConfig::default()
+        };
+        // thin6 follows ltsp-lab: its own file only includes, the shared one has SERIAL.
+        let s = pxe(&state, "52:54:00:00:00:06", &cfg);
+        assert!(!s.contains("SERIAL"), "{s}");
+        assert!(
+            s.ends_with("\nINCLUDE pxelinux.cfg/nmt/ltsp-lab@local.cfg\n"),
+            "{s}"
+        );
+        let files = crate::render::group_files(&state, "ltsp-lab", &cfg);
+        let s = text_of(&files[2]);
+        let first_directive = s.lines().find(|l| !l.starts_with('#')).unwrap();
+        assert_eq!(first_directive, "SERIAL 0 115200", "{s}");
+        assert!(
+            s.contains("\n  APPEND ip=dhcp root=/dev/nfs nfsroot=/srv/ltsp "),
+            "{s}"
+        );
+        assert!(
+            s.ends_with(" console=tty0 console=ttyS0,115200\n  IPAPPEND 2\n"),
+            "{s}"
+        );
     }
 
     #[test]

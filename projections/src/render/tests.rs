@@ -23,7 +23,7 @@ pub(crate) const SITE_KEY: &str = "00112233445566778899aabbccddeeff";
 /// Folds events through `State::apply`, numbering them.
 pub(crate) struct Given {
     pub state: State,
-    seq: u64,
+    pub seq: u64,
 }
 
 impl Given {
@@ -612,9 +612,12 @@ fn all_has_every_target_exactly_once() {
     let unique: BTreeSet<&Target> = targets.iter().copied().collect();
     assert_eq!(unique.len(), targets.len(), "a target appears twice");
     let groups: Vec<&Group> = state.groups().collect();
+    // Every group has a GRUB and an iPXE file; ltsp-lab and odd (not per-machine) one
+    // pxelinux file each, for their members' one chain key (`local`).
+    let shared = 2 * groups.len() + 2;
     assert_eq!(
         targets.len(),
-        3 * state.machine_count() + 4 + 3 + groups.len()
+        3 * state.machine_count() + 4 + shared + 3 + groups.len()
     );
     for m in state.machines() {
         for t in machine_targets(&m.mac) {
@@ -623,6 +626,12 @@ fn all_has_every_target_exactly_once() {
     }
     for g in ["unknown", "localboot", "lab", "ltsp-lab", "odd", "empty"] {
         assert!(unique.contains(&Target::NodeList(g.into())), "{g}");
+        for t in group_targets(g) {
+            assert!(unique.contains(&t), "{t:?}");
+        }
+        for f in group_files(&state, g, &cfg) {
+            assert!(unique.contains(&f.target), "{:?}", f.target);
+        }
     }
     for t in [
         Target::DhcpdInclude,
@@ -632,8 +641,35 @@ fn all_has_every_target_exactly_once() {
         Target::Tftp("grub/grub.cfg".into()),
         Target::Tftp("ipxe/default.ipxe".into()),
         Target::Tftp("ipxe/boot.ipxe".into()),
+        Target::Tftp("grub/nmt/lab.cfg".into()),
+        Target::Tftp("ipxe/nmt/lab.ipxe".into()),
+        Target::Tftp("pxelinux.cfg/nmt/odd@local.cfg".into()),
+        Target::Tftp("pxelinux.cfg/nmt/ltsp-lab@local.cfg".into()),
     ] {
         assert!(unique.contains(&t), "{t:?}");
+    }
+    // Every INCLUDE, source and chain of a per-machine file names a file that is rendered.
+    for f in &files {
+        let s = text_of(f);
+        for line in s.lines() {
+            let shared = if let Some(p) = line.strip_prefix("INCLUDE ") {
+                p.to_string()
+            } else if let Some(p) = line.strip_prefix("source /") {
+                p.to_string()
+            } else if let Some(p) = line
+                .strip_prefix("chain --autofree nmt/")
+                .and_then(|p| p.strip_suffix(" || goto nmt_failed"))
+            {
+                format!("ipxe/nmt/{p}")
+            } else {
+                continue;
+            };
+            assert!(
+                unique.contains(&Target::Tftp(shared.clone())),
+                "{:?} points at {shared}, which is not rendered",
+                f.target
+            );
+        }
     }
 }
 
@@ -812,4 +848,413 @@ fn unvalidated_state_cannot_inject_lines() {
         );
     }
     assert!(ipxe.contains("argument(s) left out"), "{ipxe}");
+}
+
+fn set_group_policy(g: &mut Given, group: &str, policy: &str) {
+    g.ev(Event::GroupPolicySet {
+        group: group.into(),
+        policy: policy.parse().unwrap(),
+    });
+}
+
+fn target_text(files: &[File], target: &str) -> String {
+    text_of(
+        files
+            .iter()
+            .find(|f| f.target == Target::Tftp(target.into()))
+            .unwrap_or_else(|| panic!("no {target}")),
+    )
+}
+
+#[test]
+fn per_machine_policies() {
+    let (state, _) = fixture();
+    let p = |s: &str| -> Policy { s.parse().unwrap() };
+    for (policy, want) in [
+        ("localboot", false),
+        ("ltsp", false),
+        ("nfsroot:10.0.0.1:/srv/nfs", false),
+        ("install:default", true),
+        ("install:ubuntu", true),
+        ("install:kickstart", true),
+        ("save-image:x", true),
+        ("restore-image:x", true),
+        ("custom:memtest", true),
+        ("custom:allvars", true),
+        ("install:vanished", false),
+        ("custom:nothing", false),
+    ] {
+        assert_eq!(per_machine(&state, &p(policy)), want, "{policy}");
+    }
+    // A custom profile with only group-level placeholders is not per-machine.
+    let mut g = Given { state, seq: 1000 };
+    g.ev(Event::ProfileDefined {
+        profile: Profile {
+            name: "plain".into(),
+            kind: ProfileKind::Custom,
+            kernel: "k".into(),
+            initrd: vec![],
+            args: "s={server} i={image} p={profile} x={tftp_server} f={nfsroot}".into(),
+            answer: None,
+        },
+    });
+    assert!(!per_machine(&g.state, &p("custom:plain")));
+}
+
+#[test]
+fn chain_keys_and_paths() {
+    assert_eq!(chain_key(Some("/dev/sda1")), "hd0");
+    assert_eq!(chain_key(Some("/dev/sdb2")), "hd1");
+    assert_eq!(chain_key(Some("/dev/nvme1n1p2")), "hd1");
+    assert_eq!(chain_key(Some("PARTUUID=0b4b11e0-01")), "mbr-0x0b4b11e0");
+    assert_eq!(chain_key(Some("LABEL=root")), "local");
+    assert_eq!(chain_key(Some("/dev/sda1\nx")), "local");
+    assert_eq!(chain_key(None), "local");
+    assert_eq!(
+        group_pxelinux_prefix("physics"),
+        "pxelinux.cfg/nmt/physics@"
+    );
+    assert_eq!(
+        group_targets("physics"),
+        [
+            Target::Tftp("grub/nmt/physics.cfg".into()),
+            Target::Tftp("ipxe/nmt/physics.ipxe".into()),
+        ]
+    );
+    // A corrupt group name never leaves its directory nor takes a valid group's name.
+    for bad in ["../x", "a/b", "bad\ngroup", "", "a@b", "_x"] {
+        let p = group_pxelinux_prefix(bad);
+        let rest = p.strip_prefix("pxelinux.cfg/nmt/_").unwrap();
+        assert_eq!(rest.len(), 33, "{bad:?}: {p}");
+        assert!(
+            rest[..32].bytes().all(|b| b.is_ascii_hexdigit()) && rest.ends_with('@'),
+            "{p}"
+        );
+    }
+    assert_ne!(group_pxelinux_prefix("a/b"), group_pxelinux_prefix("a?b"));
+}
+
+#[test]
+fn following_machines_files_do_not_change_with_the_groups_policy() {
+    let (state, cfg) = fixture();
+    let mut g = Given { state, seq: 1000 };
+    // plain15 follows odd (no root device); node12 too (LABEL=root).
+    let m = mac("52:54:00:00:00:0f");
+    let mut seen_group_files: Vec<Vec<File>> = Vec::new();
+    let mut before: Option<Vec<File>> = None;
+    for policy in ["localboot", "ltsp", "nfsroot:10.0.0.1:/srv/nfs/root"] {
+        set_group_policy(&mut g, "odd", policy);
+        let files = machine_files(&g.state, &m, &cfg);
+        if let Some(b) = &before {
+            assert_eq!(&files, b, "{policy}: the per-machine files changed");
+        }
+        before = Some(files);
+        let shared = group_files(&g.state, "odd", &cfg);
+        let targets: Vec<&Target> = shared.iter().map(|f| &f.target).collect();
+        assert_eq!(
+            targets,
+            [
+                &Target::Tftp("grub/nmt/odd.cfg".into()),
+                &Target::Tftp("ipxe/nmt/odd.ipxe".into()),
+                &Target::Tftp("pxelinux.cfg/nmt/odd@local.cfg".into()),
+            ]
+        );
+        for earlier in &seen_group_files {
+            for (a, b) in earlier.iter().zip(&shared) {
+                assert_ne!(a.bytes, b.bytes, "{policy}: {:?} did not change", a.target);
+            }
+        }
+        for f in &shared {
+            assert!(
+                text_of(f).contains(&format!("(policy {policy}")),
+                "{policy}: {:?}",
+                f.target
+            );
+        }
+        seen_group_files.push(shared);
+    }
+    let before = before.unwrap();
+    assert!(text_of(&before[0]).contains("\nINCLUDE pxelinux.cfg/nmt/odd@local.cfg\n"));
+
+    // install carries the token: the pxelinux file becomes the whole entry with this
+    // machine's token; the GRUB and iPXE files still do not change.
+    set_group_policy(&mut g, "odd", "install:default");
+    let after = machine_files(&g.state, &m, &cfg);
+    assert_eq!(after[1], before[1]);
+    assert_eq!(after[2], before[2]);
+    let pxe = text_of(&after[0]);
+    let token = report_token(SITE_KEY, &m);
+    assert!(
+        pxe.contains("# policy install:default (from group odd)\n"),
+        "{pxe}"
+    );
+    assert!(pxe.contains(&format!(" nmt.token={token}")), "{pxe}");
+    assert!(!pxe.contains("INCLUDE"), "{pxe}");
+    let shared = group_files(&g.state, "odd", &cfg);
+    assert_eq!(
+        shared.len(),
+        2,
+        "no shared pxelinux entry for a per-machine policy"
+    );
+    assert!(text_of(&shared[0]).contains("\"nmt.token=${nmt_token}\""));
+
+    // Back to local boot: the pointer again, byte for byte.
+    set_group_policy(&mut g, "odd", "localboot");
+    assert_eq!(machine_files(&g.state, &m, &cfg), before);
+
+    // A machine with its own policy keeps its whole entry whatever the group does.
+    let own = mac("52:54:00:00:00:02");
+    let mine = machine_files(&g.state, &own, &cfg);
+    set_group_policy(&mut g, "lab", "ltsp");
+    assert_eq!(machine_files(&g.state, &own, &cfg), mine);
+    assert!(text_of(&mine[1]).contains("menuentry 'localboot' {"));
+}
+
+#[test]
+fn shared_grub_entry_uses_variables_for_per_machine_values() {
+    let (state, cfg) = fixture();
+    let files = group_files(&state, "lab", &cfg);
+    let s = target_text(&files, "grub/nmt/lab.cfg");
+    let linux = s.lines().find(|l| l.starts_with("  linux ")).unwrap();
+    assert_eq!(
+        linux,
+        "  linux /debian-installer/amd64/linux 'auto=true' 'priority=critical' \
+         \"url=${nmt_answer_url}\" 'interface=auto' 'netcfg/dhcp_timeout=60' \
+         \"nmt.report=${nmt_report_url}\" \"nmt.token=${nmt_token}\""
+    );
+    for m in state.group("lab").unwrap().members.iter() {
+        let t = report_token(SITE_KEY, m);
+        assert!(!s.contains(&t), "{s}");
+        assert!(!s.contains(&m.dashed()), "{s}");
+    }
+    // node01 follows lab: its own file sets the real token.
+    let m = mac("52:54:00:00:00:01");
+    let own = text_of(&machine_files(&state, &m, &cfg)[1]);
+    assert!(
+        own.contains(&format!(
+            "\nset nmt_token='{}'\n",
+            report_token(SITE_KEY, &m)
+        )),
+        "{own}"
+    );
+    assert!(own.ends_with("\nsource /grub/nmt/lab.cfg\n"), "{own}");
+}
+
+/// The shared entry with a member's values put in is that member's own entry, for every
+/// profile: the variables stand exactly where the values would.
+#[test]
+fn shared_entries_with_a_members_values_are_its_own_entry() {
+    let (state, mut cfg) = fixture();
+    cfg.serial_console = Some("ttyS0,115200".into());
+    let mut g = Given { state, seq: 1000 };
+    let policies: Vec<String> = g
+        .state
+        .profiles()
+        .map(|p| match p.kind {
+            ProfileKind::Install => format!("install:{}", p.name),
+            ProfileKind::Custom => format!("custom:{}", p.name),
+            ProfileKind::Ltsp => "ltsp".into(),
+            ProfileKind::SaveImage => "save-image:img".into(),
+            ProfileKind::RestoreImage => "restore-image:img".into(),
+            ProfileKind::NfsRoot => "nfsroot:10.0.0.1:/srv/x".into(),
+        })
+        .collect();
+    assert!(policies.len() >= 8, "{policies:?}");
+    for policy in &policies {
+        set_group_policy(&mut g, "odd", policy);
+        let p: Policy = policy.parse().unwrap();
+        let shared = resolve(
+            &g.state,
+            &cfg,
+            &p,
+            None,
+            |profile| policy_vars(&p, &cfg, profile),
+            true,
+        );
+        let Boot::Kernel { args, .. } = &shared else {
+            panic!("{policy}: {shared:?}")
+        };
+        let has_vars = args.iter().flatten().any(|p| matches!(p, Piece::Var(_)));
+        assert_eq!(has_vars, per_machine(&g.state, &p), "{policy}");
+        for m in g.state.group("odd").unwrap().members.clone() {
+            let machine = g.state.machine(&m).unwrap();
+            let values = machine_values(&g.state, machine, &server_url(&cfg));
+            let filled: Vec<String> = args
+                .iter()
+                .map(|w| {
+                    w.iter()
+                        .map(|p| match p {
+                            Piece::Lit(s) => s.clone(),
+                            Piece::Var(v) => {
+                                let i = MachineVar::ALL.iter().position(|x| x == v).unwrap();
+                                clean_word(&values[i])
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let own = boot_entry(&g.state, &m, &cfg).unwrap();
+            assert_eq!(filled.join(" "), kernel_args(&own), "{policy} {m}");
+        }
+    }
+}
+
+#[test]
+fn group_files_have_one_pxelinux_entry_per_chain_key() {
+    let mut g = Given::new();
+    g.ev(Event::StoreCreated {
+        site_key: SITE_KEY.into(),
+    });
+    for profile in Profile::defaults() {
+        g.ev(Event::ProfileDefined { profile });
+    }
+    g.group("disks", "localboot").group("empty", "ltsp");
+    for (m, dev) in [
+        ("52:54:00:00:01:01", Some("/dev/sda1")),
+        ("52:54:00:00:01:02", Some("/dev/sda2")),
+        ("52:54:00:00:01:03", Some("/dev/sdb1")),
+        ("52:54:00:00:01:04", None),
+        ("52:54:00:00:01:05", Some("UUID=1234")),
+        ("52:54:00:00:01:06", Some("PARTUUID=0b4b11e0-01")),
+    ] {
+        g.register(m, None, Some("disks"), None);
+        if let Some(d) = dev {
+            g.rootdev(m, d);
+        }
+    }
+    // A member with its own policy still counts: it may follow the group again any time.
+    g.policy("52:54:00:00:01:06", "ltsp", false);
+    let cfg = RenderConfig::default();
+    let files = group_files(&g.state, "disks", &cfg);
+    let targets: Vec<&Target> = files.iter().map(|f| &f.target).collect();
+    assert_eq!(
+        targets,
+        [
+            &Target::Tftp("grub/nmt/disks.cfg".into()),
+            &Target::Tftp("ipxe/nmt/disks.ipxe".into()),
+            &Target::Tftp("pxelinux.cfg/nmt/disks@hd0.cfg".into()),
+            &Target::Tftp("pxelinux.cfg/nmt/disks@hd1.cfg".into()),
+            &Target::Tftp("pxelinux.cfg/nmt/disks@local.cfg".into()),
+            &Target::Tftp("pxelinux.cfg/nmt/disks@mbr-0x0b4b11e0.cfg".into()),
+        ]
+    );
+    for f in &files[2..] {
+        let Target::Tftp(t) = &f.target else {
+            unreachable!()
+        };
+        assert!(t.starts_with(&group_pxelinux_prefix("disks")), "{t}");
+    }
+    assert!(text_of(&files[2]).ends_with("LABEL nmt\n  COM32 chain.c32\n  APPEND hd0\n"));
+    assert!(text_of(&files[3]).ends_with("LABEL nmt\n  COM32 chain.c32\n  APPEND hd1\n"));
+    assert!(text_of(&files[4]).ends_with("LABEL nmt\n  LOCALBOOT 0\n"));
+    assert!(
+        text_of(&files[5]).ends_with("LABEL nmt\n  COM32 chain.c32\n  APPEND mbr:0x0b4b11e0\n")
+    );
+    assert!(
+        text_of(&files[2]).starts_with(
+            "# generated by nmt for group disks (policy localboot, local disk hd0): do not edit"
+        ),
+        "{}",
+        text_of(&files[2])
+    );
+    // Each follower includes the file of its own disk, with the same content its whole entry
+    // had.
+    for (m, key) in [
+        ("52:54:00:00:01:01", "hd0"),
+        ("52:54:00:00:01:02", "hd0"),
+        ("52:54:00:00:01:03", "hd1"),
+        ("52:54:00:00:01:04", "local"),
+        ("52:54:00:00:01:05", "local"),
+    ] {
+        let s = text_of(&machine_files(&g.state, &mac(m), &cfg)[0]);
+        let include = format!("pxelinux.cfg/nmt/disks@{key}.cfg");
+        assert!(s.ends_with(&format!("\nINCLUDE {include}\n")), "{m}: {s}");
+        let body = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .map(String::from)
+                .collect()
+        };
+        let mut full = Given {
+            state: g.state.clone(),
+            seq: 1000,
+        };
+        full.policy(m, "localboot", false);
+        let whole = text_of(&machine_files(&full.state, &mac(m), &cfg)[0]);
+        assert_eq!(body(&whole), body(&target_text(&files, &include)), "{m}");
+    }
+    // The per-machine policy keeps its own whole pxelinux entries: no shared ones.
+    set_group_policy(&mut g, "disks", "install:default");
+    let files = group_files(&g.state, "disks", &cfg);
+    assert_eq!(files.len(), 2);
+    // An empty group has only its GRUB and iPXE files; an unknown group has none.
+    assert_eq!(group_files(&g.state, "empty", &cfg).len(), 2);
+    assert!(group_files(&g.state, "nope", &cfg).is_empty());
+    // all() still has every target once.
+    let files = all(&g.state, &cfg);
+    let unique: BTreeSet<&Target> = files.iter().map(|f| &f.target).collect();
+    assert_eq!(unique.len(), files.len());
+}
+
+/// GRUB's own parser accepts every kind of GRUB file nmt writes. Needs `grub-script-check`
+/// (Debian package grub-common).
+#[test]
+fn grub_script_check_accepts_every_grub_file() {
+    let check = std::process::Command::new("grub-script-check")
+        .arg("--help")
+        .output();
+    assert!(
+        check.is_ok(),
+        "grub-script-check is missing: install it (apt-get install grub-common) to run this test"
+    );
+    let (state, mut cfg) = fixture();
+    cfg.serial_console = Some("ttyS0,115200".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    let mut kinds = BTreeSet::new();
+    // Every GRUB file of the fixture: per-machine pointers and whole entries, every group's
+    // shared entry (lab's and unknown's with variables), and the default.
+    for f in all(&state, &cfg) {
+        let Target::Tftp(t) = &f.target else {
+            continue;
+        };
+        if !t.starts_with("grub/") {
+            continue;
+        }
+        let s = text_of(&f);
+        kinds.insert(if s.contains("\nsource /grub/nmt/") {
+            "pointer"
+        } else if s.contains("${nmt_") {
+            "variables"
+        } else if t == "grub/grub.cfg" {
+            "default"
+        } else {
+            "whole"
+        });
+        let path = dir.path().join(format!("{checked}.cfg"));
+        std::fs::write(&path, &f.bytes).unwrap();
+        let out = std::process::Command::new("grub-script-check")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "grub-script-check refuses {t}: {}{}\n{s}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["default", "pointer", "variables", "whole"]
+    );
+    // And it does refuse a broken file, so the check means something.
+    let path = dir.path().join("broken.cfg");
+    std::fs::write(&path, "menuentry 'x' {\n  linux \"/a\n").unwrap();
+    let out = std::process::Command::new("grub-script-check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }
