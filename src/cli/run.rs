@@ -52,6 +52,20 @@ impl Ctx {
         self.report(&done, summary(&done))
     }
 
+    /// Run a command on the machines of a noderange.
+    fn change_range(
+        &self,
+        range: &str,
+        make: impl FnOnce(Vec<Mac>) -> Command,
+        summary: impl FnOnce(usize, &Executed) -> String,
+    ) -> Result<ExitCode> {
+        let mut engine = self.open(false)?;
+        let macs = engine.resolve(range)?;
+        let n = macs.len();
+        let done = engine.execute(make(macs), &current_actor())?;
+        self.report(&done, summary(n, &done))
+    }
+
     fn report(&self, done: &Executed, summary: String) -> Result<ExitCode> {
         if self.json {
             output::json(&json!({
@@ -146,13 +160,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 format!("imported {} ({} events)", count(n, "row"), d.events.len())
             })
         }
-        Cmd::Machine(MachineCmd::Rm { range }) => {
-            let mut engine = ctx.open(false)?;
-            let macs = engine.resolve(&range)?;
-            let n = macs.len();
-            let done = engine.execute(Command::RemoveMachines { macs }, &current_actor())?;
-            ctx.report(&done, format!("removed {}", count(n, "machine")))
-        }
+        Cmd::Machine(MachineCmd::Rm { range }) => ctx.change_range(
+            &range,
+            |macs| Command::RemoveMachines { macs },
+            |n, _| format!("removed {}", count(n, "machine")),
+        ),
         Cmd::Name {
             target,
             name,
@@ -230,12 +242,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Assign { range, group } => {
-            let mut engine = ctx.open(false)?;
-            let macs = engine.resolve(&range)?;
-            let n = macs.len();
             let g = group.clone();
-            let done = engine.execute(Command::Assign { macs, group }, &current_actor())?;
-            ctx.report(&done, format!("assigned {} to {g}", count(n, "machine")))
+            ctx.change_range(
+                &range,
+                |macs| Command::Assign { macs, group },
+                |n, _| format!("assigned {} to {g}", count(n, "machine")),
+            )
         }
         Cmd::Policy {
             range,
@@ -353,27 +365,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             RootdevCmd::Set { range, device } => {
-                let mut engine = ctx.open(false)?;
-                let macs = engine.resolve(&range)?;
-                let n = macs.len();
                 let d = device.clone();
-                let done =
-                    engine.execute(Command::SetRootDevice { macs, device }, &current_actor())?;
-                ctx.report(
-                    &done,
-                    format!("root device {d} set on {}", count(n, "machine")),
+                ctx.change_range(
+                    &range,
+                    |macs| Command::SetRootDevice { macs, device },
+                    |n, _| format!("root device {d} set on {}", count(n, "machine")),
                 )
             }
-            RootdevCmd::Rm { range } => {
-                let mut engine = ctx.open(false)?;
-                let macs = engine.resolve(&range)?;
-                let done = engine.execute(Command::RemoveRootDevice { macs }, &current_actor())?;
-                let n = done.events.len();
-                ctx.report(
-                    &done,
-                    format!("root device removed from {}", count(n, "machine")),
-                )
-            }
+            RootdevCmd::Rm { range } => ctx.change_range(
+                &range,
+                |macs| Command::RemoveRootDevice { macs },
+                |_, done| {
+                    format!(
+                        "root device removed from {}",
+                        count(done.events.len(), "machine")
+                    )
+                },
+            ),
         },
         Cmd::Profile(ProfileCmd::Add {
             name,
