@@ -122,6 +122,7 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
                 initrd: vec![],
                 args: format!("x={} {{name}}", r.below(3)),
                 answer: None,
+                network_console: false,
             },
             replace: true,
         },

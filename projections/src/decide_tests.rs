@@ -911,6 +911,7 @@ fn memtest() -> Profile {
         initrd: vec![],
         args: String::new(),
         answer: None,
+        network_console: false,
     }
 }
 

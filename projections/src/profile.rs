@@ -110,6 +110,10 @@ pub struct Profile {
     // Always written (no skip_serializing_if): snapshots use a non-self-describing encoding.
     #[serde(default)]
     pub answer: Option<AnswerKind>,
+    /// For install profiles: enable the installer's network console (SSH into a hung
+    /// install), as Roger's remote machines need.
+    #[serde(default)]
+    pub network_console: bool,
 }
 
 /// The placeholders a profile's arguments may use, and what each becomes.
@@ -236,7 +240,13 @@ impl Profile {
             (_, Some(_)) => Err(ProfileError::Answer(
                 "only install profiles take --answer".into(),
             )),
+        }?;
+        if self.network_console && self.kind != ProfileKind::Install {
+            return Err(ProfileError::Answer(
+                "only install profiles take --network-console".into(),
+            ));
         }
+        Ok(())
     }
 
     /// The profiles a new store starts with: a Debian netboot installer tree laid out as
@@ -255,6 +265,7 @@ impl Profile {
             initrd: initrd.iter().map(|s| s.to_string()).collect(),
             args: args.into(),
             answer,
+            network_console: false,
         };
         vec![
             p(

@@ -354,6 +354,10 @@ Examples:
         /// For install profiles: preseed, kickstart or autoinstall.
         #[arg(long)]
         answer: Option<String>,
+        /// For install profiles: enable the installer's network console (SSH into a hung
+        /// install; the password is the installer password nmtd shows at first start).
+        #[arg(long)]
+        network_console: bool,
         /// Redefine an existing profile.
         #[arg(long)]
         replace: bool,

@@ -390,6 +390,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             initrd,
             args,
             answer,
+            network_console,
             replace,
         }) => {
             let kind = ProfileKind::parse(&kind).ok_or_else(|| {
@@ -412,6 +413,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 initrd,
                 args,
                 answer,
+                network_console,
             };
             ctx.change(Command::DefineProfile { profile, replace }, |d| {
                 describe(&d.events[0].event)

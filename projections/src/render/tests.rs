@@ -97,6 +97,7 @@ fn memtest() -> Profile {
         ],
         args: "nmt.name={name} ds=nocloud-net;s={server}/nocloud/{mac}/".into(),
         answer: None,
+        network_console: false,
     }
 }
 
@@ -111,6 +112,7 @@ fn allvars() -> Profile {
                f={nfsroot} p={profile} x={tftp_server}"
             .into(),
         answer: None,
+        network_console: false,
     }
 }
 
@@ -771,6 +773,7 @@ fn unvalidated_state_cannot_inject_lines() {
             initrd: vec!["i\nINITRD evil".into()],
             args: "a\nLABEL x ; reboot ${x} #c || b && c 'q' \"d\" {name}".into(),
             answer: None,
+            network_console: false,
         },
     });
     g.register(
@@ -896,6 +899,7 @@ fn per_machine_policies() {
             initrd: vec![],
             args: "s={server} i={image} p={profile} x={tftp_server} f={nfsroot}".into(),
             answer: None,
+            network_console: false,
         },
     });
     assert!(!per_machine(&g.state, &p("custom:plain")));
