@@ -132,7 +132,7 @@ pub enum Command {
 }
 
 /// One row of a node table (`mac,name,ip,group`), as text, with its line number.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportRow {
     /// 1-based line number in the file, for messages.
     pub line: usize,

@@ -1,15 +1,20 @@
-//! The `nmt` command line: argument definitions (`args`), what each command does (`run`),
-//! and how results are printed as tables or JSON (`output`).
+//! The `nmt` command line: argument definitions (`args`), the wire form of a command
+//! (`action`), what each command does on an engine (`perform`, shared with `nmtd`), how
+//! results are printed as tables or JSON (`output`), and running it (`run`).
 
+mod action;
 mod args;
 mod output;
+mod perform;
 mod run;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+pub use action::{Action, Output};
 pub use args::Cli;
+pub use perform::perform;
 
 /// Run `nmt` with the process's arguments; the exit status is 0 on success, 1 when a command
 /// was refused or failed (or `render --check` found drift), 2 on a usage error.

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use anyhow::Result;
 use jiff::Timestamp;
 use nmt_projections::{Installed, LastBoot, Mac, Machine, Origin, Policy, State};
 use serde::Serialize;
@@ -74,29 +73,26 @@ pub fn local_time(t: Timestamp) -> String {
         .to_string()
 }
 
-/// Print rows as an aligned table with a header.
-pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut tw = TabWriter::new(stdout.lock()).padding(2);
-    writeln!(tw, "{}", header.join("\t"))?;
+/// Rows as an aligned table with a header.
+pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut tw = TabWriter::new(Vec::new()).padding(2);
+    let _ = writeln!(tw, "{}", header.join("\t"));
     for r in rows {
         let cells: Vec<String> = r
             .into_iter()
             .map(|c| c.replace(['\t', '\n'], " "))
             .collect();
-        writeln!(tw, "{}", cells.join("\t"))?;
+        let _ = writeln!(tw, "{}", cells.join("\t"));
     }
-    tw.flush()?;
-    Ok(())
+    let bytes = tw.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Print a value as pretty JSON.
-pub fn json<T: Serialize + ?Sized>(v: &T) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
+/// A value as pretty JSON, with a final newline.
+pub fn json<T: Serialize + ?Sized>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("output values serialize");
+    s.push('\n');
+    s
 }
 
 /// `-` for a missing value.
