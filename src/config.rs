@@ -42,6 +42,28 @@ impl Default for Paths {
     }
 }
 
+/// The `[daemon]` section: where `nmtd` listens and what it tails.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// The control socket the `nmt` CLI talks to (relative: under the state directory).
+    pub socket: PathBuf,
+    /// The machine-facing HTTP listener (installer reports, answer files), `ADDR:PORT`.
+    pub http: String,
+    /// DHCP/TFTP logs to tail, in addition to `--log`.
+    pub logs: Vec<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            socket: "nmtd.sock".into(),
+            http: "127.0.0.1:8017".into(),
+            logs: Vec::new(),
+        }
+    }
+}
+
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +72,10 @@ pub struct FileConfig {
     pub paths: Paths,
     /// What the generated files name (boot loaders, servers, console).
     pub render: RenderConfig,
+    /// The daemon's listeners and log sources.
+    pub daemon: DaemonConfig,
+    /// Who may change what through the daemon.
+    pub access: crate::daemon::AccessConfig,
 }
 
 /// The configuration in force, with paths made absolute.
@@ -63,6 +89,10 @@ pub struct Config {
     pub paths: Paths,
     /// Renderer settings.
     pub render: RenderConfig,
+    /// Daemon settings, socket path made absolute.
+    pub daemon: DaemonConfig,
+    /// Access rules.
+    pub access: crate::daemon::AccessConfig,
 }
 
 impl Config {
@@ -109,11 +139,17 @@ impl Config {
             etc_hosts: abs(&file.paths.etc_hosts),
             node_lists: abs(&file.paths.node_lists),
         };
+        let daemon = DaemonConfig {
+            socket: abs(&file.daemon.socket),
+            ..file.daemon
+        };
         Config {
             state_dir: state_dir.to_path_buf(),
             source,
             paths,
             render: file.render,
+            daemon,
+            access: file.access,
         }
     }
 

@@ -19,14 +19,16 @@
 //! ```
 
 pub mod cli;
+mod client;
 mod config;
+pub mod daemon;
 mod engine;
 mod files;
-mod identity;
+pub(crate) mod identity;
 mod store;
 mod time;
 
-pub use config::{CONFIG_FILE, Config, FileConfig, Paths};
+pub use config::{CONFIG_FILE, Config, DaemonConfig, FileConfig, Paths};
 pub use engine::{DB_FILE, Engine, Executed, OpenOptions, SNAPSHOT_EVERY, resolve};
 pub use files::{Drift, WriteOutcome, write_batch};
 pub use identity::current_actor;

@@ -16,3 +16,6 @@ mod journal;
 // A model test: random commands; incremental files always equal a full render, and the
 // store refolds to the live state.
 mod model;
+
+// nmtd for real: the CLI through its socket, installer reports with and without tokens.
+mod daemon;

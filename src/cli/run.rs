@@ -39,16 +39,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         other => action_of(other)?,
     };
-    let out = perform_here(
-        &OpenOptions {
-            state_dir: state.clone(),
-            config: cli.config.clone(),
-            wait: Duration::from_secs_f64(cli.wait),
-            create: action.creates(),
-        },
-        action,
-        cli.json,
-    );
+    // A running nmtd owns the store: ask it. Otherwise work on the store directly.
+    let socket = Config::load(&state, cli.config.as_deref())?.daemon.socket;
+    let out = match crate::client::via_daemon(&socket, &action, cli.json) {
+        Some(out) => out?,
+        None => perform_here(
+            &OpenOptions {
+                state_dir: state.clone(),
+                config: cli.config.clone(),
+                wait: Duration::from_secs_f64(cli.wait),
+                create: action.creates(),
+            },
+            action,
+            cli.json,
+        ),
+    };
     if let Some(path) = export_to
         && out.code == 0
     {

@@ -1,0 +1,97 @@
+//! `nmtd`: the daemon. See `nmtd --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use nmt::daemon::{DaemonOptions, bind};
+
+const LONG_ABOUT: &str = "\
+nmtd owns nmt's event log. It serves the `nmt` command line on a Unix socket \
+(STATE/nmtd.sock; callers are identified by their Unix user), takes installers' reports of \
+their root device over HTTP, and will discover machines from DHCP/TFTP logs given with \
+--log.
+
+Run it as a non-root user that can write the state directory, the TFTP root and the DHCP \
+include named in STATE/nmt.toml (see `nmt config --default`).";
+
+/// The `nmtd` command line.
+#[derive(Parser, Debug)]
+#[command(name = "nmtd", version, about = "The nmt daemon: event log owner, CLI socket, installer reports", long_about = LONG_ABOUT)]
+struct Args {
+    /// The state directory.
+    #[arg(
+        long,
+        env = "NMT_STATE",
+        default_value = "nmt-state",
+        value_name = "DIR"
+    )]
+    state: PathBuf,
+    /// A DHCP or TFTP log to follow (repeat for several).
+    #[arg(long = "log", value_name = "PATH")]
+    logs: Vec<PathBuf>,
+    /// The machine-facing HTTP listener (installer reports and answer files).
+    #[arg(long, value_name = "ADDR:PORT")]
+    http: Option<String>,
+    /// A configuration file (default: STATE/nmt.toml when present).
+    #[arg(long, env = "NMT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NMTD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nmtd: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let opts = DaemonOptions {
+        state_dir: args.state,
+        config: args.config,
+        logs: args.logs,
+        http: args.http,
+    };
+    match rt.block_on(async move {
+        let bound = bind(&opts).await?;
+        let state = std::path::absolute(&opts.state_dir).unwrap_or(opts.state_dir.clone());
+        println!("nmtd: state in {}", state.display());
+        let socket = std::path::absolute(&bound.socket).unwrap_or(bound.socket.clone());
+        println!(
+            "nmtd: control socket {} (`nmt --state {}` finds it)",
+            socket.display(),
+            state.display()
+        );
+        println!("nmtd: machine-facing HTTP on http://{}", bound.http);
+        bound
+            .serve(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("a SIGTERM handler");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            })
+            .await
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nmtd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

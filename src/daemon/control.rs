@@ -1,0 +1,87 @@
+//! The control socket's API, for the `nmt` CLI: `POST /v1/cli` performs an action as the
+//! caller (peer credentials) and returns what it printed; `GET /v1/ping` says who answers.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::connect_info::{self, ConnectInfo};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::net::UnixListener;
+
+use super::{Caller, Shared};
+use crate::cli::{Action, Output, perform};
+
+/// The peer credentials of a control-socket connection.
+#[derive(Clone, Debug)]
+pub struct PeerCred {
+    /// The peer's uid, if the kernel told.
+    pub uid: Option<u32>,
+}
+
+impl connect_info::Connected<axum::serve::IncomingStream<'_, UnixListener>> for PeerCred {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, UnixListener>) -> Self {
+        PeerCred {
+            uid: stream.io().peer_cred().ok().map(|c| c.uid()),
+        }
+    }
+}
+
+/// A CLI request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CliRequest {
+    /// What to do.
+    pub action: Action,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// The control router.
+pub fn control_app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/cli", post(cli))
+        .route("/v1/ping", get(ping))
+        .with_state(shared)
+}
+
+async fn ping() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "nmtd": env!("CARGO_PKG_VERSION"), "pid": std::process::id() }))
+}
+
+async fn cli(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<PeerCred>,
+    Json(req): Json<CliRequest>,
+) -> Json<Output> {
+    let Some(uid) = peer.uid else {
+        return Json(Output {
+            code: 1,
+            stdout: String::new(),
+            stderr: "nmtd: refused: the caller's identity is unknown (no peer credentials)\n"
+                .into(),
+        });
+    };
+    let out = tokio::task::spawn_blocking(move || {
+        let caller = Caller::from_uid(uid);
+        let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(why) = engine.config().access.check(&caller, &req.action) {
+            tracing::warn!(caller = %caller.name, action = ?req.action, "refused: {why}");
+            drop(engine);
+            shared
+                .counters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .access_refused += 1;
+            return Output {
+                code: 1,
+                stdout: String::new(),
+                stderr: format!("nmt: refused: {why}\n"),
+            };
+        }
+        perform(&mut engine, req.action, &caller.name, req.json)
+    })
+    .await
+    .unwrap_or_else(|e| Output::error(&anyhow::anyhow!("nmtd failed while performing: {e}")));
+    Json(out)
+}

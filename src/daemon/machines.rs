@@ -1,0 +1,112 @@
+//! The machine-facing HTTP API: what installers and imagers running on the machines call.
+//!
+//! `POST /v1/report/{mac}/{token}` with `rootdev=/dev/sda1` (form-encoded) records an install
+//! report. The token is the per-machine one nmt put in that machine's boot entry; a report
+//! without it, or with another machine's, changes nothing and is counted and logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use nmt_projections::{Command, Mac, ReportVia, token_matches};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+
+/// The machine-facing router.
+pub fn machine_app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/report/{mac}/{token}", post(report))
+        .with_state(shared)
+}
+
+/// The body of an install report.
+#[derive(Debug, Deserialize)]
+pub struct Report {
+    /// The installed root device.
+    pub rootdev: String,
+}
+
+fn refuse(shared: &Shared, status: StatusCode, why: String) -> (StatusCode, Json<Value>) {
+    shared
+        .counters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .reports_refused += 1;
+    (status, Json(json!({ "accepted": false, "error": why })))
+}
+
+async fn report(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((mac, token)): Path<(String, String)>,
+    Form(body): Form<Report>,
+) -> (StatusCode, Json<Value>) {
+    let Some(mac) = Mac::parse(&mac) else {
+        return refuse(
+            &shared,
+            StatusCode::BAD_REQUEST,
+            format!("{mac:?} is not a MAC address"),
+        );
+    };
+    let s2 = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut engine = s2.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let key = engine.state().site_key().unwrap_or_default().to_string();
+        if !token_matches(&key, &mac, &token) {
+            drop(engine);
+            tracing::warn!(%mac, %peer, "install report refused: wrong or missing token");
+            return refuse(
+                &s2,
+                StatusCode::FORBIDDEN,
+                "the token does not belong to this machine".into(),
+            );
+        }
+        let actor = match engine.state().machine(&mac).and_then(|m| m.name.clone()) {
+            Some(n) => format!("installer@{n}"),
+            None => format!("installer@{mac}"),
+        };
+        let done = engine.execute(
+            Command::ReportInstall {
+                mac,
+                device: body.rootdev,
+                via: ReportVia::Installer,
+            },
+            &actor,
+        );
+        match done {
+            Ok(_) => {
+                let group = engine
+                    .state()
+                    .machine(&mac)
+                    .map(|m| m.group.clone())
+                    .unwrap_or_default();
+                drop(engine);
+                s2.counters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reports_accepted += 1;
+                tracing::info!(%mac, %peer, %group, "install report accepted");
+                (
+                    StatusCode::OK,
+                    Json(json!({ "accepted": true, "mac": mac, "group": group })),
+                )
+            }
+            Err(e) => {
+                drop(engine);
+                refuse(&s2, StatusCode::BAD_REQUEST, format!("{e:#}"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "accepted": false, "error": e.to_string() })),
+        )
+    })
+}

@@ -1,0 +1,152 @@
+//! `nmtd`: the single writer of the event log. It owns the store, serves the `nmt` CLI on a
+//! Unix socket (HTTP + JSON; the caller's identity comes from the socket's peer
+//! credentials), and serves machines on TCP: installer reports and answer files.
+//!
+//! The engine sits behind one mutex: every change is decided, appended and rendered under
+//! it, in the order requests arrive, on a blocking thread.
+
+mod access;
+mod control;
+mod machines;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::net::{TcpListener, UnixListener};
+
+pub use access::{AccessConfig, Caller};
+pub use control::{CliRequest, control_app};
+pub use machines::machine_app;
+
+use crate::{Engine, OpenOptions};
+
+/// How `nmtd` was asked to run.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// An explicit configuration file.
+    pub config: Option<PathBuf>,
+    /// Logs to tail (in addition to the configuration's).
+    pub logs: Vec<PathBuf>,
+    /// The machine-facing listener, overriding the configuration.
+    pub http: Option<String>,
+}
+
+/// What the handlers share.
+pub struct Shared {
+    /// The engine: the store, the state, the files.
+    pub engine: Mutex<Engine>,
+    /// Counters reported by `nmt status`.
+    pub counters: Mutex<Counters>,
+}
+
+/// Counters of what the daemon refused or served.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Counters {
+    /// Install reports accepted.
+    pub reports_accepted: u64,
+    /// Install reports refused (no token, a wrong one, a bad device).
+    pub reports_refused: u64,
+    /// Control requests refused by the access rules.
+    pub access_refused: u64,
+}
+
+/// Listeners bound and ready, before serving (so a caller can print them).
+pub struct Bound {
+    /// The control socket path.
+    pub socket: PathBuf,
+    /// The machine-facing address.
+    pub http: SocketAddr,
+    unix: UnixListener,
+    tcp: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// Open the store and bind both listeners.
+pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
+    let engine = Engine::open(&OpenOptions {
+        state_dir: opts.state_dir.clone(),
+        config: opts.config.clone(),
+        wait: Duration::from_secs(2),
+        create: true,
+    })
+    .context("while opening the store (is another nmtd or nmt holding it?)")?;
+    let cfg = engine.config().clone();
+    let socket = cfg.daemon.socket.clone();
+    if socket.exists() {
+        // A live daemon answers; a stale socket from a crash does not.
+        if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            anyhow::bail!(
+                "another nmtd already serves {}; stop it first",
+                socket.display()
+            );
+        }
+        std::fs::remove_file(&socket)
+            .with_context(|| format!("while removing the stale socket {}", socket.display()))?;
+    }
+    let unix = UnixListener::bind(&socket)
+        .with_context(|| format!("while binding the control socket {}", socket.display()))?;
+    let http = opts.http.clone().unwrap_or(cfg.daemon.http.clone());
+    let tcp = TcpListener::bind(&http)
+        .await
+        .with_context(|| format!("while binding the machine-facing listener {http}"))?;
+    let http = tcp.local_addr()?;
+    Ok(Bound {
+        socket,
+        http,
+        unix,
+        tcp,
+        shared: Arc::new(Shared {
+            engine: Mutex::new(engine),
+            counters: Mutex::new(Counters::default()),
+        }),
+    })
+}
+
+impl Bound {
+    /// What the handlers share.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serve until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let control = axum::serve(
+            self.unix,
+            control_app(self.shared.clone())
+                .into_make_service_with_connect_info::<control::PeerCred>(),
+        )
+        .with_graceful_shutdown(wait_for(rx.clone()));
+        let machines = axum::serve(
+            self.tcp,
+            machine_app(self.shared.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(wait_for(rx));
+        let socket = self.socket.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let (a, b) = tokio::join!(control, machines);
+        let _ = std::fs::remove_file(&socket);
+        a.context("the control socket failed")?;
+        b.context("the machine-facing listener failed")?;
+        Ok(())
+    }
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `nmtd` for real: started on a temp state, the CLI goes through its socket, and installer
+//! reports arrive over HTTP with and without the right token.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{Nmt, mac, pxe};
+
+/// A running nmtd, stopped when dropped.
+pub struct Daemon {
+    child: Child,
+    /// The machine-facing address.
+    pub http: String,
+}
+
+impl Daemon {
+    pub fn start(t: &Nmt, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+            .args(["--http", "127.0.0.1:0"])
+            .args(extra)
+            .env("NMT_STATE", t.state())
+            .env("NMTD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut http = None;
+        while http.is_none() && Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    if let Some(a) = l.strip_prefix("nmtd: machine-facing HTTP on http://") {
+                        http = Some(a.to_string());
+                    }
+                }
+                _ => break,
+            }
+        }
+        let Some(http) = http else {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("nmtd did not start: {err}");
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Daemon { child, http }
+    }
+
+    /// POST a form to the machine-facing listener; the status code and body.
+    pub fn post(&self, path: &str, form: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.http).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: nmtd\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let code = resp[9..12].parse().unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (code, body)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token_of(t: &Nmt, m: &str) -> String {
+    let f = t.file(&pxe(m));
+    let at = f.find("nmt.token=").expect("the entry carries a token") + "nmt.token=".len();
+    f[at..at + 32].to_string()
+}
+
+#[test]
+fn the_cli_goes_through_the_daemon_socket() {
+    let t = Nmt::new();
+    let _d = Daemon::start(&t, &[]);
+    assert!(t.state().join("nmtd.sock").exists());
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    // The store is held by nmtd: only the socket path could have done this.
+    let hist = t.json(&["history", "n1"]);
+    assert_eq!(hist[0]["actor"], nmt::current_actor().as_str());
+    let err = t.fails(&["assign", "n1", "nogroup"]);
+    assert!(err.contains("nmt group add nogroup"), "{err}");
+    assert_eq!(t.json(&["machines"])[0]["group"], "unknown");
+}
+
+#[test]
+fn install_reports_need_the_machines_own_token() {
+    let t = Nmt::new();
+    let d = Daemon::start(&t, &[]);
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
+    let tok1 = token_of(&t, &mac(1));
+    let tok2 = token_of(&t, &mac(2));
+    let url1 = format!("/v1/report/{}", mac(1).replace(':', "-"));
+    let before = t.event_count();
+    for (path, why) in [
+        (format!("{url1}/{}", "0".repeat(32)), "a wrong token"),
+        (format!("{url1}/{tok2}"), "another machine's token"),
+        (format!("{url1}/"), "no token"),
+    ] {
+        let (code, body) = d.post(&path, "rootdev=/dev/sda1");
+        assert!(code == 403 || code == 404, "{why}: {code} {body}");
+    }
+    let (code, body) = d.post(&format!("{url1}/{tok1}"), "rootdev=sda1;reboot");
+    assert_eq!(code, 400, "a bad device is refused: {body}");
+    assert_eq!(t.event_count(), before, "refused reports changed nothing");
+    assert_eq!(t.json(&["machines", "n1"])[0]["group"], "unknown");
+
+    let (code, body) = d.post(&format!("{url1}/{tok1}"), "rootdev=%2Fdev%2Fsda1");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"group\":\"localboot\""), "{body}");
+    let m = t.json(&["machines", "n1"]);
+    assert_eq!(m[0]["group"], "localboot");
+    assert_eq!(m[0]["rootdev"], "/dev/sda1");
+    let entry = t.file(&pxe(&mac(1)));
+    assert!(
+        entry.contains("INCLUDE pxelinux.cfg/nmt/localboot@hd0.cfg"),
+        "{entry}"
+    );
+    let hist = t.ok(&["history", "n1"]);
+    assert!(hist.contains("installer@n1"), "{hist}");
+    assert!(
+        hist.contains("installer reported root device /dev/sda1"),
+        "{hist}"
+    );
+    // n2 still installs.
+    assert_eq!(t.json(&["machines", "n2"])[0]["group"], "unknown");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_refuses_to_start() {
+    let t = Nmt::new();
+    let _d = Daemon::start(&t, &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+        .args(["--http", "127.0.0.1:0"])
+        .env("NMT_STATE", t.state())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another nmt") || err.contains("another nmtd"),
+        "{err}"
+    );
+}
