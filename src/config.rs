@@ -64,6 +64,22 @@ impl Default for DaemonConfig {
     }
 }
 
+/// The `[hooks]` section: how to check and reload the DHCP server after nmt changed its
+/// file. Each is a shell command; a check that fails keeps the previous file in place.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hooks {
+    /// Checks the dhcpd configuration with the new include, e.g.
+    /// `dhcpd -t -4 -cf /etc/dhcp/dhcpd.conf`.
+    pub dhcpd_check: Option<String>,
+    /// Makes dhcpd read it, e.g. `systemctl restart isc-dhcp-server`.
+    pub dhcpd_reload: Option<String>,
+    /// Checks dnsmasq's configuration, e.g. `dnsmasq --test`.
+    pub dnsmasq_check: Option<String>,
+    /// Makes dnsmasq reread its hosts file, e.g. `systemctl reload dnsmasq` (SIGHUP).
+    pub dnsmasq_reload: Option<String>,
+}
+
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -76,6 +92,8 @@ pub struct FileConfig {
     pub daemon: DaemonConfig,
     /// Who may change what through the daemon.
     pub access: crate::daemon::AccessConfig,
+    /// DHCP server check and reload commands.
+    pub hooks: Hooks,
 }
 
 /// The configuration in force, with paths made absolute.
@@ -93,6 +111,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// Access rules.
     pub access: crate::daemon::AccessConfig,
+    /// DHCP server check and reload commands.
+    pub hooks: Hooks,
 }
 
 impl Config {
@@ -150,6 +170,7 @@ impl Config {
             render: file.render,
             daemon,
             access: file.access,
+            hooks: file.hooks,
         }
     }
 

@@ -314,12 +314,7 @@ impl Engine {
             return Ok(WriteOutcome::default());
         }
         let (files, removals) = self.files_for(affected);
-        let out = files::write_batch(
-            files
-                .iter()
-                .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
-            removals,
-        )?;
+        let out = self.write_checked(&files, removals)?;
         self.mark_rendered();
         Ok(out)
     }
@@ -328,13 +323,75 @@ impl Engine {
     pub fn render_all(&mut self) -> Result<WriteOutcome> {
         let files = render::all(&self.state, &self.config.render);
         let stale = self.stale_files(&files);
+        let out = self.write_checked(&files, stale)?;
+        self.mark_rendered();
+        Ok(out)
+    }
+
+    /// Write files; when a DHCP server's file changed, run its check (and put the previous
+    /// file back if the check fails), then its reload.
+    fn write_checked(&self, files: &[File], removals: Vec<PathBuf>) -> Result<WriteOutcome> {
+        let hooks = &self.config.hooks;
+        let watched = [
+            (
+                Target::DhcpdInclude,
+                &hooks.dhcpd_check,
+                &hooks.dhcpd_reload,
+                "dhcpd",
+            ),
+            (
+                Target::DnsmasqHosts,
+                &hooks.dnsmasq_check,
+                &hooks.dnsmasq_reload,
+                "dnsmasq",
+            ),
+        ];
+        // The previous bytes of DHCP files about to change, to put back if rejected.
+        let mut previous = Vec::new();
+        for (target, check, reload, _) in &watched {
+            if check.is_none() && reload.is_none() {
+                continue;
+            }
+            if let Some(f) = files.iter().find(|f| &f.target == target) {
+                let path = self.config.path_of(target);
+                let old = std::fs::read(&path).ok();
+                if old.as_deref() != Some(f.bytes.as_slice()) {
+                    previous.push((target.clone(), path, old));
+                }
+            }
+        }
         let out = files::write_batch(
             files
                 .iter()
                 .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
-            stale,
+            removals,
         )?;
-        self.mark_rendered();
+        for (target, path, old) in previous {
+            let (_, check, reload, server) = watched
+                .iter()
+                .find(|(t, ..)| *t == target)
+                .expect("watched");
+            if let Some(cmd) = check
+                && let Err(why) = run_hook(cmd)
+            {
+                match &old {
+                    Some(bytes) => {
+                        files::write_batch([(path.clone(), bytes.as_slice())], [])?;
+                    }
+                    None => {
+                        files::write_batch([], [path.clone()])?;
+                    }
+                }
+                bail!(
+                    "{server} rejected the new {} (`{cmd}`: {why}); the previous file stays in place and {server} was not reloaded. The change is recorded; fix the cause and run `nmt render`",
+                    path.display()
+                );
+            }
+            if let Some(cmd) = reload {
+                run_hook(cmd)
+                    .map_err(|why| anyhow::anyhow!("{server} was not reloaded: `{cmd}` {why}"))?;
+            }
+        }
         Ok(out)
     }
 
@@ -435,6 +492,25 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+/// Run a hook through the shell; the error carries its exit status and what it printed.
+fn run_hook(cmd: &str) -> std::result::Result<(), String> {
+    match std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => {
+            let mut msg = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            if msg.is_empty() {
+                msg = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            }
+            Err(format!("failed ({}): {msg}", o.status))
+        }
+        Err(e) => Err(format!("could not run: {e}")),
     }
 }
 

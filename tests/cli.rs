@@ -392,3 +392,60 @@ fn show_prints_the_machine_and_its_boot_entry() {
     assert_eq!(j["machine"]["ip"], "10.0.0.7");
     assert_eq!(j["boot_entry"]["policy"], "ltsp");
 }
+
+#[test]
+fn dhcp_is_checked_and_reloaded_only_when_its_file_changes() {
+    let t = Nmt::new();
+    std::fs::create_dir_all(t.state()).unwrap();
+    let include = t.path("dhcp/dhcpd-nmt.conf");
+    let conf = t.dir.path().join("dhcpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ddns-update-style none;\nsubnet 10.0.0.0 netmask 255.255.0.0 {{ range 10.0.200.1 10.0.200.250; }}\ninclude \"{}\";\n",
+            include.display()
+        ),
+    )
+    .unwrap();
+    let reloads = t.dir.path().join("reloads");
+    let write_config = |check: &str| {
+        std::fs::write(
+            t.path("nmt.toml"),
+            format!(
+                "[hooks]\ndhcpd_check = \"{check}\"\ndhcpd_reload = \"echo reload >> {}\"\n",
+                reloads.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(&format!("/usr/sbin/dhcpd -t -4 -cf {}", conf.display()));
+    let count = || {
+        std::fs::read_to_string(&reloads)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    t.ok(&["group", "add", "lab"]);
+    assert_eq!(count(), 1, "a new state writes its (empty) include once");
+    t.ok(&["machine", "add", &mac(1), "--name", "a"]);
+    assert_eq!(count(), 2, "a new host: checked and reloaded");
+    t.ok(&["policy", "a", "ltsp"]);
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["assign", "a", "lab"]);
+    assert_eq!(count(), 2, "policy and group changes leave DHCP alone");
+    t.ok(&["name", "a", "b"]);
+    assert_eq!(count(), 3, "a new host name is a DHCP fact");
+
+    // A check that fails keeps the previous file, and nothing is reloaded.
+    write_config("echo 'line 3: semicolon expected.' >&2; exit 1");
+    let before = t.file("dhcp/dhcpd-nmt.conf");
+    let err = t.fails(&["machine", "add", &mac(2), "--name", "c"]);
+    assert!(err.contains("dhcpd rejected the new"), "{err}");
+    assert!(err.contains("semicolon expected"), "{err}");
+    assert!(err.contains("the previous file stays in place"), "{err}");
+    assert_eq!(t.file("dhcp/dhcpd-nmt.conf"), before);
+    assert_eq!(count(), 3);
+    // The change itself is recorded, and `render --check` shows the file lags.
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 2);
+    let out = t.cmd(&["render", "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
