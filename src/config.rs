@@ -52,6 +52,11 @@ pub struct DaemonConfig {
     pub http: String,
     /// DHCP/TFTP logs to tail, in addition to `--log`.
     pub logs: Vec<PathBuf>,
+    /// Where installers send their syslog (Roger's hung installs), as installers reach it,
+    /// e.g. `10.0.0.1`; nmtd's UDP syslog receiver listens on `syslog_listen`.
+    pub log_host: Option<String>,
+    /// The UDP port installers send syslog to.
+    pub log_port: u16,
 }
 
 impl Default for DaemonConfig {
@@ -60,6 +65,8 @@ impl Default for DaemonConfig {
             socket: "nmtd.sock".into(),
             http: "127.0.0.1:8017".into(),
             logs: Vec::new(),
+            log_host: None,
+            log_port: 5514,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod daemon;
 mod engine;
 mod files;
 pub(crate) mod identity;
+mod password;
 mod store;
 mod time;
 

@@ -66,6 +66,23 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// GET from the machine-facing listener; the status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.http).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: nmtd\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let code = resp[9..12].parse().unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (code, body)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -153,4 +170,31 @@ fn a_second_daemon_on_the_same_state_refuses_to_start() {
         err.contains("another nmt") || err.contains("another nmtd"),
         "{err}"
     );
+}
+
+#[test]
+fn answer_files_are_served_to_their_machine_only() {
+    let t = Nmt::new();
+    let d = Daemon::start(&t, &[]);
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
+    let tok1 = token_of(&t, &mac(1));
+    let tok2 = token_of(&t, &mac(2));
+    let m1 = mac(1).replace(':', "-");
+    let (code, body) = d.get(&format!("/v1/answer/{m1}/{tok1}"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("d-i preseed/late_command"), "{body}");
+    assert!(body.contains(&format!("/v1/report/{m1}/{tok1}")), "{body}");
+    assert!(
+        body.contains("$6$"),
+        "the installer password's hash is in it\n{body}"
+    );
+    let (code, _) = d.get(&format!("/v1/answer/{m1}/{tok2}"));
+    assert_eq!(code, 403, "another machine's token");
+    // A machine that follows a local-boot group has no answer file.
+    t.ok(&["group", "add", "lab"]);
+    t.ok(&["assign", "n1", "lab"]);
+    let (code, body) = d.get(&format!("/v1/answer/{m1}/{tok1}"));
+    assert_eq!(code, 404, "{body}");
 }

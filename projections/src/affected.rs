@@ -165,6 +165,8 @@ impl Affected {
             }
             Event::ProfileDefined { profile } => self.profile_users(before, &profile.name),
             Event::ProfileRemoved { name } => self.profile_users(before, name),
+            // Answer files are served, not written.
+            Event::InstallerPasswordSet { .. } => {}
         }
     }
 

@@ -129,6 +129,11 @@ pub enum Command {
         /// Its name.
         name: String,
     },
+    /// Set the installer password (its crypt(3) hash; the plaintext never reaches the log).
+    SetInstallerPassword {
+        /// SHA-512 crypt, `$6$…`.
+        crypted: String,
+    },
 }
 
 /// One row of a node table (`mac,name,ip,group`), as text, with its line number.
@@ -658,6 +663,20 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                 }
             }
             Ok(vec![Event::ProfileDefined { profile }])
+        }
+        Command::SetInstallerPassword { crypted } => {
+            let ok = crypted.starts_with("$6$")
+                && crypted.len() < 256
+                && crypted
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'$' | b'.' | b'/' | b'='));
+            if !ok {
+                return Err(Refusal::Invalid(
+                    "an installer password must be given as a SHA-512 crypt hash ($6$…, as                      `mkpasswd -m sha-512` prints)"
+                        .into(),
+                ));
+            }
+            Ok(vec![Event::InstallerPasswordSet { crypted }])
         }
         Command::RemoveProfile { name } => {
             if state.profile(&name).is_none() {

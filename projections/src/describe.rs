@@ -63,5 +63,6 @@ pub fn describe(ev: &Event) -> String {
             profile.kernel
         ),
         Event::ProfileRemoved { name } => format!("profile {name} removed"),
+        Event::InstallerPasswordSet { .. } => "installer password set".into(),
     }
 }

@@ -182,6 +182,12 @@ pub enum Event {
         /// Its name.
         name: String,
     },
+    /// The password of installed systems and installer consoles was set (a new store gets a
+    /// random one, shown once). Only its crypt(3) hash is recorded.
+    InstallerPasswordSet {
+        /// SHA-512 crypt, `$6$…`.
+        crypted: String,
+    },
 }
 
 impl Event {
@@ -204,6 +210,7 @@ impl Event {
             Event::BootEntryUsed { .. } => "BootEntryUsed",
             Event::ProfileDefined { .. } => "ProfileDefined",
             Event::ProfileRemoved { .. } => "ProfileRemoved",
+            Event::InstallerPasswordSet { .. } => "InstallerPasswordSet",
         }
     }
 

@@ -281,7 +281,7 @@ impl Profile {
                 ProfileKind::Install,
                 "ubuntu/casper/vmlinuz",
                 &["ubuntu/casper/initrd"],
-                "ip=dhcp autoinstall ds=nocloud-net;s={server}/nocloud/{mac}/ cloud-config-url=/dev/null nmt.token={token}",
+                "ip=dhcp autoinstall ds=nocloud-net;s={server}/nocloud/{mac}/{token}/ cloud-config-url=/dev/null nmt.token={token}",
                 Some(AnswerKind::Autoinstall),
             ),
             p(

@@ -164,6 +164,7 @@ pub struct State {
     groups: BTreeMap<String, Group>,
     profiles: BTreeMap<String, Profile>,
     site_key: Option<String>,
+    installer_password: Option<String>,
     last_seq: u64,
     #[serde(skip)]
     names: HashMap<String, Mac>,
@@ -187,6 +188,7 @@ impl Default for State {
             groups,
             profiles: BTreeMap::new(),
             site_key: None,
+            installer_password: None,
             last_seq: 0,
             names: HashMap::new(),
             ips: HashMap::new(),
@@ -231,6 +233,11 @@ impl State {
     /// The site key (hex) that report tokens derive from.
     pub fn site_key(&self) -> Option<&str> {
         self.site_key.as_deref()
+    }
+
+    /// The crypted installer password (`$6$…`), once set.
+    pub fn installer_password(&self) -> Option<&str> {
+        self.installer_password.as_deref()
     }
 
     /// Every machine, by MAC.
@@ -554,6 +561,9 @@ impl State {
             }
             Event::ProfileRemoved { name } => {
                 self.profiles.remove(name);
+            }
+            Event::InstallerPasswordSet { crypted } => {
+                self.installer_password = Some(crypted.clone());
             }
         }
     }

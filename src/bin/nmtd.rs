@@ -76,6 +76,12 @@ fn main() -> ExitCode {
             state.display()
         );
         println!("nmtd: machine-facing HTTP on http://{}", bound.http);
+        if let Some(p) = &bound.new_password {
+            println!(
+                "nmtd: the installer password of installed machines and installer consoles is {p}"
+            );
+            println!("nmtd: it is shown only this once (nmt keeps only its hash): write it down");
+        }
         bound
             .serve(async {
                 let mut term =

@@ -72,6 +72,15 @@ fn perform_here(opts: &OpenOptions, action: Action, json: bool) -> Output {
         Err(e) => return Output::error(&e),
     };
     let mut out = perform(&mut engine, action, &current_actor(), json);
+    if let Some(p) = engine.take_new_password() {
+        out.stderr.insert_str(
+            0,
+            &format!(
+                "nmt: the installer password of installed machines and installer consoles is {p}\n\
+                 nmt: it is shown only this once (nmt keeps only its hash): write it down\n"
+            ),
+        );
+    }
     if engine.created() {
         out.stderr.insert_str(
             0,

@@ -1,16 +1,21 @@
 //! The machine-facing HTTP API: what installers and imagers running on the machines call.
 //!
 //! `POST /v1/report/{mac}/{token}` with `rootdev=/dev/sda1` (form-encoded) records an install
-//! report. The token is the per-machine one nmt put in that machine's boot entry; a report
-//! without it, or with another machine's, changes nothing and is counted and logged.
+//! report. `GET /v1/answer/{mac}/{token}` serves the machine's answer file (preseed,
+//! kickstart or autoinstall user-data, from its install profile). The token is the
+//! per-machine one nmt put in that machine's boot entry; a request without it, or with
+//! another machine's, changes nothing and is counted and logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use nmt_projections::render::answer::{AnswerContext, answer_for};
 use nmt_projections::{Command, Mac, ReportVia, token_matches};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +26,9 @@ use super::Shared;
 pub fn machine_app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/report/{mac}/{token}", post(report))
+        .route("/v1/answer/{mac}/{token}", get(answer))
+        .route("/nocloud/{mac}/{token}/user-data", get(nocloud_user_data))
+        .route("/nocloud/{mac}/{token}/meta-data", get(nocloud_meta_data))
         .with_state(shared)
 }
 
@@ -109,4 +117,67 @@ async fn report(
             Json(json!({ "accepted": false, "error": e.to_string() })),
         )
     })
+}
+
+fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> Response {
+    let engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+    let st = engine.state();
+    if !token_matches(st.site_key().unwrap_or_default(), &mac, token) {
+        drop(engine);
+        tracing::warn!(%mac, %peer, "answer file refused: wrong token");
+        return (
+            StatusCode::FORBIDDEN,
+            "the token does not belong to this machine\n",
+        )
+            .into_response();
+    }
+    let cfg = engine.config();
+    let ctx = AnswerContext {
+        password_crypted: st.installer_password(),
+        log_host: cfg.daemon.log_host.as_deref(),
+        log_port: cfg.daemon.log_port,
+    };
+    match answer_for(st, &mac, &cfg.render, &ctx) {
+        Some(a) => ([(header::CONTENT_TYPE, a.content_type)], a.body).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("{mac} has no install policy with an answer file (see `nmt show {mac}`)\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn answer(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((mac, token)): Path<(String, String)>,
+) -> Response {
+    let Some(mac) = Mac::parse(&mac) else {
+        return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
+    };
+    tokio::task::spawn_blocking(move || answer_response(&shared, mac, &token, peer))
+        .await
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+}
+
+/// Ubuntu's NoCloud datasource (`ds=nocloud-net;s={server}/nocloud/{mac}/{token}/`) fetches
+/// `user-data` and `meta-data` below that prefix; the user-data is the autoinstall file.
+async fn nocloud_user_data(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((mac, token)): Path<(String, String)>,
+) -> Response {
+    let Some(mac) = Mac::parse(&mac) else {
+        return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
+    };
+    tokio::task::spawn_blocking(move || answer_response(&shared, mac, &token, peer))
+        .await
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+}
+
+async fn nocloud_meta_data(Path((mac, _token)): Path<(String, String)>) -> Response {
+    match Mac::parse(&mac) {
+        Some(m) => format!("instance-id: nmt-{}\n", m.bare()).into_response(),
+        None => (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response(),
+    }
 }

@@ -57,6 +57,8 @@ pub struct Counters {
 
 /// Listeners bound and ready, before serving (so a caller can print them).
 pub struct Bound {
+    /// The installer password generated for a new store, to show once.
+    pub new_password: Option<String>,
     /// The control socket path.
     pub socket: PathBuf,
     /// The machine-facing address.
@@ -68,13 +70,14 @@ pub struct Bound {
 
 /// Open the store and bind both listeners.
 pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
-    let engine = Engine::open(&OpenOptions {
+    let mut engine = Engine::open(&OpenOptions {
         state_dir: opts.state_dir.clone(),
         config: opts.config.clone(),
         wait: Duration::from_secs(2),
         create: true,
     })
     .context("while opening the store (is another nmtd or nmt holding it?)")?;
+    let new_password = engine.take_new_password();
     let cfg = engine.config().clone();
     let socket = cfg.daemon.socket.clone();
     if socket.exists() {
@@ -96,6 +99,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         .with_context(|| format!("while binding the machine-facing listener {http}"))?;
     let http = tcp.local_addr()?;
     Ok(Bound {
+        new_password,
         socket,
         http,
         unix,

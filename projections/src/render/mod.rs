@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Mac, Machine, Origin, Policy, State, UNKNOWN, report_token};
 
+pub mod answer;
 mod dhcpd;
 mod dnsmasq;
 mod grub;
