@@ -27,7 +27,7 @@ const RENDERED_FILE: &str = "rendered-seq";
 pub const SNAPSHOT_EVERY: u64 = 1000;
 /// Bump the version whenever the shape of `State` changes (a release number alone is not
 /// enough during development); an unreadable snapshot is ignored and the log refolded.
-const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v4\0";
+const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v5\0";
 
 /// How to open the engine.
 #[derive(Clone, Debug)]

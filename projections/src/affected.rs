@@ -167,6 +167,16 @@ impl Affected {
             Event::ProfileRemoved { name } => self.profile_users(before, name),
             // Answer files are served, not written.
             Event::InstallerPasswordSet { .. } => {}
+            // A machine seen for the first time gets its entries; after that, what DHCP and
+            // TFTP logs say changes no file.
+            Event::DhcpSeen { mac, .. } => {
+                if before.machine(mac).is_none() {
+                    self.machines.insert(*mac);
+                    self.groups.insert(UNKNOWN.to_string());
+                    self.node_lists.insert(UNKNOWN.to_string());
+                }
+            }
+            Event::FileServed { .. } => {}
         }
     }
 

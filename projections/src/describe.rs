@@ -64,5 +64,39 @@ pub fn describe(ev: &Event) -> String {
         ),
         Event::ProfileRemoved { name } => format!("profile {name} removed"),
         Event::InstallerPasswordSet { .. } => "installer password set".into(),
+        Event::DhcpSeen {
+            mac,
+            kind,
+            ip,
+            hostname,
+            arch,
+            server,
+            note,
+            ..
+        } => {
+            let mut s = format!("{server}: DHCP {kind} {mac}");
+            if let Some(a) = ip {
+                s += &format!(" {a}");
+            }
+            if let Some(h) = hostname {
+                s += &format!(" (client name {h:?})");
+            }
+            if let Some(a) = arch {
+                s += &format!(" arch {a}");
+            }
+            if let Some(n) = note {
+                s += &format!(": {n}");
+            }
+            s
+        }
+        Event::FileServed {
+            file, ip, found, ..
+        } => {
+            let verb = if *found { "sent" } else { "not found:" };
+            match ip {
+                Some(a) => format!("{verb} {file} to {a}"),
+                None => format!("{verb} {file}"),
+            }
+        }
     }
 }

@@ -182,6 +182,48 @@ pub enum Event {
         /// Its name.
         name: String,
     },
+    /// A DHCP server logged an exchange with a machine (every recognised DHCP line).
+    DhcpSeen {
+        /// The client's MAC.
+        mac: Mac,
+        /// The message: `discover`, `offer`, `request`, `ack`, `nak`, `release`, `inform`,
+        /// `decline`, `bootrequest`, `bootreply`, …
+        kind: String,
+        /// The address offered, acknowledged or asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ip: Option<Ipv4Addr>,
+        /// The host name the client sent: untrusted data, kept as text, never rendered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostname: Option<String>,
+        /// The client architecture (DHCP option 93: 0 BIOS, 7 and 9 x86-64 UEFI, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arch: Option<u16>,
+        /// The vendor class the client sent (e.g. `PXEClient:Arch:00007:UNDI:003016`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vendor_class: Option<String>,
+        /// Which server logged it (`dhcpd`, `dnsmasq`, `kea`).
+        server: String,
+        /// The interface or relay it came through.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+        /// What else the server said (`no free leases`, `wrong network`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A TFTP or HTTP server sent (or could not find) a file that is not a known machine's
+    /// boot entry, or for an address no machine was given.
+    FileServed {
+        /// The file, as the server logged it.
+        file: String,
+        /// The client address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ip: Option<Ipv4Addr>,
+        /// The machine that address belongs to (its last DHCP acknowledgement), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<Mac>,
+        /// Whether the server had it.
+        found: bool,
+    },
     /// The password of installed systems and installer consoles was set (a new store gets a
     /// random one, shown once). Only its crypt(3) hash is recorded.
     InstallerPasswordSet {
@@ -211,6 +253,8 @@ impl Event {
             Event::ProfileDefined { .. } => "ProfileDefined",
             Event::ProfileRemoved { .. } => "ProfileRemoved",
             Event::InstallerPasswordSet { .. } => "InstallerPasswordSet",
+            Event::DhcpSeen { .. } => "DhcpSeen",
+            Event::FileServed { .. } => "FileServed",
         }
     }
 
@@ -226,7 +270,9 @@ impl Event {
             | Event::RootDeviceSet { mac, .. }
             | Event::RootDeviceRemoved { mac }
             | Event::InstallReported { mac, .. }
-            | Event::BootEntryUsed { mac, .. } => Some(*mac),
+            | Event::BootEntryUsed { mac, .. }
+            | Event::DhcpSeen { mac, .. }
+            | Event::FileServed { mac: Some(mac), .. } => Some(*mac),
             _ => None,
         }
     }

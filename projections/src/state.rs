@@ -118,6 +118,10 @@ pub struct Machine {
     pub last_seen: Option<Timestamp>,
     /// The last IPv4 address it was seen with.
     pub last_ip: Option<Ipv4Addr>,
+    /// The host name its DHCP client last sent (untrusted; shown, never rendered).
+    pub dhcp_hostname: Option<String>,
+    /// Its client architecture, when a DHCP log said (0 BIOS, 7/9 x86-64 UEFI).
+    pub arch: Option<u16>,
     /// Its last install report.
     pub installed: Option<Installed>,
     /// The last boot entry it fetched.
@@ -170,6 +174,9 @@ pub struct State {
     names: HashMap<String, Mac>,
     #[serde(skip)]
     ips: HashMap<Ipv4Addr, Mac>,
+    /// Who was last acknowledged each address, to attribute file fetches by address.
+    #[serde(skip)]
+    leases: HashMap<Ipv4Addr, Mac>,
 }
 
 impl Default for State {
@@ -192,6 +199,7 @@ impl Default for State {
             last_seq: 0,
             names: HashMap::new(),
             ips: HashMap::new(),
+            leases: HashMap::new(),
         }
     }
 }
@@ -215,6 +223,17 @@ impl State {
     pub fn rebuild_indexes(&mut self) {
         self.names.clear();
         self.ips.clear();
+        self.leases.clear();
+        // Latest acknowledgement wins, as in the fold.
+        let mut by_time: Vec<&Machine> = self
+            .machines
+            .values()
+            .filter(|m| m.last_ip.is_some())
+            .collect();
+        by_time.sort_by_key(|m| m.last_seen);
+        for m in by_time {
+            self.leases.insert(m.last_ip.expect("filtered"), m.mac);
+        }
         for m in self.machines.values() {
             if let Some(n) = &m.name {
                 self.names.insert(n.clone(), m.mac);
@@ -263,6 +282,11 @@ impl State {
     /// The machine with this fixed address.
     pub fn machine_by_ip(&self, ip: &Ipv4Addr) -> Option<&Machine> {
         self.ips.get(ip).and_then(|m| self.machines.get(m))
+    }
+
+    /// The machine last acknowledged this address by a DHCP server.
+    pub fn machine_by_lease(&self, ip: &Ipv4Addr) -> Option<&Machine> {
+        self.leases.get(ip).and_then(|m| self.machines.get(m))
     }
 
     /// Every group, by name.
@@ -338,6 +362,8 @@ impl State {
             first_seen: env.observed_at,
             last_seen: None,
             last_ip: None,
+            dhcp_hostname: None,
+            arch: None,
             installed: None,
             last_boot: None,
         })
@@ -444,6 +470,11 @@ impl State {
             }
             Event::MachineRemoved { mac } => {
                 if let Some(m) = self.machines.remove(mac) {
+                    if let Some(ip) = &m.last_ip
+                        && self.leases.get(ip) == Some(mac)
+                    {
+                        self.leases.remove(ip);
+                    }
                     if let Some(n) = &m.name {
                         self.names.remove(n);
                     }
@@ -551,10 +582,13 @@ impl State {
                     at,
                 });
                 m.last_seen = Some(at);
-                if ip.is_some() {
-                    m.last_ip = *ip;
+                if let Some(a) = ip {
+                    m.last_ip = Some(*a);
                 }
                 Self::spend_once(m);
+                if let Some(a) = ip {
+                    self.leases.insert(*a, *mac);
+                }
             }
             Event::ProfileDefined { profile } => {
                 self.profiles.insert(profile.name.clone(), profile.clone());
@@ -564,6 +598,36 @@ impl State {
             }
             Event::InstallerPasswordSet { crypted } => {
                 self.installer_password = Some(crypted.clone());
+            }
+            Event::DhcpSeen {
+                mac,
+                kind,
+                ip,
+                hostname,
+                arch,
+                ..
+            } => {
+                let m = self.ensure_machine(*mac, env);
+                m.last_seen = Some(at);
+                if hostname.is_some() {
+                    m.dhcp_hostname = hostname.clone();
+                }
+                if arch.is_some() {
+                    m.arch = *arch;
+                }
+                if kind == "ack"
+                    && let Some(a) = ip
+                {
+                    m.last_ip = Some(*a);
+                    self.leases.insert(*a, *mac);
+                }
+            }
+            Event::FileServed { mac, .. } => {
+                if let Some(mac) = mac
+                    && let Some(m) = self.machines.get_mut(mac)
+                {
+                    m.last_seen = Some(at);
+                }
             }
         }
     }

@@ -32,6 +32,10 @@ pub struct MachineView<'a> {
     pub last_seen: Option<Timestamp>,
     /// Last address seen.
     pub last_ip: Option<std::net::Ipv4Addr>,
+    /// The host name its DHCP client sent (untrusted data).
+    pub dhcp_hostname: Option<&'a str>,
+    /// Its client architecture (0 BIOS, 7/9 x86-64 UEFI), when a log said.
+    pub arch: Option<u16>,
     /// First appearance.
     pub first_seen: Timestamp,
     /// Registered by an admin.
@@ -58,6 +62,8 @@ impl<'a> MachineView<'a> {
             rootdev: m.rootdev.as_deref(),
             last_seen: m.last_seen,
             last_ip: m.last_ip,
+            dhcp_hostname: m.dhcp_hostname.as_deref(),
+            arch: m.arch,
             first_seen: m.first_seen,
             registered: m.registered,
             installed: m.installed.as_ref(),

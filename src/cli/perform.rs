@@ -510,6 +510,20 @@ fn show(engine: &Engine, mac: &Mac, as_json: bool) -> String {
         or_dash(view.last_seen.map(local_time))
     );
     let _ = writeln!(o, "last ip      {}", or_dash(view.last_ip));
+    if let Some(h) = view.dhcp_hostname {
+        let _ = writeln!(o, "dhcp name    {h:?} (as the client sent it)");
+    }
+    if let Some(a) = view.arch {
+        let kind = match a {
+            0 => "BIOS",
+            6 => "x86 UEFI",
+            7 | 9 => "x86-64 UEFI",
+            10 | 11 => "ARM UEFI",
+            16 => "x86-64 UEFI HTTP",
+            _ => "other",
+        };
+        let _ = writeln!(o, "arch         {a} ({kind})");
+    }
     if let Some(i) = view.installed {
         let _ = writeln!(o, "installed    {} at {}", i.device, local_time(i.at));
     }

@@ -1,0 +1,193 @@
+//! Kea DHCPv4 messages (`src/bin/dhcp4/dhcp4_messages.mes`,
+//! `src/lib/dhcpsrv/alloc_engine_messages.mes`).
+//!
+//! A Kea message is `[SEVERITY] [[logger...]] MESSAGE_ID text`; the file
+//! pattern is `%D{%Y-%m-%d %H:%M:%S.%q} %-5p [%c/%i.%t] %m` and the syslog
+//! one `%-5p [%c.%t] %m`. Most texts start with the client label
+//! `[hwtype=1 52:54:00:12:34:56], cid=[01:52:...], tid=0x1a2b3c4d: `.
+//!
+//! Recognised ids: `DHCP4_LEASE_ALLOC`, `DHCP4_LEASE_REUSE` (Ack),
+//! `DHCP4_LEASE_ADVERT`, `DHCP4_LEASE_OFFER` (Offer), `DHCP4_RELEASE`,
+//! `DHCP4_RELEASE_EXPIRED`, `DHCP4_RELEASE_DELETED` (Release),
+//! `DHCP4_DECLINE_LEASE` (Decline), `DHCP4_INIT_REBOOT` (Request),
+//! `DHCP4_PACKET_RECEIVED` and `DHCP4_PACKET_SEND` (the packet's type),
+//! `DHCP4_QUERY_LABEL` (Received), `DHCP4_PACKET_NAK_*` (Nak),
+//! `ALLOC_ENGINE_V4_ALLOC_FAIL*` (NoFreeLeases). Every other id is
+//! [`RejectReason::Unrecognised`].
+
+use crate::logline::{Dhcp, DhcpKind, RejectReason, Server};
+use crate::scan::{after, dec_u32, find, hex_u32_prefix, ipv4, mac, token, trim_start};
+
+const SEVERITIES: [&[u8]; 5] = [b"FATAL", b"ERROR", b"WARN", b"INFO", b"DEBUG"];
+
+/// True when a body with no program name looks like Kea's.
+pub(crate) fn looks_like(body: &[u8]) -> bool {
+    body.starts_with(b"DHCP4_")
+        || body.starts_with(b"ALLOC_ENGINE_V4")
+        || SEVERITIES.contains(&token(body).0)
+}
+
+pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
+    let mut b = body;
+    let (first, rest) = token(b);
+    if SEVERITIES.contains(&first) {
+        b = trim_start(rest);
+    }
+    if let Some(inner) = b.strip_prefix(b"[") {
+        let close = crate::scan::pos(inner, b']').ok_or(RejectReason::Unrecognised)?;
+        b = trim_start(&inner[close + 1..]);
+    }
+    let (id, text) = token(b);
+
+    let kind_of_lease = |k| (k, after(text, b": lease "));
+    let (kind, ip_at) = match id {
+        b"DHCP4_LEASE_ALLOC" | b"DHCP4_LEASE_REUSE" => kind_of_lease(DhcpKind::Ack),
+        b"DHCP4_LEASE_ADVERT" | b"DHCP4_LEASE_OFFER" => kind_of_lease(DhcpKind::Offer),
+        b"DHCP4_RELEASE" | b"DHCP4_RELEASE_EXPIRED" | b"DHCP4_RELEASE_DELETED" => {
+            (DhcpKind::Release, after(text, b": address "))
+        }
+        b"DHCP4_DECLINE_LEASE" => (DhcpKind::Decline, after(text, b"for addr ")),
+        b"DHCP4_INIT_REBOOT" => (DhcpKind::Request, after(text, b"requests address ")),
+        b"DHCP4_QUERY_LABEL" => (DhcpKind::Received, None),
+        b"DHCP4_PACKET_RECEIVED" => (packet_kind(after(text, b": "))?, None),
+        b"DHCP4_PACKET_SEND" => (packet_kind(after(text, b"trying to send packet "))?, None),
+        _ if id.starts_with(b"DHCP4_PACKET_NAK_") => (DhcpKind::Nak, None),
+        _ if id.starts_with(b"ALLOC_ENGINE_V4_ALLOC_FAIL") => (DhcpKind::NoFreeLeases, None),
+        _ => return Err(RejectReason::Unrecognised),
+    };
+
+    let mut d = Dhcp {
+        server: Server::Kea,
+        kind,
+        mac: None,
+        ip: None,
+        hostname: None,
+        via: None,
+        xid: None,
+        note: None,
+        client_id: None,
+    };
+    if let Some(at) = ip_at {
+        d.ip = Some(ipv4(token(at).0).ok_or(RejectReason::Malformed)?);
+    }
+    if let Some(hw) = after(text, b"[hwtype=") {
+        let (htype, rest) = token(hw);
+        let end = crate::scan::pos(rest, b']').unwrap_or(rest.len());
+        if dec_u32(htype) == Some(1) {
+            d.mac = mac(&rest[..end]);
+        }
+    }
+    if let Some(cid) = after(text, b"cid=[") {
+        let end = crate::scan::pos(cid, b']').unwrap_or(cid.len());
+        d.client_id = Some(&cid[..end]).filter(|c| *c != b"no info" && !c.is_empty());
+    }
+    let mut reason = None;
+    if let Some(tid) = after(text, b"tid=0x") {
+        d.xid = hex_u32_prefix(tid);
+        reason = find(tid, b": ").map(|i| &tid[i + 2..]);
+    }
+    if (id == b"DHCP4_PACKET_RECEIVED" || id == b"DHCP4_PACKET_SEND")
+        && let Some(iface) = after(text, b"on interface ")
+    {
+        d.via = Some(token(iface).0).filter(|v| !v.is_empty());
+    }
+    if matches!(kind, DhcpKind::Nak | DhcpKind::NoFreeLeases) {
+        d.note = reason.or(Some(text)).filter(|n| !n.is_empty());
+    }
+    Ok(d)
+}
+
+/// The packet type word in `DHCPDISCOVER (type 1)`.
+fn packet_kind(s: Option<&[u8]>) -> Result<DhcpKind, RejectReason> {
+    let word = token(s.ok_or(RejectReason::Malformed)?).0;
+    Ok(match word {
+        b"DHCPDISCOVER" => DhcpKind::Discover,
+        b"DHCPOFFER" => DhcpKind::Offer,
+        b"DHCPREQUEST" => DhcpKind::Request,
+        b"DHCPACK" => DhcpKind::Ack,
+        b"DHCPNAK" => DhcpKind::Nak,
+        b"DHCPRELEASE" => DhcpKind::Release,
+        b"DHCPINFORM" => DhcpKind::Inform,
+        b"DHCPDECLINE" => DhcpKind::Decline,
+        _ => return Err(RejectReason::Unrecognised),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    const IP: Option<Ipv4Addr> = Some(Ipv4Addr::new(10, 0, 0, 50));
+    const LABEL: &str = "[hwtype=1 52:54:00:12:34:56], cid=[01:52:54:00:12:34:56], tid=0x1a2b3c4d";
+
+    fn p(s: &str) -> Dhcp<'_> {
+        parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn leases() {
+        let s = format!(
+            "INFO  [kea-dhcp4.leases/812.140234] DHCP4_LEASE_ALLOC {LABEL}: lease 10.0.0.50 has been allocated for 3600 seconds"
+        );
+        let d = p(&s);
+        assert_eq!(
+            (d.kind, d.mac, d.ip, d.xid),
+            (DhcpKind::Ack, Some(MAC), IP, Some(0x1a2b3c4d))
+        );
+        assert_eq!(d.client_id, Some(&b"01:52:54:00:12:34:56"[..]));
+        let s = format!("DHCP4_LEASE_ADVERT {LABEL}: lease 10.0.0.50 will be advertised");
+        assert_eq!(p(&s).kind, DhcpKind::Offer);
+        let s = format!(
+            "INFO  [kea-dhcp4.leases.140234] DHCP4_RELEASE {LABEL}: address 10.0.0.50 was released properly."
+        );
+        assert_eq!((p(&s).kind, p(&s).ip), (DhcpKind::Release, IP));
+        let s = format!(
+            "INFO  [kea-dhcp4.dhcp4.1] DHCP4_DECLINE_LEASE Received DHCPDECLINE for addr 10.0.0.50 from client {LABEL}. The lease will be unavailable for 86400 seconds."
+        );
+        assert_eq!(
+            (p(&s).kind, p(&s).ip, p(&s).mac),
+            (DhcpKind::Decline, IP, Some(MAC))
+        );
+    }
+
+    #[test]
+    fn packets() {
+        let s = format!(
+            "DEBUG [kea-dhcp4.packets/812.140234] DHCP4_PACKET_RECEIVED {LABEL}: DHCPDISCOVER (type 1) received from 0.0.0.0 to 255.255.255.255 on interface eth0"
+        );
+        let d = p(&s);
+        assert_eq!(
+            (d.kind, d.via, d.ip),
+            (DhcpKind::Discover, Some(&b"eth0"[..]), None)
+        );
+        let d = p(
+            "INFO  [kea-dhcp4.dhcp4/1.2] DHCP4_QUERY_LABEL received query: [hwtype=1 52:54:00:12:34:56], cid=[no info], tid=0x5",
+        );
+        assert_eq!(
+            (d.kind, d.mac, d.client_id, d.xid),
+            (DhcpKind::Received, Some(MAC), None, Some(5))
+        );
+        let s = format!(
+            "WARN  [kea-dhcp4.alloc-engine/1.2] ALLOC_ENGINE_V4_ALLOC_FAIL {LABEL}: failed to allocate an IPv4 address after 10 attempt(s)"
+        );
+        let d = p(&s);
+        assert_eq!(d.kind, DhcpKind::NoFreeLeases);
+        assert_eq!(
+            d.note,
+            Some(&b"failed to allocate an IPv4 address after 10 attempt(s)"[..])
+        );
+        let d = p("DHCP4_QUERY_LABEL received query: [no hwaddr info], cid=[no info], tid=0x5");
+        assert_eq!(d.mac, None);
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(parse(b"INFO  [kea-dhcp4.dhcp4/1.2] DHCP4_STARTED Kea DHCPv4 server version 2.6.1 started"), Err(RejectReason::Unrecognised));
+        assert_eq!(
+            parse(b"DHCP4_LEASE_ALLOC x: lease 10.0.0 has"),
+            Err(RejectReason::Malformed)
+        );
+    }
+}
