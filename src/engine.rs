@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use nmt_parsers::{RangeItem, parse_noderange};
 use nmt_projections::render::{self, File, MARKER, Target};
 use nmt_projections::{Affected, Command, Envelope, Event, Mac, Source, State, decide};
+use nmt_replay::Observed;
 
 use crate::config::Config;
 use crate::files::{self, Drift, WriteOutcome};
@@ -40,6 +41,25 @@ pub struct OpenOptions {
     pub wait: Duration,
     /// Create the state directory and a new store if there is none (mutating commands).
     pub create: bool,
+}
+
+/// Events being appended together.
+struct Batch {
+    recorded_at: Timestamp,
+    envelopes: Vec<Envelope>,
+    index: Vec<Vec<Mac>>,
+    affected: Affected,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            recorded_at: Timestamp::now(),
+            envelopes: Vec::new(),
+            index: Vec::new(),
+            affected: Affected::default(),
+        }
+    }
 }
 
 /// What a command did.
@@ -212,40 +232,79 @@ impl Engine {
         observed_at: Timestamp,
         source: Option<Source>,
     ) -> Result<(Vec<Envelope>, Affected)> {
-        if events.is_empty() {
-            return Ok((Vec::new(), Affected::default()));
-        }
-        let recorded_at = Timestamp::now();
-        let mut affected = Affected::default();
-        let mut envelopes = Vec::with_capacity(events.len());
-        let mut index: Vec<Vec<Mac>> = Vec::with_capacity(events.len());
+        let mut batch = Batch::new();
         for event in events {
-            let env = Envelope {
-                seq: self.state.last_seq() + 1,
-                v: nmt_projections::SCHEMA_VERSION,
-                recorded_at,
-                observed_at,
-                actor: actor.to_string(),
-                source: source.clone(),
-                event,
-            };
-            index.push(self.state.history_macs(&env.event));
-            affected.add(&self.state, &env.event);
-            self.state.apply(&env);
-            envelopes.push(env);
+            self.push(&mut batch, event, actor, observed_at, source.clone());
+        }
+        self.commit(batch, &[])
+    }
+
+    /// Append what log lines observed, each decided against the state its predecessors left
+    /// (so a fetch is attributed through the acknowledgement just before it), together with
+    /// the source's checkpoint, in one transaction: a crash loses or repeats no line.
+    pub fn ingest(
+        &mut self,
+        observed: Vec<(Observed, Source)>,
+        checkpoint: (&str, &[u8]),
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        let mut batch = Batch::new();
+        for (o, source) in observed {
+            let event = nmt_projections::observe(&self.state, o.observation);
+            self.push(&mut batch, event, &o.actor, o.at, Some(source));
+        }
+        self.commit(batch, &[checkpoint])
+    }
+
+    /// A source's committed checkpoint.
+    pub fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        self.store.checkpoint(source)
+    }
+
+    fn push(
+        &mut self,
+        batch: &mut Batch,
+        event: Event,
+        actor: &str,
+        observed_at: Timestamp,
+        source: Option<Source>,
+    ) {
+        let env = Envelope {
+            seq: self.state.last_seq() + 1,
+            v: nmt_projections::SCHEMA_VERSION,
+            recorded_at: batch.recorded_at,
+            observed_at,
+            actor: actor.to_string(),
+            source,
+            event,
+        };
+        batch.index.push(self.state.history_macs(&env.event));
+        batch.affected.add(&self.state, &env.event);
+        self.state.apply(&env);
+        batch.envelopes.push(env);
+    }
+
+    fn commit(
+        &mut self,
+        batch: Batch,
+        checkpoints: &[(&str, &[u8])],
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        if batch.envelopes.is_empty() && checkpoints.is_empty() {
+            return Ok((Vec::new(), Affected::default()));
         }
         let last = self.state.last_seq();
         let snapshot =
             (last - self.snapshot_seq >= SNAPSHOT_EVERY).then(|| snapshot_encode(&self.state));
-        let batch: Vec<Append<'_>> = envelopes
+        let appends: Vec<Append<'_>> = batch
+            .envelopes
             .iter()
-            .zip(&index)
+            .zip(&batch.index)
             .map(|(envelope, machines)| Append { envelope, machines })
             .collect();
-        if let Err(e) = self
-            .store
-            .append(&batch, &[], snapshot.as_deref().map(|s| (last, s)))
-        {
+        if let Err(e) = self.store.append(
+            &appends,
+            checkpoints,
+            snapshot.as_deref().map(|s| (last, s)),
+        ) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
             return Err(e);
@@ -253,7 +312,7 @@ impl Engine {
         if snapshot.is_some() {
             self.snapshot_seq = last;
         }
-        Ok((envelopes, affected))
+        Ok((batch.envelopes, batch.affected))
     }
 
     fn files_for(&self, affected: &Affected) -> (Vec<File>, Vec<PathBuf>) {

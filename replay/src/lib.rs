@@ -1,9 +1,13 @@
-//! Sources and time for nmt: turning journals (and, later, archived DHCP/TFTP logs) back
-//! into state.
+//! Sources and time for nmt: reading logs and journals back into events.
 //!
-//! Today this crate folds a JSON-lines journal, as `nmt journal export` writes it, checking
-//! that it is whole: every line decodes and the sequence numbers run gap-free from 1. Log
-//! readers, year inference for RFC 3164 stamps and state *as of* a time come with replay.
+//! - [`Tailer`]: nmt's byte-accurate log reader. It follows a path through rename rotation,
+//!   copytruncate, deletion and recreation, hands out only complete lines with their byte
+//!   offsets, and gives the [`Checkpoint`] to commit with the events those lines produced,
+//!   so live ingest and replay read exactly once.
+//! - [`Converter`]: parsed log lines (nmt-parsers) into domain observations, with the year of
+//!   RFC 3164 stamps inferred and dnsmasq's detail lines joined to their transaction.
+//! - [`read_journal`] / [`fold_journal`]: a JSON-lines journal as `nmt journal export`
+//!   writes it, refused with its line number when truncated or out of sequence.
 //!
 //! ```
 //! let journal = br#"{"seq":1,"v":1,"recorded_at":"2026-01-01T00:00:00Z","observed_at":"2026-01-01T00:00:00Z","actor":"root","event":{"type":"GroupCreated","group":"lab","policy":"ltsp"}}"#;
@@ -12,5 +16,12 @@
 //! ```
 
 mod journal;
+mod records;
+mod tail;
 
 pub use journal::{JournalError, fold_journal, read_journal};
+pub use records::{Converter, Observed, Skipped};
+pub use tail::{
+    Batch, Checkpoint, DEFAULT_MAX_LINE, FINGERPRINT_BYTES, FileId, Line, TailEvent, Tailer,
+    fingerprint,
+};
