@@ -83,6 +83,14 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Stop it with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();

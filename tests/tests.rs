@@ -19,3 +19,6 @@ mod model;
 
 // nmtd for real: the CLI through its socket, installer reports with and without tokens.
 mod daemon;
+
+// Log ingest through nmtd: discovery within a second, rotation, and SIGKILL exactly-once.
+mod ingest;

@@ -615,7 +615,7 @@ impl State {
                 if arch.is_some() {
                     m.arch = *arch;
                 }
-                if kind == "ack"
+                if matches!(kind.as_str(), "ack" | "bootreply")
                     && let Some(a) = ip
                 {
                     m.last_ip = Some(*a);

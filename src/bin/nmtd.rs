@@ -76,6 +76,9 @@ fn main() -> ExitCode {
             state.display()
         );
         println!("nmtd: machine-facing HTTP on http://{}", bound.http);
+        for log in &bound.logs {
+            println!("nmtd: following {}", log.display());
+        }
         if let Some(p) = &bound.new_password {
             println!(
                 "nmtd: the installer password of installed machines and installer consoles is {p}"

@@ -85,6 +85,7 @@ pub enum Action {
         check: bool,
     },
     JournalExport,
+    Status,
 }
 
 impl Action {

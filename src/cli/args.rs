@@ -213,6 +213,13 @@ Examples:
         check: bool,
     },
 
+    /// What nmtd is doing: each followed log's lines, events, rejects, position and lag.
+    #[command(after_help = "\
+Examples:
+  nmt status
+  nmt status --json | jq '.sources[] | {path, rejects, last_reject}'")]
+    Status,
+
     /// Export the event log.
     #[command(subcommand)]
     Journal(JournalCmd),

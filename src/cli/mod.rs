@@ -14,6 +14,7 @@ use clap::Parser;
 
 pub use action::{Action, Output};
 pub use args::Cli;
+pub use output::json as json_string;
 pub use perform::perform;
 
 /// Run `nmt` with the process's arguments; the exit status is 0 on success, 1 when a command

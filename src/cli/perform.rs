@@ -422,6 +422,14 @@ fn perform_inner(
                 out.removed.len()
             ))
         }
+        Action::Status => {
+            let text = "nmtd is not running on this state: no logs are being followed \
+                        (start it with `nmtd --state DIR --log PATH`)\n";
+            if json {
+                return ok(output::json(&json!({ "daemon": false, "sources": [] })));
+            }
+            ok(text.to_string())
+        }
         Action::JournalExport => {
             let mut text = String::new();
             let last = engine.store().last_seq()?;

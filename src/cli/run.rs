@@ -204,6 +204,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             until: until.as_deref().map(parse_time).transpose()?,
         },
         Cmd::Show { machine } => Action::Show { machine },
+        Cmd::Status => Action::Status,
         Cmd::Render { check } => Action::Render { check },
         Cmd::Journal(JournalCmd::Export { .. }) => Action::JournalExport,
         Cmd::Config { .. } => unreachable!("handled by the caller"),

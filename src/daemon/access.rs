@@ -64,6 +64,7 @@ fn reads_only(action: &Action) -> bool {
             | Action::Show { .. }
             | Action::Render { check: true }
             | Action::JournalExport
+            | Action::Status
     )
 }
 

@@ -79,9 +79,88 @@ async fn cli(
                 stderr: format!("nmt: refused: {why}\n"),
             };
         }
+        if matches!(req.action, Action::Status) {
+            drop(engine);
+            return status(&shared, req.json);
+        }
         perform(&mut engine, req.action, &caller.name, req.json)
     })
     .await
     .unwrap_or_else(|e| Output::error(&anyhow::anyhow!("nmtd failed while performing: {e}")));
     Json(out)
+}
+
+fn status(shared: &Shared, json: bool) -> Output {
+    let sources = shared
+        .sources
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let counters = shared
+        .counters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let (events, rendered) = {
+        let e = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        (e.state().last_seq(), e.rendered_seq())
+    };
+    if json {
+        return Output {
+            code: 0,
+            stdout: crate::cli::json_string(&serde_json::json!({
+                "daemon": true,
+                "pid": std::process::id(),
+                "events": events,
+                "files_current_to": rendered,
+                "counters": counters,
+                "sources": sources,
+            })),
+            stderr: String::new(),
+        };
+    }
+    let mut out = format!(
+        "nmtd {} (pid {}): {events} events, files current to event {rendered}\n\
+         install reports: {} accepted, {} refused; requests refused by access rules: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        counters.reports_accepted,
+        counters.reports_refused,
+        counters.access_refused,
+    );
+    if sources.is_empty() {
+        out.push_str("no logs are followed (give nmtd --log PATH)\n");
+    }
+    for s in &sources {
+        out.push_str(&format!(
+            "\n{}\n  lines {}  events {}  ignored {}  rejects {}  lag {} bytes\n",
+            s.path.display(),
+            s.lines,
+            s.events,
+            s.ignored,
+            s.rejects,
+            s.lag_bytes
+        ));
+        match &s.checkpoint {
+            Some(c) => out.push_str(&format!(
+                "  position: offset {} of file {}:{}\n",
+                c.offset, c.dev, c.ino
+            )),
+            None => out.push_str("  position: nothing read yet\n"),
+        }
+        if let Some(r) = &s.last_reject {
+            out.push_str(&format!("  last rejected line: {r:?}\n"));
+        }
+        if let Some(e) = &s.last_event {
+            out.push_str(&format!("  last reader event: {e}\n"));
+        }
+        if let Some(e) = &s.last_error {
+            out.push_str(&format!("  last error: {e}\n"));
+        }
+    }
+    Output {
+        code: 0,
+        stdout: out,
+        stderr: String::new(),
+    }
 }

@@ -7,6 +7,7 @@
 
 mod access;
 mod control;
+mod ingest;
 mod machines;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 pub use access::{AccessConfig, Caller};
 pub use control::{CliRequest, control_app};
+pub use ingest::{SourceStats, checkpoint_key};
 pub use machines::machine_app;
 
 use crate::{Engine, OpenOptions};
@@ -42,6 +44,8 @@ pub struct Shared {
     pub engine: Mutex<Engine>,
     /// Counters reported by `nmt status`.
     pub counters: Mutex<Counters>,
+    /// Each followed log's progress, for `nmt status`.
+    pub sources: Mutex<Vec<SourceStats>>,
 }
 
 /// Counters of what the daemon refused or served.
@@ -66,6 +70,8 @@ pub struct Bound {
     unix: UnixListener,
     tcp: TcpListener,
     shared: Arc<Shared>,
+    /// The logs followed.
+    pub logs: Vec<PathBuf>,
 }
 
 /// Open the store and bind both listeners.
@@ -98,6 +104,9 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         .await
         .with_context(|| format!("while binding the machine-facing listener {http}"))?;
     let http = tcp.local_addr()?;
+    let mut logs = cfg.daemon.logs.clone();
+    logs.extend(opts.logs.iter().cloned());
+    logs.dedup();
     Ok(Bound {
         new_password,
         socket,
@@ -107,7 +116,9 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         shared: Arc::new(Shared {
             engine: Mutex::new(engine),
             counters: Mutex::new(Counters::default()),
+            sources: Mutex::new(Vec::new()),
         }),
+        logs,
     })
 }
 
@@ -122,6 +133,7 @@ impl Bound {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        ingest::start(self.shared.clone(), self.logs.clone())?;
         let (tx, rx) = tokio::sync::watch::channel(false);
         let control = axum::serve(
             self.unix,

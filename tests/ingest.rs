@@ -1,0 +1,260 @@
+//! Log ingest through the real `nmtd`: machines appear from DHCP lines within a second, and
+//! every line becomes exactly one event through rotation, copytruncate, recreation and
+//! SIGKILL at random moments.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::daemon::Daemon;
+use crate::util::Nmt;
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A DHCP line for the nth machine, in dnsmasq's syslog format.
+fn dhcp_line(n: u32) -> String {
+    format!(
+        "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 52:54:00:{:02x}:{:02x}:{:02x}\n",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        n & 0xff
+    )
+}
+
+/// Shift rotated files as logrotate does (`.1` → `.2`, …), making room for a new `.1`.
+fn shift(log: &Path) {
+    let numbered = |k: u32| {
+        let mut p = log.as_os_str().to_owned();
+        p.push(format!(".{k}"));
+        std::path::PathBuf::from(p)
+    };
+    let mut top = 1;
+    while numbered(top).exists() {
+        top += 1;
+    }
+    for k in (1..top).rev() {
+        std::fs::rename(numbered(k), numbered(k + 1)).unwrap();
+    }
+}
+
+fn dot1(log: &Path) -> std::path::PathBuf {
+    let mut p = log.as_os_str().to_owned();
+    p.push(".1");
+    std::path::PathBuf::from(p)
+}
+
+/// How many DhcpSeen events the log holds per MAC.
+fn seen_counts(t: &Nmt) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for line in t.ok(&["journal", "export"]).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event"]["type"] == "DhcpSeen" {
+            *out.entry(v["event"]["mac"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn unknown_machines_appear_within_a_second_of_their_dhcp_line() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("daemon.log");
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    // The log does not exist yet: the daemon waits for it.
+    std::thread::sleep(Duration::from_millis(300));
+    append(
+        &log,
+        "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: 3342 vendor class: PXEClient:Arch:00007:UNDI:003016\n\
+         Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: 3342 DHCPDISCOVER(br0) 52:54:00:12:34:56\n\
+         Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: 3342 DHCPACK(br0) 10.0.0.50 52:54:00:12:34:56 <script>alert(1)</script>\n\
+         Nov 21 02:05:13 gw dhcpd[77]: DHCPACK on 10.0.0.51 to 52:54:00:ab:cd:ef (lab\"07; rm -rf /) via eth0\n\
+         this is not a log line\n",
+    );
+    {
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"\xff\xfe\x00 binary garbage\n").unwrap();
+    }
+    let took = wait_for("machines discovered", Duration::from_secs(5), || {
+        t.json(&["machines"]).as_array().unwrap().len() == 2
+    });
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let m = t.json(&["machines", "52:54:00:12:34:56"]);
+    assert_eq!(m[0]["group"], "unknown");
+    assert_eq!(m[0]["last_ip"], "10.0.0.50");
+    assert_eq!(m[0]["arch"], 7);
+    assert_eq!(m[0]["dhcp_hostname"], "<script>alert(1)</script>");
+    assert_eq!(m[0]["registered"], false);
+    // Hostile client names are data: the generated files never carry them.
+    for f in [
+        "dhcp/dhcpd-nmt.conf",
+        "dhcp/dnsmasq-nmt.hosts",
+        "hosts/nmt.hosts",
+    ] {
+        let text = t.file(f);
+        assert!(
+            !text.contains("script") && !text.contains("rm -rf"),
+            "{f}: {text}"
+        );
+    }
+    assert!(
+        t.path("tftp/pxelinux.cfg/01-52-54-00-ab-cd-ef").exists(),
+        "discovered machines get entries"
+    );
+    let status = t.ok(&["status"]);
+    assert!(status.contains("rejects 2"), "{status}");
+    assert!(status.contains("last rejected line"), "{status}");
+    let js = t.json(&["status"]);
+    assert_eq!(js["sources"][0]["events"], 3);
+    assert_eq!(js["sources"][0]["lag_bytes"], 0);
+}
+
+#[test]
+fn rotation_copytruncate_and_recreation_lose_and_repeat_nothing() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dhcp.log");
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let mut n = 0;
+    let mut write = |k: u32| {
+        let mut s = String::new();
+        for _ in 0..k {
+            n += 1;
+            s.push_str(&dhcp_line(n));
+        }
+        append(&log, &s);
+    };
+    write(50);
+    std::thread::sleep(Duration::from_millis(100));
+    // Rename rotation, the writer still appending to the old file for a while.
+    shift(&log);
+    std::fs::rename(&log, dot1(&log)).unwrap();
+    append(&dot1(&log), &dhcp_line(100_000));
+    write(50);
+    // Copytruncate, with a large write straight after.
+    shift(&log);
+    std::fs::copy(&log, dot1(&log)).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    write(300);
+    std::thread::sleep(Duration::from_millis(100));
+    // Delete and recreate.
+    std::fs::remove_file(&log).unwrap();
+    write(40);
+    let total = 50 + 1 + 50 + 300 + 40;
+    let mut last = 0;
+    wait_for("every line ingested", Duration::from_secs(10), || {
+        last = seen_counts(&t).len();
+        if last != total {
+            eprintln!("{last} of {total}");
+        }
+        last == total
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let counts = seen_counts(&t);
+    assert_eq!(counts.len(), total);
+    assert!(
+        counts.values().all(|c| *c == 1),
+        "a line was ingested twice"
+    );
+}
+
+/// xorshift64*, so a seed reproduces a run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn kill_run(seed: u64) {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dhcp.log");
+    let mut r = Rng(seed | 1);
+    let mut n = 0u32;
+    let mut rotations = 0;
+    for round in 0..8 {
+        let d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+        // Write in bursts while the daemon ingests; sometimes rotate.
+        let bursts = 1 + r.next() % 4;
+        for _ in 0..bursts {
+            let k = 1 + (r.next() % 200) as u32;
+            let mut s = String::new();
+            for _ in 0..k {
+                n += 1;
+                s.push_str(&dhcp_line(n));
+            }
+            append(&log, &s);
+            if r.next() % 3 == 0 && log.exists() {
+                rotations += 1;
+                shift(&log);
+                std::fs::rename(&log, dot1(&log)).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(r.next() % 40));
+        }
+        // SIGKILL at a random moment: mid-batch, mid-commit, or idle.
+        std::thread::sleep(Duration::from_millis(r.next() % 60));
+        let mut d = d;
+        d.kill9();
+        let _ = round;
+    }
+    // A last, calm run reads everything left.
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let expect = n as usize;
+    wait_for(
+        &format!("seed {seed}: every line ingested"),
+        Duration::from_secs(20),
+        || {
+            let got = seen_counts(&t).len();
+            if got != expect {
+                eprintln!("seed {seed}: {got} of {expect} after {rotations} rotations");
+            }
+            got == expect
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let counts = seen_counts(&t);
+    let repeated: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "seed {seed}: lines ingested more than once: {repeated:?}"
+    );
+    assert_eq!(counts.len(), expect, "seed {seed}: lines lost");
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_repeats_no_line() {
+    let seeds: Vec<u64> = match std::env::var("NMT_KILL_SEED") {
+        Ok(s) => vec![s.parse().unwrap()],
+        Err(_) => (1..=4)
+            .map(|i| 0xA076_1D64_78BD_642Fu64.wrapping_mul(i))
+            .collect(),
+    };
+    for seed in seeds {
+        eprintln!("kill run seed {seed} (rerun with NMT_KILL_SEED={seed})");
+        kill_run(seed);
+    }
+}
