@@ -208,7 +208,7 @@ fn kill_run(seed: u64) {
                 s.push_str(&dhcp_line(n));
             }
             append(&log, &s);
-            if r.next() % 3 == 0 && log.exists() {
+            if r.next().is_multiple_of(3) && log.exists() {
                 rotations += 1;
                 shift(&log);
                 std::fs::rename(&log, dot1(&log)).unwrap();
