@@ -52,11 +52,9 @@ pub struct DaemonConfig {
     pub http: String,
     /// DHCP/TFTP logs to tail, in addition to `--log`.
     pub logs: Vec<PathBuf>,
-    /// Where installers send their syslog (Roger's hung installs), as installers reach it,
-    /// e.g. `10.0.0.1`; nmtd's UDP syslog receiver listens on `syslog_listen`.
-    pub log_host: Option<String>,
-    /// The UDP port installers send syslog to.
-    pub log_port: u16,
+    /// The UDP syslog receiver installers log to (Roger's hung installs), `ADDR:PORT`;
+    /// `render.log_host`/`render.log_port` tell installers where that is.
+    pub syslog: Option<String>,
 }
 
 impl Default for DaemonConfig {
@@ -65,8 +63,7 @@ impl Default for DaemonConfig {
             socket: "nmtd.sock".into(),
             http: "127.0.0.1:8017".into(),
             logs: Vec::new(),
-            log_host: None,
-            log_port: 5514,
+            syslog: None,
         }
     }
 }

@@ -19,7 +19,7 @@
 //! ```
 
 pub mod cli;
-mod client;
+pub mod client;
 mod config;
 pub mod daemon;
 mod engine;

@@ -13,6 +13,8 @@ pub struct Daemon {
     child: Child,
     /// The machine-facing address.
     pub http: String,
+    /// The installer syslog receiver's address, when asked for.
+    pub syslog: Option<String>,
 }
 
 impl Daemon {
@@ -29,11 +31,16 @@ impl Daemon {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut http = None;
-        while http.is_none() && Instant::now() < deadline {
+        let mut syslog = None;
+        let wants_syslog = extra.contains(&"--syslog");
+        while (http.is_none() || (wants_syslog && syslog.is_none())) && Instant::now() < deadline {
             match lines.next() {
                 Some(Ok(l)) => {
                     if let Some(a) = l.strip_prefix("nmtd: machine-facing HTTP on http://") {
                         http = Some(a.to_string());
+                    }
+                    if let Some(a) = l.strip_prefix("nmtd: installer syslog on udp://") {
+                        syslog = Some(a.to_string());
                     }
                 }
                 _ => break,
@@ -46,7 +53,11 @@ impl Daemon {
             panic!("nmtd did not start: {err}");
         };
         std::thread::spawn(move || for _ in lines {});
-        Daemon { child, http }
+        Daemon {
+            child,
+            http,
+            syslog,
+        }
     }
 
     /// POST a form to the machine-facing listener; the status code and body.
@@ -205,4 +216,44 @@ fn answer_files_are_served_to_their_machine_only() {
     t.ok(&["assign", "n1", "lab"]);
     let (code, body) = d.get(&format!("/v1/answer/{m1}/{tok1}"));
     assert_eq!(code, 404, "{body}");
+}
+
+#[test]
+fn installer_syslog_lands_in_the_machines_history() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dhcp.log");
+    let d = Daemon::start(
+        &t,
+        &["--syslog", "127.0.0.1:0", "--log", log.to_str().unwrap()],
+    );
+    // The machine got 127.0.0.1 from DHCP (so its datagrams come from there).
+    std::fs::write(
+        &log,
+        "Nov 21 02:05:12 gw dhcpd[77]: DHCPACK on 127.0.0.1 to 52:54:00:00:00:07 (roger) via eth0\n",
+    )
+    .unwrap();
+    let start = Instant::now();
+    while t.json(&["machines"]).as_array().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not discovered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = d.syslog.clone().unwrap();
+    sock.send_to(
+        b"<13>main-menu[312]: INFO: Menu item 'partman-auto' selected",
+        &to,
+    )
+    .unwrap();
+    sock.send_to(b"<11>partman: Error: hung waiting for /dev/sda", &to)
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let h = t.ok(&["history", "52:54:00:00:00:07"]);
+        if h.contains("hung waiting for /dev/sda") {
+            assert!(h.contains("installer log: main-menu[312]"), "{h}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{h}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -22,3 +22,6 @@ mod daemon;
 
 // Log ingest through nmtd: discovery within a second, rotation, and SIGKILL exactly-once.
 mod ingest;
+
+// A real DHCP exchange: dnsmasq and busybox udhcpc in network namespaces, nmtd following the log.
+mod lab_dnsmasq;

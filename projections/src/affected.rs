@@ -176,7 +176,7 @@ impl Affected {
                     self.node_lists.insert(UNKNOWN.to_string());
                 }
             }
-            Event::FileServed { .. } => {}
+            Event::FileServed { .. } | Event::InstallerLogged { .. } => {}
         }
     }
 

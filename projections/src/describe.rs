@@ -64,6 +64,7 @@ pub fn describe(ev: &Event) -> String {
         ),
         Event::ProfileRemoved { name } => format!("profile {name} removed"),
         Event::InstallerPasswordSet { .. } => "installer password set".into(),
+        Event::InstallerLogged { line, .. } => format!("installer log: {line}"),
         Event::DhcpSeen {
             mac,
             kind,

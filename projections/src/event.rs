@@ -224,6 +224,15 @@ pub enum Event {
         /// Whether the server had it.
         found: bool,
     },
+    /// A line the installer running on a machine sent to nmtd's syslog receiver.
+    InstallerLogged {
+        /// The machine (by the address its last DHCP acknowledgement gave it).
+        mac: Mac,
+        /// The address it came from.
+        ip: Ipv4Addr,
+        /// The line, as untrusted text.
+        line: String,
+    },
     /// The password of installed systems and installer consoles was set (a new store gets a
     /// random one, shown once). Only its crypt(3) hash is recorded.
     InstallerPasswordSet {
@@ -255,6 +264,7 @@ impl Event {
             Event::InstallerPasswordSet { .. } => "InstallerPasswordSet",
             Event::DhcpSeen { .. } => "DhcpSeen",
             Event::FileServed { .. } => "FileServed",
+            Event::InstallerLogged { .. } => "InstallerLogged",
         }
     }
 
@@ -272,6 +282,7 @@ impl Event {
             | Event::InstallReported { mac, .. }
             | Event::BootEntryUsed { mac, .. }
             | Event::DhcpSeen { mac, .. }
+            | Event::InstallerLogged { mac, .. }
             | Event::FileServed { mac: Some(mac), .. } => Some(*mac),
             _ => None,
         }

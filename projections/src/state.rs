@@ -622,6 +622,11 @@ impl State {
                     self.leases.insert(*a, *mac);
                 }
             }
+            Event::InstallerLogged { mac, .. } => {
+                if let Some(m) = self.machines.get_mut(mac) {
+                    m.last_seen = Some(at);
+                }
+            }
             Event::FileServed { mac, .. } => {
                 if let Some(mac) = mac
                     && let Some(m) = self.machines.get_mut(mac)

@@ -33,6 +33,10 @@ struct Args {
     /// The machine-facing HTTP listener (installer reports and answer files).
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<String>,
+    /// Receive installers' syslog on this UDP address (they are told `render.log_host` and
+    /// `render.log_port` from nmt.toml).
+    #[arg(long, value_name = "ADDR:PORT")]
+    syslog: Option<String>,
     /// A configuration file (default: STATE/nmt.toml when present).
     #[arg(long, env = "NMT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         config: args.config,
         logs: args.logs,
         http: args.http,
+        syslog: args.syslog,
     };
     match rt.block_on(async move {
         let bound = bind(&opts).await?;
@@ -76,6 +81,9 @@ fn main() -> ExitCode {
             state.display()
         );
         println!("nmtd: machine-facing HTTP on http://{}", bound.http);
+        if let Some(a) = bound.syslog_addr {
+            println!("nmtd: installer syslog on udp://{a}");
+        }
         for log in &bound.logs {
             println!("nmtd: following {}", log.display());
         }

@@ -121,12 +121,14 @@ fn status(shared: &Shared, json: bool) -> Output {
     }
     let mut out = format!(
         "nmtd {} (pid {}): {events} events, files current to event {rendered}\n\
-         install reports: {} accepted, {} refused; requests refused by access rules: {}\n",
+         install reports: {} accepted, {} refused; requests refused by access rules: {}; \
+         installer syslog from unknown addresses: {}\n",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         counters.reports_accepted,
         counters.reports_refused,
         counters.access_refused,
+        counters.syslog_unattributed,
     );
     if sources.is_empty() {
         out.push_str("no logs are followed (give nmtd --log PATH)\n");

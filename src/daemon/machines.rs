@@ -134,8 +134,8 @@ fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> 
     let cfg = engine.config();
     let ctx = AnswerContext {
         password_crypted: st.installer_password(),
-        log_host: cfg.daemon.log_host.as_deref(),
-        log_port: cfg.daemon.log_port,
+        log_host: cfg.render.log_host.as_deref(),
+        log_port: cfg.render.log_port,
     };
     match answer_for(st, &mac, &cfg.render, &ctx) {
         Some(a) => ([(header::CONTENT_TYPE, a.content_type)], a.body).into_response(),

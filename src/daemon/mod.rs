@@ -9,6 +9,7 @@ mod access;
 mod control;
 mod ingest;
 mod machines;
+mod syslog;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub struct DaemonOptions {
     pub logs: Vec<PathBuf>,
     /// The machine-facing listener, overriding the configuration.
     pub http: Option<String>,
+    /// The installers' syslog receiver (UDP), overriding the configuration.
+    pub syslog: Option<String>,
 }
 
 /// What the handlers share.
@@ -57,6 +60,8 @@ pub struct Counters {
     pub reports_refused: u64,
     /// Control requests refused by the access rules.
     pub access_refused: u64,
+    /// Syslog datagrams from addresses no machine was given.
+    pub syslog_unattributed: u64,
 }
 
 /// Listeners bound and ready, before serving (so a caller can print them).
@@ -72,6 +77,9 @@ pub struct Bound {
     shared: Arc<Shared>,
     /// The logs followed.
     pub logs: Vec<PathBuf>,
+    syslog: Option<tokio::net::UdpSocket>,
+    /// The syslog receiver's address, when one listens.
+    pub syslog_addr: Option<SocketAddr>,
 }
 
 /// Open the store and bind both listeners.
@@ -104,6 +112,11 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         .await
         .with_context(|| format!("while binding the machine-facing listener {http}"))?;
     let http = tcp.local_addr()?;
+    let syslog = match opts.syslog.clone().or(cfg.daemon.syslog.clone()) {
+        Some(addr) => Some(syslog::bind(&addr).await?),
+        None => None,
+    };
+    let syslog_addr = syslog.as_ref().and_then(|s| s.local_addr().ok());
     let mut logs = cfg.daemon.logs.clone();
     logs.extend(opts.logs.iter().cloned());
     logs.dedup();
@@ -119,6 +132,8 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
             sources: Mutex::new(Vec::new()),
         }),
         logs,
+        syslog,
+        syslog_addr,
     })
 }
 
@@ -134,6 +149,9 @@ impl Bound {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         ingest::start(self.shared.clone(), self.logs.clone())?;
+        if let Some(sock) = self.syslog {
+            syslog::start(self.shared.clone(), sock);
+        }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let control = axum::serve(
             self.unix,

@@ -51,6 +51,12 @@ pub struct RenderConfig {
     /// A serial console such as `ttyS0,115200`: adds `console=tty0 console=ttyS0,115200` to
     /// every kernel line and `SERIAL 0 115200` to pxelinux.
     pub serial_console: Option<String>,
+    /// Where installers send their syslog (nmtd's receiver, as machines reach it), e.g.
+    /// `10.0.0.1`: d-i entries get `log_host=`/`log_port=`, kickstart ones
+    /// `inst.syslog=`, and answer files their own logging settings.
+    pub log_host: Option<String>,
+    /// The UDP port for `log_host`.
+    pub log_port: u16,
 }
 
 impl Default for RenderConfig {
@@ -62,6 +68,8 @@ impl Default for RenderConfig {
             uefi_loader: "grub/grubnetx64.efi".into(),
             ipxe_script: "ipxe/boot.ipxe".into(),
             serial_console: None,
+            log_host: None,
+            log_port: 5514,
         }
     }
 }
@@ -345,6 +353,16 @@ pub(crate) fn serial(cfg: &RenderConfig) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The installers' log host as one safe word (a host name or IPv4 address), if configured.
+pub(crate) fn log_host(cfg: &RenderConfig) -> Option<String> {
+    let h = cfg.log_host.as_deref()?.trim();
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    ok.then(|| h.to_string())
+}
+
 /// Builds words from text and values.
 #[derive(Default)]
 struct WordsBuilder {
@@ -450,6 +468,19 @@ fn resolve(
     if let Some(console) = serial(cfg) {
         args.push(vec![Piece::Lit("console=tty0".into())]);
         args.push(vec![Piece::Lit(format!("console={console}"))]);
+    }
+    if let Some(host) = log_host(cfg) {
+        let port = cfg.log_port;
+        match profile.answer {
+            Some(crate::AnswerKind::Preseed) => {
+                args.push(vec![Piece::Lit(format!("log_host={host}"))]);
+                args.push(vec![Piece::Lit(format!("log_port={port}"))]);
+            }
+            Some(crate::AnswerKind::Kickstart) => {
+                args.push(vec![Piece::Lit(format!("inst.syslog={host}:{port}"))]);
+            }
+            _ => {}
+        }
     }
     Boot::Kernel {
         profile: clean_word(&profile.name),

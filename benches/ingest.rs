@@ -1,0 +1,217 @@
+//! Ingest benchmark: the real `nmtd` following a generated 1,000,000-line mixed ISC dhcpd /
+//! dnsmasq log (10,000 machines), durably: parse, append, index, checkpoint.
+//!
+//! Prints lines/s beside `cat FILE > /dev/null` and `grep -c DHCP FILE` on the same file,
+//! and the p50/p99 delay from a line being written to its machine being visible through the
+//! control socket. Run: `cargo bench --bench ingest` (NMT_BENCH_LINES to change the size).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nmt::cli::Action;
+
+fn mac(i: u32) -> String {
+    format!(
+        "52:54:00:{:02x}:{:02x}:{:02x}",
+        (i >> 16) & 0xff,
+        (i >> 8) & 0xff,
+        i & 0xff
+    )
+}
+
+/// One boot's worth of lines for machine `i`, alternating servers.
+fn boot(i: u32, out: &mut String) {
+    let m = mac(i);
+    let ip = format!("10.{}.{}.{}", 1 + (i >> 16), (i >> 8) & 0xff, i & 0xff);
+    let dashed = m.replace(':', "-");
+    if i % 2 == 0 {
+        out.push_str(&format!("Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: {i} vendor class: PXEClient:Arch:00000:UNDI:002001\n"));
+        out.push_str(&format!(
+            "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: {i} DHCPDISCOVER(br0) {m}\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: {i} DHCPOFFER(br0) {ip} {m}\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: {i} DHCPREQUEST(br0) {ip} {m}\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: {i} DHCPACK(br0) {ip} {m} node{i}\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:13 boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.0 to {ip}\n"
+        ));
+        out.push_str(&format!("Nov 21 02:05:13 boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.cfg/01-{dashed} to {ip}\n"));
+        out.push_str(&format!("Nov 21 02:05:14 boot1 dnsmasq-tftp[812]: sent /srv/tftp/debian-installer/amd64/linux to {ip}\n"));
+    } else {
+        out.push_str(&format!(
+            "Nov 21 02:05:11 gw dhcpd[77]: DHCPDISCOVER from {m} via eth0\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:11 gw dhcpd[77]: DHCPOFFER on {ip} to {m} (node{i}) via eth0\n"
+        ));
+        out.push_str(&format!("Nov 21 02:05:12 gw dhcpd[77]: DHCPREQUEST for {ip} (10.0.0.1) from {m} (node{i}) via eth0\n"));
+        out.push_str(&format!(
+            "Nov 21 02:05:12 gw dhcpd[77]: DHCPACK on {ip} to {m} (node{i}) via eth0\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:13 gw in.tftpd[90]: RRQ from {ip} filename pxelinux.0\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:13 gw in.tftpd[90]: RRQ from {ip} filename pxelinux.cfg/01-{dashed}\n"
+        ));
+        out.push_str(&format!(
+            "Nov 21 02:05:14 gw in.tftpd[90]: RRQ from {ip} filename debian-installer/amd64/linux\n"
+        ));
+        out.push_str("Nov 21 02:05:14 gw dhcpd[77]: not a line nmt knows\n");
+    }
+}
+
+fn timed(cmd: &str, file: &Path) -> Duration {
+    let t = Instant::now();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{cmd} '{}' > /dev/null", file.display()))
+        .status()
+        .unwrap();
+    assert!(st.success() || cmd.starts_with("grep"));
+    t.elapsed()
+}
+
+fn status(socket: &Path) -> serde_json::Value {
+    let out = nmt::client::via_daemon(socket, &Action::Status, true)
+        .expect("nmtd answers")
+        .unwrap();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn main() {
+    let lines: u32 = std::env::var("NMT_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::Builder::new()
+        .prefix("nmt-ingest-")
+        .tempdir()
+        .unwrap();
+    let log = dir.path().join("dhcp.log");
+    // 10,000 machines, booting over and over, 8 lines a boot.
+    let mut text = String::with_capacity(lines as usize * 90);
+    let mut i = 0u32;
+    let mut n = 0u32;
+    while n < lines {
+        boot(i % 10_000, &mut text);
+        i += 1;
+        n += 8;
+    }
+    std::fs::write(&log, &text).unwrap();
+    let mb = text.len() as f64 / 1e6;
+    let total_lines = text.lines().count();
+    drop(text);
+    let cat = timed("cat", &log);
+    let grep = timed("grep -c DHCP", &log);
+
+    let state = dir.path().join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+        .args(["--http", "127.0.0.1:0", "--log"])
+        .arg(&log)
+        .env("NMT_STATE", &state)
+        .env("NMTD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    for l in out.by_ref() {
+        if l.unwrap().starts_with("nmtd: machine-facing HTTP") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in out {});
+    let socket = state.join("nmtd.sock");
+    loop {
+        let s = status(&socket);
+        if s["sources"][0]["lines"].as_u64() == Some(total_lines as u64)
+            && s["sources"][0]["lag_bytes"] == 0
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ingest = started.elapsed();
+    let s = status(&socket);
+
+    // Latency: one new machine's line at a time, until the socket API shows it.
+    let mut delays = Vec::new();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for k in 0..200u32 {
+        let m = mac(0x80_0000 + k);
+        let t = Instant::now();
+        writeln!(
+            f,
+            "Nov 21 03:00:00 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {m}"
+        )
+        .unwrap();
+        loop {
+            let out = nmt::client::via_daemon(
+                &socket,
+                &Action::Machines {
+                    range: Some(m.clone()),
+                },
+                true,
+            )
+            .unwrap()
+            .unwrap();
+            if out.code == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        delays.push(t.elapsed());
+    }
+    delays.sort();
+    let p = |q: f64| delays[((delays.len() - 1) as f64 * q) as usize];
+    let _ = child.kill();
+    let _ = child.wait();
+    let db = std::fs::metadata(state.join("nmt.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let events = s["events"].as_u64().unwrap_or(0);
+
+    println!("nmtd ingest benchmark: {total_lines} lines ({mb:.1} MB), 10,000 machines");
+    println!();
+    println!("| measurement | figure |");
+    println!("|---|---|");
+    println!(
+        "| `cat` to /dev/null | {:.3} s ({:.0} MB/s) |",
+        cat.as_secs_f64(),
+        mb / cat.as_secs_f64()
+    );
+    println!(
+        "| `grep -c DHCP` | {:.3} s ({:.0} lines/s) |",
+        grep.as_secs_f64(),
+        total_lines as f64 / grep.as_secs_f64()
+    );
+    println!(
+        "| nmtd durable ingest (parse, append, index, checkpoint, render) | {:.2} s: {:.0} lines/s, {:.1} MB/s (target ≥ 200,000 lines/s) |",
+        ingest.as_secs_f64(),
+        total_lines as f64 / ingest.as_secs_f64(),
+        mb / ingest.as_secs_f64()
+    );
+    println!(
+        "| events appended | {events} ({} rejects, {} detail lines) |",
+        s["sources"][0]["rejects"], s["sources"][0]["ignored"]
+    );
+    println!(
+        "| store size | {:.1} MB ({:.0} bytes/event) |",
+        db as f64 / 1e6,
+        db as f64 / events.max(1) as f64
+    );
+    println!(
+        "| line written → machine visible through the socket | p50 {:.1} ms, p99 {:.1} ms (target p99 < 100 ms) |",
+        p(0.5).as_secs_f64() * 1e3,
+        p(0.99).as_secs_f64() * 1e3
+    );
+}
