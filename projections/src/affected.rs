@@ -147,9 +147,22 @@ impl Affected {
                 self.groups.insert(group.clone());
                 self.defaults |= group == UNKNOWN;
             }
-            Event::MachinePolicySet { mac, .. } | Event::BootEntryUsed { mac, .. } => {
+            Event::MachinePolicySet { mac, .. } => {
                 self.machines.insert(*mac);
             }
+            // A boot changes files only when it spends a one-shot policy, or when it is the
+            // first sight of the machine.
+            Event::BootEntryUsed { mac, .. } => match before.machine(mac) {
+                None => {
+                    self.machines.insert(*mac);
+                    self.groups.insert(UNKNOWN.to_string());
+                    self.node_lists.insert(UNKNOWN.to_string());
+                }
+                Some(m) if m.policy.as_ref().is_some_and(|o| o.once) => {
+                    self.machines.insert(*mac);
+                }
+                Some(_) => {}
+            },
             Event::RootDeviceSet { mac, .. } | Event::RootDeviceRemoved { mac } => {
                 self.machines.insert(*mac);
                 self.groups.extend(group_of(mac));

@@ -69,17 +69,19 @@ pub fn is_default_entry(file: &str) -> bool {
 /// Keep untrusted text as data: valid UTF-8 (lossy), control characters escaped, at most
 /// 255 characters.
 pub fn untrusted(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .take(255)
-        .collect()
+    // The common case, printable ASCII, without a pass per character.
+    if bytes.len() <= 255 && bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return String::from_utf8(bytes.to_vec()).expect("ASCII");
+    }
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(bytes).chars().take(255) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The event an observation becomes, given the state just before it.
