@@ -257,3 +257,27 @@ fn installer_syslog_lands_in_the_machines_history() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_demo_pool_boots_through_the_normal_ingest_path() {
+    let t = Nmt::new();
+    let _d = Daemon::start(&t, &["--demo"]);
+    let start = Instant::now();
+    loop {
+        let m = t.json(&["machines"]);
+        if let Some(first) = m.as_array().unwrap().first() {
+            assert_eq!(first["group"], "unknown");
+            assert_eq!(first["last_ip"], "10.99.0.101");
+            let h = t.ok(&["history", first["mac"].as_str().unwrap()]);
+            assert!(h.contains("dnsmasq@demo"), "{h}");
+            assert!(h.contains("fetched boot entry"), "{h}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no demo machine appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(t.state().join("demo/dnsmasq.log").exists());
+}

@@ -8,16 +8,29 @@ use nmt::daemon::{DaemonOptions, bind};
 
 const LONG_ABOUT: &str = "\
 nmtd owns nmt's event log. It serves the `nmt` command line on a Unix socket \
-(STATE/nmtd.sock; callers are identified by their Unix user), takes installers' reports of \
-their root device over HTTP, and will discover machines from DHCP/TFTP logs given with \
---log.
+(STATE/nmtd.sock; callers are identified by their Unix user), discovers machines from the \
+DHCP/TFTP logs given with --log (ISC dhcpd, dnsmasq, Kea, tftpd-hpa; plain, syslog or \
+rsyslog files, followed through rotation), takes installers' reports of their root device \
+and serves their answer files over HTTP, and keeps what installers send to --syslog as \
+each machine's install log.
 
-Run it as a non-root user that can write the state directory, the TFTP root and the DHCP \
-include named in STATE/nmt.toml (see `nmt config --default`).";
+Run it as a non-root user that can read the logs and write the state directory, the TFTP \
+root and the DHCP include named in STATE/nmt.toml (see `nmt config --default` and \
+packaging/nmtd.service).";
+
+const EXAMPLES: &str = "\
+Examples:
+  nmtd                                    # state in ./nmt-state, listeners printed
+  nmtd --demo                             # plus six simulated machines booting
+  nmtd --state /var/lib/nmt --log /var/log/syslog --http 10.0.0.1:8017 --syslog 10.0.0.1:5514
+
+With ISC dhcpd: include nmt's host file from dhcpd.conf (`include \"/etc/dhcp/nmt-hosts.conf\";`)
+and follow the log dhcpd writes to (syslog, or a local7 file). With dnsmasq: add
+`dhcp-hostsfile=` nmt's hosts file and `log-dhcp`, and follow its log-facility file.";
 
 /// The `nmtd` command line.
 #[derive(Parser, Debug)]
-#[command(name = "nmtd", version, about = "The nmt daemon: event log owner, CLI socket, installer reports", long_about = LONG_ABOUT)]
+#[command(name = "nmtd", version, about = "The nmt daemon: event log owner, CLI socket, log discovery, installer reports", long_about = LONG_ABOUT, after_help = EXAMPLES)]
 struct Args {
     /// The state directory.
     #[arg(
@@ -40,6 +53,10 @@ struct Args {
     /// A configuration file (default: STATE/nmt.toml when present).
     #[arg(long, env = "NMT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Simulate a small pool of six machines booting (a dnsmasq log under STATE/demo/ that
+    /// nmtd follows like a real one): watch them appear with `nmt machines`.
+    #[arg(long)]
+    demo: bool,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +86,7 @@ fn main() -> ExitCode {
         logs: args.logs,
         http: args.http,
         syslog: args.syslog,
+        demo: args.demo,
     };
     match rt.block_on(async move {
         let bound = bind(&opts).await?;
@@ -81,6 +99,12 @@ fn main() -> ExitCode {
             state.display()
         );
         println!("nmtd: machine-facing HTTP on http://{}", bound.http);
+        if opts.demo {
+            println!(
+                "nmtd: demo: six simulated machines boot in turn, every 3 s; try `nmt --state {} machines`",
+                state.display()
+            );
+        }
         if let Some(a) = bound.syslog_addr {
             println!("nmtd: installer syslog on udp://{a}");
         }

@@ -7,6 +7,7 @@
 
 mod access;
 mod control;
+mod demo;
 mod ingest;
 mod machines;
 mod syslog;
@@ -39,6 +40,8 @@ pub struct DaemonOptions {
     pub http: Option<String>,
     /// The installers' syslog receiver (UDP), overriding the configuration.
     pub syslog: Option<String>,
+    /// Simulate a small pool booting (a dnsmasq log nmtd follows).
+    pub demo: bool,
 }
 
 /// What the handlers share.
@@ -77,6 +80,7 @@ pub struct Bound {
     shared: Arc<Shared>,
     /// The logs followed.
     pub logs: Vec<PathBuf>,
+    demo: Option<PathBuf>,
     syslog: Option<tokio::net::UdpSocket>,
     /// The syslog receiver's address, when one listens.
     pub syslog_addr: Option<SocketAddr>,
@@ -119,6 +123,9 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
     let syslog_addr = syslog.as_ref().and_then(|s| s.local_addr().ok());
     let mut logs = cfg.daemon.logs.clone();
     logs.extend(opts.logs.iter().cloned());
+    if opts.demo {
+        logs.push(demo::log_path(&opts.state_dir));
+    }
     logs.dedup();
     Ok(Bound {
         new_password,
@@ -132,6 +139,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
             sources: Mutex::new(Vec::new()),
         }),
         logs,
+        demo: opts.demo.then(|| opts.state_dir.clone()),
         syslog,
         syslog_addr,
     })
@@ -148,6 +156,9 @@ impl Bound {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        if let Some(dir) = &self.demo {
+            demo::start(dir).context("while starting the demo pool")?;
+        }
         ingest::start(self.shared.clone(), self.logs.clone())?;
         if let Some(sock) = self.syslog {
             syslog::start(self.shared.clone(), sock);
