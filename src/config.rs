@@ -55,6 +55,12 @@ pub struct DaemonConfig {
     /// The UDP syslog receiver installers log to (Roger's hung installs), `ADDR:PORT`;
     /// `render.log_host`/`render.log_port` tell installers where that is.
     pub syslog: Option<String>,
+    /// systemd units whose journal to follow (ISC dhcpd on systems without a syslog file),
+    /// e.g. `isc-dhcp-server.service`.
+    pub journal_units: Vec<String>,
+    /// Read journals from this directory instead of the system journal (a remote or copied
+    /// journal, `journalctl --directory`).
+    pub journal_dir: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -64,6 +70,8 @@ impl Default for DaemonConfig {
             http: "127.0.0.1:8017".into(),
             logs: Vec::new(),
             syslog: None,
+            journal_units: Vec::new(),
+            journal_dir: None,
         }
     }
 }

@@ -258,3 +258,98 @@ fn sigkill_at_random_moments_loses_and_repeats_no_line() {
         kill_run(seed);
     }
 }
+
+/// Write journal entries into a journal directory with systemd's own tool, as a remote or
+/// copied journal would arrive.
+fn journal_write(dir: &Path, file: &str, entries: &[(u64, &str)]) {
+    let tool = Path::new("/lib/systemd/systemd-journal-remote");
+    assert!(
+        tool.exists(),
+        "{} is missing: install Debian's systemd-journal-remote (.ci/run does)",
+        tool.display()
+    );
+    let mut export = String::new();
+    for (usec, msg) in entries {
+        export.push_str(&format!(
+            "__REALTIME_TIMESTAMP={usec}\n_HOSTNAME=gw\nSYSLOG_IDENTIFIER=dhcpd\n_PID=77\n\
+             _SYSTEMD_UNIT=isc-dhcp-server.service\nMESSAGE={msg}\n\n"
+        ));
+    }
+    let input = dir.join(format!("{file}.export"));
+    std::fs::write(&input, export).unwrap();
+    let out = std::process::Command::new(tool)
+        .arg(format!(
+            "--output={}",
+            dir.join(format!("{file}.journal")).display()
+        ))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(input).unwrap();
+}
+
+#[test]
+fn a_units_journal_is_followed_from_its_cursor() {
+    let t = Nmt::new();
+    let jdir = t.dir.path().join("journal");
+    std::fs::create_dir_all(&jdir).unwrap();
+    std::fs::create_dir_all(t.state()).unwrap();
+    std::fs::write(
+        t.path("nmt.toml"),
+        format!("[daemon]\njournal_dir = \"{}\"\n", jdir.display()),
+    )
+    .unwrap();
+    journal_write(
+        &jdir,
+        "a",
+        &[
+            (
+                1_763_700_000_000_000,
+                "DHCPDISCOVER from 52:54:00:ab:cd:01 via eth0",
+            ),
+            (
+                1_763_700_001_000_000,
+                "DHCPACK on 10.0.0.51 to 52:54:00:ab:cd:01 (lab07) via eth0",
+            ),
+        ],
+    );
+    {
+        let _d = Daemon::start(&t, &["--journal", "isc-dhcp-server.service"]);
+        wait_for("the journal's machine", Duration::from_secs(10), || {
+            t.json(&["machines"]).as_array().unwrap().len() == 1
+        });
+        let m = t.json(&["machines"]);
+        assert_eq!(m[0]["last_ip"], "10.0.0.51");
+        let h = t.json(&["history", "52:54:00:ab:cd:01"]);
+        assert_eq!(
+            h[0]["observed_at"], "2025-11-21T04:40:00Z",
+            "the journal's own time"
+        );
+        assert_eq!(h[0]["actor"], "dhcpd@gw");
+    }
+    // nmtd stopped; more entries arrive; it resumes after its cursor.
+    journal_write(
+        &jdir,
+        "b",
+        &[(
+            1_763_700_100_000_000,
+            "DHCPDISCOVER from 52:54:00:ab:cd:02 via eth0",
+        )],
+    );
+    let _d = Daemon::start(&t, &["--journal", "isc-dhcp-server.service"]);
+    wait_for("the second machine", Duration::from_secs(10), || {
+        t.json(&["machines"]).as_array().unwrap().len() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let counts = seen_counts(&t);
+    assert_eq!(
+        counts["52:54:00:ab:cd:01"], 2,
+        "discover + ack, not repeated"
+    );
+    assert_eq!(counts["52:54:00:ab:cd:02"], 1);
+}

@@ -43,6 +43,10 @@ struct Args {
     /// A DHCP or TFTP log to follow (repeat for several).
     #[arg(long = "log", value_name = "PATH")]
     logs: Vec<PathBuf>,
+    /// Follow the systemd journal of a unit, e.g. isc-dhcp-server.service (repeat for
+    /// several); its cursor is the checkpoint.
+    #[arg(long = "journal", value_name = "UNIT")]
+    journal_units: Vec<String>,
     /// The machine-facing HTTP listener (installer reports and answer files).
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<String>,
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         http: args.http,
         syslog: args.syslog,
         demo: args.demo,
+        journal_units: args.journal_units,
     };
     match rt.block_on(async move {
         let bound = bind(&opts).await?;
@@ -107,6 +112,9 @@ fn main() -> ExitCode {
         }
         if let Some(a) = bound.syslog_addr {
             println!("nmtd: installer syslog on udp://{a}");
+        }
+        for unit in &bound.journal_units {
+            println!("nmtd: following the journal of {unit}");
         }
         for log in &bound.logs {
             println!("nmtd: following {}", log.display());

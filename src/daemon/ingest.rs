@@ -81,7 +81,11 @@ pub fn start(shared: Arc<Shared>, paths: Vec<PathBuf>) -> Result<()> {
             });
         }
     }
-    *shared.sources.lock().unwrap_or_else(|p| p.into_inner()) = stats;
+    shared
+        .sources
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .splice(0..0, stats);
     if sources.is_empty() {
         return Ok(());
     }

@@ -9,6 +9,7 @@ mod access;
 mod control;
 mod demo;
 mod ingest;
+mod journal;
 mod machines;
 mod syslog;
 
@@ -42,6 +43,8 @@ pub struct DaemonOptions {
     pub syslog: Option<String>,
     /// Simulate a small pool booting (a dnsmasq log nmtd follows).
     pub demo: bool,
+    /// systemd units whose journal to follow.
+    pub journal_units: Vec<String>,
 }
 
 /// What the handlers share.
@@ -81,6 +84,9 @@ pub struct Bound {
     /// The logs followed.
     pub logs: Vec<PathBuf>,
     demo: Option<PathBuf>,
+    /// The systemd units whose journal is followed.
+    pub journal_units: Vec<String>,
+    journal_dir: Option<PathBuf>,
     syslog: Option<tokio::net::UdpSocket>,
     /// The syslog receiver's address, when one listens.
     pub syslog_addr: Option<SocketAddr>,
@@ -140,6 +146,13 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         }),
         logs,
         demo: opts.demo.then(|| opts.state_dir.clone()),
+        journal_units: {
+            let mut u = cfg.daemon.journal_units.clone();
+            u.extend(opts.journal_units.iter().cloned());
+            u.dedup();
+            u
+        },
+        journal_dir: cfg.daemon.journal_dir.clone(),
         syslog,
         syslog_addr,
     })
@@ -160,6 +173,11 @@ impl Bound {
             demo::start(dir).context("while starting the demo pool")?;
         }
         ingest::start(self.shared.clone(), self.logs.clone())?;
+        journal::start(
+            self.shared.clone(),
+            self.journal_units.clone(),
+            self.journal_dir.clone(),
+        );
         if let Some(sock) = self.syslog {
             syslog::start(self.shared.clone(), sock);
         }
