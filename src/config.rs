@@ -48,6 +48,11 @@ impl Default for Paths {
 pub struct DaemonConfig {
     /// The control socket the `nmt` CLI talks to (relative: under the state directory).
     pub socket: PathBuf,
+    /// The socket's permissions, octal: who may connect at all ([access] then decides what
+    /// each caller may do). `0660` lets the socket's group in.
+    pub socket_mode: String,
+    /// The socket's group (e.g. `nmt`), so its members can reach nmtd.
+    pub socket_group: Option<String>,
     /// The machine-facing HTTP listener (installer reports, answer files), `ADDR:PORT`.
     pub http: String,
     /// DHCP/TFTP logs to tail, in addition to `--log`.
@@ -67,6 +72,8 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             socket: "nmtd.sock".into(),
+            socket_mode: "0660".into(),
+            socket_group: None,
             http: "127.0.0.1:8017".into(),
             logs: Vec::new(),
             syslog: None,

@@ -281,3 +281,100 @@ fn the_demo_pool_boots_through_the_normal_ingest_path() {
     }
     assert!(t.state().join("demo/dnsmasq.log").exists());
 }
+
+/// A real second Unix user, created for the test (root only, as in CI).
+fn test_user(name: &str) {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test creates a Unix user and must run as root (CI does)"
+    );
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
+        .output()
+        .unwrap();
+    // 9: the user exists already.
+    assert!(
+        out.status.success() || out.status.code() == Some(9),
+        "useradd: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_group_administrator_may_switch_his_group_and_nothing_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let user = "nmt-reinhard";
+    test_user(user);
+    let t = Nmt::new();
+    std::fs::create_dir_all(t.state()).unwrap();
+    for d in [t.dir.path(), &t.state()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        t.path("nmt.toml"),
+        format!("[daemon]\nsocket_mode = \"0666\"\n\n[access.groups]\nphysics = [\"{user}\"]\n"),
+    )
+    .unwrap();
+    let _d = Daemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics"]);
+    t.ok(&["group", "add", "chemistry"]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "p1",
+        "--group",
+        "physics",
+    ]);
+    let as_user = |args: &[&str]| {
+        Command::new("runuser")
+            .args(["-u", user, "--", env!("CARGO_BIN_EXE_nmt"), "--state"])
+            .arg(t.state())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = as_user(&["policy", "@physics", "ltsp"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let no = as_user(&["policy", "@chemistry", "ltsp"]);
+    assert_eq!(no.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&no.stderr);
+    assert!(
+        err.contains("may only set the policy of group(s) physics"),
+        "{err}"
+    );
+    let no = as_user(&["machine", "add", &mac(2)]);
+    assert_eq!(no.status.code(), Some(1));
+    let read = as_user(&["machines", "--json"]);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    // Who did it is recorded from the socket's peer credentials.
+    let h = t.json(&["history", "p1"]);
+    let last = h.as_array().unwrap().last().unwrap();
+    assert_eq!(last["event"]["type"], "GroupPolicySet");
+    assert_eq!(last["actor"], user);
+    assert_eq!(
+        t.json(&["group", "list"])[0]["policy"],
+        "localboot",
+        "chemistry unchanged"
+    );
+    let status = t.ok(&["status"]);
+    assert!(
+        status.contains("requests refused by access rules: 2"),
+        "{status}"
+    );
+}

@@ -92,6 +92,11 @@ fn unknown_machines_appear_within_a_second_of_their_dhcp_line() {
     {
         let mut f = OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(b"\xff\xfe\x00 binary garbage\n").unwrap();
+        // A 100 KB line, then a good one after it.
+        let mut long = b"Nov 21 02:05:14 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) ".to_vec();
+        long.extend(std::iter::repeat_n(b'A', 100 * 1024));
+        long.push(b'\n');
+        f.write_all(&long).unwrap();
     }
     let took = wait_for("machines discovered", Duration::from_secs(10), || {
         t.json(&["machines"]).as_array().unwrap().len() == 2
@@ -120,7 +125,7 @@ fn unknown_machines_appear_within_a_second_of_their_dhcp_line() {
         "discovered machines get entries"
     );
     let status = t.ok(&["status"]);
-    assert!(status.contains("rejects 2"), "{status}");
+    assert!(status.contains("rejects 3"), "{status}");
     assert!(status.contains("last rejected line"), "{status}");
     let js = t.json(&["status"]);
     assert_eq!(js["sources"][0]["events"], 3);

@@ -117,6 +117,11 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
     }
     let unix = UnixListener::bind(&socket)
         .with_context(|| format!("while binding the control socket {}", socket.display()))?;
+    set_socket_access(
+        &socket,
+        &cfg.daemon.socket_mode,
+        cfg.daemon.socket_group.as_deref(),
+    )?;
     let http = opts.http.clone().unwrap_or(cfg.daemon.http.clone());
     let tcp = TcpListener::bind(&http)
         .await
@@ -204,6 +209,29 @@ impl Bound {
         b.context("the machine-facing listener failed")?;
         Ok(())
     }
+}
+
+/// Apply the configured mode and group to the control socket.
+fn set_socket_access(socket: &std::path::Path, mode: &str, group: Option<&str>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let bits = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .with_context(|| {
+            format!("daemon.socket_mode {mode:?} is not an octal mode such as \"0660\"")
+        })?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(bits))
+        .with_context(|| format!("while setting the mode of {}", socket.display()))?;
+    if let Some(g) = group {
+        let gid = nix::unistd::Group::from_name(g)
+            .ok()
+            .flatten()
+            .with_context(|| format!("daemon.socket_group {g:?} is not a group on this system"))?
+            .gid;
+        nix::unistd::chown(socket, None, Some(gid))
+            .with_context(|| format!("while giving {} to group {g}", socket.display()))?;
+    }
+    Ok(())
 }
 
 async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
