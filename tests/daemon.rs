@@ -23,9 +23,15 @@ impl Daemon {
             .args(["--http", "127.0.0.1:0"])
             .args(extra)
             .env("NMT_STATE", t.state())
-            .env("NMTD_LOG", "warn")
+            .env("NMTD_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(t.dir.path().join("nmtd.log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -48,8 +54,7 @@ impl Daemon {
         }
         let Some(http) = http else {
             let _ = child.kill();
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            let err = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap_or_default();
             panic!("nmtd did not start: {err}");
         };
         std::thread::spawn(move || for _ in lines {});

@@ -200,6 +200,9 @@ fn poll_source(shared: &Shared, s: &mut Source1, stats: &Mutex<Vec<SourceStats>>
                 e.checkpoint = Some(cp);
             }
         }
+        for ev in &batch.events {
+            tracing::info!(path = %e.path.display(), "reader: {ev:?}");
+        }
         if let Some(ev) = batch.events.last() {
             e.last_event = Some(format!("{ev:?}"));
         }

@@ -138,7 +138,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         logs.push(demo::log_path(&opts.state_dir));
     }
     logs.dedup();
-    Ok(Bound {
+    let bound = Bound {
         new_password,
         socket,
         http,
@@ -160,7 +160,19 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         journal_dir: cfg.daemon.journal_dir.clone(),
         syslog,
         syslog_addr,
-    })
+    };
+    // Sources start now, before anyone is told the daemon is up: a line written after that
+    // is read even if its file is rotated away before the first poll.
+    if let Some(dir) = &bound.demo {
+        demo::start(dir).context("while starting the demo pool")?;
+    }
+    ingest::start(bound.shared.clone(), bound.logs.clone())?;
+    journal::start(
+        bound.shared.clone(),
+        bound.journal_units.clone(),
+        bound.journal_dir.clone(),
+    );
+    Ok(bound)
 }
 
 impl Bound {
@@ -174,15 +186,6 @@ impl Bound {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        if let Some(dir) = &self.demo {
-            demo::start(dir).context("while starting the demo pool")?;
-        }
-        ingest::start(self.shared.clone(), self.logs.clone())?;
-        journal::start(
-            self.shared.clone(),
-            self.journal_units.clone(),
-            self.journal_dir.clone(),
-        );
         if let Some(sock) = self.syslog {
             syslog::start(self.shared.clone(), sock);
         }

@@ -26,6 +26,8 @@ pub(super) struct Sibling {
     pub id: FileId,
     pub size: u64,
     pub rank: Rank,
+    /// When it was last written.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// Age of a sibling by its name, ordered oldest first: text suffixes (dates) in ascending
@@ -101,6 +103,7 @@ pub(super) fn rotated_siblings(path: &Path) -> io::Result<Vec<Sibling>> {
             id: FileId::of(&meta),
             size: meta.len(),
             rank: Rank::of(suffix),
+            modified: meta.modified().ok(),
         });
     }
     found.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.path.cmp(&b.path)));

@@ -64,7 +64,14 @@ pub struct Tailer {
     last: Option<Checkpoint>,
     /// [`TailEvent::Missing`] was reported for the current absence of the path.
     missing: bool,
+    /// When following began: without a checkpoint, rotated files written since then are
+    /// read before the file at the path (they appeared and rotated away before a first look).
+    started: std::time::SystemTime,
 }
+
+/// File times are coarser than the clock (ext4 stamps in jiffies): a file written just
+/// after following began can carry a slightly earlier time.
+const MTIME_SLACK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A file that could come after the one being read.
 struct Next {
@@ -84,7 +91,15 @@ impl Tailer {
             resume: from.clone(),
             last: from,
             missing: false,
+            started: std::time::SystemTime::now(),
         }
+    }
+
+    /// Treat files written since `t` as new (default: when the tailer was made). Without a
+    /// checkpoint, rotated files written since then are read before the file at the path.
+    pub fn since(mut self, t: std::time::SystemTime) -> Tailer {
+        self.started = t;
+        self
     }
 
     /// Cap lines at `bytes` (at least 1; [`DEFAULT_MAX_LINE`], 1 MiB, unless set): a longer
@@ -144,6 +159,22 @@ impl Tailer {
             }
             self.missing = at_path.is_none();
             let Some(cur) = self.cur.as_mut() else {
+                // Nothing read yet: a file written since following began may already have
+                // been rotated away; start with the oldest of those.
+                if self.last.is_none()
+                    && let Some(fresh) = rotated_siblings(&self.path)?
+                        .into_iter()
+                        .find(|s| s.modified.is_some_and(|m| m >= self.started - MTIME_SLACK))
+                    && let Some(file) = open_if(&fresh.path, fresh.id)?
+                {
+                    self.cur = Some(Cursor::new(file, fresh.id, 0)?);
+                    batch.events.push(TailEvent::Opened {
+                        file: fresh.id,
+                        path: fresh.path,
+                        offset: 0,
+                    });
+                    continue;
+                }
                 let Some((id, _)) = at_path else { break };
                 let Some(file) = open_if(&self.path, id)? else {
                     break;

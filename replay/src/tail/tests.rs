@@ -536,3 +536,30 @@ fn an_io_error_sends_the_tailer_back_to_its_last_checkpoint() {
     assert_eq!(texts(&b), ["b"]);
     assert!(matches!(b.events[0], TailEvent::Opened { offset: 2, .. }));
 }
+
+#[test]
+fn regression_a_file_rotated_away_before_the_first_poll_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let mut t = Tailer::new(&path, None);
+    // Before the tailer first looks: the file appears, gets lines, and is rotated away.
+    std::fs::write(&path, b"a1\na2\n").unwrap();
+    std::fs::rename(&path, dir.path().join("log.1")).unwrap();
+    std::fs::write(&path, b"b1\n").unwrap();
+    let b = t.poll(1 << 20).unwrap();
+    let got: Vec<&[u8]> = b.lines.iter().map(|l| l.bytes.as_slice()).collect();
+    assert_eq!(got, [&b"a1"[..], b"a2", b"b1"]);
+}
+
+#[test]
+fn rotated_files_older_than_the_start_are_history_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    std::fs::write(dir.path().join("log.1"), b"old\n").unwrap();
+    std::fs::write(&path, b"now\n").unwrap();
+    let mut t = Tailer::new(&path, None)
+        .since(std::time::SystemTime::now() + std::time::Duration::from_secs(10));
+    let b = t.poll(1 << 20).unwrap();
+    let got: Vec<&[u8]> = b.lines.iter().map(|l| l.bytes.as_slice()).collect();
+    assert_eq!(got, [&b"now"[..]]);
+}
