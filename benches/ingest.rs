@@ -159,6 +159,7 @@ fn main() {
                 &socket,
                 &Action::Machines {
                     range: Some(m.clone()),
+                    at: None,
                 },
                 true,
             )

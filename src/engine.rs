@@ -109,6 +109,26 @@ fn snapshot_decode(bytes: &[u8]) -> Option<State> {
 impl Engine {
     /// Open the store in `opts.state_dir` and fold it.
     pub fn open(opts: &OpenOptions) -> Result<Engine> {
+        let mut engine = Engine::open_bare(opts)?;
+        if engine.state.last_seq() == 0 && opts.create {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let site_key = key.iter().map(|b| format!("{b:02x}")).collect();
+            engine.execute(Command::Init { site_key }, "nmt")?;
+            engine.created = true;
+        }
+        if opts.create && engine.state.installer_password().is_none() {
+            let password = crate::password::generate()?;
+            let crypted = crate::password::crypt(&password)?;
+            engine.execute(Command::SetInstallerPassword { crypted }, "nmt")?;
+            engine.new_password = Some(password);
+        }
+        Ok(engine)
+    }
+
+    /// Open without starting a new store's history (for `journal import`, which brings its
+    /// own): the store is created if missing, and left as it is.
+    pub fn open_bare(opts: &OpenOptions) -> Result<Engine> {
         let dir = &opts.state_dir;
         let db_path = dir.join(DB_FILE);
         if !db_path.exists() && !opts.create {
@@ -134,20 +154,118 @@ impl Engine {
         };
         engine.load()?;
         engine.rendered = engine.read_rendered_marker();
-        if engine.state.last_seq() == 0 && opts.create {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            let site_key = key.iter().map(|b| format!("{b:02x}")).collect();
-            engine.execute(Command::Init { site_key }, "nmt")?;
-            engine.created = true;
-        }
-        if opts.create && engine.state.installer_password().is_none() {
-            let password = crate::password::generate()?;
-            let crypted = crate::password::crypt(&password)?;
-            engine.execute(Command::SetInstallerPassword { crypted }, "nmt")?;
-            engine.new_password = Some(password);
-        }
         Ok(engine)
+    }
+
+    /// Rebuild an empty store from a journal's events, exactly as they were (same sequence
+    /// numbers, times, actors and sources), then render every file. Refused when the store
+    /// already holds events.
+    pub fn import(&mut self, envelopes: Vec<Envelope>) -> Result<WriteOutcome> {
+        if self.state.last_seq() != 0 {
+            bail!(
+                "{} already holds {} events; `journal import` rebuilds an empty state \
+                 directory: give it a new --state DIR",
+                self.config.state_dir.display(),
+                self.state.last_seq()
+            );
+        }
+        for chunk in envelopes.chunks(50_000) {
+            let mut index = Vec::with_capacity(chunk.len());
+            for env in chunk {
+                index.push(self.state.history_macs(&env.event));
+                self.state.apply(env);
+            }
+            let last = self.state.last_seq();
+            let snapshot = Some(snapshot_encode(&self.state));
+            let appends: Vec<Append<'_>> = chunk
+                .iter()
+                .zip(&index)
+                .map(|(envelope, machines)| Append { envelope, machines })
+                .collect();
+            if let Err(e) = self
+                .store
+                .append(&appends, &[], snapshot.as_deref().map(|s| (last, s)))
+            {
+                self.load()?;
+                return Err(e);
+            }
+            self.snapshot_seq = last;
+        }
+        self.render_all()
+    }
+
+    /// Every event in sequence order, filtered by observation time.
+    pub fn events(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        visit: &mut dyn FnMut(Envelope) -> Result<bool>,
+    ) -> Result<()> {
+        let last = self.store.last_seq()?;
+        if last == 0 {
+            return Ok(());
+        }
+        self.store.scan(1..=last, &mut |env| {
+            if since.is_some_and(|s| env.observed_at < s)
+                || until.is_some_and(|u| env.observed_at > u)
+            {
+                return Ok(true);
+            }
+            visit(env)
+        })
+    }
+
+    /// The state as it was at `at`: every event observed by then, folded in log order.
+    pub fn state_at(&self, at: Timestamp) -> Result<State> {
+        let mut st = State::new();
+        self.events(None, Some(at), &mut |env| {
+            st.apply(&env);
+            Ok(true)
+        })?;
+        Ok(st)
+    }
+
+    /// Fold the whole log from scratch and compare it with the live projection and with the
+    /// files on disk; the differences, as sentences.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let mut fresh = State::new();
+        self.events(None, None, &mut |env| {
+            fresh.apply(&env);
+            Ok(true)
+        })?;
+        let mut out = Vec::new();
+        if fresh != self.state {
+            out.push(format!(
+                "the live projection differs from a fresh fold of the {} events in the log",
+                fresh.last_seq()
+            ));
+            for m in fresh.machines() {
+                if self.state.machine(&m.mac) != Some(m) {
+                    out.push(format!("  machine {} differs", m.mac));
+                }
+            }
+            for m in self.state.machines() {
+                if fresh.machine(&m.mac).is_none() {
+                    out.push(format!("  machine {} is not in the log", m.mac));
+                }
+            }
+        }
+        let files = render::all(&fresh, &self.config.render);
+        out.extend(
+            files::drift(
+                files
+                    .iter()
+                    .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+            )
+            .into_iter()
+            .map(|d| d.to_string()),
+        );
+        out.extend(
+            self.stale_files(&files)
+                .into_iter()
+                .map(|p| Drift::Stale(p).to_string()),
+        );
+        Ok(out)
     }
 
     /// The installer password generated by this open (a new store), to show once: after

@@ -25,3 +25,6 @@ mod ingest;
 
 // A real DHCP exchange: dnsmasq and busybox udhcpc in network namespaces, nmtd following the log.
 mod lab_dnsmasq;
+
+// The past: journal export/import round trips, --at, `nmt boots`, `nmt verify`.
+mod forensics;

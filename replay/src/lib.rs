@@ -6,6 +6,9 @@
 //!   so live ingest and replay read exactly once.
 //! - [`Converter`]: parsed log lines (nmt-parsers) into domain observations, with the year of
 //!   RFC 3164 stamps inferred and dnsmasq's detail lines joined to their transaction.
+//! - [`Archive`] / [`merge`]: archived logs (plain, rotated, gzip) merged in time order, with
+//!   each line's file identity and offset (the same as live ingest records) and the year of
+//!   RFC 3164 stamps inferred ([`YearRule`]).
 //! - [`read_journal`] / [`fold_journal`]: a JSON-lines journal as `nmt journal export`
 //!   writes it, refused with its line number when truncated or out of sequence.
 //!
@@ -15,10 +18,12 @@
 //! assert_eq!(state.group_policy("lab").to_string(), "ltsp");
 //! ```
 
+mod archive;
 mod journal;
 mod records;
 mod tail;
 
+pub use archive::{Archive, ArchiveLine, Merged, Progress, YearRule, file_identity, merge};
 pub use journal::{JournalError, fold_journal, read_journal};
 pub use records::{Converter, Observed, Skipped};
 pub use tail::{

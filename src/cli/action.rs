@@ -52,6 +52,8 @@ pub enum Action {
     },
     Machines {
         range: Option<String>,
+        #[serde(default)]
+        at: Option<Timestamp>,
     },
     RootdevList,
     RootdevSet {
@@ -77,14 +79,27 @@ pub enum Action {
         machine: String,
         since: Option<Timestamp>,
         until: Option<Timestamp>,
+        #[serde(default)]
+        kinds: Vec<String>,
     },
+    Boots {
+        machine: String,
+        since: Option<Timestamp>,
+    },
+    Verify,
     Show {
         machine: String,
+        #[serde(default)]
+        at: Option<Timestamp>,
     },
     Render {
         check: bool,
     },
-    JournalExport,
+    JournalExport {
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        machine: Option<String>,
+    },
     Status,
 }
 

@@ -140,6 +140,9 @@ Examples:
     Machines {
         /// A noderange (default: every machine).
         range: Option<String>,
+        /// The inventory as it was at this time (what had been observed by then).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 
     /// List, set or remove root-device mappings (MAC → installed root device).
@@ -187,7 +190,33 @@ Examples:
         /// Only events observed at or before this time.
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
+        /// Only these kinds of event, comma-separated (e.g. DhcpSeen,BootEntryUsed,
+        /// MachinePolicySet,GroupPolicySet,InstallReported,InstallerLogged).
+        #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+        kind: Vec<String>,
     },
+
+    /// One line per boot: when it asked DHCP, the address it got, the entry it fetched, what
+    /// that meant, and who set that policy and when.
+    #[command(after_help = "\
+Examples:
+  nmt boots lab07 --since 'yesterday 00:00'     # which image did lab07 boot last night?
+  nmt boots node061 --json | jq '.[] | {at, policy, set_by}'")]
+    Boots {
+        /// The machine (MAC or name).
+        machine: String,
+        /// Only boots at or after this time.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+
+    /// Fold the whole log afresh and compare with the live state and the files on disk.
+    #[command(after_help = "\
+Exits 1 and lists the differences when there are any.
+
+Example:
+  nmt verify")]
+    Verify,
 
     /// Everything known about one machine, and its generated boot entry.
     #[command(after_help = "\
@@ -197,6 +226,9 @@ Examples:
     Show {
         /// The machine (MAC or name).
         machine: String,
+        /// The machine as it was at this time.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 
     /// Bring every generated file up to date (and remove ones nmt no longer needs).
@@ -383,10 +415,30 @@ Examples:
 /// `nmt journal …`
 #[derive(Subcommand, Debug)]
 pub enum JournalCmd {
-    /// Write the whole event log as JSON lines, one event with its envelope per line.
-    #[command(after_help = "Example:\n  nmt journal export backup.jsonl")]
+    /// Write the event log as JSON lines, one event with its envelope per line.
+    #[command(
+        after_help = "Examples:\n  nmt journal export backup.jsonl\n  nmt journal export --machine lab07 --since '2h ago'"
+    )]
     Export {
         /// The file to write (default: standard output).
         file: Option<PathBuf>,
+        /// Only events observed at or after this time.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only events observed at or before this time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only events about this machine.
+        #[arg(long, value_name = "MACHINE")]
+        machine: Option<String>,
+    },
+    /// Rebuild an empty state directory from an export: every event as it was, then every
+    /// generated file. A truncated or corrupted export is refused with its line number.
+    #[command(
+        after_help = "Example:\n  nmt --state /var/lib/nmt journal import /backup/nmt-journal.jsonl"
+    )]
+    Import {
+        /// The export (JSON lines), or - for standard input.
+        file: PathBuf,
     },
 }

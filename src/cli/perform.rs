@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::action::{Action, Output};
 use super::output::{self, MachineView, local_time, or_dash};
-use crate::{Engine, EventStore, Executed};
+use crate::{Engine, Executed};
 
 fn count(n: usize, what: &str) -> String {
     if n == 1 {
@@ -237,10 +237,17 @@ fn perform_inner(
                 ),
             })
         }
-        Action::Machines { range } => {
-            let st = engine.state();
+        Action::Machines { range, at } => {
+            let past;
+            let st = match at {
+                Some(t) => {
+                    past = engine.state_at(t)?;
+                    &past
+                }
+                None => engine.state(),
+            };
             let macs: Vec<Mac> = match &range {
-                Some(r) => engine.resolve(r)?,
+                Some(r) => crate::resolve(st, r)?,
                 None => st.machines().map(|m| m.mac).collect(),
             };
             let views: Vec<MachineView<'_>> = macs
@@ -371,9 +378,13 @@ fn perform_inner(
             machine,
             since,
             until,
+            kinds,
         } => {
             let mac = mac_or_name(engine, &machine)?;
-            let events = engine.history(&mac, since, until)?;
+            let mut events = engine.history(&mac, since, until)?;
+            if !kinds.is_empty() {
+                events.retain(|e| kinds.iter().any(|k| k.eq_ignore_ascii_case(e.event.kind())));
+            }
             if events.is_empty() && engine.state().machine(&mac).is_none() {
                 bail!("no event mentions {mac}; list machines with `nmt machines`");
             }
@@ -392,9 +403,88 @@ fn perform_inner(
                 }),
             ))
         }
-        Action::Show { machine } => {
-            let mac = one_machine(engine, &machine)?;
-            ok(show(engine, &mac, json))
+        Action::Show { machine, at } => match at {
+            Some(t) => {
+                let past = engine.state_at(t)?;
+                let mac = match Mac::parse(&machine) {
+                    Some(m) => m,
+                    None => {
+                        let macs = crate::resolve(&past, &machine)?;
+                        *macs
+                            .first()
+                            .ok_or_else(|| anyhow!("{machine:?} names no machine"))?
+                    }
+                };
+                if past.machine(&mac).is_none() {
+                    bail!("{machine} was not known yet at {}", local_time(t));
+                }
+                ok(show(engine, &past, &mac, json))
+            }
+            None => {
+                let mac = one_machine(engine, &machine)?;
+                ok(show(engine, engine.state(), &mac, json))
+            }
+        },
+        Action::Boots { machine, since } => {
+            let mac = mac_or_name(engine, &machine)?;
+            let mut tracker = nmt_projections::BootTracker::new(mac);
+            engine.events(None, None, &mut |env| {
+                tracker.feed(&env);
+                Ok(true)
+            })?;
+            let boots: Vec<_> = tracker
+                .boots
+                .into_iter()
+                .filter(|b| since.is_none_or(|s| b.at >= s))
+                .collect();
+            if json {
+                return ok(output::json(&boots));
+            }
+            if boots.is_empty() {
+                return ok(format!(
+                    "no boot of {machine} is in the log{} (a boot is a fetch of its entry seen in a TFTP log)\n",
+                    since
+                        .map(|s| format!(" since {}", local_time(s)))
+                        .unwrap_or_default()
+                ));
+            }
+            ok(output::table(
+                &["TIME", "IP", "ENTRY", "POLICY", "BOOTED", "SET BY"],
+                boots.iter().map(|b| {
+                    let origin = match b.origin {
+                        Origin::Machine => " (own)",
+                        Origin::MachineOnce => " (once)",
+                        Origin::Group => "",
+                    };
+                    vec![
+                        local_time(b.at),
+                        or_dash(b.ip),
+                        b.file.clone(),
+                        format!("{}{origin}", b.policy),
+                        b.booted.clone(),
+                        match (&b.set_by, b.set_at) {
+                            (Some(a), Some(t)) => format!("{a} at {}", local_time(t)),
+                            _ => "-".into(),
+                        },
+                    ]
+                }),
+            ))
+        }
+        Action::Verify => {
+            let problems = engine.verify()?;
+            if json {
+                return Ok((
+                    u8::from(!problems.is_empty()),
+                    output::json(&json!({ "ok": problems.is_empty(), "problems": problems })),
+                ));
+            }
+            if problems.is_empty() {
+                return ok(format!(
+                    "verified: a fresh fold of all {} events equals the live state, and every generated file matches it\n",
+                    engine.state().last_seq()
+                ));
+            }
+            Ok((1, problems.iter().map(|p| format!("{p}\n")).collect()))
         }
         Action::Render { check: true } => {
             let drift = engine.drift();
@@ -430,24 +520,38 @@ fn perform_inner(
             }
             ok(text.to_string())
         }
-        Action::JournalExport => {
+        Action::JournalExport {
+            since,
+            until,
+            machine,
+        } => {
             let mut text = String::new();
-            let last = engine.store().last_seq()?;
-            engine.store().scan(1..=last.max(1), &mut |env| {
+            let mut push = |env: &nmt_projections::Envelope| -> Result<()> {
                 text.push_str(
                     std::str::from_utf8(&env.to_json())
                         .map_err(|_| anyhow!("an event is not UTF-8"))?,
                 );
                 text.push('\n');
-                Ok(true)
-            })?;
+                Ok(())
+            };
+            match machine {
+                Some(m) => {
+                    let mac = mac_or_name(engine, &m)?;
+                    for env in engine.history(&mac, since, until)? {
+                        push(&env)?;
+                    }
+                }
+                None => engine.events(since, until, &mut |env| {
+                    push(&env)?;
+                    Ok(true)
+                })?,
+            }
             ok(text)
         }
     }
 }
 
-fn show(engine: &Engine, mac: &Mac, as_json: bool) -> String {
-    let st = engine.state();
+fn show(engine: &Engine, st: &nmt_projections::State, mac: &Mac, as_json: bool) -> String {
     let m = st.machine(mac).expect("resolved machines exist");
     let cfg = &engine.config().render;
     let entry = render::boot_entry(st, mac, cfg);

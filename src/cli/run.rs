@@ -33,9 +33,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut export_to: Option<PathBuf> = None;
     let action = match cli.command {
         Cmd::Config { default } => return config(&state, cli.config.as_deref(), default, cli.json),
-        Cmd::Journal(JournalCmd::Export { file }) => {
+        Cmd::Journal(JournalCmd::Export {
+            file,
+            since,
+            until,
+            machine,
+        }) => {
             export_to = file.filter(|f| f != Path::new("-"));
-            Action::JournalExport
+            Action::JournalExport {
+                since: since.as_deref().map(parse_time).transpose()?,
+                until: until.as_deref().map(parse_time).transpose()?,
+                machine,
+            }
+        }
+        Cmd::Journal(JournalCmd::Import { file }) => {
+            return import(&state, cli.config.as_deref(), &file, cli.json);
         }
         other => action_of(other)?,
     };
@@ -147,7 +159,10 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             once,
             members,
         },
-        Cmd::Machines { range } => Action::Machines { range },
+        Cmd::Machines { range, at } => Action::Machines {
+            range,
+            at: at.as_deref().map(parse_time).transpose()?,
+        },
         Cmd::Rootdev { cmd } => match cmd.unwrap_or(RootdevCmd::List) {
             RootdevCmd::List => Action::RootdevList,
             RootdevCmd::Set { range, device } => Action::RootdevSet { range, device },
@@ -198,17 +213,73 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             machine,
             since,
             until,
+            kind,
         } => Action::History {
             machine,
             since: since.as_deref().map(parse_time).transpose()?,
             until: until.as_deref().map(parse_time).transpose()?,
+            kinds: kind,
         },
-        Cmd::Show { machine } => Action::Show { machine },
+        Cmd::Boots { machine, since } => Action::Boots {
+            machine,
+            since: since.as_deref().map(parse_time).transpose()?,
+        },
+        Cmd::Verify => Action::Verify,
+        Cmd::Show { machine, at } => Action::Show {
+            machine,
+            at: at.as_deref().map(parse_time).transpose()?,
+        },
         Cmd::Status => Action::Status,
         Cmd::Render { check } => Action::Render { check },
-        Cmd::Journal(JournalCmd::Export { .. }) => Action::JournalExport,
-        Cmd::Config { .. } => unreachable!("handled by the caller"),
+        Cmd::Journal(_) | Cmd::Config { .. } => unreachable!("handled by the caller"),
     })
+}
+
+/// `nmt journal import`: into an empty state, on the store directly (no daemon may own it).
+fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Result<ExitCode> {
+    let socket = Config::load(state, config)?.daemon.socket;
+    if crate::client::via_daemon(&socket, &Action::Status, false).is_some() {
+        bail!(
+            "nmtd is running on {}; `journal import` rebuilds an empty state directory: import \
+             into a new one, then start nmtd on it",
+            state.display()
+        );
+    }
+    let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file)
+                .with_context(|| format!("while opening the journal {}", file.display()))?,
+        ))
+    };
+    // The whole export is checked before anything is written.
+    let events = nmt_replay::read_journal(reader)
+        .with_context(|| format!("{} was refused; nothing was imported", file.display()))?;
+    if events.is_empty() {
+        bail!("{} holds no events; nothing was imported", file.display());
+    }
+    let mut engine = Engine::open_bare(&OpenOptions {
+        state_dir: state.to_path_buf(),
+        config: config.map(Path::to_path_buf),
+        wait: Duration::from_secs(10),
+        create: true,
+    })?;
+    let n = events.len();
+    let out = engine.import(events)?;
+    if json {
+        print!(
+            "{}",
+            output::json(&json!({"events": n, "files_written": out.written.len()}))
+        );
+    } else {
+        println!(
+            "imported {n} events into {}; {} files written",
+            abs(state).display(),
+            out.written.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn config(state: &Path, explicit: Option<&Path>, default: bool, json: bool) -> Result<ExitCode> {

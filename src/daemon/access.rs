@@ -61,9 +61,11 @@ fn reads_only(action: &Action) -> bool {
             | Action::RootdevList
             | Action::ProfileList
             | Action::History { .. }
+            | Action::Boots { .. }
+            | Action::Verify
             | Action::Show { .. }
             | Action::Render { check: true }
-            | Action::JournalExport
+            | Action::JournalExport { .. }
             | Action::Status
     )
 }
@@ -157,7 +159,17 @@ mod tests {
                 )
                 .is_err()
         );
-        assert!(access.check(&r, &Action::Machines { range: None }).is_ok());
+        assert!(
+            access
+                .check(
+                    &r,
+                    &Action::Machines {
+                        range: None,
+                        at: None
+                    }
+                )
+                .is_ok()
+        );
         assert!(
             access
                 .check(&caller("kathrin"), &policy("@chemistry"))

@@ -1,0 +1,261 @@
+//! Questions about the past and rebuilding: journal export and import, `--at`, `nmt boots`,
+//! `nmt verify`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::daemon::Daemon;
+use crate::util::{Nmt, mac};
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A boot of machine n in dnsmasq's words: DHCP, then its pxelinux entry over TFTP.
+fn boot(n: u32, stamp: &str) -> String {
+    let m = mac(n);
+    let ip = format!("10.0.9.{n}");
+    format!(
+        "{stamp} boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPACK(br0) {ip} {m}\n\
+         {stamp} boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.cfg/01-{} to {ip}\n",
+        m.replace(':', "-")
+    )
+}
+
+fn wait(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// Every generated file under a state directory, by relative path.
+fn generated(state: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![state.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(state)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !["nmt.redb", "rendered-seq", "nmtd.sock", "nmt.toml"].contains(&rel.as_str())
+            {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A state built through commands and log lines, with nmtd stopped at the end.
+fn scenario(t: &Nmt) {
+    let log = t.dir.path().join("dnsmasq.log");
+    let _d = Daemon::start(t, &["--log", log.to_str().unwrap()]);
+    t.ok(&["group", "add", "physics"]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "lab07",
+        "--group",
+        "physics",
+    ]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(2),
+        "--name",
+        "lab08",
+        "--group",
+        "physics",
+        "--ip",
+        "10.0.0.8",
+    ]);
+    append(&log, &boot(1, "Nov 20 01:00:00"));
+    append(&log, &boot(3, "Nov 20 01:00:05"));
+    wait("boots ingested", || {
+        t.json(&["machines"]).as_array().unwrap().len() == 3
+    });
+    t.ok(&["policy", "@physics", "restore-image:lab", "--once"]);
+    append(&log, &boot(1, "Nov 20 02:05:00"));
+    wait("the re-image boot", || {
+        t.json(&["boots", "lab07"]).as_array().unwrap().len() == 2
+    });
+    t.ok(&["policy", "@physics", "ltsp"]);
+    t.ok(&["installed", &mac(3), "/dev/sda1"]);
+    t.ok(&["rootdev", "set", "lab08", "/dev/sdb1"]);
+    append(&log, &boot(1, "Nov 20 09:00:00"));
+    wait("the ltsp boot", || {
+        t.json(&["boots", "lab07"]).as_array().unwrap().len() == 3
+    });
+}
+
+#[test]
+fn which_image_did_lab07_boot_last_night() {
+    let t = Nmt::new();
+    scenario(&t);
+    let boots = t.json(&["boots", "lab07"]);
+    let b = boots.as_array().unwrap();
+    assert_eq!(b[0]["policy"], "localboot");
+    assert_eq!(b[1]["policy"], "restore-image:lab", "the nightly re-image");
+    assert_eq!(b[1]["origin"], "machine-once");
+    assert_eq!(b[1]["image"], "lab");
+    assert_eq!(
+        b[1]["booted"],
+        "kernel nmt/imager/vmlinuz initrd nmt/imager/initrd.img"
+    );
+    assert_eq!(b[1]["ip"], "10.0.9.1");
+    assert_eq!(b[1]["set_by"], nmt::current_actor().as_str());
+    assert!(
+        b[1]["set_how"]
+            .as_str()
+            .unwrap()
+            .contains("(next boot only)"),
+        "{}",
+        b[1]
+    );
+    // The one-shot was spent by that boot: the next one followed the group again.
+    assert_eq!(b[2]["policy"], "ltsp");
+    assert_eq!(b[2]["origin"], "group");
+    assert!(
+        b[2]["set_how"]
+            .as_str()
+            .unwrap()
+            .contains("group physics policy set to ltsp")
+    );
+    let text = t.ok(&["boots", "lab07"]);
+    assert!(text.contains("restore-image:lab (once)"), "{text}");
+    // --since
+    let year = jiff::Zoned::now().year();
+    let late = t.json(&["boots", "lab07", "--since", &format!("{year}-11-20 08:00")]);
+    assert_eq!(late.as_array().unwrap().len(), 1);
+    // history by kind
+    let h = t.json(&["history", "lab07", "--kind", "BootEntryUsed"]);
+    assert_eq!(h.as_array().unwrap().len(), 3);
+    assert!(t.ok(&["verify"]).starts_with("verified:"));
+}
+
+#[test]
+fn the_state_as_it_was_at_a_time() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "physics"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "lab07"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = jiff::Timestamp::now().to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    t.ok(&["assign", "lab07", "physics"]);
+    t.ok(&["policy", "@physics", "ltsp"]);
+    t.ok(&["name", "lab07", "lab7"]);
+    let then = t.json(&["machines", "--at", &before]);
+    assert_eq!(then[0]["group"], "unknown");
+    assert_eq!(then[0]["name"], "lab07");
+    assert_eq!(then[0]["effective_policy"], "localboot");
+    let now = t.json(&["machines"]);
+    assert_eq!(now[0]["group"], "physics");
+    assert_eq!(now[0]["effective_policy"], "ltsp");
+    let shown = t.ok(&["show", "lab07", "--at", &before]);
+    assert!(shown.contains("group        unknown"), "{shown}");
+    let err = t.fails(&["show", "lab07", "--at", "2001-01-01 00:00"]);
+    assert!(
+        err.contains("no machine named lab07") || err.contains("not known yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_then_import_rebuilds_everything_byte_for_byte() {
+    let t = Nmt::new();
+    scenario(&t);
+    let export = t.dir.path().join("journal.jsonl");
+    t.ok(&["journal", "export", export.to_str().unwrap()]);
+    let other = Nmt::new();
+    let out = other.ok(&["journal", "import", export.to_str().unwrap()]);
+    assert!(out.starts_with("imported"), "{out}");
+    assert_eq!(
+        other.ok(&["machines", "--json"]),
+        t.ok(&["machines", "--json"])
+    );
+    assert_eq!(
+        other.ok(&["history", "lab07", "--json"]),
+        t.ok(&["history", "lab07", "--json"])
+    );
+    assert_eq!(
+        other.ok(&["boots", "lab07", "--json"]),
+        t.ok(&["boots", "lab07", "--json"])
+    );
+    let (a, b) = (generated(&t.state()), generated(&other.state()));
+    assert_eq!(
+        a.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        b.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    for ((p, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{p} differs after import");
+    }
+    assert!(other.ok(&["verify"]).starts_with("verified:"));
+    // Importing again, into a state that is no longer empty, is refused.
+    let err = other.fails(&["journal", "import", export.to_str().unwrap()]);
+    assert!(err.contains("already holds"), "{err}");
+    // Filters.
+    // --machine: its own events, and its group's policy changes while it was a member.
+    let only = t.ok(&["journal", "export", "--machine", "lab08"]);
+    for l in only.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(
+            v["event"]["mac"] == mac(2).as_str() || v["event"]["type"] == "GroupPolicySet",
+            "{l}"
+        );
+    }
+    assert!(only.lines().count() >= 4, "{only}");
+}
+
+#[test]
+fn a_truncated_or_corrupted_export_is_refused_with_its_line() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1)]);
+    let full = t.ok(&["journal", "export"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.jsonl");
+    std::fs::write(&cut, &full[..full.len() - 20]).unwrap();
+    let other = Nmt::new();
+    let err = other.fails(&["journal", "import", cut.to_str().unwrap()]);
+    let lines = full.lines().count();
+    assert!(err.contains(&format!("line {lines}")), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        !other.state().join("nmt.redb").exists(),
+        "the state is left untouched"
+    );
+    let gap = dir.path().join("gap.jsonl");
+    let mut ls: Vec<&str> = full.lines().collect();
+    ls.remove(3);
+    std::fs::write(&gap, ls.join("\n")).unwrap();
+    let err = other.fails(&["journal", "import", gap.to_str().unwrap()]);
+    assert!(err.contains("line 4: event 5 follows event 3"), "{err}");
+}
+
+#[test]
+fn verify_reports_drift_and_exits_1() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1), "--name", "a"]);
+    assert!(t.ok(&["verify"]).starts_with("verified:"));
+    std::fs::write(t.path("hosts/nmt.hosts"), "tampered\n").unwrap();
+    let out = t.cmd(&["verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hosts/nmt.hosts"));
+}
