@@ -18,7 +18,7 @@ use nmt_replay::Observed;
 
 use crate::config::Config;
 use crate::files::{self, Drift, WriteOutcome};
-use crate::store::{Append, EventStore, RedbStore};
+use crate::store::{Append, EventStore, RedbStore, Snapshot};
 
 /// The database file's name in the state directory.
 pub const DB_FILE: &str = "nmt.redb";
@@ -28,7 +28,7 @@ const RENDERED_FILE: &str = "rendered-seq";
 pub const SNAPSHOT_EVERY: u64 = 1000;
 /// Bump the version whenever the shape of `State` changes (a release number alone is not
 /// enough during development); an unreadable snapshot is ignored and the log refolded.
-const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v5\0";
+const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v6\0";
 
 /// How to open the engine.
 #[derive(Clone, Debug)]
@@ -41,6 +41,21 @@ pub struct OpenOptions {
     pub wait: Duration,
     /// Create the state directory and a new store if there is none (mutating commands).
     pub create: bool,
+}
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReplaySummary {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines skipped because they were read before (live or an earlier replay).
+    pub already: u64,
+    /// Events appended.
+    pub events: u64,
+    /// Lines recognised that made no event (detail lines, lines naming no machine).
+    pub ignored: u64,
+    /// Lines not recognised.
+    pub rejects: u64,
 }
 
 /// Events being appended together.
@@ -169,6 +184,24 @@ impl Engine {
                 self.state.last_seq()
             );
         }
+        // How far each log file was read, from the events' sources (checkpoints are not in a
+        // journal): replay after the import then skips what the journal already holds.
+        let mut read_to: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for env in &envelopes {
+            if let Some(Source {
+                stream,
+                offset: Some(o),
+            }) = &env.source
+                && stream.starts_with("file:")
+            {
+                let e = read_to.entry(stream.as_str()).or_insert(0);
+                *e = (*e).max(o + 1);
+            }
+        }
+        let cps: Vec<(String, [u8; 8])> = read_to
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_le_bytes()))
+            .collect();
         for chunk in envelopes.chunks(50_000) {
             let mut index = Vec::with_capacity(chunk.len());
             for env in chunk {
@@ -182,15 +215,20 @@ impl Engine {
                 .zip(&index)
                 .map(|(envelope, machines)| Append { envelope, machines })
                 .collect();
-            if let Err(e) = self
-                .store
-                .append(&appends, &[], snapshot.as_deref().map(|s| (last, s)))
-            {
+            let max_observed = self.state.max_observed();
+            let snap = snapshot.as_deref().map(|bytes| Snapshot {
+                seq: last,
+                bytes,
+                max_observed,
+            });
+            if let Err(e) = self.store.append(&appends, &[], snap) {
                 self.load()?;
                 return Err(e);
             }
             self.snapshot_seq = last;
         }
+        let refs: Vec<(&str, &[u8])> = cps.iter().map(|(k, v)| (k.as_str(), &v[..])).collect();
+        self.store.append(&[], &refs, None)?;
         self.render_all()
     }
 
@@ -216,7 +254,29 @@ impl Engine {
     }
 
     /// The state as it was at `at`: every event observed by then, folded in log order.
+    /// Starts from the newest snapshot whose events were all observed by then.
     pub fn state_at(&self, at: Timestamp) -> Result<State> {
+        let (mut st, from) = match self.store.snapshot_for_time(at)? {
+            Some((seq, bytes)) => match snapshot_decode(&bytes) {
+                Some(s) if s.last_seq() == seq => (s, seq + 1),
+                _ => (State::new(), 1),
+            },
+            None => (State::new(), 1),
+        };
+        let last = self.store.last_seq()?;
+        if from <= last {
+            self.store.scan(from..=last, &mut |env| {
+                if env.observed_at <= at {
+                    st.apply(&env);
+                }
+                Ok(true)
+            })?;
+        }
+        Ok(st)
+    }
+
+    /// [`Engine::state_at`] without snapshots: a fold of the whole log (for tests).
+    pub fn state_at_by_full_fold(&self, at: Timestamp) -> Result<State> {
         let mut st = State::new();
         self.events(None, Some(at), &mut |env| {
             st.apply(&env);
@@ -302,7 +362,15 @@ impl Engine {
         // next start does not fold the whole log again.
         if last - self.snapshot_seq >= SNAPSHOT_EVERY {
             let bytes = snapshot_encode(&self.state);
-            self.store.append(&[], &[], Some((last, &bytes)))?;
+            self.store.append(
+                &[],
+                &[],
+                Some(Snapshot {
+                    seq: last,
+                    bytes: &bytes,
+                    max_observed: self.state.max_observed(),
+                }),
+            )?;
             self.snapshot_seq = last;
         }
         Ok(())
@@ -363,14 +431,113 @@ impl Engine {
     pub fn ingest(
         &mut self,
         observed: Vec<(Observed, Source)>,
-        checkpoint: (&str, &[u8]),
+        checkpoints: &[(&str, &[u8])],
     ) -> Result<(Vec<Envelope>, Affected)> {
         let mut batch = Batch::new();
         for (o, source) in observed {
             let event = nmt_projections::observe(&self.state, o.observation);
             self.push(&mut batch, event, &o.actor, o.at, Some(source));
         }
-        self.commit(batch, &[checkpoint])
+        self.commit(batch, checkpoints)
+    }
+
+    /// Replay archived DHCP/TFTP logs (plain, rotated, gzip; several formats and hosts),
+    /// merged in time order, through the same parsers as live ingest. Lines already read —
+    /// by live ingest or an earlier replay, recognised by file content and offset — are
+    /// skipped, so replaying twice adds nothing.
+    pub fn replay(
+        &mut self,
+        paths: &[PathBuf],
+        years: nmt_replay::YearRule,
+        progress: Option<Box<dyn FnMut(nmt_replay::Progress) + Send>>,
+    ) -> Result<ReplaySummary> {
+        use std::collections::HashMap;
+        let mut archives = Vec::with_capacity(paths.len());
+        for p in paths {
+            archives.push(nmt_replay::Archive::open(p)?);
+        }
+        let mut merged = nmt_replay::merge(archives, years);
+        if let Some(cb) = progress {
+            merged = merged.on_progress(cb);
+        }
+        // Reads every file once first: a damaged archive is refused before anything is added.
+        merged.prepare()?;
+        let mut summary = ReplaySummary::default();
+        let mut converters: HashMap<usize, nmt_replay::Converter> = HashMap::new();
+        let mut done: HashMap<u64, u64> = HashMap::new();
+        let mut batch: Vec<(Observed, Source)> = Vec::new();
+        let mut ends: HashMap<u64, u64> = HashMap::new();
+        let now = Timestamp::now();
+        for line in merged {
+            let l = line?;
+            let key = crate::daemon::identity_key(l.identity);
+            let read_to = match done.get(&l.identity) {
+                Some(v) => *v,
+                None => {
+                    let v = self
+                        .store
+                        .checkpoint(&key)?
+                        .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
+                        .unwrap_or(0);
+                    done.insert(l.identity, v);
+                    v
+                }
+            };
+            summary.lines += 1;
+            if l.offset < read_to {
+                summary.already += 1;
+                continue;
+            }
+            let end = l.offset + l.bytes.len() as u64 + 1;
+            let e = ends.entry(l.identity).or_insert(end);
+            *e = (*e).max(end);
+            match nmt_parsers::parse_line(&l.bytes) {
+                Ok(ll) => match converters
+                    .entry(l.path_index)
+                    .or_default()
+                    .convert(&ll, l.at.unwrap_or(now))
+                {
+                    Ok(o) => batch.push((
+                        o,
+                        Source {
+                            stream: key,
+                            offset: Some(l.offset),
+                        },
+                    )),
+                    Err(_) => summary.ignored += 1,
+                },
+                Err(_) => summary.rejects += 1,
+            }
+            if batch.len() >= 20_000 {
+                summary.events += self.replay_flush(&mut batch, &mut ends, &mut done)?;
+            }
+        }
+        summary.events += self.replay_flush(&mut batch, &mut ends, &mut done)?;
+        Ok(summary)
+    }
+
+    fn replay_flush(
+        &mut self,
+        batch: &mut Vec<(Observed, Source)>,
+        ends: &mut std::collections::HashMap<u64, u64>,
+        done: &mut std::collections::HashMap<u64, u64>,
+    ) -> Result<u64> {
+        if batch.is_empty() && ends.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<(String, [u8; 8])> = ends
+            .iter()
+            .map(|(id, end)| (crate::daemon::identity_key(*id), end.to_le_bytes()))
+            .collect();
+        let cps: Vec<(&str, &[u8])> = keys.iter().map(|(k, v)| (k.as_str(), &v[..])).collect();
+        let n = batch.len() as u64;
+        let before = self.state.last_seq();
+        let (_, affected) = self.ingest(std::mem::take(batch), &cps)?;
+        for (id, end) in ends.drain() {
+            done.insert(id, end);
+        }
+        self.render(&affected, before)?;
+        Ok(n)
     }
 
     /// A source's committed checkpoint.
@@ -418,11 +585,13 @@ impl Engine {
             .zip(&batch.index)
             .map(|(envelope, machines)| Append { envelope, machines })
             .collect();
-        if let Err(e) = self.store.append(
-            &appends,
-            checkpoints,
-            snapshot.as_deref().map(|s| (last, s)),
-        ) {
+        let max_observed = self.state.max_observed();
+        let snap = snapshot.as_deref().map(|bytes| Snapshot {
+            seq: last,
+            bytes,
+            max_observed,
+        });
+        if let Err(e) = self.store.append(&appends, checkpoints, snap) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
             return Err(e);

@@ -30,7 +30,7 @@ mod store;
 mod time;
 
 pub use config::{CONFIG_FILE, Config, DaemonConfig, FileConfig, Paths};
-pub use engine::{DB_FILE, Engine, Executed, OpenOptions, SNAPSHOT_EVERY, resolve};
+pub use engine::{DB_FILE, Engine, Executed, OpenOptions, ReplaySummary, SNAPSHOT_EVERY, resolve};
 pub use files::{Drift, WriteOutcome, write_batch};
 pub use identity::current_actor;
 pub use store::{Append, EventStore, OpenError, RedbStore};

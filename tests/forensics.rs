@@ -4,6 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
@@ -258,4 +259,161 @@ fn verify_reports_drift_and_exits_1() {
     let out = t.cmd(&["verify"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("hosts/nmt.hosts"));
+}
+
+fn gzip(path: &Path) -> std::path::PathBuf {
+    let out = Command::new("gzip").arg("-k").arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(path).unwrap();
+    let mut gz = path.as_os_str().to_owned();
+    gz.push(".gz");
+    gz.into()
+}
+
+/// A stamp for today, as syslog writes it (the tests run with TZ=UTC).
+fn today(hms: &str) -> String {
+    jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .strftime(&format!("%b %e {hms}"))
+        .to_string()
+}
+
+fn dhcp_count(t: &Nmt, m: &str) -> usize {
+    t.json(&["history", m, "--kind", "DhcpSeen"])
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn the_disaster_story_journal_import_plus_log_replay_brings_everything_back() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    {
+        let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+        t.ok(&["group", "add", "lab"]);
+        t.ok(&[
+            "machine",
+            "add",
+            &mac(1),
+            "--name",
+            "lab01",
+            "--group",
+            "lab",
+        ]);
+        append(&log, &boot(1, &today("00:01:00")));
+        append(&log, &boot(2, &today("00:02:00")));
+        wait("two machines", || {
+            t.json(&["machines"]).as_array().unwrap().len() == 2
+        });
+        // Last week's backup.
+        t.ok(&[
+            "journal",
+            "export",
+            t.dir.path().join("backup.jsonl").to_str().unwrap(),
+        ]);
+        // After the backup: a new machine shows up, then the log rotates (and is
+        // compressed), and another one shows up.
+        append(&log, &boot(3, &today("00:03:00")));
+        wait("three machines", || {
+            t.json(&["machines"]).as_array().unwrap().len() == 3
+        });
+        std::fs::rename(&log, t.dir.path().join("dnsmasq.log.1")).unwrap();
+        append(&log, &boot(4, &today("00:04:00")));
+        wait("four machines", || {
+            t.json(&["machines"]).as_array().unwrap().len() == 4
+        });
+    }
+    let archived = gzip(&t.dir.path().join("dnsmasq.log.1"));
+    let original = t.ok(&["machines", "--json"]);
+    // Replaying what live ingest already read adds nothing.
+    let live = t.ok(&[
+        "replay",
+        "logs",
+        archived.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(live.contains(": 0 events appended"), "{live}");
+
+    // The state disk dies. A new one, the backup, and the syslog archive.
+    let r = Nmt::new();
+    r.ok(&[
+        "journal",
+        "import",
+        t.dir.path().join("backup.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(r.json(&["machines"]).as_array().unwrap().len(), 2);
+    let out = r.ok(&[
+        "replay",
+        "logs",
+        archived.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.contains("already read before"), "{out}");
+    assert_eq!(
+        r.ok(&["machines", "--json"]),
+        original,
+        "everything is back"
+    );
+    assert_eq!(
+        dhcp_count(&r, &mac(1)),
+        dhcp_count(&t, &mac(1)),
+        "no line counted twice"
+    );
+    assert_eq!(dhcp_count(&r, &mac(3)), 2);
+    let boots = r.json(&["boots", &mac(4)]);
+    assert_eq!(boots.as_array().unwrap().len(), 1);
+    // Replaying again adds nothing.
+    let before = r.ok(&["journal", "export"]).lines().count();
+    let again = r.ok(&[
+        "replay",
+        "logs",
+        archived.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(again.contains(": 0 events appended"), "{again}");
+    assert_eq!(r.ok(&["journal", "export"]).lines().count(), before);
+    assert!(r.ok(&["verify"]).starts_with("verified:"));
+}
+
+#[test]
+fn replay_strict_fails_on_unrecognised_lines_and_damaged_archives_add_nothing() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mixed.log");
+    std::fs::write(
+        &log,
+        format!("{}not a dhcp line\n", boot(5, &today("01:00:00"))),
+    )
+    .unwrap();
+    let out = t
+        .cmd(&["replay", "logs", log.to_str().unwrap(), "--strict"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 not recognised"));
+    assert_eq!(
+        t.json(&["machines"]).as_array().unwrap().len(),
+        1,
+        "the good lines count"
+    );
+    // A gzip cut in half is refused before anything is appended.
+    let whole = dir.path().join("whole.log");
+    let mut text = String::new();
+    for n in 10..200 {
+        text.push_str(&boot(n, &today("02:00:00")));
+    }
+    std::fs::write(&whole, text).unwrap();
+    let gz = gzip(&whole);
+    let bytes = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
+    let before = t.ok(&["journal", "export"]).lines().count();
+    let err = t.fails(&["replay", "logs", gz.to_str().unwrap()]);
+    assert!(err.contains("whole.log.gz"), "{err}");
+    assert_eq!(t.ok(&["journal", "export"]).lines().count(), before);
 }

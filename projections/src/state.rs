@@ -170,6 +170,10 @@ pub struct State {
     site_key: Option<String>,
     installer_password: Option<String>,
     last_seq: u64,
+    /// The latest observation time of any event folded (log replays can arrive out of time
+    /// order; a snapshot is a valid start for "as of T" only when this is ≤ T).
+    #[serde(with = "ts::option")]
+    max_observed: Option<Timestamp>,
     #[serde(skip)]
     names: HashMap<String, Mac>,
     #[serde(skip)]
@@ -197,6 +201,7 @@ impl Default for State {
             site_key: None,
             installer_password: None,
             last_seq: 0,
+            max_observed: None,
             names: HashMap::new(),
             ips: HashMap::new(),
             leases: HashMap::new(),
@@ -247,6 +252,11 @@ impl State {
     /// The sequence number of the last event folded.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The latest observation time among the events folded.
+    pub fn max_observed(&self) -> Option<Timestamp> {
+        self.max_observed
     }
 
     /// The site key (hex) that report tokens derive from.
@@ -448,6 +458,9 @@ impl State {
     /// Fold one event. No checks, no side effects.
     pub fn apply(&mut self, env: &Envelope) {
         self.last_seq = env.seq;
+        if self.max_observed.is_none_or(|m| env.observed_at > m) {
+            self.max_observed = Some(env.observed_at);
+        }
         let at = env.observed_at;
         match &env.event {
             Event::StoreCreated { site_key } => self.site_key = Some(site_key.clone()),

@@ -768,3 +768,644 @@ impl LineReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::SystemTime;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use nmt_projections::Observation;
+
+    use super::*;
+    use crate::Tailer;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(content).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Write `content` (gzipped when asked) at `dir/name`, modified at `mtime`.
+    fn put(dir: &Path, name: &str, content: &[u8], gz: bool, mtime: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, if gz { gzip(content) } else { content.to_vec() }).unwrap();
+        let f = File::options().write(true).open(&path).unwrap();
+        f.set_modified(SystemTime::from(ts(mtime))).unwrap();
+        path
+    }
+
+    fn isc(stamp: &str, host: &str, n: u8) -> String {
+        format!("{stamp} {host} dhcpd[812]: DHCPDISCOVER from 52:54:00:12:34:{n:02x} via eth0\n")
+    }
+
+    fn open_all(paths: &[&Path]) -> Vec<Archive> {
+        paths.iter().map(|p| Archive::open(p).unwrap()).collect()
+    }
+
+    fn replay(paths: &[&Path], years: YearRule) -> Vec<ArchiveLine> {
+        merge(open_all(paths), years)
+            .time_zone(TimeZone::UTC)
+            .collect::<io::Result<_>>()
+            .unwrap()
+    }
+
+    fn text(l: &ArchiveLine) -> String {
+        String::from_utf8_lossy(&l.bytes).into_owned()
+    }
+
+    fn times(lines: &[ArchiveLine]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.at.map_or("-".into(), |t| t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn rotated_plain_and_gzip_files_merge_with_another_hosts_log_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let oldest = [
+            isc("Nov 20 01:00:00", "boot1", 1),
+            isc("Nov 20 01:20:00", "boot1", 2),
+        ]
+        .concat();
+        let older = [
+            isc("Nov 20 02:00:00", "boot1", 3),
+            "Nov 20 02:00:30 boot1 kernel: eth0: link up\n".to_string(),
+            isc("Nov 20 02:20:00", "boot1", 4),
+        ]
+        .concat();
+        // The live file's last line is not terminated yet.
+        let current = [
+            isc("Nov 20 03:00:00", "boot1", 5),
+            isc("Nov 20 03:20:00", "boot1", 6).trim_end().to_string(),
+        ]
+        .concat();
+        let other: String = ["01:10:00", "02:10:00", "03:10:00"]
+            .iter()
+            .enumerate()
+            .map(|(n, t)| {
+                format!(
+                    "2026-11-20T{t}.250000+00:00 boot2 dnsmasq-dhcp[77]: DHCPDISCOVER(br0) 52:54:00:ab:cd:{n:02x}\n"
+                )
+            })
+            .collect();
+        let p_oldest = put(
+            d,
+            "dhcpd.log.2.gz",
+            oldest.as_bytes(),
+            true,
+            "2026-11-20T01:30:00Z",
+        );
+        let p_older = put(
+            d,
+            "dhcpd.log.1",
+            older.as_bytes(),
+            false,
+            "2026-11-20T02:30:00Z",
+        );
+        let p_current = put(
+            d,
+            "dhcpd.log",
+            current.as_bytes(),
+            false,
+            "2026-11-20T03:30:00Z",
+        );
+        let p_other = put(
+            d,
+            "boot2.log",
+            other.as_bytes(),
+            false,
+            "2026-11-20T03:30:00Z",
+        );
+        // Given in no particular order.
+        let paths = [&*p_current, &*p_other, &*p_oldest, &*p_older];
+        let contents = [&current, &other, &oldest, &older];
+        let archives = open_all(&paths);
+        assert!(archives[2].is_gzip() && !archives[3].is_gzip());
+        let identities: Vec<u64> = archives.iter().map(Archive::identity).collect();
+        let total: u64 = archives.iter().map(|a| 2 * a.len_hint().unwrap()).sum();
+        let mut merged = merge(archives, YearRule::Infer).time_zone(TimeZone::UTC);
+        let lines: Vec<ArchiveLine> = merged.by_ref().collect::<io::Result<_>>().unwrap();
+        assert_eq!(
+            times(&lines),
+            [
+                "2026-11-20T01:00:00Z",
+                "2026-11-20T01:10:00.25Z",
+                "2026-11-20T01:20:00Z",
+                "2026-11-20T02:00:00Z",
+                "-",
+                "2026-11-20T02:10:00.25Z",
+                "2026-11-20T02:20:00Z",
+                "2026-11-20T03:00:00Z",
+                "2026-11-20T03:10:00.25Z",
+                "2026-11-20T03:20:00Z",
+            ]
+        );
+        assert_eq!(
+            text(&lines[4]),
+            "Nov 20 02:00:30 boot1 kernel: eth0: link up"
+        );
+        assert_eq!(
+            lines.iter().map(|l| l.path_index).collect::<Vec<_>>(),
+            [2, 1, 2, 3, 3, 1, 3, 0, 1, 0]
+        );
+        for l in &lines {
+            // The offset points at the line in the (decompressed) content.
+            let content = contents[l.path_index].as_bytes();
+            let at = usize::try_from(l.offset).unwrap();
+            assert_eq!(&content[at..at + l.bytes.len()], &l.bytes[..]);
+            assert!(at == 0 || content[at - 1] == b'\n');
+            assert_eq!(l.identity, identities[l.path_index]);
+            assert!(!l.truncated);
+        }
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.path_index == 3)
+                .map(|l| l.offset)
+                .collect::<Vec<_>>(),
+            [0, 79, 79 + 44]
+        );
+        assert_eq!(isc("Nov 20 02:00:00", "boot1", 3).len(), 79);
+        assert_eq!(merged.progress(), Progress { read: total, total });
+    }
+
+    #[test]
+    fn december_lines_of_a_file_spanning_new_year_get_the_previous_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = [
+            isc("Dec 31 23:59:58", "boot1", 1),
+            isc("Dec 31 23:59:59", "boot1", 2),
+            isc("Jan  1 00:00:01", "boot1", 3),
+            isc("Jan  1 00:10:00", "boot1", 4),
+        ]
+        .concat();
+        let expected = [
+            "2026-12-31T23:59:58Z",
+            "2026-12-31T23:59:59Z",
+            "2027-01-01T00:00:01Z",
+            "2027-01-01T00:10:00Z",
+        ];
+        // Modified just after the last line, or days later, or compressed a week later.
+        for (name, gz, mtime) in [
+            ("a.log", false, "2027-01-01T00:10:00Z"),
+            ("b.log", false, "2027-01-03T06:00:00Z"),
+            ("c.log.1.gz", true, "2027-01-08T06:25:00Z"),
+        ] {
+            let p = put(dir.path(), name, content.as_bytes(), gz, mtime);
+            assert_eq!(times(&replay(&[&p], YearRule::Infer)), expected, "{name}");
+        }
+        // A file spanning two New Years.
+        let long = [
+            isc("Dec 31 10:00:00", "boot1", 1),
+            isc("Jun  1 10:00:00", "boot1", 2),
+            isc("Jan  1 10:00:00", "boot1", 3),
+        ]
+        .concat();
+        let p = put(
+            dir.path(),
+            "long.log",
+            long.as_bytes(),
+            false,
+            "2027-02-01T00:00:00Z",
+        );
+        assert_eq!(
+            times(&replay(&[&p], YearRule::Infer)),
+            [
+                "2025-12-31T10:00:00Z",
+                "2026-06-01T10:00:00Z",
+                "2027-01-01T10:00:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_a_little_out_of_order_across_a_months_end_are_not_a_new_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = [
+            isc("Feb  1 00:00:00", "boot1", 1),
+            isc("Jan 31 23:59:59", "boot1", 2),
+            isc("Feb  1 00:00:02", "boot1", 3),
+        ]
+        .concat();
+        let p = put(
+            dir.path(),
+            "a.log",
+            content.as_bytes(),
+            false,
+            "2027-02-01T00:00:03Z",
+        );
+        assert_eq!(
+            times(&replay(&[&p], YearRule::Infer)),
+            [
+                "2027-02-01T00:00:00Z",
+                "2027-01-31T23:59:59Z",
+                "2027-02-01T00:00:02Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn rotated_siblings_with_equal_modification_times_come_out_in_rotation_order() {
+        // Copied on 31 December 2026 (without keeping times): a year after they were written.
+        let dir = tempfile::tempdir().unwrap();
+        let copied = "2026-12-31T12:00:00Z";
+        let oldest = [
+            isc("Dec 29 08:00:00", "boot1", 1),
+            isc("Dec 29 09:00:00", "boot1", 2),
+        ]
+        .concat();
+        let older = [
+            isc("Dec 30 10:00:00", "boot1", 3),
+            isc("Dec 31 23:59:59", "boot1", 4),
+        ]
+        .concat();
+        let current = [
+            isc("Dec 31 23:59:59", "boot1", 5),
+            isc("Jan  1 00:00:00", "boot1", 6),
+            isc("Jan  2 08:00:00", "boot1", 7),
+        ]
+        .concat();
+        let p0 = put(dir.path(), "syslog.2.gz", oldest.as_bytes(), true, copied);
+        let p1 = put(dir.path(), "syslog.1", older.as_bytes(), false, copied);
+        let p2 = put(dir.path(), "syslog", current.as_bytes(), false, copied);
+        let lines = replay(&[&p2, &p1, &p0], YearRule::Infer);
+        assert_eq!(
+            times(&lines),
+            [
+                "2025-12-29T08:00:00Z",
+                "2025-12-29T09:00:00Z",
+                "2025-12-30T10:00:00Z",
+                "2025-12-31T23:59:59Z",
+                "2025-12-31T23:59:59Z",
+                "2026-01-01T00:00:00Z",
+                "2026-01-02T08:00:00Z",
+            ]
+        );
+        // The equal times go oldest file first, whatever order the files were given in.
+        assert_eq!(
+            lines.iter().map(|l| l.path_index).collect::<Vec<_>>(),
+            [2, 2, 1, 1, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn a_fixed_year_overrides_inference_and_new_years_advance_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = [
+            isc("Dec 30 10:00:00", "boot1", 1),
+            isc("Dec 31 23:59:59", "boot1", 2),
+        ]
+        .concat();
+        let current = [
+            isc("Jan  1 00:00:01", "boot1", 3),
+            isc("Mar  3 00:00:00", "boot1", 4),
+        ]
+        .concat();
+        let p1 = put(
+            dir.path(),
+            "dhcpd.log.1",
+            older.as_bytes(),
+            false,
+            "2027-01-01T00:00:00Z",
+        );
+        let p0 = put(
+            dir.path(),
+            "dhcpd.log",
+            current.as_bytes(),
+            false,
+            "2027-03-03T00:00:00Z",
+        );
+        let full =
+            "2026-11-20T02:05:11Z boot2 dhcpd[812]: DHCPDISCOVER from 52:54:00:12:34:99 via eth0\n";
+        let p2 = put(
+            dir.path(),
+            "boot2.log",
+            full.as_bytes(),
+            false,
+            "2027-03-03T00:00:00Z",
+        );
+        assert_eq!(
+            times(&replay(&[&p0, &p1], YearRule::Infer)),
+            [
+                "2026-12-30T10:00:00Z",
+                "2026-12-31T23:59:59Z",
+                "2027-01-01T00:00:01Z",
+                "2027-03-03T00:00:00Z",
+            ]
+        );
+        // Full stamps keep their year.
+        assert_eq!(
+            times(&replay(&[&p0, &p1, &p2], YearRule::Fixed(2020))),
+            [
+                "2020-12-30T10:00:00Z",
+                "2020-12-31T23:59:59Z",
+                "2021-01-01T00:00:01Z",
+                "2021-03-03T00:00:00Z",
+                "2026-11-20T02:05:11Z",
+            ]
+        );
+        // One file alone: its first line is in the year given.
+        assert_eq!(
+            times(&replay(&[&p0], YearRule::Fixed(2020))),
+            ["2020-01-01T00:00:01Z", "2020-03-03T00:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn the_same_content_plain_or_gzipped_has_the_same_identity_and_other_content_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = [
+            isc("Nov 20 01:00:00", "boot1", 1),
+            isc("Nov 20 01:20:00", "boot1", 2),
+        ]
+        .concat();
+        let plain = put(
+            dir.path(),
+            "x.log.1",
+            content.as_bytes(),
+            false,
+            "2026-11-21T00:00:00Z",
+        );
+        // Named as plain, compressed: told by its magic bytes.
+        let gz = put(
+            dir.path(),
+            "x.log.2",
+            content.as_bytes(),
+            true,
+            "2026-11-21T00:00:00Z",
+        );
+        let other = put(
+            dir.path(),
+            "y.log",
+            isc("Nov 20 01:00:01", "boot1", 1).as_bytes(),
+            false,
+            "2026-11-21T00:00:00Z",
+        );
+        let [a, b, c] = [&plain, &gz, &other].map(|p| Archive::open(p).unwrap());
+        assert!(b.is_gzip() && !a.is_gzip());
+        assert_eq!(a.identity(), b.identity());
+        assert_ne!(a.identity(), c.identity());
+        // The first line with its newline; more bytes of the head give the same.
+        let first = isc("Nov 20 01:00:00", "boot1", 1);
+        assert_eq!(a.identity(), fingerprint(first.as_bytes()));
+        assert_eq!(a.identity(), file_identity(content.as_bytes()));
+        assert_eq!(a.identity(), file_identity(first.as_bytes()));
+        assert_eq!(b.len_hint(), Some(std::fs::metadata(&gz).unwrap().len()));
+        let lines = replay(&[&plain, &gz], YearRule::Infer);
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| l.identity == a.identity()));
+    }
+
+    #[test]
+    fn the_identity_is_what_the_live_tailer_sees_of_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = [
+            isc("Nov 20 01:00:00", "boot1", 1),
+            isc("Nov 20 01:20:00", "boot1", 2),
+            isc("Nov 20 01:40:00", "boot1", 3),
+        ]
+        .concat();
+        let path = put(
+            dir.path(),
+            "dhcpd.log",
+            content.as_bytes(),
+            false,
+            "2026-11-21T00:00:00Z",
+        );
+        let identity = Archive::open(&path).unwrap().identity();
+        // From the first line the tailer hands out: its bytes and the newline.
+        let batch = Tailer::new(&path, None).poll(1 << 20).unwrap();
+        let first = &batch.lines[0];
+        assert_eq!(first.offset, 0);
+        assert_eq!(file_identity(&[&first.bytes[..], b"\n"].concat()), identity);
+        // The archive's lines are the tailer's, at the same offsets.
+        let lines = replay(&[&path], YearRule::Infer);
+        assert_eq!(
+            lines
+                .iter()
+                .map(|l| (l.offset, l.bytes.clone()))
+                .collect::<Vec<_>>(),
+            batch
+                .lines
+                .iter()
+                .map(|l| (l.offset, l.bytes.clone()))
+                .collect::<Vec<_>>()
+        );
+        // The checkpoint just after the first line has the identity as its fingerprint.
+        let mut tailer = Tailer::new(&path, None);
+        let batch = tailer.poll(first.bytes.len() + 1).unwrap();
+        assert_eq!(batch.lines.len(), 1);
+        assert_eq!(batch.checkpoint.unwrap().fingerprint, identity);
+
+        // A first line longer than the fingerprint: its first 256 bytes, as any checkpoint
+        // past them has.
+        let long = format!("{}{}", "x".repeat(300), "\nmore\n");
+        let path = put(
+            dir.path(),
+            "long.log",
+            long.as_bytes(),
+            false,
+            "2026-11-21T00:00:00Z",
+        );
+        let identity = Archive::open(&path).unwrap().identity();
+        let batch = Tailer::new(&path, None).poll(1 << 20).unwrap();
+        assert_eq!(batch.checkpoint.unwrap().fingerprint, identity);
+        assert_eq!(identity, fingerprint(&long.as_bytes()[..FINGERPRINT_BYTES]));
+    }
+
+    #[test]
+    fn a_truncated_gzip_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: String = (0..5000u32)
+            .map(|n| {
+                isc(
+                    &format!("Nov 20 {:02}:{:02}:{:02}", n / 3600, n / 60 % 60, n % 60),
+                    "boot1",
+                    (n % 251) as u8,
+                )
+            })
+            .collect();
+        let whole = gzip(content.as_bytes());
+        let path = dir.path().join("dhcpd.log.3.gz");
+        std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+        let archive = Archive::open(&path).unwrap();
+        let mut merged = merge(vec![archive], YearRule::Infer);
+        let e = merged.next().unwrap().unwrap_err();
+        assert!(e.to_string().contains("dhcpd.log.3.gz"), "{e}");
+        assert!(merged.next().is_none());
+        // Cut within the header: at open.
+        std::fs::write(&path, &whole[..5]).unwrap();
+        let e = Archive::open(&path).unwrap_err();
+        assert!(e.to_string().contains("dhcpd.log.3.gz"), "{e}");
+        // Not a file at all.
+        let e = Archive::open(dir.path()).unwrap_err();
+        assert!(
+            e.to_string().contains(&*dir.path().to_string_lossy()),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_lines_pass_through_as_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut content = isc("Nov 20 01:00:00", "boot1", 1).into_bytes();
+        content.extend_from_slice(b"\xff\xfe not text \xc3\x28\n");
+        content.extend_from_slice(b"Nov 20 01:00:01 boot1 dhcpd[812]: DHCPDISCOVER from 52:54:00:12:34:56 (\xff) via eth0\n");
+        let path = put(
+            dir.path(),
+            "x.log.gz",
+            &content,
+            true,
+            "2026-11-21T00:00:00Z",
+        );
+        let lines = replay(&[&path], YearRule::Infer);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].bytes, b"\xff\xfe not text \xc3\x28");
+        assert_eq!(lines[1].at, None);
+        assert_eq!(
+            lines[2].bytes.len() + 1 + lines[2].offset as usize,
+            content.len()
+        );
+        assert_eq!(lines[2].at, Some(ts("2026-11-20T01:00:01Z")));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_cut_and_the_next_keeps_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = format!(
+            "{}\n{}",
+            "y".repeat(1000),
+            isc("Nov 20 01:00:00", "boot1", 1)
+        );
+        let path = put(
+            dir.path(),
+            "x.log",
+            content.as_bytes(),
+            false,
+            "2026-11-21T00:00:00Z",
+        );
+        let lines: Vec<ArchiveLine> = merge(open_all(&[&path]), YearRule::Infer)
+            .time_zone(TimeZone::UTC)
+            .max_line(100)
+            .collect::<io::Result<_>>()
+            .unwrap();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].truncated && lines[0].bytes.len() == 100);
+        assert_eq!((lines[1].offset, lines[1].truncated), (1001, false));
+        assert_eq!(lines[1].at, Some(ts("2026-11-20T01:00:00Z")));
+    }
+
+    #[test]
+    fn converting_a_line_with_its_time_as_reference_keeps_that_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let tz = TimeZone::fixed(jiff::tz::offset(1));
+        let content = [
+            isc("Dec 31 23:30:00", "boot1", 1),
+            isc("Jan  1 00:30:00", "boot1", 2),
+        ]
+        .concat();
+        let path = put(
+            dir.path(),
+            "x.log",
+            content.as_bytes(),
+            false,
+            "2027-06-01T00:00:00Z",
+        );
+        let lines: Vec<ArchiveLine> = merge(open_all(&[&path]), YearRule::Infer)
+            .time_zone(tz.clone())
+            .collect::<io::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            times(&lines),
+            ["2026-12-31T22:30:00Z", "2026-12-31T23:30:00Z"]
+        );
+        let mut converter = Converter::new(tz);
+        for l in &lines {
+            let parsed = parse_line(&l.bytes).unwrap();
+            let o = converter.convert(&parsed, l.at.unwrap()).unwrap();
+            assert_eq!(Some(o.at), l.at);
+            assert!(matches!(o.observation, Observation::Dhcp { .. }));
+        }
+    }
+
+    #[test]
+    fn progress_is_reported_over_both_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: String = (0..20_000u32)
+            .map(|n| {
+                isc(
+                    &format!(
+                        "Nov 20 {:02}:{:02}:{:02}",
+                        n / 3600 % 24,
+                        n / 60 % 60,
+                        n % 60
+                    ),
+                    "boot1",
+                    (n % 251) as u8,
+                )
+            })
+            .collect();
+        let path = put(
+            dir.path(),
+            "x.log",
+            content.as_bytes(),
+            false,
+            "2026-11-21T00:00:00Z",
+        );
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let mut merged = merge(open_all(&[&path]), YearRule::Infer)
+            .time_zone(TimeZone::UTC)
+            .on_progress(move |p| s.lock().unwrap().push(p));
+        merged.prepare().unwrap();
+        let after_first_pass = merged.progress().read;
+        assert!(after_first_pass >= content.len() as u64);
+        assert_eq!(merged.by_ref().count(), 20_000);
+        let total = 2 * content.len() as u64;
+        assert_eq!(merged.progress(), Progress { read: total, total });
+        let seen = seen.lock().unwrap();
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].read < w[1].read && w[1].read <= total)
+        );
+    }
+
+    #[test]
+    fn rotation_names() {
+        let rank = |n: &str| {
+            let (base, rank) = split_rotation(n.as_bytes());
+            (String::from_utf8(base.to_vec()).unwrap(), rank)
+        };
+        assert_eq!(rank("dhcpd.log"), ("dhcpd.log".into(), Rank::Current));
+        assert_eq!(
+            rank("dhcpd.log.1"),
+            ("dhcpd.log".into(), Rank::Numbered(Reverse(1)))
+        );
+        assert_eq!(
+            rank("syslog-20260102"),
+            ("syslog".into(), Rank::Named(b"20260102".to_vec()))
+        );
+        assert_eq!(
+            rank("syslog-2026-01-02"),
+            ("syslog".into(), Rank::Named(b"2026-01-02".to_vec()))
+        );
+        assert_eq!(
+            rank("kea-dhcp4.log"),
+            ("kea-dhcp4.log".into(), Rank::Current)
+        );
+        assert!(Rank::Named(b"20260102".to_vec()) < Rank::Numbered(Reverse(9)));
+        assert!(Rank::Numbered(Reverse(2)) < Rank::Numbered(Reverse(1)));
+        assert!(Rank::Numbered(Reverse(0)) < Rank::Current);
+        let a = Archive::open(Path::new("/dev/null"));
+        assert!(a.is_err());
+    }
+}

@@ -101,6 +101,11 @@ pub enum Action {
         machine: Option<String>,
     },
     Status,
+    ReplayLogs {
+        paths: Vec<std::path::PathBuf>,
+        year: Option<i16>,
+        strict: bool,
+    },
 }
 
 impl Action {
@@ -116,6 +121,7 @@ impl Action {
                 | Action::ProfileAdd { .. }
                 | Action::Installed { .. }
                 | Action::Render { check: false }
+                | Action::ReplayLogs { .. }
         )
     }
 }

@@ -252,9 +252,13 @@ Examples:
   nmt status --json | jq '.sources[] | {path, rejects, last_reject}'")]
     Status,
 
-    /// Export the event log.
+    /// Export or import the event log.
     #[command(subcommand)]
     Journal(JournalCmd),
+
+    /// Rebuild from archived DHCP/TFTP logs.
+    #[command(subcommand)]
+    Replay(ReplayCmd),
 
     /// Show the configuration in force (paths of generated files), or the defaults.
     #[command(after_help = "\
@@ -440,5 +444,32 @@ pub enum JournalCmd {
     Import {
         /// The export (JSON lines), or - for standard input.
         file: PathBuf,
+    },
+}
+
+/// `nmt replay …`
+#[derive(Subcommand, Debug)]
+pub enum ReplayCmd {
+    /// Append the events of archived DHCP/TFTP logs (plain, rotated `.1`, gzip `.gz`; any mix
+    /// of servers and hosts), merged in time order. Lines already read, by live ingest or an
+    /// earlier replay, are skipped: replaying twice adds nothing.
+    #[command(after_help = "\
+RFC 3164 syslog stamps carry no year: it is inferred from each file's modification time and
+the order of rotation (December lines before a January rotation belong to the year before);
+--year sets the year of each rotation set's oldest line instead.
+
+Examples:
+  nmt replay logs /var/log/syslog.7.gz /var/log/syslog.6.gz … /var/log/syslog
+  nmt replay logs archive/*/dhcpd.log* --year 2025 --strict")]
+    Logs {
+        /// The log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The year of the first RFC 3164 line of each rotation set (default: inferred).
+        #[arg(long)]
+        year: Option<i16>,
+        /// Exit 1 when lines were not recognised (they are counted and skipped either way).
+        #[arg(long)]
+        strict: bool,
     },
 }

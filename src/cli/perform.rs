@@ -512,6 +512,18 @@ fn perform_inner(
                 out.removed.len()
             ))
         }
+        Action::ReplayLogs {
+            paths,
+            year,
+            strict,
+        } => {
+            let years = match year {
+                Some(y) => nmt_replay::YearRule::Fixed(y),
+                None => nmt_replay::YearRule::Infer,
+            };
+            let s = engine.replay(&paths, years, None)?;
+            Ok(replay_report(&s, strict, json))
+        }
         Action::Status => {
             let text = "nmtd is not running on this state: no logs are being followed \
                         (start it with `nmtd --state DIR --log PATH`)\n";
@@ -652,4 +664,20 @@ fn show(engine: &Engine, st: &nmt_projections::State, mac: &Mac, as_json: bool) 
         let _ = write!(o, "\n# {}\n{content}", path.display());
     }
     o
+}
+
+/// What `nmt replay logs` prints, and its exit status.
+pub fn replay_report(s: &crate::ReplaySummary, strict: bool, json: bool) -> (u8, String) {
+    let code = u8::from(strict && s.rejects > 0);
+    if json {
+        return (code, output::json(s));
+    }
+    let mut out = format!(
+        "replayed {} lines: {} events appended, {} already read before, {} detail lines, {} not recognised\n",
+        s.lines, s.events, s.already, s.ignored, s.rejects
+    );
+    if code != 0 {
+        out.push_str("--strict: some lines were not recognised (see above)\n");
+    }
+    (code, out)
 }

@@ -12,7 +12,7 @@ use nmt_projections::{AnswerKind, ImportRow, Profile, ProfileKind};
 use serde_json::json;
 
 use super::action::{Action, Output};
-use super::args::{Cli, Cmd, GroupCmd, JournalCmd, MachineCmd, ProfileCmd, RootdevCmd};
+use super::args::{Cli, Cmd, GroupCmd, JournalCmd, MachineCmd, ProfileCmd, ReplayCmd, RootdevCmd};
 use super::output;
 use super::perform::perform;
 use crate::{Config, DB_FILE, Engine, OpenOptions, current_actor, parse_time};
@@ -48,6 +48,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Journal(JournalCmd::Import { file }) => {
             return import(&state, cli.config.as_deref(), &file, cli.json);
+        }
+        Cmd::Replay(ReplayCmd::Logs {
+            files,
+            year,
+            strict,
+        }) => {
+            let paths: Vec<PathBuf> = files.iter().map(|f| abs(f)).collect();
+            let action = Action::ReplayLogs {
+                paths: paths.clone(),
+                year,
+                strict,
+            };
+            let socket = Config::load(&state, cli.config.as_deref())?.daemon.socket;
+            if crate::client::via_daemon(&socket, &Action::Status, false).is_some() {
+                // nmtd owns the store: it reads the files itself (as its own user).
+                action
+            } else {
+                return replay_here(
+                    &state,
+                    cli.config.as_deref(),
+                    &paths,
+                    year,
+                    strict,
+                    cli.json,
+                );
+            }
         }
         other => action_of(other)?,
     };
@@ -231,8 +257,65 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         },
         Cmd::Status => Action::Status,
         Cmd::Render { check } => Action::Render { check },
-        Cmd::Journal(_) | Cmd::Config { .. } => unreachable!("handled by the caller"),
+        Cmd::Journal(_) | Cmd::Replay(_) | Cmd::Config { .. } => {
+            unreachable!("handled by the caller")
+        }
     })
+}
+
+/// `nmt replay logs` on the store directly, with progress on standard error.
+fn replay_here(
+    state: &Path,
+    config: Option<&Path>,
+    paths: &[PathBuf],
+    year: Option<i16>,
+    strict: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let mut engine = Engine::open(&OpenOptions {
+        state_dir: state.to_path_buf(),
+        config: config.map(Path::to_path_buf),
+        wait: Duration::from_secs(10),
+        create: true,
+    })?;
+    let progress: Box<dyn FnMut(nmt_replay::Progress) + Send> = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "replay {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            )
+            .expect("a valid template"),
+        );
+        Box::new(move |p: nmt_replay::Progress| {
+            bar.set_length(p.total);
+            bar.set_position(p.read);
+            if p.read >= p.total {
+                bar.finish_and_clear();
+            }
+        })
+    } else {
+        let mut last = 0u64;
+        Box::new(move |p: nmt_replay::Progress| {
+            let pct = if p.total == 0 {
+                100
+            } else {
+                p.read * 100 / p.total
+            };
+            if pct >= last + 10 || (pct == 100 && last != 100) {
+                last = pct;
+                eprintln!("replay: {pct}% ({} of {} bytes)", p.read, p.total);
+            }
+        })
+    };
+    let years = match year {
+        Some(y) => nmt_replay::YearRule::Fixed(y),
+        None => nmt_replay::YearRule::Infer,
+    };
+    let summary = engine.replay(paths, years, Some(progress))?;
+    let (code, text) = super::perform::replay_report(&summary, strict, json);
+    print!("{text}");
+    Ok(ExitCode::from(code))
 }
 
 /// `nmt journal import`: into an empty state, on the store directly (no daemon may own it).

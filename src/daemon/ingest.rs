@@ -53,6 +53,12 @@ struct Source1 {
     converter: Converter,
 }
 
+/// The store key of how far a file (by content identity) has been read, by live ingest or
+/// replay, and the source stream its events name.
+pub fn identity_key(identity: u64) -> String {
+    format!("file:{identity:016x}")
+}
+
 /// The store key of a source's checkpoint.
 pub fn checkpoint_key(path: &std::path::Path) -> String {
     format!("log:{}", path.display())
@@ -140,14 +146,21 @@ fn poll_source(shared: &Shared, s: &mut Source1, stats: &Mutex<Vec<SourceStats>>
         let bytes: usize = batch.lines.iter().map(|l| l.bytes.len() + 1).sum();
         let now = Timestamp::now();
         let mut observed: Vec<(Observed, Source)> = Vec::with_capacity(batch.lines.len());
+        // How far each file (by content identity) has been read, for replay to skip.
+        let mut read_to: Vec<(u64, u64)> = Vec::new();
         let (mut ignored, mut rejects, mut last_reject) = (0u64, 0u64, None);
         for line in &batch.lines {
+            let end = line.offset + line.bytes.len() as u64 + 1;
+            match read_to.iter_mut().find(|(id, _)| *id == line.identity) {
+                Some(r) => r.1 = r.1.max(end),
+                None => read_to.push((line.identity, end)),
+            }
             match parse_line(&line.bytes) {
                 Ok(ll) => match s.converter.convert(&ll, now) {
                     Ok(o) => observed.push((
                         o,
                         Source {
-                            stream: format!("file:{}", line.file),
+                            stream: identity_key(line.identity),
                             offset: Some(line.offset),
                         },
                     )),
@@ -168,7 +181,13 @@ fn poll_source(shared: &Shared, s: &mut Source1, stats: &Mutex<Vec<SourceStats>>
             let cp_bytes = serde_json::to_vec(cp).expect("a checkpoint serializes");
             let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
             let before = engine.state().last_seq();
-            match engine.ingest(observed, (&s.key, &cp_bytes)) {
+            let keys: Vec<(String, [u8; 8])> = read_to
+                .iter()
+                .map(|(id, end)| (identity_key(*id), end.to_le_bytes()))
+                .collect();
+            let mut cps: Vec<(&str, &[u8])> = vec![(&s.key, &cp_bytes)];
+            cps.extend(keys.iter().map(|(k, v)| (k.as_str(), &v[..])));
+            match engine.ingest(observed, &cps) {
                 Ok((_, affected)) => {
                     if let Err(e) = engine.render(&affected, before) {
                         error = Some(format!("rendering: {e:#}"));

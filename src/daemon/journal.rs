@@ -156,7 +156,7 @@ fn ingest(
     let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
     let before = engine.state().last_seq();
     let result = engine
-        .ingest(observed, (key, cursor.as_bytes()))
+        .ingest(observed, &[(key, cursor.as_bytes())])
         .and_then(|(_, affected)| engine.render(&affected, before));
     drop(engine);
     let mut st = shared.sources.lock().unwrap_or_else(|p| p.into_inner());

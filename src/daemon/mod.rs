@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 pub use access::{AccessConfig, Caller};
 pub use control::{CliRequest, control_app};
-pub use ingest::{SourceStats, checkpoint_key};
+pub use ingest::{SourceStats, checkpoint_key, identity_key};
 pub use machines::machine_app;
 
 use crate::{Engine, OpenOptions};

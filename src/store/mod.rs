@@ -14,6 +14,16 @@ use nmt_projections::{Envelope, Mac};
 
 pub use redb_store::{OpenError, RedbStore};
 
+/// A snapshot of the state after event `seq`, and the latest observation time folded in it.
+pub struct Snapshot<'a> {
+    /// The last event it includes.
+    pub seq: u64,
+    /// The encoded state.
+    pub bytes: &'a [u8],
+    /// The latest `observed_at` among the events it includes.
+    pub max_observed: Option<Timestamp>,
+}
+
 /// One event to append, with the machines whose history it belongs to.
 pub struct Append<'a> {
     /// The event and its envelope (its `seq` must follow the store's last one).
@@ -33,7 +43,7 @@ pub trait EventStore {
         &mut self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
-        snapshot: Option<(u64, &[u8])>,
+        snapshot: Option<Snapshot<'_>>,
     ) -> Result<()>;
 
     /// Visit events in a sequence range, in order; the visitor returns false to stop.
@@ -54,6 +64,9 @@ pub trait EventStore {
 
     /// The newest snapshot at or before `seq`: its sequence number and bytes.
     fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>>;
+
+    /// The newest snapshot whose events were all observed at or before `at`.
+    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>>;
 
     /// A source's checkpoint.
     fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>>;

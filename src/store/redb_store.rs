@@ -14,17 +14,21 @@ use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Append, EventStore};
+use super::{Append, EventStore, Snapshot};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_machine");
 const BY_TIME: TableDefinition<(i64, u64), ()> = TableDefinition::new("by_time");
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// How many snapshots to keep; older ones are dropped when a new one is written.
-const SNAPSHOTS_KEPT: usize = 4;
+/// Snapshots kept: the newest `SNAPSHOTS_RECENT` all, and older ones thinned (every second
+/// one dropped) whenever there are more than `SNAPSHOTS_MAX`, so old times stay reachable
+/// at a coarser grain and the store does not grow with them.
+const SNAPSHOTS_RECENT: usize = 16;
+const SNAPSHOTS_MAX: usize = 64;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +112,7 @@ impl RedbStore {
         tx.open_table(BY_MACHINE)?;
         tx.open_table(BY_TIME)?;
         tx.open_table(SNAPSHOTS)?;
+        tx.open_table(SNAPSHOT_TIMES)?;
         tx.open_table(CHECKPOINTS)?;
         tx.open_table(META)?;
         tx.commit()?;
@@ -133,7 +138,7 @@ impl EventStore for RedbStore {
         &mut self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
-        snapshot: Option<(u64, &[u8])>,
+        snapshot: Option<Snapshot<'_>>,
     ) -> Result<()> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
@@ -161,16 +166,23 @@ impl EventStore for RedbStore {
             for (source, pos) in checkpoints {
                 cps.insert(*source, *pos)?;
             }
-            if let Some((seq, bytes)) = snapshot {
+            if let Some(snap) = snapshot {
                 let mut snaps = tx.open_table(SNAPSHOTS)?;
-                snaps.insert(seq, bytes)?;
+                let mut times = tx.open_table(SNAPSHOT_TIMES)?;
+                snaps.insert(snap.seq, snap.bytes)?;
+                times.insert(
+                    snap.seq,
+                    snap.max_observed.map_or(i64::MIN, |t| t.as_microsecond()),
+                )?;
                 let keys: Vec<u64> = snaps
                     .iter()?
                     .map(|r| r.map(|(k, _)| k.value()))
                     .collect::<Result<_, _>>()?;
-                if keys.len() > SNAPSHOTS_KEPT {
-                    for k in &keys[..keys.len() - SNAPSHOTS_KEPT] {
+                if keys.len() > SNAPSHOTS_MAX {
+                    let old = &keys[..keys.len() - SNAPSHOTS_RECENT];
+                    for k in old.iter().skip(1).step_by(2) {
                         snaps.remove(*k)?;
+                        times.remove(*k)?;
                     }
                 }
             }
@@ -238,6 +250,24 @@ impl EventStore for RedbStore {
             }
             None => Ok(None),
         }
+    }
+
+    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>> {
+        let tx = self.db.begin_read()?;
+        let times = tx.open_table(SNAPSHOT_TIMES)?;
+        let at = at.as_microsecond();
+        // The latest observation time only grows with the sequence number: the newest
+        // snapshot within `at` is the first one found going back.
+        for row in times.iter()?.rev() {
+            let (k, v) = row?;
+            if v.value() <= at {
+                let snaps = tx.open_table(SNAPSHOTS)?;
+                return Ok(snaps
+                    .get(k.value())?
+                    .map(|b| (k.value(), b.value().to_vec())));
+            }
+        }
+        Ok(None)
     }
 
     fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>> {

@@ -181,11 +181,20 @@ impl Cursor {
 
     /// Hand out the line at `offset`, which ends just before `next`.
     fn emit(&mut self, lines: &mut Vec<Line>, next: u64) {
+        // The identity needs the first line whole: read the head again if the prefix was
+        // taken before it was complete.
+        if self.prefix.len() < FINGERPRINT_BYTES
+            && !self.prefix.contains(&b'\n')
+            && let Ok(head) = first_bytes(&self.file, FINGERPRINT_BYTES)
+        {
+            self.prefix = head;
+        }
         lines.push(Line {
             file: self.id,
             offset: self.offset,
             bytes: std::mem::take(&mut self.partial),
             truncated: std::mem::replace(&mut self.over, false),
+            identity: crate::file_identity(&self.prefix),
         });
         self.offset = next;
         self.scanned = self.scanned.max(next);

@@ -91,6 +91,9 @@ pub struct Line {
     pub bytes: Vec<u8>,
     /// The line was longer than the tailer's `max_line` cap, and its tail was skipped.
     pub truncated: bool,
+    /// The file's content identity ([`crate::file_identity`] of its first line): the same
+    /// for the file once rotated, copied or gzipped, so replay can tell what was read.
+    pub identity: u64,
 }
 
 /// What one [`Tailer::poll`](super::Tailer::poll) found.
