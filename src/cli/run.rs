@@ -297,11 +297,7 @@ fn replay_here(
     } else {
         let mut last = 0u64;
         Box::new(move |p: nmt_replay::Progress| {
-            let pct = if p.total == 0 {
-                100
-            } else {
-                p.read * 100 / p.total
-            };
+            let pct = (p.read * 100).checked_div(p.total).unwrap_or(100);
             if pct >= last + 10 || (pct == 100 && last != 100) {
                 last = pct;
                 eprintln!("replay: {pct}% ({} of {} bytes)", p.read, p.total);
