@@ -1,0 +1,242 @@
+//! Replay and forensics benchmark, on a generated log of N events (default 10,000,000) for
+//! 10,000 machines:
+//! - `nmt journal import` throughput (events/s; target ≥ 500,000/s);
+//! - `nmt replay logs` of a gzip archive set (MB/s of compressed input, beside
+//!   `zcat | wc -l` on the same files; target within 3×);
+//! - cold start of `nmtd` on that store (target < 1 s);
+//! - `nmt history` of one machine, direct and through nmtd (target < 10 ms);
+//! - `nmt show --at` a random time (target < 50 ms);
+//! - the store's size on disk per event.
+//!
+//! Run: `cargo bench --bench replay` (NMT_BENCH_EVENTS, NMT_BENCH_GZ_MB to change sizes).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use nmt_projections::{Envelope, Event, Mac, Source};
+
+fn nmt(state: &Path, args: &[&str]) -> (Duration, String) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_nmt"))
+        .args(args)
+        .env("NMT_STATE", state)
+        .output()
+        .unwrap();
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "nmt {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (d, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn mac(i: u32) -> Mac {
+    Mac::new([0x52, 0x54, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8])
+}
+
+fn main() {
+    let n: u64 = std::env::var("NMT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let gz_mb: u64 = std::env::var("NMT_BENCH_GZ_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let dir = tempfile::Builder::new()
+        .prefix("nmt-replay-")
+        .tempdir()
+        .unwrap();
+    println!(
+        "nmt replay benchmark: {n} events, 10,000 machines; state under {}",
+        dir.path().display()
+    );
+
+    // 1. A journal: a real store's start, then n DHCP observations over a year.
+    let seed = dir.path().join("seed");
+    nmt(&seed, &["group", "add", "lab"]);
+    let (_, head) = nmt(&seed, &["journal", "export"]);
+    let journal = dir.path().join("journal.jsonl");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&journal).unwrap());
+    w.write_all(head.as_bytes()).unwrap();
+    let first = head.lines().count() as u64;
+    let start: Timestamp = "2025-11-21T00:00:00Z".parse().unwrap();
+    let span_us: i64 = 365 * 24 * 3600 * 1_000_000;
+    for k in 0..n {
+        let i = (k % 10_000) as u32;
+        let at =
+            Timestamp::from_microsecond(start.as_microsecond() + (k as i64) * (span_us / n as i64))
+                .unwrap();
+        let env = Envelope {
+            seq: first + 1 + k,
+            v: 1,
+            recorded_at: at,
+            observed_at: at,
+            actor: "dnsmasq@boot1".into(),
+            source: Some(Source {
+                stream: "file:00000000000000aa".into(),
+                offset: Some(k * 90),
+            }),
+            event: Event::DhcpSeen {
+                mac: mac(i),
+                kind: ["discover", "offer", "request", "ack"][(k % 4) as usize].into(),
+                ip: Some(std::net::Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8)),
+                hostname: None,
+                arch: Some(0),
+                vendor_class: None,
+                server: "dnsmasq".into(),
+                via: Some("br0".into()),
+                note: None,
+            },
+        };
+        w.write_all(&env.to_json()).unwrap();
+        w.write_all(b"\n").unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let total_events = first + n;
+
+    let state = dir.path().join("state");
+    let (import, _) = nmt(&state, &["journal", "import", journal.to_str().unwrap()]);
+    let db = std::fs::metadata(state.join("nmt.redb")).unwrap().len();
+
+    // 2. Cold start of nmtd.
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+        .args(["--http", "127.0.0.1:0"])
+        .env("NMT_STATE", &state)
+        .env("NMTD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for l in lines.by_ref() {
+        if l.unwrap().starts_with("nmtd: machine-facing HTTP") {
+            break;
+        }
+    }
+    let cold = t.elapsed();
+    std::thread::spawn(move || for _ in lines {});
+    // 3. History of one machine, through nmtd and direct.
+    let m = mac(4242).to_string();
+    let mut via = Vec::new();
+    for _ in 0..5 {
+        via.push(nmt(&state, &["history", &m, "--json"]).0);
+    }
+    via.sort();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut direct = Vec::new();
+    for _ in 0..5 {
+        direct.push(nmt(&state, &["history", &m, "--json"]).0);
+    }
+    direct.sort();
+    // 4. show --at random times.
+    let mut at = Vec::new();
+    for k in 0..5u64 {
+        let t = Timestamp::from_microsecond(
+            start.as_microsecond() + ((k * 7919 + 13) % 100) as i64 * span_us / 100,
+        )
+        .unwrap();
+        at.push(nmt(&state, &["show", &m, "--at", &t.to_string()]).0);
+    }
+    at.sort();
+
+    // 5. replay logs of a gzip archive set, beside zcat | wc -l.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut files = Vec::new();
+    let mut written = 0u64;
+    let mut k = 0u64;
+    let mut part = 0;
+    while written < gz_mb * 1_000_000 {
+        part += 1;
+        let plain = logs.join(format!("dnsmasq.log.{part}"));
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&plain).unwrap());
+        for _ in 0..500_000 {
+            let i = (k % 10_000) as u32;
+            let m = mac(i);
+            let day = 1 + (k / 2_000_000) % 28;
+            writeln!(w, "Oct {day:2} 02:05:{:02} boot1 dnsmasq-dhcp[812]: DHCPACK(br0) 10.2.{}.{} {m} pc{i}", k % 60, (i >> 8) & 255, i & 255).unwrap();
+            k += 1;
+        }
+        w.flush().unwrap();
+        drop(w);
+        assert!(Command::new("gzip").arg(&plain).status().unwrap().success());
+        let gz = logs.join(format!("dnsmasq.log.{part}.gz"));
+        written += std::fs::metadata(&gz).unwrap().len();
+        files.push(gz);
+    }
+    let zcat = Instant::now();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zcat {} | wc -l > /dev/null",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let zcat = zcat.elapsed();
+    let mut args: Vec<String> = vec![
+        "replay".into(),
+        "logs".into(),
+        "--year".into(),
+        "2026".into(),
+    ];
+    args.extend(files.iter().rev().map(|f| f.display().to_string()));
+    let rstate = dir.path().join("replayed");
+    nmt(&rstate, &["group", "add", "lab"]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (replay, out) = nmt(&rstate, &a);
+    let mb = written as f64 / 1e6;
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+
+    println!();
+    println!("| measurement | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| `journal import` of {total_events} events | {:.1} s, {:.0} events/s | ≥ 500,000/s |",
+        import.as_secs_f64(),
+        total_events as f64 / import.as_secs_f64()
+    );
+    println!(
+        "| store size | {:.0} MB, {:.0} bytes/event | |",
+        db as f64 / 1e6,
+        db as f64 / total_events as f64
+    );
+    println!(
+        "| cold start of nmtd on it (to listening) | {} | < 1 s |",
+        ms(cold)
+    );
+    println!(
+        "| `nmt history` of one machine ({} events), through nmtd | median {} | < 10 ms |",
+        n / 10_000,
+        ms(via[2])
+    );
+    println!(
+        "| `nmt history` of one machine, store opened directly | median {} | |",
+        ms(direct[2])
+    );
+    println!(
+        "| `nmt show --at` a random time | median {} | < 50 ms |",
+        ms(at[2])
+    );
+    println!(
+        "| `replay logs` of {mb:.0} MB of gzip ({k} lines) | {:.1} s, {:.1} MB/s; `zcat | wc -l` {:.1} s: {:.1}× | within 3× |",
+        replay.as_secs_f64(),
+        mb / replay.as_secs_f64(),
+        zcat.as_secs_f64(),
+        replay.as_secs_f64() / zcat.as_secs_f64()
+    );
+    println!("\nreplay said: {}", out.trim());
+}
