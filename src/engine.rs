@@ -63,6 +63,7 @@ struct Batch {
     recorded_at: Timestamp,
     envelopes: Vec<Envelope>,
     index: Vec<Vec<Mac>>,
+    late: Vec<bool>,
     affected: Affected,
 }
 
@@ -72,6 +73,7 @@ impl Batch {
             recorded_at: Timestamp::now(),
             envelopes: Vec::new(),
             index: Vec::new(),
+            late: Vec::new(),
             affected: Affected::default(),
         }
     }
@@ -204,8 +206,14 @@ impl Engine {
             .collect();
         for chunk in envelopes.chunks(50_000) {
             let mut index = Vec::with_capacity(chunk.len());
+            let mut lates = Vec::with_capacity(chunk.len());
             for env in chunk {
                 index.push(self.state.history_macs(&env.event));
+                lates.push(
+                    self.state
+                        .max_observed()
+                        .is_some_and(|m| env.observed_at < m),
+                );
                 self.state.apply(env);
             }
             let last = self.state.last_seq();
@@ -213,7 +221,12 @@ impl Engine {
             let appends: Vec<Append<'_>> = chunk
                 .iter()
                 .zip(&index)
-                .map(|(envelope, machines)| Append { envelope, machines })
+                .zip(&lates)
+                .map(|((envelope, machines), late)| Append {
+                    envelope,
+                    machines,
+                    late: *late,
+                })
                 .collect();
             let max_observed = self.state.max_observed();
             let snap = snapshot.as_deref().map(|bytes| Snapshot {
@@ -264,13 +277,33 @@ impl Engine {
             None => (State::new(), 1),
         };
         let last = self.store.last_seq()?;
+        // In-order events only move forward in time: the first one past `at` ends the scan.
+        // Events observed out of order (replayed archives) are indexed apart and picked up
+        // after it.
+        let mut running = st.max_observed();
+        let mut stop = last;
         if from <= last {
             self.store.scan(from..=last, &mut |env| {
+                let late = running.is_some_and(|m| env.observed_at < m);
+                if !late {
+                    if env.observed_at > at {
+                        stop = env.seq;
+                        return Ok(false);
+                    }
+                    running = Some(env.observed_at);
+                }
                 if env.observed_at <= at {
                     st.apply(&env);
                 }
                 Ok(true)
             })?;
+        }
+        for seq in self.store.late_after(stop, at)? {
+            if seq > stop
+                && let Some(env) = self.store.get(seq)?
+            {
+                st.apply(&env);
+            }
         }
         Ok(st)
     }
@@ -563,6 +596,11 @@ impl Engine {
             event,
         };
         batch.index.push(self.state.history_macs(&env.event));
+        batch.late.push(
+            self.state
+                .max_observed()
+                .is_some_and(|m| env.observed_at < m),
+        );
         batch.affected.add(&self.state, &env.event);
         self.state.apply(&env);
         batch.envelopes.push(env);
@@ -583,7 +621,12 @@ impl Engine {
             .envelopes
             .iter()
             .zip(&batch.index)
-            .map(|(envelope, machines)| Append { envelope, machines })
+            .zip(&batch.late)
+            .map(|((envelope, machines), late)| Append {
+                envelope,
+                machines,
+                late: *late,
+            })
             .collect();
         let max_observed = self.state.max_observed();
         let snap = snapshot.as_deref().map(|bytes| Snapshot {

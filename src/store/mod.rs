@@ -30,6 +30,9 @@ pub struct Append<'a> {
     pub envelope: &'a Envelope,
     /// The machines to index it under.
     pub machines: &'a [Mac],
+    /// Observed before an event already in the log (a replayed archive): indexed apart, so
+    /// "as of" queries can stop scanning at the first in-order event past their time.
+    pub late: bool,
 }
 
 /// An append-only, gap-free event log.
@@ -64,6 +67,10 @@ pub trait EventStore {
 
     /// The newest snapshot at or before `seq`: its sequence number and bytes.
     fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>>;
+
+    /// The late events (see [`Append::late`]) after `seq` observed at or before `at`, in
+    /// sequence order.
+    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>>;
 
     /// The newest snapshot whose events were all observed at or before `at`.
     fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>>;

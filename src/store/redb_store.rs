@@ -21,6 +21,7 @@ const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_mac
 const BY_TIME: TableDefinition<(i64, u64), ()> = TableDefinition::new("by_time");
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
+const LATE: TableDefinition<u64, i64> = TableDefinition::new("late");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -28,7 +29,7 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// one dropped) whenever there are more than `SNAPSHOTS_MAX`, so old times stay reachable
 /// at a coarser grain and the store does not grow with them.
 const SNAPSHOTS_RECENT: usize = 16;
-const SNAPSHOTS_MAX: usize = 64;
+const SNAPSHOTS_MAX: usize = 256;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,7 @@ impl RedbStore {
         tx.open_table(BY_TIME)?;
         tx.open_table(SNAPSHOTS)?;
         tx.open_table(SNAPSHOT_TIMES)?;
+        tx.open_table(LATE)?;
         tx.open_table(CHECKPOINTS)?;
         tx.open_table(META)?;
         tx.commit()?;
@@ -146,6 +148,7 @@ impl EventStore for RedbStore {
             let mut events = tx.open_table(EVENTS)?;
             let mut by_machine = tx.open_table(BY_MACHINE)?;
             let mut by_time = tx.open_table(BY_TIME)?;
+            let mut late = tx.open_table(LATE)?;
             let first = events.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
             for (want, a) in (first..).zip(batch) {
                 let env = a.envelope;
@@ -161,6 +164,9 @@ impl EventStore for RedbStore {
                     by_machine.insert((mac.as_u64(), env.seq), ())?;
                 }
                 by_time.insert((env.observed_at.as_microsecond(), env.seq), ())?;
+                if a.late {
+                    late.insert(env.seq, env.observed_at.as_microsecond())?;
+                }
             }
             let mut cps = tx.open_table(CHECKPOINTS)?;
             for (source, pos) in checkpoints {
@@ -250,6 +256,20 @@ impl EventStore for RedbStore {
             }
             None => Ok(None),
         }
+    }
+
+    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(LATE)?;
+        let at = at.as_microsecond();
+        let mut out = Vec::new();
+        for row in t.range(seq.saturating_add(1)..)? {
+            let (k, v) = row?;
+            if v.value() <= at {
+                out.push(k.value());
+            }
+        }
+        Ok(out)
     }
 
     fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>> {
