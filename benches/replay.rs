@@ -63,9 +63,16 @@ fn main() {
     let (_, head) = nmt(&seed, &["journal", "export"]);
     let journal = dir.path().join("journal.jsonl");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&journal).unwrap());
-    w.write_all(head.as_bytes()).unwrap();
-    let first = head.lines().count() as u64;
     let start: Timestamp = "2025-11-21T00:00:00Z".parse().unwrap();
+    // The store was created just before the history it holds.
+    for line in head.lines() {
+        let mut env = Envelope::from_json(line.as_bytes()).unwrap();
+        env.recorded_at = start - jiff::SignedDuration::from_hours(1);
+        env.observed_at = env.recorded_at;
+        w.write_all(&env.to_json()).unwrap();
+        w.write_all(b"\n").unwrap();
+    }
+    let first = head.lines().count() as u64;
     let span_us: i64 = 365 * 24 * 3600 * 1_000_000;
     for k in 0..n {
         let i = (k % 10_000) as u32;
