@@ -229,17 +229,29 @@ fn kill_run(seed: u64) {
     // A last, calm run reads everything left.
     let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
     let expect = n as usize;
-    wait_for(
-        &format!("seed {seed}: every line ingested"),
-        Duration::from_secs(60),
-        || {
-            let got = seen_counts(&t).len();
-            if got != expect {
-                eprintln!("seed {seed}: {got} of {expect} after {rotations} rotations");
+    let start = Instant::now();
+    loop {
+        let got = seen_counts(&t).len();
+        if got == expect {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            // Everything needed to see why, then fail.
+            let mut files = String::new();
+            for e in std::fs::read_dir(t.dir.path()).unwrap().flatten() {
+                use std::os::unix::fs::MetadataExt;
+                let md = e.metadata().unwrap();
+                files += &format!("  {:?} ino {} size {}\n", e.file_name(), md.ino(), md.len());
             }
-            got == expect
-        },
-    );
+            panic!(
+                "seed {seed}: {got} of {expect} lines ingested after {rotations} rotations\n\
+                 status:\n{}\nfiles:\n{files}nmtd log:\n{}",
+                t.ok(&["status"]),
+                std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(300));
     let counts = seen_counts(&t);
     let repeated: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();

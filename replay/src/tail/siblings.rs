@@ -75,6 +75,26 @@ fn rotation_suffix<'a>(base: &[u8], name: &'a [u8]) -> Option<&'a [u8]> {
 /// The plain regular files beside `path` named `path.*` or `path-*`, oldest first. A missing
 /// directory has none; a sibling that vanishes during the scan is left out.
 pub(super) fn rotated_siblings(path: &Path) -> io::Result<Vec<Sibling>> {
+    // A directory read while logrotate shifts `x.1` → `x.2` … may miss an entry that moves
+    // during it (readdir gives no guarantee then). Read until two reads agree.
+    let mut last = scan_siblings(path)?;
+    for _ in 0..8 {
+        let again = scan_siblings(path)?;
+        let same = again.len() == last.len()
+            && again
+                .iter()
+                .zip(&last)
+                .all(|(a, b)| a.id == b.id && a.path == b.path);
+        if same {
+            return Ok(again);
+        }
+        last = again;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(last)
+}
+
+fn scan_siblings(path: &Path) -> io::Result<Vec<Sibling>> {
     let Some(base) = path.file_name() else {
         return Ok(Vec::new());
     };
