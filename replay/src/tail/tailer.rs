@@ -338,8 +338,13 @@ impl Tailer {
     }
 
     /// Find where a checkpoint's file is now, and open it at the checkpoint.
-    fn resume_from(&mut self, from: &Checkpoint, events: &mut Vec<TailEvent>) -> io::Result<()> {
-        let n = from.fingerprint_len();
+    /// Look for the checkpoint's file at the path and among the rotated siblings, as it was.
+    fn resume_found(
+        &mut self,
+        from: &Checkpoint,
+        n: usize,
+        events: &mut Vec<TailEvent>,
+    ) -> io::Result<bool> {
         let at_path = self.stat_path()?.map(|(id, _)| id);
         let mut places: Vec<(PathBuf, FileId)> = Vec::new();
         if at_path == Some(from.file()) {
@@ -363,9 +368,25 @@ impl Tailer {
                     offset: from.offset,
                 });
                 self.cur = Some(Cursor::new(file, id, from.offset)?);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn resume_from(&mut self, from: &Checkpoint, events: &mut Vec<TailEvent>) -> io::Result<()> {
+        let n = from.fingerprint_len();
+        // A rotation running right now can move the file between listing the directory and
+        // opening it: look again a few times before concluding it is gone.
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if self.resume_found(from, n, events)? {
                 return Ok(());
             }
         }
+        let at_path = self.stat_path()?.map(|(id, _)| id);
         // Not there as it was: truncated in place, or gone. Look for a copy.
         let truncated = at_path == Some(from.file());
         let copy = match n {
