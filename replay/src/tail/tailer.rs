@@ -380,6 +380,10 @@ impl Tailer {
         // opening it: look again a few times before concluding it is gone.
         for attempt in 0..5 {
             if attempt > 0 {
+                // Still at the path but different: truncated in place, no point waiting.
+                if self.stat_path()?.map(|(id, _)| id) == Some(from.file()) {
+                    break;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             if self.resume_found(from, n, events)? {
