@@ -65,6 +65,8 @@ struct Batch {
     index: Vec<Vec<Mac>>,
     late: Vec<bool>,
     affected: Affected,
+    /// Work out which files the batch affects (not for an import, which renders all).
+    track_affected: bool,
 }
 
 impl Batch {
@@ -75,6 +77,7 @@ impl Batch {
             index: Vec::new(),
             late: Vec::new(),
             affected: Affected::default(),
+            track_affected: true,
         }
     }
 }
@@ -204,44 +207,20 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_le_bytes()))
             .collect();
-        for chunk in envelopes.chunks(50_000) {
-            let mut index = Vec::with_capacity(chunk.len());
-            let mut lates = Vec::with_capacity(chunk.len());
-            for env in chunk {
-                index.push(self.state.history_macs(&env.event));
-                lates.push(
-                    self.state
-                        .max_observed()
-                        .is_some_and(|m| env.observed_at < m),
-                );
-                self.state.apply(env);
+        let mut rest = envelopes.into_iter();
+        loop {
+            let mut batch = Batch::new();
+            batch.track_affected = false;
+            for env in rest.by_ref().take(50_000) {
+                self.stage(&mut batch, env);
             }
-            let last = self.state.last_seq();
-            let snapshot = Some(snapshot_encode(&self.state));
-            let appends: Vec<Append<'_>> = chunk
-                .iter()
-                .zip(&index)
-                .zip(&lates)
-                .map(|((envelope, machines), late)| Append {
-                    envelope,
-                    machines,
-                    late: *late,
-                })
-                .collect();
-            let max_observed = self.state.max_observed();
-            let snap = snapshot.as_deref().map(|bytes| Snapshot {
-                seq: last,
-                bytes,
-                max_observed,
-            });
-            if let Err(e) = self.store.append(&appends, &[], snap) {
-                self.load()?;
-                return Err(e);
+            if batch.envelopes.is_empty() {
+                break;
             }
-            self.snapshot_seq = last;
+            self.commit(batch, &[])?;
         }
         let refs: Vec<(&str, &[u8])> = cps.iter().map(|(k, v)| (k.as_str(), &v[..])).collect();
-        self.store.append(&[], &refs, None)?;
+        self.commit(Batch::new(), &refs)?;
         self.render_all()
     }
 
@@ -595,13 +574,20 @@ impl Engine {
             source,
             event,
         };
+        self.stage(batch, env);
+    }
+
+    /// Index, fold and queue one envelope of a batch (new, or imported as it was).
+    fn stage(&mut self, batch: &mut Batch, env: Envelope) {
         batch.index.push(self.state.history_macs(&env.event));
         batch.late.push(
             self.state
                 .max_observed()
                 .is_some_and(|m| env.observed_at < m),
         );
-        batch.affected.add(&self.state, &env.event);
+        if batch.track_affected {
+            batch.affected.add(&self.state, &env.event);
+        }
         self.state.apply(&env);
         batch.envelopes.push(env);
     }
