@@ -99,6 +99,22 @@ pub struct Hooks {
     pub dnsmasq_reload: Option<String>,
 }
 
+/// The `[web]` section: the point-and-click web UI `nmtd` serves (off unless `listen` or
+/// `nmtd --web` gives an address).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// `ADDR:PORT`, e.g. `127.0.0.1:8018`. On a loopback address nobody logs in (the local
+    /// user below acts); on any other address every page asks for a login.
+    pub listen: Option<String>,
+    /// Who may log in: user name → argon2 hash in PHC form (`nmtd --hash-password` makes
+    /// one). `[access]` rules match these names as they match Unix users.
+    pub users: std::collections::BTreeMap<String, String>,
+    /// Who acts on a loopback listener without a login (default: nmtd's own user, who may
+    /// do everything). Events record it as `NAME via web`.
+    pub local_user: Option<String>,
+}
+
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -113,6 +129,8 @@ pub struct FileConfig {
     pub access: crate::daemon::AccessConfig,
     /// DHCP server check and reload commands.
     pub hooks: Hooks,
+    /// The web UI.
+    pub web: WebConfig,
 }
 
 /// The configuration in force, with paths made absolute.
@@ -132,6 +150,8 @@ pub struct Config {
     pub access: crate::daemon::AccessConfig,
     /// DHCP server check and reload commands.
     pub hooks: Hooks,
+    /// The web UI.
+    pub web: WebConfig,
 }
 
 impl Config {
@@ -190,6 +210,7 @@ impl Config {
             daemon,
             access: file.access,
             hooks: file.hooks,
+            web: file.web,
         }
     }
 

@@ -19,8 +19,22 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(t: &Nmt, extra: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
-            .args(["--http", "127.0.0.1:0"])
+        Daemon::start_in(t, None, "127.0.0.1:0", extra)
+    }
+
+    /// Start nmtd inside a network namespace (when given) with its machine-facing listener
+    /// on `http`.
+    pub fn start_in(t: &Nmt, netns: Option<&str>, http: &str, extra: &[&str]) -> Daemon {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_nmtd")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_nmtd")),
+        };
+        let mut child = cmd
+            .args(["--http", http])
             .args(extra)
             .env("NMT_STATE", t.state())
             .env("NMTD_LOG", "info")

@@ -26,5 +26,13 @@ mod ingest;
 // A real DHCP exchange: dnsmasq and busybox udhcpc in network namespaces, nmtd following the log.
 mod lab_dnsmasq;
 
+// The real netboot lab: QEMU VMs PXE-boot from real dnsmasq / ISC dhcpd in network
+// namespaces, nmtd decides what they boot, and their serial consoles are checked.
+mod netboot;
+
 // The past: journal export/import round trips, --at, `nmt boots`, `nmt verify`.
 mod forensics;
+
+// The web UI in a real headless Chromium: the Andreas and Kathrin stories by clicking, live
+// discovery, hostile host names, screenshots; login and CSRF on a non-loopback listener.
+mod web;

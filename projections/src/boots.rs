@@ -42,12 +42,24 @@ pub struct BootRecord {
     pub set_how: Option<String>,
 }
 
+/// Who set a policy, when, and how.
+struct Setter {
+    actor: String,
+    at: Timestamp,
+    how: String,
+    seq: u64,
+}
+
 /// Folds the log and records one machine's boots.
 pub struct BootTracker {
     state: State,
     mac: Mac,
     last_ack: Option<(Timestamp, Option<Ipv4Addr>)>,
-    setter: Option<(String, Timestamp, String)>,
+    /// The last event that set this machine's own policy or its group membership.
+    setter: Option<Setter>,
+    /// The last event that set each group's policy, whether or not the machine was a
+    /// member then: a machine discovered later follows a policy set before it existed.
+    group_setters: std::collections::HashMap<String, Setter>,
     /// The boots found so far, oldest first.
     pub boots: Vec<BootRecord>,
 }
@@ -60,22 +72,25 @@ impl BootTracker {
             mac,
             last_ack: None,
             setter: None,
+            group_setters: std::collections::HashMap::new(),
             boots: Vec::new(),
         }
     }
 
     /// Feed the next event of the log.
     pub fn feed(&mut self, env: &Envelope) {
-        let group = self.state.machine(&self.mac).map(|m| m.group.clone());
-        let sets_policy = match &env.event {
+        let sets_own = match &env.event {
             Event::MachinePolicySet { mac, .. }
             | Event::MachineAssigned { mac, .. }
             | Event::MachineRegistered { mac, .. }
             | Event::InstallReported { mac, .. } => *mac == self.mac,
-            Event::GroupPolicySet { group: g, .. } | Event::GroupRemoved { group: g } => {
-                group.as_deref() == Some(g.as_str())
-            }
             _ => false,
+        };
+        let sets_group = match &env.event {
+            Event::GroupPolicySet { group, .. } | Event::GroupRemoved { group } => {
+                Some(group.clone())
+            }
+            _ => None,
         };
         match &env.event {
             Event::DhcpSeen { mac, kind, ip, .. }
@@ -112,8 +127,24 @@ impl BootTracker {
                             (format!("local disk (profile {profile} missing)"), None)
                         }
                     };
-                    let (set_by, set_at, set_how) = match &self.setter {
-                        Some((a, t, h)) => (Some(a.clone()), Some(*t), Some(h.clone())),
+                    // A machine's own policy was set by its own events; a group's policy by
+                    // the group's, or by whatever last moved the machine into that group.
+                    let own = self.setter.as_ref();
+                    let setter = match entry.origin {
+                        Origin::Machine | Origin::MachineOnce => own,
+                        Origin::Group => {
+                            let group = self
+                                .state
+                                .machine(&self.mac)
+                                .and_then(|m| self.group_setters.get(&m.group));
+                            match (own, group) {
+                                (Some(a), Some(b)) => Some(if a.seq > b.seq { a } else { b }),
+                                (a, b) => a.or(b),
+                            }
+                        }
+                    };
+                    let (set_by, set_at, set_how) = match setter {
+                        Some(s) => (Some(s.actor.clone()), Some(s.at), Some(s.how.clone())),
                         None => (None, None, None),
                     };
                     self.boots.push(BootRecord {
@@ -135,9 +166,113 @@ impl BootTracker {
             }
             _ => {}
         }
-        if sets_policy {
-            self.setter = Some((env.actor.clone(), env.observed_at, describe(&env.event)));
+        let setter = || Setter {
+            actor: env.actor.clone(),
+            at: env.observed_at,
+            how: describe(&env.event),
+            seq: env.seq,
+        };
+        if sets_own {
+            self.setter = Some(setter());
+        }
+        if let Some(group) = sets_group {
+            self.group_setters.insert(group, setter());
         }
         self.state.apply(env);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(seq: u64, actor: &str, event: Event) -> Envelope {
+        Envelope {
+            seq,
+            v: 1,
+            recorded_at: Timestamp::UNIX_EPOCH,
+            observed_at: Timestamp::from_second(seq as i64).unwrap(),
+            actor: actor.into(),
+            source: None,
+            event,
+        }
+    }
+
+    fn ack(mac: Mac) -> Event {
+        Event::DhcpSeen {
+            mac,
+            kind: "ack".into(),
+            ip: Some(Ipv4Addr::new(10, 0, 0, 5)),
+            hostname: None,
+            arch: None,
+            vendor_class: None,
+            server: "dnsmasq".into(),
+            via: None,
+            note: None,
+        }
+    }
+
+    fn fetch(mac: Mac) -> Event {
+        Event::BootEntryUsed {
+            mac,
+            file: "pxelinux.cfg/01-52-54-00-00-00-01".into(),
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn a_machine_discovered_later_names_who_set_its_groups_policy() {
+        let mac: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let other: Mac = "52:54:00:00:00:02".parse().unwrap();
+        let mut t = BootTracker::new(mac);
+        t.feed(&env(
+            1,
+            "andreas",
+            Event::GroupPolicySet {
+                group: crate::UNKNOWN.into(),
+                policy: "install".parse().unwrap(),
+            },
+        ));
+        // Another machine's events say nothing about this one.
+        t.feed(&env(2, "dnsmasq@lab", ack(other)));
+        t.feed(&env(3, "dnsmasq@lab", ack(mac)));
+        t.feed(&env(4, "dnsmasq@lab", fetch(mac)));
+        let b = &t.boots[0];
+        assert_eq!(b.policy.to_string(), "install:default");
+        assert_eq!(b.origin, Origin::Group);
+        assert_eq!(b.set_by.as_deref(), Some("andreas"));
+        assert_eq!(b.set_at, Some(Timestamp::from_second(1).unwrap()));
+        assert!(b.set_how.as_deref().unwrap().contains("unknown"), "{b:?}");
+
+        // The install report moves it to localboot: that report is what set its policy, not
+        // the localboot group's creation long before.
+        t.feed(&env(
+            5,
+            "installer@52:54:00:00:00:01",
+            Event::InstallReported {
+                mac,
+                device: "/dev/sda1".into(),
+                via: crate::ReportVia::Installer,
+            },
+        ));
+        t.feed(&env(6, "dnsmasq@lab", ack(mac)));
+        t.feed(&env(7, "dnsmasq@lab", fetch(mac)));
+        let b = &t.boots[1];
+        assert_eq!(b.policy.to_string(), "localboot");
+        assert_eq!(b.set_by.as_deref(), Some("installer@52:54:00:00:00:01"));
+
+        // Another group's policy changing later is no cause of this machine's boots.
+        t.feed(&env(
+            8,
+            "reinhard",
+            Event::GroupPolicySet {
+                group: crate::UNKNOWN.into(),
+                policy: "ltsp".parse().unwrap(),
+            },
+        ));
+        t.feed(&env(9, "dnsmasq@lab", fetch(mac)));
+        let b = &t.boots[2];
+        assert_eq!(b.policy.to_string(), "localboot");
+        assert_eq!(b.set_by.as_deref(), Some("installer@52:54:00:00:00:01"));
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use nmt::daemon::{DaemonOptions, bind};
+use nmt::daemon::{DaemonOptions, WebAuth, bind};
 
 const LONG_ABOUT: &str = "\
 nmtd owns nmt's event log. It serves the `nmt` command line on a Unix socket \
@@ -22,6 +22,8 @@ const EXAMPLES: &str = "\
 Examples:
   nmtd                                    # state in ./nmt-state, listeners printed
   nmtd --demo                             # plus six simulated machines booting
+  nmtd --demo --web 127.0.0.1:8018        # and the web UI: open http://127.0.0.1:8018
+  echo 'secret' | nmtd --hash-password    # a hash for [web.users] in nmt.toml
   nmtd --state /var/lib/nmt --log /var/log/syslog --http 10.0.0.1:8017 --syslog 10.0.0.1:5514
 
 With ISC dhcpd: include nmt's host file from dhcpd.conf (`include \"/etc/dhcp/nmt-hosts.conf\";`)
@@ -57,6 +59,15 @@ struct Args {
     /// A configuration file (default: STATE/nmt.toml when present).
     #[arg(long, env = "NMT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Serve the web UI on this address, e.g. 127.0.0.1:8018 (overrides `[web] listen`). On
+    /// loopback nobody logs in; on any other address users log in (`[web.users]` in
+    /// nmt.toml, hashes from --hash-password).
+    #[arg(long, value_name = "ADDR:PORT")]
+    web: Option<String>,
+    /// Read a password on standard input, print its argon2 hash for `[web.users]` in
+    /// nmt.toml, and exit.
+    #[arg(long)]
+    hash_password: bool,
     /// Simulate a small pool of six machines booting (a dnsmasq log under STATE/demo/ that
     /// nmtd follows like a real one): watch them appear with `nmt machines`.
     #[arg(long)]
@@ -65,6 +76,9 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.hash_password {
+        return hash_password_from_stdin();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NMTD_LOG")
@@ -92,6 +106,7 @@ fn main() -> ExitCode {
         syslog: args.syslog,
         demo: args.demo,
         journal_units: args.journal_units,
+        web: args.web,
     };
     match rt.block_on(async move {
         let bound = bind(&opts).await?;
@@ -104,6 +119,14 @@ fn main() -> ExitCode {
             state.display()
         );
         println!("nmtd: machine-facing HTTP on http://{}", bound.http);
+        if let Some((addr, auth)) = &bound.web_addr {
+            match auth {
+                WebAuth::Local(user) => println!(
+                    "nmtd: web UI on http://{addr} (loopback: no login, changes are made as {user})"
+                ),
+                WebAuth::Login => println!("nmtd: web UI on http://{addr} (login required)"),
+            }
+        }
         if opts.demo {
             println!(
                 "nmtd: demo: six simulated machines boot in turn, every 3 s; try `nmt --state {} machines`",
@@ -138,6 +161,29 @@ fn main() -> ExitCode {
             .await
     }) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nmtd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `nmtd --hash-password`: one line from standard input, its argon2 hash on standard output.
+fn hash_password_from_stdin() -> ExitCode {
+    let mut line = String::new();
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("nmtd: type the password, then Enter (it is echoed)");
+    }
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("nmtd: cannot read the password from standard input: {e}");
+        return ExitCode::from(1);
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    match nmt::daemon::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("nmtd: {e:#}");
             ExitCode::from(1)

@@ -3,16 +3,20 @@
 //! credentials), and serves machines on TCP: installer reports and answer files.
 //!
 //! The engine sits behind one mutex: every change is decided, appended and rendered under
-//! it, in the order requests arrive, on a blocking thread.
+//! it, in the order requests arrive, on a blocking thread. With `--web`, it also serves the
+//! point-and-click web UI (`web`), whose forms run through the same path.
 
 mod access;
+mod commits;
 mod control;
 mod demo;
 mod ingest;
 mod journal;
 mod machines;
 mod syslog;
+mod web;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,9 +26,11 @@ use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UnixListener};
 
 pub use access::{AccessConfig, Caller};
+pub use commits::{EngineGuard, EngineLock};
 pub use control::{CliRequest, control_app};
 pub use ingest::{SourceStats, checkpoint_key, identity_key};
 pub use machines::machine_app;
+pub use web::{WebAuth, hash_password, web_app};
 
 use crate::{Engine, OpenOptions};
 
@@ -45,12 +51,14 @@ pub struct DaemonOptions {
     pub demo: bool,
     /// systemd units whose journal to follow.
     pub journal_units: Vec<String>,
+    /// The web UI's listener, overriding the configuration's `[web] listen`.
+    pub web: Option<String>,
 }
 
 /// What the handlers share.
 pub struct Shared {
-    /// The engine: the store, the state, the files.
-    pub engine: Mutex<Engine>,
+    /// The engine: the store, the state, the files (its guard announces commits).
+    pub engine: EngineLock,
     /// Counters reported by `nmt status`.
     pub counters: Mutex<Counters>,
     /// Each followed log's progress, for `nmt status`.
@@ -90,10 +98,21 @@ pub struct Bound {
     syslog: Option<tokio::net::UdpSocket>,
     /// The syslog receiver's address, when one listens.
     pub syslog_addr: Option<SocketAddr>,
+    web: Option<(TcpListener, web::Settings)>,
+    /// The web UI's address, and whether it asks for a login, when it listens.
+    pub web_addr: Option<(SocketAddr, WebAuth)>,
 }
 
 /// Open the store and bind both listeners.
 pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
+    // The web UI first: a listener it may not serve (no users for a network address) is
+    // refused before a new store is made (whose installer password would go unseen) and
+    // before anything else is bound.
+    let pre = crate::Config::load(&opts.state_dir, opts.config.as_deref())?;
+    let mut web = match opts.web.clone().or(pre.web.listen.clone()) {
+        Some(addr) => Some(web::bind(&addr, &pre.web).await?),
+        None => None,
+    };
     let mut engine = Engine::open(&OpenOptions {
         state_dir: opts.state_dir.clone(),
         config: opts.config.clone(),
@@ -103,6 +122,12 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
     .context("while opening the store (is another nmtd or nmt holding it?)")?;
     let new_password = engine.take_new_password();
     let cfg = engine.config().clone();
+    if let Some((_, settings)) = &mut web {
+        settings.show_once(new_password.clone());
+    }
+    let web_addr = web
+        .as_ref()
+        .and_then(|(l, s)| Some((l.local_addr().ok()?, s.auth())));
     let socket = cfg.daemon.socket.clone();
     if socket.exists() {
         // A live daemon answers; a stale socket from a crash does not.
@@ -145,7 +170,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         unix,
         tcp,
         shared: Arc::new(Shared {
-            engine: Mutex::new(engine),
+            engine: EngineLock::new(engine),
             counters: Mutex::new(Counters::default()),
             sources: Mutex::new(Vec::new()),
         }),
@@ -160,6 +185,8 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         journal_dir: cfg.daemon.journal_dir.clone(),
         syslog,
         syslog_addr,
+        web,
+        web_addr,
     };
     // Sources start now, before anyone is told the daemon is up: a line written after that
     // is read even if its file is rotated away before the first poll.
@@ -190,6 +217,17 @@ impl Bound {
             syslog::start(self.shared.clone(), sock);
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let web = self.web.map(|(listener, settings)| {
+            let app = web_app(self.shared.clone(), settings);
+            tokio::spawn(
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(wait_for(rx.clone()))
+                .into_future(),
+            )
+        });
         let control = axum::serve(
             self.unix,
             control_app(self.shared.clone())
@@ -210,6 +248,12 @@ impl Bound {
         let _ = std::fs::remove_file(&socket);
         a.context("the control socket failed")?;
         b.context("the machine-facing listener failed")?;
+        if let Some(w) = web {
+            // Open live-update streams end with the process.
+            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(500), w).await {
+                r.context("the web UI listener failed")?;
+            }
+        }
         Ok(())
     }
 }

@@ -128,6 +128,9 @@ fn local_boot(s: &mut String, rootdev: Option<&str>) {
         )),
         None => s.push_str("  # boot the installed system's own EFI loader\n"),
     }
+    // A network-booted GRUB loads no partition map or file system module by itself:
+    // without these, `search` sees only whole disks (found in the netboot lab under OVMF).
+    s.push_str("  insmod part_gpt\n  insmod part_msdos\n  insmod fat\n  insmod chain\n");
     s.push_str(&format!("  for f in {}; do\n", EFI_LOADERS.join(" ")));
     s.push_str("    if search --no-floppy --set=esp --file $f; then\n");
     s.push_str("      chainloader ($esp)$f\n      boot\n    fi\n  done\n");
@@ -356,6 +359,12 @@ mod tests {
         assert!(s.contains("menuentry 'localboot' {\n  # root device /dev/nvme0n1p2: boot the installed system's own EFI loader\n"), "{s}");
         assert!(
             s.contains("  for f in /EFI/debian/shimx64.efi /EFI/ubuntu/shimx64.efi "),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "  insmod part_gpt\n  insmod part_msdos\n  insmod fat\n  insmod chain\n  for f in "
+            ),
             "{s}"
         );
         assert!(s.contains(" /EFI/BOOT/BOOTX64.EFI; do\n    if search --no-floppy --set=esp --file $f; then\n      chainloader ($esp)$f\n      boot\n    fi\n  done\n"), "{s}");

@@ -1,0 +1,328 @@
+//! Forms into actions: every POST builds the CLI's [`Action`], checks it with the daemon's
+//! `[access]` rules for the web user, and performs it under the engine's mutex, exactly as
+//! the control socket does; what it printed (or why it was refused) is shown on the next
+//! page. Nothing here decides anything about the domain.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use nix::unistd::{Uid, User};
+use nmt_projections::{AnswerKind, Profile, ProfileKind};
+
+use super::auth::{Ctx, Flash, Form};
+use super::{Web, WebAuth};
+use crate::cli::{Action, Output, perform};
+use crate::daemon::Caller;
+
+/// A uid no user has: web users are matched by name only.
+const NO_UID: u32 = u32::MAX;
+
+/// Who acts for this request: the caller the access rules judge, and the actor events
+/// record (`NAME via web`).
+pub fn caller(web: &Web, ctx: &Ctx) -> (Caller, String) {
+    let name = match &web.auth {
+        WebAuth::Local(user) => user.clone(),
+        WebAuth::Login => ctx.user.clone().unwrap_or_else(|| "nobody".into()),
+    };
+    let uid = match &web.auth {
+        // The local user is a Unix user when one has that name (nmtd's own by default).
+        WebAuth::Local(_) => match User::from_name(&name) {
+            Ok(Some(u)) => u.uid.as_raw(),
+            _ if name == crate::identity::user_name(Uid::current().as_raw()) => {
+                Uid::current().as_raw()
+            }
+            _ => NO_UID,
+        },
+        // A logged-in user has exactly the rights `[access]` gives their name.
+        WebAuth::Login => NO_UID,
+    };
+    let actor = format!("{name} via web");
+    (Caller { uid, name }, actor)
+}
+
+/// Whether this request's user may change everything (sees the new installer password).
+pub fn is_admin(web: &Web, ctx: &Ctx) -> bool {
+    let (c, _) = caller(web, ctx);
+    let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+    engine
+        .config()
+        .access
+        .check(&c, &Action::Render { check: false })
+        .is_ok()
+}
+
+/// Check and perform an action as the control socket does; what it printed.
+pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Output {
+    let (caller, actor) = caller(web, ctx);
+    let web = web.clone();
+    tokio::task::spawn_blocking(move || {
+        let shared = &web.shared;
+        let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(why) = engine.config().access.check(&caller, &action) {
+            tracing::warn!(caller = %caller.name, ?action, "web: refused: {why}");
+            drop(engine);
+            shared
+                .counters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .access_refused += 1;
+            return Output {
+                code: 1,
+                stdout: String::new(),
+                stderr: format!("nmt: refused: {why}\n"),
+            };
+        }
+        perform(&mut engine, action, &actor, false)
+    })
+    .await
+    .unwrap_or_else(|e| Output::error(&anyhow::anyhow!("nmtd failed while performing: {e}")))
+}
+
+/// Perform, leave the outcome for the next page, and go back to `back`.
+async fn act(web: &Arc<Web>, ctx: &Ctx, form: &Form, action: Action) -> Response {
+    let out = run(web, ctx, action).await;
+    let flash = if out.code == 0 {
+        Flash {
+            ok: true,
+            text: out.stdout.trim().to_string(),
+        }
+    } else {
+        Flash {
+            ok: false,
+            text: out.stderr.trim().to_string(),
+        }
+    };
+    web.sessions.flash(&ctx.sid, flash);
+    Redirect::to(&back(form, "/machines")).into_response()
+}
+
+/// A mistake in the form itself, said like the CLI's usage errors.
+fn mistake(web: &Web, ctx: &Ctx, form: &Form, text: &str) -> Response {
+    web.sessions.flash(
+        &ctx.sid,
+        Flash {
+            ok: false,
+            text: format!("nmt: {text}"),
+        },
+    );
+    Redirect::to(&back(form, "/machines")).into_response()
+}
+
+/// Where to go after a form: its `back` field when that is a path of this site.
+fn back(form: &Form, default: &str) -> String {
+    match form.get("back") {
+        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_string(),
+        _ => default.to_string(),
+    }
+}
+
+/// The policy a form chose: the typed one if any, else the selected one.
+fn policy_of(form: &Form) -> Option<String> {
+    form.get("policy_other")
+        .or_else(|| form.get("policy"))
+        .map(str::to_string)
+}
+
+/// `POST /machines/act`: one action on the ticked machines (`mac=…` repeated) or on one.
+pub async fn machines(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let macs = form.all("mac");
+    let Some(op) = form.get("op") else {
+        return mistake(&web, &ctx, &form, "choose what to do with the machines");
+    };
+    if macs.is_empty() {
+        return mistake(
+            &web,
+            &ctx,
+            &form,
+            "tick at least one machine first (or the box in the header for all shown)",
+        );
+    }
+    // The noderange syntax takes MACs as they are; a MAC has no commas.
+    if let Some(bad) = macs
+        .iter()
+        .find(|m| nmt_projections::Mac::parse(m).is_none())
+    {
+        return mistake(&web, &ctx, &form, &format!("{bad:?} is not a MAC address"));
+    }
+    let range = macs.join(",");
+    let action = match op {
+        "assign" => match form.get("group") {
+            Some(g) => Action::Assign {
+                range,
+                group: g.to_string(),
+            },
+            None => return mistake(&web, &ctx, &form, "choose the group to move them into"),
+        },
+        "policy" => match policy_of(&form) {
+            Some(policy) => Action::Policy {
+                range,
+                policy,
+                once: form.get("once").is_some(),
+                members: false,
+            },
+            None => return mistake(&web, &ctx, &form, "choose or type a policy"),
+        },
+        "name" => match form.get("pattern") {
+            Some(p) => Action::Name {
+                target: range,
+                name: None,
+                pattern: Some(p.to_string()),
+            },
+            None => {
+                return mistake(
+                    &web,
+                    &ctx,
+                    &form,
+                    "give a pattern such as node{001} (numbers count up in the order the \
+                     machines were first seen)",
+                );
+            }
+        },
+        "rename" => match form.get("name") {
+            Some(n) => Action::Name {
+                target: range,
+                name: Some(n.to_string()),
+                pattern: None,
+            },
+            None => return mistake(&web, &ctx, &form, "give the new name"),
+        },
+        "rootdev" => match form.get("device") {
+            Some(d) => Action::RootdevSet {
+                range,
+                device: d.to_string(),
+            },
+            None => {
+                return mistake(&web, &ctx, &form, "give the root device, e.g. /dev/sda1");
+            }
+        },
+        "rootdev-rm" => Action::RootdevRm { range },
+        "remove" => Action::MachineRm { range },
+        other => return mistake(&web, &ctx, &form, &format!("unknown action {other:?}")),
+    };
+    act(&web, &ctx, &form, action).await
+}
+
+/// `POST /groups/add`.
+pub async fn group_add(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(group) = form.get("group") else {
+        return mistake(&web, &ctx, &form, "give the new group a name");
+    };
+    let action = Action::GroupAdd {
+        group: group.to_string(),
+        policy: policy_of(&form),
+    };
+    act(&web, &ctx, &form, action).await
+}
+
+/// `POST /groups/rm`: refused while the group has members, unless asked to move them.
+pub async fn group_rm(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(group) = form.get("group") else {
+        return mistake(&web, &ctx, &form, "which group?");
+    };
+    let action = Action::GroupRm {
+        group: group.to_string(),
+        force: form.get("force").is_some(),
+    };
+    act(&web, &ctx, &form, action).await
+}
+
+/// `POST /groups/policy`: the group's own policy (its members' overrides stay).
+pub async fn group_policy(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let (Some(group), Some(policy)) = (form.get("group"), policy_of(&form)) else {
+        return mistake(&web, &ctx, &form, "choose the group and a policy");
+    };
+    let action = Action::Policy {
+        range: format!("@{group}"),
+        policy,
+        once: false,
+        members: false,
+    };
+    act(&web, &ctx, &form, action).await
+}
+
+/// `POST /profiles/save`: define a profile, or redefine it (`replace`).
+pub async fn profile_save(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let (Some(name), Some(kind)) = (form.get("name"), form.get("kind")) else {
+        return mistake(&web, &ctx, &form, "a profile needs a name and a kind");
+    };
+    let Some(kind) = ProfileKind::parse(kind) else {
+        return mistake(
+            &web,
+            &ctx,
+            &form,
+            &format!("{kind:?} is not a profile kind"),
+        );
+    };
+    let answer = match form.get("answer") {
+        None | Some("none") => None,
+        Some(a) => match AnswerKind::parse(a) {
+            Some(a) => Some(a),
+            None => {
+                return mistake(
+                    &web,
+                    &ctx,
+                    &form,
+                    &format!("{a:?} is not an answer-file kind"),
+                );
+            }
+        },
+    };
+    let profile = Profile {
+        name: name.to_string(),
+        kind,
+        kernel: form.get("kernel").unwrap_or("").to_string(),
+        initrd: form
+            .get("initrd")
+            .unwrap_or("")
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        args: form.get("args").unwrap_or("").to_string(),
+        answer,
+        network_console: form.get("network_console").is_some(),
+    };
+    let action = Action::ProfileAdd {
+        profile,
+        replace: form.get("replace").is_some(),
+    };
+    act(&web, &ctx, &form, action).await
+}
+
+/// `POST /profiles/rm`.
+pub async fn profile_rm(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(name) = form.get("name") else {
+        return mistake(&web, &ctx, &form, "which profile?");
+    };
+    let action = Action::ProfileRm {
+        name: name.to_string(),
+    };
+    act(&web, &ctx, &form, action).await
+}

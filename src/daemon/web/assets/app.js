@@ -1,0 +1,101 @@
+// nmt web UI: select-all, live updates of the machines table, small conveniences.
+// Everything works without this script except the live updates.
+"use strict";
+
+(function () {
+  // Filters: changing the group select applies it at once.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+    s.addEventListener("change", function () { s.form.submit(); });
+  });
+
+  var rows = document.getElementById("rows");
+  if (!rows) return;
+  var all = document.getElementById("all");
+  var nsel = document.getElementById("nsel");
+
+  function boxes() {
+    return Array.prototype.slice.call(document.querySelectorAll("#rows input[name=mac]"));
+  }
+  function count() {
+    var n = boxes().filter(function (b) { return b.checked; }).length;
+    if (nsel) nsel.textContent = String(n);
+    if (all) {
+      var bs = boxes();
+      all.checked = bs.length > 0 && n === bs.length;
+      all.indeterminate = n > 0 && n < bs.length;
+    }
+    document.querySelectorAll("#rows tr[data-mac]").forEach(function (tr) {
+      var b = tr.querySelector("input[name=mac]");
+      tr.classList.toggle("checked", !!(b && b.checked));
+    });
+  }
+  if (all) {
+    all.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = all.checked; });
+      count();
+    });
+  }
+  // Shift-click ticks a run of rows, as in a file manager.
+  var last = null;
+  document.addEventListener("click", function (e) {
+    var b = e.target;
+    if (!(b instanceof HTMLInputElement) || b.name !== "mac") return;
+    var bs = boxes();
+    if (e.shiftKey && last !== null) {
+      var a = bs.indexOf(last), z = bs.indexOf(b);
+      if (a >= 0 && z >= 0) {
+        for (var i = Math.min(a, z); i <= Math.max(a, z); i++) bs[i].checked = b.checked;
+      }
+    }
+    last = b;
+    count();
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target instanceof HTMLInputElement && e.target.name === "mac") count();
+  });
+
+  // Live: nmtd says "commit" whenever events were appended; fetch the rows again, keep
+  // what was ticked, and mark machines that were not there before.
+  var live = document.getElementById("live");
+  var busy = false, again = false;
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    var ticked = {};
+    var before = {};
+    boxes().forEach(function (b) { before[b.value] = true; if (b.checked) ticked[b.value] = true; });
+    fetch("/machines/rows" + location.search, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (html) {
+        var t = document.createElement("template");
+        t.innerHTML = html.trim();
+        var fresh = t.content.querySelector("tbody");
+        if (!fresh) return;
+        fresh.querySelectorAll("tr[data-mac]").forEach(function (tr) {
+          var mac = tr.getAttribute("data-mac");
+          var b = tr.querySelector("input[name=mac]");
+          if (b && ticked[mac]) b.checked = true;
+          if (!before[mac]) tr.classList.add("new");
+        });
+        var cur = document.getElementById("rows");
+        cur.parentNode.replaceChild(fresh, cur);
+        var total = document.getElementById("total");
+        var unknowns = document.getElementById("unknowns");
+        if (total) total.textContent = fresh.getAttribute("data-total");
+        if (unknowns) unknowns.textContent = fresh.getAttribute("data-unknown");
+        count();
+      })
+      .catch(function () {})
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+  if (window.EventSource) {
+    var es = new EventSource("/events");
+    es.addEventListener("open", function () { if (live) live.classList.add("on"); });
+    es.addEventListener("error", function () { if (live) live.classList.remove("on"); });
+    es.addEventListener("commit", refresh);
+  }
+  count();
+})();

@@ -1,0 +1,817 @@
+//! The pages: the machines table (filter, search, sort, select many, act once), a machine
+//! with its boot entry and timeline, groups, and profiles. Each reads the state under the
+//! engine's mutex, copies what it shows, and renders after letting go. Changes are never
+//! made here (see `actions`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use maud::{Markup, html};
+use nmt_projections::{Envelope, Event, Mac, Origin, Profile, ProfileKind, UNKNOWN, describe};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Web;
+use super::auth::Ctx;
+use super::page::{self, Nav, ago, group_picker, hidden, origin_badge, policy_picker, when};
+use crate::cli::{Action, perform};
+
+/// `GET /`.
+pub async fn home() -> Redirect {
+    Redirect::to("/machines")
+}
+
+/// The machines table's filter, search and order.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    dir: String,
+}
+
+impl Filter {
+    fn query(&self, sort: &str, dir: &str) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.group.is_empty() {
+            q.append_pair("group", &self.group);
+        }
+        if !self.q.is_empty() {
+            q.append_pair("q", &self.q);
+        }
+        if !sort.is_empty() {
+            q.append_pair("sort", sort);
+        }
+        if !dir.is_empty() {
+            q.append_pair("dir", dir);
+        }
+        let s = q.finish();
+        if s.is_empty() { s } else { format!("?{s}") }
+    }
+
+    fn here(&self) -> String {
+        format!("/machines{}", self.query(&self.sort, &self.dir))
+    }
+}
+
+/// One machine, copied out of the state.
+struct Row {
+    mac: Mac,
+    name: Option<String>,
+    hostname: Option<String>,
+    group: String,
+    policy: String,
+    origin: Origin,
+    ip: Option<String>,
+    last_ip: Option<String>,
+    rootdev: Option<String>,
+    last_seen: Option<Timestamp>,
+    first_seq: u64,
+}
+
+struct Table {
+    rows: Vec<Row>,
+    total: usize,
+    unknown: usize,
+    groups: Vec<String>,
+}
+
+fn table(web: &Web, f: &Filter) -> Table {
+    let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+    let st = engine.state();
+    let needle = f.q.trim().to_ascii_lowercase();
+    let needle_mac = Mac::parse(needle.as_str()).map(|m| m.to_string());
+    let mut rows: Vec<Row> = st
+        .machines()
+        .filter(|m| f.group.is_empty() || m.group == f.group)
+        .filter(|m| {
+            needle.is_empty()
+                || needle_mac.as_deref() == Some(m.mac.to_string().as_str())
+                || m.mac.to_string().contains(&needle)
+                || m.name.as_deref().is_some_and(|n| n.contains(&needle))
+                || m.dhcp_hostname
+                    .as_deref()
+                    .is_some_and(|h| h.to_ascii_lowercase().contains(&needle))
+        })
+        .map(|m| {
+            let (p, origin) = st.effective_policy(m);
+            Row {
+                mac: m.mac,
+                name: m.name.clone(),
+                hostname: m.dhcp_hostname.clone(),
+                group: m.group.clone(),
+                policy: p.to_string(),
+                origin,
+                ip: m.ip.map(|a| a.to_string()),
+                last_ip: m.last_ip.map(|a| a.to_string()),
+                rootdev: m.rootdev.clone(),
+                last_seen: m.last_seen,
+                first_seq: m.first_seq,
+            }
+        })
+        .collect();
+    let total = st.machine_count();
+    let unknown = st.group(UNKNOWN).map_or(0, |g| g.members.len());
+    let groups = st.groups().map(|g| g.name.clone()).collect();
+    drop(engine);
+    let key = f.sort.as_str();
+    rows.sort_by(|a, b| {
+        let by = match key {
+            "name" => (a.name.is_none(), &a.name).cmp(&(b.name.is_none(), &b.name)),
+            "mac" => a.mac.cmp(&b.mac),
+            "group" => a.group.cmp(&b.group),
+            "policy" => a.policy.cmp(&b.policy),
+            "ip" => a.ip.cmp(&b.ip),
+            "rootdev" => a.rootdev.cmp(&b.rootdev),
+            "seen" => b.last_seen.cmp(&a.last_seen),
+            _ => std::cmp::Ordering::Equal,
+        };
+        by.then(a.first_seq.cmp(&b.first_seq))
+    });
+    if f.dir == "desc" {
+        rows.reverse();
+    }
+    Table {
+        rows,
+        total,
+        unknown,
+        groups,
+    }
+}
+
+fn rows_html(t: &Table) -> Markup {
+    html! {
+        tbody #rows data-count=(t.rows.len()) data-total=(t.total) data-unknown=(t.unknown) {
+            @if t.rows.is_empty() {
+                tr.empty { td colspan="8" { "No machine matches. Machines appear here as soon as a DHCP log shows them." } }
+            }
+            @for r in &t.rows {
+                @let label = r.name.clone().unwrap_or_else(|| r.mac.to_string());
+                tr.unknown[r.group == UNKNOWN] data-mac=(r.mac) {
+                    td.pick {
+                        input type="checkbox" name="mac" value=(r.mac) form="act"
+                            aria-label={ "select " (label) };
+                    }
+                    td.name {
+                        a href={ "/machine/" (r.mac) } {
+                            @match &r.name {
+                                Some(n) => { (n) }
+                                None => { span.muted { "unnamed" } }
+                            }
+                        }
+                        @if let Some(h) = &r.hostname {
+                            @if r.name.as_deref() != Some(h.as_str()) {
+                                span.sent title="the host name its DHCP client sent" { (h) }
+                            }
+                        }
+                    }
+                    td.mono { (r.mac) }
+                    td {
+                        @if r.group == UNKNOWN {
+                            span.badge.unknown { "unknown" }
+                        } @else {
+                            (r.group)
+                        }
+                    }
+                    td { span.policy { (r.policy) } " " (origin_badge(&r.origin)) }
+                    td.mono {
+                        @match (&r.ip, &r.last_ip) {
+                            (Some(ip), _) => { (ip) }
+                            (None, Some(ip)) => { span.muted title="last address seen (not fixed)" { (ip) } }
+                            _ => { span.muted { "—" } }
+                        }
+                    }
+                    td.mono { @match &r.rootdev { Some(d) => { (d) } None => { span.muted { "—" } } } }
+                    td {
+                        @match r.last_seen {
+                            Some(t) => { time datetime=(t) title=(when(t)) { (ago(t)) } }
+                            None => { span.muted { "never" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /machines`.
+pub async fn machines(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Filter>,
+) -> Html<String> {
+    let t = table(&web, &f);
+    let (policies, groups) = {
+        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let st = engine.state();
+        (
+            policy_picker(st, "bulk-policy", None, true),
+            group_picker(st, "bulk-group", None),
+        )
+    };
+    let head = |key: &str, label: &str| {
+        let active = f.sort == key || (f.sort.is_empty() && key == "first");
+        let dir = if active && f.dir != "desc" {
+            "desc"
+        } else {
+            ""
+        };
+        let sort = if key == "first" { "" } else { key };
+        let aria = match (active, f.dir == "desc") {
+            (false, _) => "none",
+            (true, false) => "ascending",
+            (true, true) => "descending",
+        };
+        html! {
+            th scope="col" aria-sort=(aria) {
+                a href={ "/machines" (f.query(sort, dir)) } { (label) }
+            }
+        }
+    };
+    let here = f.here();
+    let body = html! {
+        div.titlebar {
+            h1 { "Machines" }
+            p.muted #counts {
+                span #total { (t.total) } (if t.total == 1 { " machine · " } else { " machines · " })
+                a href="/machines?group=unknown" { span #unknowns { (t.unknown) } " unknown" }
+            }
+        }
+        form.filters method="get" action="/machines" role="search" {
+            label for="f-group" { "Group" }
+            select #f-group name="group" data-autosubmit {
+                option value="" { "all groups" }
+                @for g in &t.groups {
+                    option value=(g) selected[*g == f.group] { (g) }
+                }
+            }
+            label for="f-q" { "Search" }
+            input #f-q type="search" name="q" value=(f.q) placeholder="name, MAC or client name";
+            @if !f.sort.is_empty() { input type="hidden" name="sort" value=(f.sort); }
+            @if !f.dir.is_empty() { input type="hidden" name="dir" value=(f.dir); }
+            button type="submit" { "Filter" }
+            @if !f.group.is_empty() || !f.q.is_empty() {
+                a href="/machines" { "clear" }
+            }
+            span.live #live aria-live="polite" title="new machines appear without a reload" { "live" }
+        }
+        form.bulk #act method="post" action="/machines/act" {
+            (hidden(&ctx, &here))
+            div.selected { span #nsel { "0" } " selected" }
+            fieldset {
+                legend { "Move" }
+                (groups)
+                button type="submit" name="op" value="assign" { "Assign" }
+            }
+            fieldset {
+                legend { "Next boot" }
+                (policies)
+                label.check { input type="checkbox" name="once" value="1"; " next boot only" }
+                button type="submit" name="op" value="policy" { "Set policy" }
+            }
+            fieldset {
+                legend { "Name" }
+                label for="bulk-pattern" { "Pattern" }
+                input #bulk-pattern type="text" name="pattern" size="12" placeholder="node{001}"
+                    title="numbered in the order the machines were first seen";
+                button type="submit" name="op" value="name" { "Name" }
+            }
+            fieldset {
+                legend { "Disk" }
+                label for="bulk-device" { "Root device" }
+                input #bulk-device type="text" name="device" size="10" placeholder="/dev/sda1";
+                button type="submit" name="op" value="rootdev" { "Set" }
+            }
+        }
+        div.tablewrap {
+            table.machines {
+                thead {
+                    tr {
+                        th.pick scope="col" {
+                            input #all type="checkbox" aria-label="select all machines shown";
+                        }
+                        (head("name", "Name"))
+                        (head("mac", "MAC"))
+                        (head("group", "Group"))
+                        (head("policy", "Policy"))
+                        (head("ip", "IP"))
+                        (head("rootdev", "Root device"))
+                        (head("seen", "Last seen"))
+                    }
+                }
+                (rows_html(&t))
+            }
+        }
+        datalist #policy-words {
+            option value="save-image:" {}
+            option value="restore-image:" {}
+            option value="nfsroot:" {}
+        }
+    };
+    page::layout(&web, &ctx, "Machines", Nav::Machines, body)
+}
+
+/// `GET /machines/rows`: the table body alone, for live updates.
+pub async fn machine_rows(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Html<String> {
+    Html(rows_html(&table(&web, &f)).into_string())
+}
+
+#[derive(Deserialize)]
+pub struct AtQuery {
+    #[serde(default)]
+    at: String,
+}
+
+/// One event of a machine's timeline.
+struct Entry {
+    env: Envelope,
+    boot: Option<Value>,
+}
+
+fn kind_of(ev: &Event) -> (&'static str, &'static str) {
+    match ev {
+        Event::DhcpSeen { .. } => ("dhcp", "DHCP"),
+        Event::BootEntryUsed { .. } => ("boot", "Boot"),
+        Event::FileServed { .. } => ("file", "File"),
+        Event::InstallReported { .. } => ("install", "Install report"),
+        Event::InstallerLogged { .. } => ("log", "Installer log"),
+        _ => ("admin", "Change"),
+    }
+}
+
+/// `GET /machine/{mac}`, optionally `?at=TIME`: the state then.
+pub async fn machine(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(mac): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> Response {
+    let Some(mac) = Mac::parse(&mac) else {
+        return super::auth::refuse(
+            StatusCode::NOT_FOUND,
+            &format!("{mac:?} is not a MAC address"),
+        );
+    };
+    let at = match q.at.trim() {
+        "" => None,
+        s => match crate::parse_time(s) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                return super::auth::refuse(StatusCode::BAD_REQUEST, &format!("{e:#}"));
+            }
+        },
+    };
+    let w = web.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let mut engine = w.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let show = perform(
+            &mut engine,
+            Action::Show {
+                machine: mac.to_string(),
+                at,
+            },
+            "",
+            true,
+        );
+        let history = engine.history(&mac, None, None).unwrap_or_default();
+        let boots = perform(
+            &mut engine,
+            Action::Boots {
+                machine: mac.to_string(),
+                since: None,
+            },
+            "",
+            true,
+        );
+        let st = engine.state();
+        let pick = (
+            policy_picker(
+                st,
+                "m-policy",
+                st.machine(&mac)
+                    .map(|m| st.effective_policy(m).0.to_string())
+                    .as_deref(),
+                true,
+            ),
+            group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str())),
+        );
+        (show, history, boots, pick, st.machine(&mac).is_some())
+    })
+    .await;
+    let Ok((show, history, boots, (policies, groups), exists)) = loaded else {
+        return super::auth::refuse(StatusCode::INTERNAL_SERVER_ERROR, "nmtd failed reading");
+    };
+    if history.is_empty() && !exists {
+        return super::auth::refuse(
+            StatusCode::NOT_FOUND,
+            &format!("no event mentions {mac}; it is not in the inventory"),
+        );
+    }
+    let shown: Option<Value> = (show.code == 0)
+        .then(|| serde_json::from_str(&show.stdout).ok())
+        .flatten();
+    let boots: BTreeMap<u64, Value> = serde_json::from_str::<Vec<Value>>(&boots.stdout)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|b| Some((b["seq"].as_u64()?, b)))
+        .collect();
+    let timeline: Vec<Entry> = history
+        .into_iter()
+        .rev()
+        .map(|env| Entry {
+            boot: boots.get(&env.seq).cloned(),
+            env,
+        })
+        .collect();
+    let here = format!("/machine/{mac}");
+    let m = shown.as_ref().map(|s| &s["machine"]);
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let title = m
+        .and_then(|m| s(&m["name"]))
+        .unwrap_or_else(|| mac.to_string());
+    let body = html! {
+        div.titlebar {
+            h1 { (title) }
+            @if let Some(m) = m {
+                p.muted {
+                    span.mono { (mac) } " · group "
+                    a href={ "/machines?group=" (m["group"].as_str().unwrap_or("")) } { (m["group"].as_str().unwrap_or("")) }
+                    " · boots " span.policy { (m["effective_policy"].as_str().unwrap_or("")) }
+                }
+            }
+        }
+        @if let Some(t) = at {
+            div.flash.asof role="status" {
+                "The state as of " strong { (when(t)) } ". "
+                a href=(here) { "Back to now" }
+            }
+        }
+        @if show.code != 0 {
+            div.flash.err role="alert" { pre { (show.stderr.trim()) } }
+        }
+        div.cols {
+            section.card aria-labelledby="facts" {
+                h2 #facts { "Machine" }
+                @if let Some(m) = m { (facts(m)) }
+                form.asof method="get" action=(here) {
+                    label for="at" { "State at" }
+                    input #at type="text" name="at" value=(q.at) placeholder="2026-11-20 02:00, 2h ago";
+                    button type="submit" { "Show" }
+                }
+            }
+            @if at.is_none() && exists {
+                section.card aria-labelledby="change" {
+                    h2 #change { "Change" }
+                    form.stack method="post" action="/machines/act" {
+                        (hidden(&ctx, &here))
+                        input type="hidden" name="mac" value=(mac);
+                        div.row {
+                            label for="m-name" { "Name" }
+                            input #m-name type="text" name="name" value=[m.and_then(|m| s(&m["name"]))];
+                            button type="submit" name="op" value="rename" { "Rename" }
+                        }
+                        div.row {
+                            (groups)
+                            button type="submit" name="op" value="assign" { "Assign" }
+                        }
+                        div.row {
+                            (policies)
+                            label.check { input type="checkbox" name="once" value="1"; " next boot only" }
+                            button type="submit" name="op" value="policy" { "Set" }
+                        }
+                        div.row {
+                            label for="m-device" { "Root device" }
+                            input #m-device type="text" name="device" value=[m.and_then(|m| s(&m["rootdev"]))] placeholder="/dev/sda1";
+                            button type="submit" name="op" value="rootdev" { "Set" }
+                            button type="submit" name="op" value="rootdev-rm" { "Remove" }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="timeline-h" {
+            h2 #timeline-h { "Timeline" }
+            p.legend {
+                span.chip.dhcp { "DHCP" } span.chip.boot { "Boot" } span.chip.install { "Install report" }
+                span.chip.admin { "Change" } span.chip.log { "Installer log" } span.chip.file { "File" }
+                span.muted { " newest first; “as of” shows the state right after an event" }
+            }
+            ol.timeline #timeline {
+                @for e in &timeline {
+                    @let (class, label) = kind_of(&e.env.event);
+                    li class={ (class) @if at.is_some_and(|t| e.env.observed_at > t) { " after" } } {
+                        time datetime=(e.env.observed_at) { (when(e.env.observed_at)) }
+                        span class={ "chip " (class) } { (label) }
+                        span.what {
+                            @match (&e.env.event, &e.boot) {
+                                (Event::BootEntryUsed { file, .. }, Some(b)) => {
+                                    "Booted " strong { (b["booted"].as_str().unwrap_or("")) }
+                                    " (policy " span.policy { (b["policy"].as_str().unwrap_or("")) } ", entry " (file)
+                                    @if let Some(by) = b["set_by"].as_str() { ", set by " (by) }
+                                    ")"
+                                }
+                                (ev, _) => { (describe(ev)) }
+                            }
+                        }
+                        span.actor title="who or what recorded it" {
+                            @if class == "admin" { "by " strong { (e.env.actor) } } @else { (e.env.actor) }
+                        }
+                        a.asof href={ (here) "?at=" (e.env.observed_at) } { "as of" }
+                    }
+                }
+            }
+        }
+        @if let Some(sh) = &shown {
+            section aria-labelledby="files-h" {
+                h2 #files-h { "Generated boot entry" }
+                @if let Some(files) = sh["files"].as_array() {
+                    @for (i, f) in files.iter().enumerate() {
+                        details.file open[i == 0] {
+                            summary.mono { (f["path"].as_str().unwrap_or("")) }
+                            pre.code { (f["content"].as_str().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page::layout(&web, &ctx, &title, Nav::Machines, body).into_response()
+}
+
+fn facts(m: &Value) -> Markup {
+    let s = |k: &str| m[k].as_str().map(str::to_string);
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let t = |k: &str| {
+        m[k].as_str()
+            .and_then(|x| x.parse::<Timestamp>().ok())
+            .map(when)
+    };
+    let origin = match m["policy_origin"].as_str() {
+        Some("machine") => "its own".to_string(),
+        Some("machine-once") => "its own, next boot only".to_string(),
+        _ => format!("from group {}", dash(s("group"))),
+    };
+    html! {
+        dl.facts {
+            dt { "MAC" } dd.mono { (dash(s("mac"))) }
+            dt { "Name" } dd { (dash(s("name"))) }
+            dt { "Group" } dd { (dash(s("group"))) }
+            dt { "Policy" } dd { span.policy { (dash(s("effective_policy"))) } " (" (origin) ")" }
+            dt { "Fixed IP" } dd.mono { (dash(s("ip"))) }
+            dt { "Root device" } dd.mono { (dash(s("rootdev"))) }
+            dt { "Registered" } dd { @if m["registered"].as_bool() == Some(true) { "yes" } @else { "no (seen in a log)" } }
+            dt { "First seen" } dd { (dash(t("first_seen"))) }
+            dt { "Last seen" } dd { (dash(t("last_seen"))) }
+            dt { "Last IP" } dd.mono { (dash(s("last_ip"))) }
+            @if let Some(h) = s("dhcp_hostname") {
+                dt { "Client name" } dd { span.sent title="as its DHCP client sent it (untrusted)" { (h) } }
+            }
+            @if let Some(a) = m["arch"].as_u64() {
+                dt { "Architecture" } dd {
+                    (a) " (" (match a { 0 => "BIOS", 6 => "x86 UEFI", 7 | 9 => "x86-64 UEFI", 10 | 11 => "ARM UEFI", 16 => "x86-64 UEFI HTTP", _ => "other" }) ")"
+                }
+            }
+            @if let Some(d) = m["installed"]["device"].as_str() {
+                dt { "Installed" } dd { span.mono { (d) } " at " (m["installed"]["at"].as_str().and_then(|x| x.parse::<Timestamp>().ok()).map(when).unwrap_or_default()) }
+            }
+            @if let Some(f) = m["last_boot"]["file"].as_str() {
+                dt { "Last boot" } dd { span.mono { (f) } " (" (m["last_boot"]["policy"].as_str().unwrap_or("")) ")" }
+            }
+        }
+    }
+}
+
+/// `GET /groups`.
+pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>) -> Html<String> {
+    struct G {
+        name: String,
+        policy: String,
+        builtin: bool,
+        members: Vec<String>,
+        picker: Markup,
+    }
+    let (list, new_picker) = {
+        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let st = engine.state();
+        let list: Vec<G> = st
+            .groups()
+            .map(|g| {
+                let policy = st.group_policy(&g.name).to_string();
+                G {
+                    picker: policy_picker(st, &format!("g-{}", g.name), Some(&policy), false),
+                    policy,
+                    name: g.name.clone(),
+                    builtin: g.builtin,
+                    members: g
+                        .members
+                        .iter()
+                        .filter_map(|m| st.machine(m))
+                        .map(|m| m.name.clone().unwrap_or_else(|| m.mac.to_string()))
+                        .collect(),
+                }
+            })
+            .collect();
+        (list, policy_picker(st, "new-policy", None, false))
+    };
+    let body = html! {
+        div.titlebar { h1 { "Groups" } }
+        form.bulk method="post" action="/groups/add" {
+            (hidden(&ctx, "/groups"))
+            fieldset {
+                legend { "New group" }
+                label for="new-group" { "Name" }
+                input #new-group type="text" name="group" required size="14" placeholder="physics";
+                (new_picker)
+                button.primary type="submit" { "Create" }
+            }
+        }
+        div.tablewrap {
+            table.groups {
+                thead { tr {
+                    th scope="col" { "Group" } th scope="col" { "Members" } th scope="col" { "Policy" } th scope="col" { "" }
+                } }
+                tbody {
+                    @for g in &list {
+                        tr.unknown[g.name == UNKNOWN] data-group=(g.name) {
+                            td.nowrap {
+                                a href={ "/machines?group=" (g.name) } { strong { (g.name) } }
+                                @if g.builtin { " " span.badge { "built-in" } }
+                            }
+                            td {
+                                a href={ "/machines?group=" (g.name) } { (g.members.len()) }
+                                @if !g.members.is_empty() {
+                                    span.muted.members {
+                                        " " (g.members.iter().take(6).cloned().collect::<Vec<_>>().join(", "))
+                                        @if g.members.len() > 6 { ", …" }
+                                    }
+                                }
+                            }
+                            td.nowrap {
+                                @if g.name == nmt_projections::LOCALBOOT {
+                                    span.policy { (g.policy) } span.muted { " (always)" }
+                                } @else {
+                                    form.inline method="post" action="/groups/policy" {
+                                        (hidden(&ctx, "/groups"))
+                                        input type="hidden" name="group" value=(g.name);
+                                        (g.picker)
+                                        button type="submit" { "Set" }
+                                    }
+                                }
+                            }
+                            td.right.nowrap {
+                                @if !g.builtin {
+                                    form.inline method="post" action="/groups/rm" {
+                                        (hidden(&ctx, "/groups"))
+                                        input type="hidden" name="group" value=(g.name);
+                                        @if !g.members.is_empty() {
+                                            label.check { input type="checkbox" name="force" value="1"; " move members to unknown" }
+                                        }
+                                        button.danger type="submit" { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page::layout(&web, &ctx, "Groups", Nav::Groups, body)
+}
+
+/// `GET /profiles`.
+pub async fn profiles(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>) -> Html<String> {
+    let list: Vec<Profile> = {
+        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine.state().profiles().cloned().collect()
+    };
+    let body = html! {
+        div.titlebar {
+            h1 { "Profiles" }
+            a.button href="/profiles/edit" { "New profile" }
+        }
+        p.muted { "What install, ltsp, imaging, nfsroot and custom policies boot. A change rewrites the entries of every machine that uses the profile." }
+        div.tablewrap {
+            table.profiles {
+                thead { tr {
+                    th scope="col" { "Profile" } th scope="col" { "Kind" } th scope="col" { "Answer file" }
+                    th scope="col" { "Kernel" } th scope="col" { "Initrd" } th scope="col" { "Arguments" }
+                } }
+                tbody {
+                    @for p in &list {
+                        tr {
+                            td { a href={ "/profiles/edit?name=" (p.name) } { strong { (p.name) } } }
+                            td { (p.kind.as_str()) }
+                            td { (p.answer.map(|a| a.as_str()).unwrap_or("—")) }
+                            td.mono { (p.kernel) }
+                            td.mono { (p.initrd.join(", ")) }
+                            td.mono.args { (p.args) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page::layout(&web, &ctx, "Profiles", Nav::Profiles, body)
+}
+
+#[derive(Deserialize)]
+pub struct NameQuery {
+    #[serde(default)]
+    name: String,
+}
+
+/// `GET /profiles/edit?name=…`: edit one, or a new one without a name.
+pub async fn profile_edit(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<NameQuery>,
+) -> Response {
+    let existing = {
+        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine.state().profile(&q.name).cloned()
+    };
+    if !q.name.is_empty() && existing.is_none() {
+        return super::auth::refuse(
+            StatusCode::NOT_FOUND,
+            &format!("no profile named {:?}", q.name),
+        );
+    }
+    let p = existing.clone().unwrap_or(Profile {
+        name: String::new(),
+        kind: ProfileKind::Install,
+        kernel: String::new(),
+        initrd: Vec::new(),
+        args: String::new(),
+        answer: None,
+        network_console: false,
+    });
+    let back = if existing.is_some() {
+        format!("/profiles/edit?name={}", p.name)
+    } else {
+        "/profiles".to_string()
+    };
+    let placeholders = nmt_projections::PLACEHOLDERS
+        .iter()
+        .map(|(k, _)| format!("{{{k}}}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let title = if existing.is_some() {
+        format!("Profile {}", p.name)
+    } else {
+        "New profile".to_string()
+    };
+    let body = html! {
+        div.titlebar { h1 { (title) } a href="/profiles" { "All profiles" } }
+        form.stack.card.wide method="post" action="/profiles/save" {
+            (hidden(&ctx, &back))
+            @if existing.is_some() {
+                input type="hidden" name="replace" value="1";
+                input type="hidden" name="name" value=(p.name);
+            } @else {
+                label for="p-name" { "Name" }
+                input #p-name type="text" name="name" required;
+            }
+            label for="p-kind" { "Kind" }
+            select #p-kind name="kind" {
+                @for k in ProfileKind::ALL {
+                    option value=(k.as_str()) selected[k == p.kind] { (k.as_str()) }
+                }
+            }
+            label for="p-kernel" { "Kernel" }
+            input #p-kernel.mono type="text" name="kernel" value=(p.kernel) required
+                placeholder="debian-installer/amd64/linux";
+            label for="p-initrd" { "Initrds (comma-separated, in load order)" }
+            input #p-initrd.mono type="text" name="initrd" value=(p.initrd.join(", "));
+            label for="p-args" { "Kernel arguments" }
+            textarea #p-args.mono name="args" rows="3" { (p.args) }
+            p.muted.small { "Placeholders: " span.mono { (placeholders) } }
+            label for="p-answer" { "Answer file" }
+            select #p-answer name="answer" {
+                option value="none" selected[p.answer.is_none()] { "none" }
+                @for a in [nmt_projections::AnswerKind::Preseed, nmt_projections::AnswerKind::Kickstart, nmt_projections::AnswerKind::Autoinstall] {
+                    option value=(a.as_str()) selected[p.answer == Some(a)] { (a.as_str()) }
+                }
+            }
+            label.check { input type="checkbox" name="network_console" value="1" checked[p.network_console]; " network console (SSH into a hung install)" }
+            div.row { button.primary type="submit" { "Save" } }
+        }
+        @if existing.is_some() {
+            form.inline method="post" action="/profiles/rm" {
+                (hidden(&ctx, "/profiles"))
+                input type="hidden" name="name" value=(p.name);
+                button.danger type="submit" { "Remove profile " (p.name) }
+            }
+        }
+    };
+    page::layout(&web, &ctx, &title, Nav::Profiles, body).into_response()
+}

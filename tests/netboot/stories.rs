@@ -1,0 +1,384 @@
+//! The specification's stories, booted for real. Each asserts on the serial console (what the
+//! machine did), on `nmt machines --json`, and on `nmt history` / `nmt boots` (what nmt says
+//! it did).
+
+use serde_json::Value;
+
+use super::{Boot, Dhcp, Firmware, Lab, Vm};
+
+/// The events of a machine's history, by type.
+fn events<'a>(history: &'a Value, ty: &str) -> Vec<&'a Value> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == ty)
+        .collect()
+}
+
+/// A machine of `nmt machines --json`.
+fn machine(lab: &Lab, target: &str) -> Value {
+    let all = lab.json(&["machines", target]);
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all:#}");
+    all[0].clone()
+}
+
+/// The installer's boot: it wrote the disk and nmt took its report.
+fn installed(boot: &Boot, vm: &Vm) {
+    boot.shows(&format!("NMT-BOOTED role=install mac={}", vm.mac))
+        .shows(&format!("NMT-INSTALLER-WROTE-DISK mac={}", vm.mac))
+        .shows("NMT-INSTALLER-REPORTED {\"accepted\":true")
+        .lacks("NMT-INSTALLER-FAILED")
+        .exited(0);
+}
+
+/// A BIOS boot from the disk the installer wrote.
+fn booted_disk(boot: &Boot, vm: &Vm) {
+    boot.shows(&format!("NMT-DISK-BOOT installed-by-nmt mac={}", vm.mac))
+        .lacks("NMT-BOOTED")
+        .exited(33);
+}
+
+/// Andreas: `unknown` installs; a blank machine is discovered, installs, reports, and then
+/// boots its disk.
+fn andreas(dhcp: Dhcp) {
+    let mut lab = Lab::start(dhcp);
+    lab.nmt(&["policy", "@unknown", "install:lab"]);
+    let vm = lab.vm("cafe1", "52:54:00:5e:00:01", Firmware::Bios);
+
+    // First boot: unknown, so nmt discovers it from the DHCP log and writes its own
+    // install entry (with its report token) before pxelinux asks for it.
+    let first = lab.boot_one(&vm);
+    installed(&first, &vm);
+    let m = machine(&lab, &vm.mac);
+    assert_eq!(m["group"], "localboot", "the report moved it: {m:#}");
+    assert_eq!(m["rootdev"], "/dev/sda1", "{m:#}");
+    assert_eq!(m["effective_policy"], "localboot", "{m:#}");
+    assert_eq!(m["policy_origin"], "group", "{m:#}");
+    assert_eq!(m["installed"]["device"], "/dev/sda1", "{m:#}");
+    assert!(
+        m["last_ip"].as_str().unwrap().starts_with("10.213.0."),
+        "{m:#}"
+    );
+    let boots = lab.boots(&vm.mac, 1);
+    assert_eq!(boots[0]["policy"], "install:lab", "{boots:#?}");
+    assert_eq!(
+        boots[0]["booted"], "kernel lab/vmlinuz initrd lab/initrd.gz",
+        "{boots:#?}"
+    );
+    let history = lab.json(&["history", &vm.mac]);
+    let reports = events(&history, "InstallReported");
+    assert_eq!(reports.len(), 1, "{history:#}");
+    assert_eq!(reports[0]["event"]["device"], "/dev/sda1");
+    assert_eq!(
+        reports[0]["actor"],
+        format!("installer@{}", vm.mac).as_str(),
+        "{history:#}"
+    );
+    let fetched = events(&history, "BootEntryUsed");
+    assert!(
+        fetched.iter().any(|e| e["event"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("01-{}", vm.mac.replace(':', "-")))),
+        "pxelinux fetched the machine's own entry: {history:#}"
+    );
+
+    // Second boot: nmt now serves the local-boot entry, and the VM boots its disk.
+    if dhcp == Dhcp::IscDhcpd {
+        // As an admin would after nmt rewrote the include: the next DHCP answer comes from
+        // nmt's host entry (iPXE's user class gets nmt's iPXE script).
+        lab.restart_dhcpd();
+    }
+    let second = lab.boot_one(&vm);
+    booted_disk(&second, &vm);
+    let boots = lab.boots(&vm.mac, 2);
+    assert_eq!(boots.len(), 2, "{boots:#?}");
+    assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
+    eprintln!("{boots:#?}");
+}
+
+#[test]
+fn andreas_installs_then_boots_local_dnsmasq() {
+    andreas(Dhcp::Dnsmasq);
+}
+
+#[test]
+fn andreas_installs_then_boots_local_isc_dhcpd() {
+    andreas(Dhcp::IscDhcpd);
+}
+
+/// A disk as the lab's installer leaves it, written before the VM first boots.
+fn preinstall(vm: &Vm) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&vm.disk)
+        .unwrap();
+    f.write_all(&super::boot_sector(&format!(
+        "NMT-DISK-BOOT installed-by-nmt mac={}",
+        vm.mac
+    )))
+    .unwrap();
+}
+
+/// The LTSP stand-in booted.
+fn booted_ltsp(boot: &Boot, vm: &Vm) {
+    boot.shows(&format!("NMT-LTSP-CLIENT mac={}", vm.mac))
+        .lacks("NMT-DISK-BOOT")
+        .exited(0);
+}
+
+/// Kathrin: three machines in two groups with different policies; each boots what its group
+/// says, and nmt's account of each boot says what it got and who decided.
+#[test]
+fn kathrin_groups_boot_what_their_group_says() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    let me = nmt::current_actor();
+    lab.nmt(&["group", "add", "physics", "--policy", "localboot"]);
+    lab.nmt(&["group", "add", "chemistry", "--policy", "ltsp"]);
+    let macs = [
+        "52:54:00:4b:00:01",
+        "52:54:00:4b:00:02",
+        "52:54:00:4b:00:03",
+    ];
+    for (i, (mac, group)) in macs
+        .iter()
+        .zip(["physics", "physics", "chemistry"])
+        .enumerate()
+    {
+        let name = format!("node0{}", i + 1);
+        lab.nmt(&["machine", "add", mac, "--name", &name, "--group", group]);
+    }
+    // node01's installer reported its root device, so its entry chains to that disk's
+    // boot sector; node02's is unknown, so its entry hands back to the BIOS (LOCALBOOT 0).
+    lab.nmt(&["rootdev", "set", "node01", "/dev/sda1"]);
+    let vms: Vec<Vm> = macs
+        .iter()
+        .enumerate()
+        .map(|(i, mac)| lab.vm(&format!("node0{}", i + 1), mac, Firmware::Bios))
+        .collect();
+    preinstall(&vms[0]);
+    preinstall(&vms[1]);
+    let boots = lab.boot(&vms.iter().collect::<Vec<_>>());
+    booted_disk(&boots[0], &vms[0]);
+    booted_disk(&boots[1], &vms[1]);
+    booted_ltsp(&boots[2], &vms[2]);
+
+    let expect = [
+        ("node01", "physics", "localboot", "local disk hd0"),
+        ("node02", "physics", "localboot", "local disk"),
+        (
+            "node03",
+            "chemistry",
+            "ltsp",
+            "kernel lab/vmlinuz initrd lab/initrd.gz",
+        ),
+    ];
+    for (vm, (name, group, policy, booted)) in vms.iter().zip(expect) {
+        let m = machine(&lab, name);
+        assert_eq!(m["mac"], vm.mac.as_str(), "{m:#}");
+        assert_eq!(m["group"], group, "{m:#}");
+        assert_eq!(m["effective_policy"], policy, "{m:#}");
+        assert_eq!(m["last_boot"]["policy"], policy, "{m:#}");
+        assert!(
+            m["last_ip"].as_str().unwrap().starts_with("10.213.0."),
+            "{m:#}"
+        );
+        let boots = lab.boots(name, 1);
+        assert_eq!(boots.len(), 1, "{name}: {boots:#?}");
+        let b = &boots[0];
+        assert_eq!(b["policy"], policy, "{name}: {b:#}");
+        assert_eq!(b["origin"], "group", "{name}: {b:#}");
+        assert_eq!(b["booted"], booted, "{name}: {b:#}");
+        assert_eq!(b["set_by"], me.as_str(), "{name}: {b:#}");
+        assert_eq!(b["ip"], m["last_ip"], "{name}: {b:#}");
+        assert!(
+            b["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("pxelinux.cfg/01-{}", vm.mac.replace(':', "-"))),
+            "{name}: {b:#}"
+        );
+        // The history tells the DHCP exchange, the entry fetched, and the admin's changes.
+        let history = lab.json(&["history", name]);
+        let dhcp: Vec<&str> = events(&history, "DhcpSeen")
+            .iter()
+            .map(|e| e["event"]["kind"].as_str().unwrap())
+            .collect();
+        assert!(dhcp.contains(&"ack"), "{name}: {history:#}");
+        assert_eq!(events(&history, "BootEntryUsed").len(), 1, "{history:#}");
+        let assigned = events(&history, "MachineRegistered");
+        assert_eq!(assigned[0]["actor"], me.as_str(), "{history:#}");
+    }
+    // The text view names the same.
+    let text = lab.nmt(&["boots", "node03"]);
+    assert!(
+        text.contains("ltsp") && text.contains("lab/vmlinuz"),
+        "{text}"
+    );
+}
+
+/// Reinhard: his group goes to LTSP for a lesson and back to the disks, with nothing but
+/// `nmt policy`: the DHCP server is never restarted.
+#[test]
+fn reinhard_switches_his_group_to_ltsp_and_back() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    lab.nmt(&["group", "add", "room12", "--policy", "localboot"]);
+    let macs = ["52:54:00:12:00:01", "52:54:00:12:00:02"];
+    let vms: Vec<Vm> = macs
+        .iter()
+        .enumerate()
+        .map(|(i, mac)| {
+            let name = format!("pc{}", i + 1);
+            lab.nmt(&["machine", "add", mac, "--name", &name, "--group", "room12"]);
+            lab.vm(&name, mac, Firmware::Bios)
+        })
+        .collect();
+    for vm in &vms {
+        preinstall(vm);
+    }
+    let all: Vec<&Vm> = vms.iter().collect();
+    let dnsmasq_pid = std::fs::read_to_string(lab.dir.join("dnsmasq.pid")).unwrap();
+
+    lab.nmt(&["policy", "@room12", "ltsp"]);
+    let boots = lab.boot(&all);
+    for (b, vm) in boots.iter().zip(&vms) {
+        booted_ltsp(b, vm);
+    }
+    lab.nmt(&["policy", "@room12", "localboot"]);
+    let boots = lab.boot(&all);
+    for (b, vm) in boots.iter().zip(&vms) {
+        booted_disk(b, vm);
+    }
+
+    assert_eq!(
+        std::fs::read_to_string(lab.dir.join("dnsmasq.pid")).unwrap(),
+        dnsmasq_pid,
+        "the DHCP server was not restarted"
+    );
+    assert_eq!(
+        lab.server_log().matches("started, version").count(),
+        1,
+        "dnsmasq started once"
+    );
+    for vm in &vms {
+        let boots = lab.boots(&vm.name, 2);
+        assert_eq!(boots.len(), 2, "{boots:#?}");
+        assert_eq!(boots[0]["policy"], "ltsp", "{boots:#?}");
+        assert_eq!(
+            boots[0]["booted"], "kernel lab/vmlinuz initrd lab/initrd.gz",
+            "{boots:#?}"
+        );
+        assert!(
+            boots[0]["set_how"]
+                .as_str()
+                .unwrap()
+                .contains("group room12 policy set to ltsp"),
+            "{boots:#?}"
+        );
+        assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
+        assert_eq!(boots[1]["booted"], "local disk", "{boots:#?}");
+        assert!(
+            boots[1]["set_how"]
+                .as_str()
+                .unwrap()
+                .contains("group room12 policy set to localboot"),
+            "{boots:#?}"
+        );
+        let m = machine(&lab, &vm.name);
+        assert_eq!(m["effective_policy"], "localboot", "{m:#}");
+    }
+}
+
+/// One-shot: `--once` installs on the next boot only; the boot after that is local without
+/// anyone touching nmt.
+#[test]
+fn once_installs_one_time_then_boots_local() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    let mac = "52:54:00:01:00:01";
+    lab.nmt(&["group", "add", "lab", "--policy", "localboot"]);
+    lab.nmt(&["machine", "add", mac, "--name", "vm1", "--group", "lab"]);
+    lab.nmt(&["policy", "vm1", "install:lab", "--once"]);
+    let m = machine(&lab, "vm1");
+    assert_eq!(m["effective_policy"], "install:lab", "{m:#}");
+    assert_eq!(m["once"], true, "{m:#}");
+    let vm = lab.vm("vm1", mac, Firmware::Bios);
+
+    let first = lab.boot_one(&vm);
+    installed(&first, &vm);
+    let m = machine(&lab, "vm1");
+    assert_eq!(
+        m["effective_policy"], "localboot",
+        "the one-shot is spent: {m:#}"
+    );
+    assert_eq!(m["policy_origin"], "group", "{m:#}");
+    assert_eq!(m["once"], false, "{m:#}");
+    assert_eq!(
+        m["group"], "lab",
+        "a known machine stays in its group: {m:#}"
+    );
+    assert_eq!(m["rootdev"], "/dev/sda1", "{m:#}");
+
+    let second = lab.boot_one(&vm);
+    booted_disk(&second, &vm);
+    let boots = lab.boots("vm1", 2);
+    assert_eq!(boots.len(), 2, "{boots:#?}");
+    assert_eq!(boots[0]["policy"], "install:lab", "{boots:#?}");
+    assert_eq!(boots[0]["origin"], "machine-once", "{boots:#?}");
+    assert!(
+        boots[0]["set_how"]
+            .as_str()
+            .unwrap()
+            .contains("(next boot only)"),
+        "{boots:#?}"
+    );
+    assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
+    assert_eq!(boots[1]["origin"], "group", "{boots:#?}");
+    assert_eq!(boots[1]["booted"], "local disk hd0", "{boots:#?}");
+    // Nobody touched nmt between the two boots: every event after the one-shot was set came
+    // from the DHCP/TFTP log or the installer.
+    let history = lab.json(&["history", "vm1"]);
+    let once_at = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["event"]["type"] == "MachinePolicySet")
+        .unwrap();
+    for e in &history.as_array().unwrap()[once_at + 1..] {
+        let actor = e["actor"].as_str().unwrap();
+        assert!(
+            actor.starts_with("dnsmasq@") || actor.starts_with("installer@"),
+            "{e:#}"
+        );
+    }
+}
+
+/// UEFI: OVMF, iPXE's EFI driver and GRUB from `grub-mknetdir`, which reads nmt's
+/// `grub.cfg-01-<mac>`. The installer writes an EFI system partition; the local-boot entry
+/// finds its loader and chains to it.
+#[test]
+fn uefi_installs_through_grub_then_boots_the_efi_partition() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    lab.nmt(&["policy", "@unknown", "install:lab"]);
+    let vm = lab.vm("efi1", "52:54:00:ef:00:01", Firmware::Uefi);
+    let first = lab.boot_one(&vm);
+    installed(&first, &vm);
+    first.shows("firmware=efi");
+    let m = machine(&lab, &vm.mac);
+    assert_eq!(m["arch"], 7, "DHCP option 93 said x86-64 UEFI: {m:#}");
+    assert_eq!(m["effective_policy"], "localboot", "{m:#}");
+
+    let second = lab.boot_one(&vm);
+    second
+        .shows("NMT-DISK-BOOT-EFI")
+        .lacks("NMT-BOOTED")
+        .exited(0);
+    let boots = lab.boots(&vm.mac, 2);
+    let grub = format!("grub/grub.cfg-01-{}", vm.mac.replace(':', "-"));
+    for b in &boots {
+        assert!(b["file"].as_str().unwrap().ends_with(&grub), "{boots:#?}");
+    }
+    assert_eq!(boots[0]["policy"], "install:lab", "{boots:#?}");
+    assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
+}

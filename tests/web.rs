@@ -1,0 +1,940 @@
+//! The web UI for real: nmtd on a temp state serves it, a real headless Chromium (Debian's
+//! `chromium` driven through `chromedriver`) clicks through the Andreas and Kathrin stories,
+//! and every step is checked on the page and in the generated boot files. Screenshots of the
+//! main pages go to `CARGO_TARGET_TMPDIR/web-screenshots/`. A listener on a non-loopback
+//! address (inside a network namespace) refuses changes without a login and a CSRF token.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::util::{Nmt, mac, pxe};
+
+/// One browser at a time: Chromium is heavy on a two-core machine.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+/// nmtd with its web UI, stopped when dropped.
+struct WebDaemon {
+    child: Child,
+    /// `http://ADDR:PORT` of the web UI.
+    url: String,
+}
+
+impl WebDaemon {
+    fn start(t: &Nmt, extra: &[&str]) -> WebDaemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+            .args(["--http", "127.0.0.1:0", "--web", "127.0.0.1:0"])
+            .args(extra)
+            .env("NMT_STATE", t.state())
+            .env("NMTD_LOG", "info")
+            .env("TZ", "UTC")
+            .stdout(Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(t.dir.path().join("nmtd.log"))
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap();
+        let url = read_web_url(&mut child, t);
+        WebDaemon { child, url }
+    }
+}
+
+/// Read nmtd's stdout up to the web UI line; the URL it names. The rest is drained.
+fn read_web_url(child: &mut Child, t: &Nmt) -> String {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut url = None;
+    while url.is_none() && Instant::now() < deadline {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(rest) = l.strip_prefix("nmtd: web UI on ") {
+                    url = Some(rest.split(' ').next().unwrap().to_string());
+                }
+            }
+            _ => break,
+        }
+    }
+    let Some(url) = url else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap_or_default();
+        panic!("nmtd did not say where its web UI listens: {err}");
+    };
+    std::thread::spawn(move || for _ in lines {});
+    url
+}
+
+impl Drop for WebDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// chromedriver on a free port, killed when dropped; Chromium runs with a fresh profile.
+struct Driver {
+    child: Child,
+    port: u16,
+    profile: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for (bin, pkg) in [
+            ("/usr/bin/chromium", "chromium"),
+            ("/usr/bin/chromedriver", "chromium-driver"),
+        ] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: the browser tests need Debian's {pkg} \
+                 (`apt-get install chromium chromium-driver`; .ci/run installs it)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            port,
+            profile: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    "--force-device-scale-factor=1",
+                    format!("--user-data-dir={}", self.profile.path().display()),
+                ],
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session through chromedriver")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a browser test: one browser at a time, on its own runtime.
+fn with_browser<F, Fut>(f: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _one = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+    let driver = Driver::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = driver.browser().await;
+        f(c.clone()).await;
+        let _ = c.close().await;
+    });
+}
+
+fn shots_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let p = shots_dir().join(format!("{name}.png"));
+    std::fs::write(&p, png).unwrap();
+    println!("screenshot: {}", p.display());
+}
+
+async fn css(c: &Client, sel: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(sel))
+        .await
+        .unwrap_or_else(|e| panic!("no element {sel} on the page: {e}"))
+}
+
+async fn text(c: &Client, sel: &str) -> String {
+    css(c, sel).await.text().await.unwrap()
+}
+
+/// The message the last action left (success or refusal).
+async fn flash(c: &Client) -> String {
+    text(c, "main .flash.ok, main .flash.err").await
+}
+
+fn append(path: &Path, text: &str) {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// All generated files `nmt show` lists for a machine, concatenated.
+fn boot_files(t: &Nmt, machine: &str) -> String {
+    let v = t.json(&["show", machine]);
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn andreas_sets_unknown_to_install_and_watches_a_machine_appear_live() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    let d = WebDaemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let url = d.url.clone();
+    let (t, log) = (&t, &log);
+    with_browser(|c| async move {
+        // The first page shows the new store's installer password, once.
+        c.goto(&format!("{url}/groups")).await.unwrap();
+        let warn = text(&c, ".flash.warn").await;
+        assert!(warn.contains("shown only this once"), "{warn}");
+        c.refresh().await.unwrap();
+        assert!(
+            c.find(Locator::Css(".flash.warn")).await.is_err(),
+            "the password is shown once"
+        );
+
+        // Set `unknown` to install.
+        css(
+            &c,
+            "tr[data-group='unknown'] option[value='install:default']",
+        )
+        .await
+        .click()
+        .await
+        .unwrap();
+        css(&c, "tr[data-group='unknown'] form button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let f = flash(&c).await;
+        assert!(
+            f.contains("group unknown policy set to install:default"),
+            "{f}"
+        );
+        let default = t.file("tftp/pxelinux.cfg/default");
+        assert!(
+            default.contains("KERNEL debian-installer/amd64/linux"),
+            "{default}"
+        );
+        screenshot(&c, "groups").await;
+
+        // A machine appears live when the DHCP log shows it: no reload.
+        c.goto(&format!("{url}/machines")).await.unwrap();
+        css(&c, "#live.on").await;
+        c.execute("window.__stayed = 42;", vec![]).await.unwrap();
+        let m = "52:54:00:12:34:56";
+        append(
+            log,
+            &format!(
+                "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: 3342 DHCPDISCOVER(br0) {m}\n\
+                 Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: 3342 DHCPACK(br0) 10.0.0.50 {m} andreas-pc3\n"
+            ),
+        );
+        let row = css(&c, &format!("#rows tr[data-mac='{m}']")).await;
+        let stayed = c.execute("return window.__stayed;", vec![]).await.unwrap();
+        assert_eq!(stayed, json!(42), "the page was not reloaded");
+        let row_text = row.text().await.unwrap();
+        assert!(row_text.contains("unknown"), "{row_text}");
+        assert!(row_text.contains("install:default"), "{row_text}");
+        assert!(row_text.contains("andreas-pc3"), "{row_text}");
+        let class = row.attr("class").await.unwrap().unwrap_or_default();
+        assert!(
+            class.contains("unknown"),
+            "unknown machines stand out: {class}"
+        );
+        assert_eq!(text(&c, "#unknowns").await, "1");
+        // Its boot entry runs the installer.
+        let entry = t.file(&pxe(m));
+        assert!(
+            entry.contains("KERNEL debian-installer/amd64/linux"),
+            "{entry}"
+        );
+        screenshot(&c, "machines-live").await;
+
+        // The installer reports; the machine moves to localboot, live too.
+        let out = t.ok(&["installed", m, "/dev/sda1"]);
+        assert!(out.contains("moved from unknown to localboot"), "{out}");
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&format!(
+                "//tr[@data-mac='{m}']/td[4][normalize-space()='localboot']"
+            )))
+            .await
+            .expect("the row shows localboot without a reload");
+        let entry = t.file(&pxe(m));
+        assert!(entry.contains("localboot@"), "{entry}");
+
+        // Its page: the timeline tells DHCP, the report and changes apart.
+        css(&c, &format!("#rows tr[data-mac='{m}'] td.name a"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        css(&c, "#timeline li.dhcp").await;
+        let report = text(&c, "#timeline li.install").await;
+        assert!(
+            report.contains("install recorded by hand on /dev/sda1"),
+            "{report}"
+        );
+        let facts = text(&c, "dl.facts").await;
+        assert!(facts.contains("/dev/sda1"), "{facts}");
+        assert!(facts.contains("andreas-pc3"), "{facts}");
+        let files = text(&c, "details.file summary").await;
+        assert!(files.contains("01-52-54-00-12-34-56"), "{files}");
+        screenshot(&c, "machine").await;
+    });
+}
+
+#[test]
+fn a_dhcp_hostname_with_a_script_tag_is_shown_as_text() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    let d = WebDaemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let url = d.url.clone();
+    let m = "52:54:00:66:66:66";
+    append(
+        &log,
+        &format!(
+            "Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: 3342 DHCPACK(br0) 10.0.0.66 {m} <script>alert(1)</script>\n"
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.json(&["machines"]).as_array().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the machine was not discovered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    with_browser(|c| async move {
+        for page in ["/machines".to_string(), format!("/machine/{m}")] {
+            c.goto(&format!("{url}{page}")).await.unwrap();
+            let sent = text(&c, ".sent").await;
+            assert_eq!(sent, "<script>alert(1)</script>", "{page}");
+            let scripts = c
+                .execute(
+                    "return document.querySelectorAll('main script').length;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(scripts, json!(0), "{page}: no script element was injected");
+            assert!(
+                c.get_alert_text().await.is_err(),
+                "{page}: no alert is open"
+            );
+        }
+        let timeline = text(&c, "#timeline li.dhcp").await;
+        assert!(timeline.contains("<script>alert(1)</script>"), "{timeline}");
+    });
+    // And nothing generated carries it.
+    for f in ["dhcp/dnsmasq-nmt.hosts", "dhcp/dhcpd-nmt.conf"] {
+        assert!(!t.file(f).contains("script"), "{f}");
+    }
+}
+
+#[test]
+fn kathrin_names_ten_machines_moves_them_into_a_new_group_and_sets_its_policy() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    let me = nmt::current_actor();
+    // Twelve machines registered from a list (through nmtd's socket).
+    let list: String = (1..=12).map(|n| format!("{}\n", mac(n))).collect();
+    t.ok_stdin(&["machine", "import", "-"], &list);
+    let url = d.url.clone();
+    let (t, me) = (&t, &me);
+    with_browser(|c| async move {
+        // Name all twelve by a pattern, in the order they were first seen.
+        c.goto(&format!("{url}/machines?group=unknown"))
+            .await
+            .unwrap();
+        css(&c, "#all").await.click().await.unwrap();
+        assert_eq!(text(&c, "#nsel").await, "12");
+        css(&c, "#bulk-pattern")
+            .await
+            .send_keys("node{01}")
+            .await
+            .unwrap();
+        css(&c, "button[value=name]").await.click().await.unwrap();
+        let f = flash(&c).await;
+        assert!(f.contains(&format!("{} named node01", mac(1))), "{f}");
+        assert!(f.contains(&format!("{} named node12", mac(12))), "{f}");
+
+        // A new group.
+        c.goto(&format!("{url}/groups")).await.unwrap();
+        css(&c, "#new-group")
+            .await
+            .send_keys("physics")
+            .await
+            .unwrap();
+        css(&c, "form[action='/groups/add'] button")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let f = flash(&c).await;
+        assert!(f.contains("group physics created"), "{f}");
+
+        // Tick ten and move them.
+        c.goto(&format!("{url}/machines?sort=name")).await.unwrap();
+        for n in 1..=10 {
+            css(&c, &format!("#rows input[value='{}']", mac(n)))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        assert_eq!(text(&c, "#nsel").await, "10");
+        css(&c, "#bulk-group option[value=physics]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        css(&c, "button[value=assign]").await.click().await.unwrap();
+        let f = flash(&c).await;
+        assert!(f.contains("assigned 10 machines to physics"), "{f}");
+        let nodes = t.file("nodes/physics");
+        let listed: Vec<&str> = nodes.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(listed.len(), 10, "{nodes}");
+        assert!(
+            nodes.contains("node01") && nodes.contains("node10"),
+            "{nodes}"
+        );
+        assert!(!nodes.contains("node11"), "{nodes}");
+
+        // The group's policy.
+        c.goto(&format!("{url}/groups")).await.unwrap();
+        css(&c, "tr[data-group='physics'] option[value=ltsp]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        css(
+            &c,
+            "tr[data-group='physics'] form[action='/groups/policy'] button",
+        )
+        .await
+        .click()
+        .await
+        .unwrap();
+        let f = flash(&c).await;
+        assert!(f.contains("group physics policy set to ltsp"), "{f}");
+        let row = text(&c, "tr[data-group='physics']").await;
+        assert!(row.contains("10"), "{row}");
+        screenshot(&c, "groups-kathrin").await;
+        assert!(boot_files(t, "node01").contains("ltsp/x86_64/vmlinuz"));
+        assert!(!boot_files(t, "node11").contains("ltsp/x86_64/vmlinuz"));
+
+        // One machine installs at its next boot only.
+        c.goto(&format!("{url}/machines?group=physics&sort=name"))
+            .await
+            .unwrap();
+        css(&c, &format!("#rows input[value='{}']", mac(3)))
+            .await
+            .click()
+            .await
+            .unwrap();
+        css(&c, "#bulk-policy option[value='install:default']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        css(&c, "form#act input[name=once]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        css(&c, "button[value=policy]").await.click().await.unwrap();
+        let f = flash(&c).await;
+        assert!(
+            f.contains("policy set to install:default (next boot only)"),
+            "{f}"
+        );
+        let row = text(&c, &format!("#rows tr[data-mac='{}']", mac(3))).await;
+        assert!(row.contains("next boot"), "{row}");
+        assert!(
+            t.file(&pxe(&mac(3)))
+                .contains("KERNEL debian-installer/amd64/linux")
+        );
+        screenshot(&c, "machines").await;
+
+        // A refusal reads as in the CLI: a group with members is not removed.
+        c.goto(&format!("{url}/groups")).await.unwrap();
+        css(&c, "tr[data-group='physics'] button.danger")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let f = flash(&c).await;
+        let cli = t.fails(&["group", "rm", "physics"]);
+        assert_eq!(f, cli.trim(), "the web and the CLI refuse alike");
+
+        // node01's timeline: who did what, and the state at a past moment.
+        c.goto(&format!("{url}/machines?q=node01")).await.unwrap();
+        css(&c, "#rows td.name a").await.click().await.unwrap();
+        let changes = c
+            .find_all(Locator::Css("#timeline li.admin"))
+            .await
+            .unwrap();
+        let mut texts = Vec::new();
+        for ch in &changes {
+            texts.push(ch.text().await.unwrap());
+        }
+        let all = texts.join("\n");
+        assert!(all.contains("assigned to group physics"), "{all}");
+        assert!(all.contains("group physics policy set to ltsp"), "{all}");
+        assert!(all.contains(&format!("by {me} via web")), "{all}");
+        assert!(
+            texts.iter().any(|x| x.contains("registered")
+                && x.contains(&format!("by {me}"))
+                && !x.contains("via web")),
+            "the import through the CLI is told apart: {all}"
+        );
+        screenshot(&c, "timeline").await;
+        // As of the naming (before the move), node01 was in unknown.
+        css(&c, "#timeline li.admin:nth-last-child(2) a.asof")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let asof = text(&c, ".flash.asof").await;
+        assert!(asof.contains("The state as of"), "{asof}");
+        let facts = text(&c, "dl.facts").await;
+        assert!(facts.contains("node01"), "{facts}");
+        assert!(
+            facts.contains("Group\nunknown") || facts.contains("Group unknown"),
+            "{facts}"
+        );
+
+        // Profiles: edit the LTSP entry; machines using it get it at once.
+        c.goto(&format!("{url}/profiles")).await.unwrap();
+        screenshot(&c, "profiles").await;
+        css(&c, "a[href='/profiles/edit?name=ltsp']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let args = css(&c, "#p-args").await;
+        args.send_keys(" quiet").await.unwrap();
+        css(&c, "form[action='/profiles/save'] button.primary")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let f = flash(&c).await;
+        assert!(f.contains("profile ltsp (ltsp) defined"), "{f}");
+        assert!(boot_files(t, "node01").contains(" quiet"));
+        screenshot(&c, "profile-edit").await;
+
+        // On a tablet the table scrolls sideways inside its frame, the page does not.
+        c.set_window_size(820, 1180).await.unwrap();
+        c.goto(&format!("{url}/machines")).await.unwrap();
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(overflow, json!(false), "the page fits a tablet's width");
+        screenshot(&c, "machines-tablet").await;
+    });
+    let hist = t.json(&["history", "node01"]);
+    let actors: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert!(
+        actors.contains(&format!("{me} via web").as_str()),
+        "{actors:?}"
+    );
+    drop(d);
+}
+
+/// A network namespace whose only non-loopback address is 10.213.99.1/24, removed when
+/// dropped (with its interfaces).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("nmtweb{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+                panic!("`ip` (iproute2) is needed for the non-loopback test: {e}")
+            });
+            assert!(
+                out.status.success(),
+                "ip {}: {} (the test must run as root)",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        let n = ns.name.clone();
+        ip(&["-n", &n, "link", "set", "lo", "up"]);
+        // A veth pair inside the namespace (no dummy module on every kernel); one end holds
+        // the address nmtd listens on.
+        ip(&[
+            "-n", &n, "link", "add", "w0", "type", "veth", "peer", "name", "w1",
+        ]);
+        ip(&["-n", &n, "addr", "add", "10.213.99.1/24", "dev", "w0"]);
+        ip(&["-n", &n, "link", "set", "w0", "up"]);
+        ip(&["-n", &n, "link", "set", "w1", "up"]);
+        ns
+    }
+
+    /// Run `f` on a thread inside the namespace (sockets it opens live there).
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A plain HTTP/1.1 exchange: status, headers (lowercase names), body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    if method == "POST" {
+        req += &format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+    }
+    req += "\r\n";
+    req += body;
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let hs = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, hs, body.to_string())
+}
+
+fn session_cookie(headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .find_map(|(_, v)| {
+            v.split(';')
+                .next()
+                .filter(|c| c.starts_with("nmt_session=") && c.len() > 13)
+        })
+        .map(str::to_string)
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 64].to_string()
+}
+
+fn hash(password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+        .arg("--hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let h = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(h.starts_with("$argon2id$"), "{h}");
+    h
+}
+
+#[test]
+fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
+    let t = Nmt::new();
+    let ns = Netns::new();
+    std::fs::create_dir_all(t.state()).unwrap();
+    let conf = t.state().join("nmt.toml");
+    let start = |t: &Nmt| {
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(env!("CARGO_BIN_EXE_nmtd"))
+            .args(["--http", "127.0.0.1:0", "--web", "10.213.99.1:0"])
+            .env("NMT_STATE", t.state())
+            .env("NMTD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(t.dir.path().join("nmtd.log"))
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    // Without users, nmtd refuses to serve a network address at all.
+    let out = start(&t).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
+    assert!(
+        log.contains("[web.users]") && log.contains("--hash-password"),
+        "{log}"
+    );
+    assert!(
+        !t.state().join("nmt.redb").exists(),
+        "a refused start makes no store (its installer password would go unseen)"
+    );
+
+    std::fs::write(
+        &conf,
+        format!(
+            "[web.users]\nkathrin = \"{}\"\nreinhard = \"{}\"\n\n[access]\nadmins = [\"kathrin\"]\n[access.groups]\nphysics = [\"reinhard\"]\n",
+            hash("kathrins secret"),
+            hash("reinhards secret")
+        ),
+    )
+    .unwrap();
+    let mut child = start(&t);
+    let url = read_web_url(&mut child, &t);
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _nmtd = Kill(child);
+    t.ok(&["group", "add", "physics"]);
+    let addr = url.trim_start_matches("http://").to_string();
+    assert!(addr.starts_with("10.213.99.1:"), "{addr}");
+
+    let a = addr.clone();
+    let steps = ns.run(move || {
+        let mut log = Vec::new();
+        // Pages send a stranger to the login.
+        let (s, h, _) = http(&a, "GET", "/machines", &[], "");
+        assert_eq!(s, 303);
+        assert!(
+            h.iter().any(|(k, v)| k == "location" && v == "/login"),
+            "{h:?}"
+        );
+        // An action without a login is refused.
+        let (s, _, body) = http(&a, "POST", "/groups/add", &[], "group=evil");
+        assert_eq!(s, 403, "{body}");
+        assert!(body.contains("log in first"), "{body}");
+        log.push("no login: refused");
+        // The login form, its session and token.
+        let (s, h, body) = http(&a, "GET", "/login", &[], "");
+        assert_eq!(s, 200);
+        let pre = session_cookie(&h).expect("a session cookie");
+        let pre_csrf = csrf_of(&body);
+        // A login without the token is refused, and so is a wrong password.
+        let (s, _, _) = http(
+            &a,
+            "POST",
+            "/login",
+            &[("Cookie", &pre)],
+            "user=kathrin&password=kathrins+secret",
+        );
+        assert_eq!(s, 403);
+        let (s, h, _) = http(
+            &a,
+            "POST",
+            "/login",
+            &[("Cookie", &pre)],
+            &format!("csrf={pre_csrf}&user=kathrin&password=wrong"),
+        );
+        assert_eq!(s, 401);
+        assert!(session_cookie(&h).is_none());
+        // The right password: a new session (never the one the form came with).
+        let (s, h, _) = http(
+            &a,
+            "POST",
+            "/login",
+            &[("Cookie", &pre)],
+            &format!("csrf={pre_csrf}&user=kathrin&password=kathrins+secret"),
+        );
+        assert_eq!(s, 303);
+        let kathrin = session_cookie(&h).expect("a new session");
+        assert_ne!(kathrin, pre);
+        let (s, _, body) = http(&a, "GET", "/groups", &[("Cookie", &kathrin)], "");
+        assert_eq!(s, 200);
+        let token = csrf_of(&body);
+        assert_ne!(token, pre_csrf);
+        // Logged in, but without the token, with the old one, or from another site: refused.
+        for (form, headers) in [
+            ("group=evil".to_string(), vec![]),
+            (format!("csrf={pre_csrf}&group=evil"), vec![]),
+            (format!("csrf={}&group=evil", "0".repeat(64)), vec![]),
+            (
+                format!("csrf={token}&group=evil"),
+                vec![("Origin", "http://evil.example")],
+            ),
+            (
+                format!("csrf={token}&group=evil"),
+                vec![("Sec-Fetch-Site", "cross-site")],
+            ),
+        ] {
+            let mut hs = vec![("Cookie", kathrin.as_str())];
+            hs.extend(headers);
+            let (s, _, body) = http(&a, "POST", "/groups/add", &hs, &form);
+            assert_eq!(s, 403, "{form}: {body}");
+        }
+        log.push("no token: refused");
+        // With both: done, as kathrin.
+        let (s, h, _) = http(
+            &a,
+            "POST",
+            "/groups/add",
+            &[("Cookie", &kathrin), ("Origin", &format!("http://{a}"))],
+            &format!("csrf={token}&back=%2Fgroups&group=chemistry"),
+        );
+        assert_eq!(s, 303, "{h:?}");
+        // Reinhard may switch his group, and nothing else: refused as the CLI refuses.
+        let (_, h, body) = http(&a, "GET", "/login", &[], "");
+        let pre = session_cookie(&h).unwrap();
+        let (s, h, _) = http(
+            &a,
+            "POST",
+            "/login",
+            &[("Cookie", &pre)],
+            &format!(
+                "csrf={}&user=reinhard&password=reinhards+secret",
+                csrf_of(&body)
+            ),
+        );
+        assert_eq!(s, 303);
+        let reinhard = session_cookie(&h).unwrap();
+        let (_, _, body) = http(&a, "GET", "/groups", &[("Cookie", &reinhard)], "");
+        let token = csrf_of(&body);
+        let (s, _, _) = http(
+            &a,
+            "POST",
+            "/groups/policy",
+            &[("Cookie", &reinhard)],
+            &format!("csrf={token}&back=%2Fgroups&group=physics&policy=ltsp"),
+        );
+        assert_eq!(s, 303);
+        let (_, _, body) = http(&a, "GET", "/groups", &[("Cookie", &reinhard)], "");
+        assert!(body.contains("group physics policy set to ltsp"), "{body}");
+        http(
+            &a,
+            "POST",
+            "/groups/policy",
+            &[("Cookie", &reinhard)],
+            &format!("csrf={token}&back=%2Fgroups&group=chemistry&policy=ltsp"),
+        );
+        let (_, _, body) = http(&a, "GET", "/groups", &[("Cookie", &reinhard)], "");
+        assert!(
+            body.contains("nmt: refused: reinhard may only set the policy of group(s) physics"),
+            "{body}"
+        );
+        log
+    });
+    assert_eq!(steps.len(), 2);
+    let groups = t.ok(&["group", "list"]);
+    assert!(!groups.contains("evil"), "{groups}");
+    assert!(groups.contains("chemistry"), "{groups}");
+    let events: Vec<serde_json::Value> = t
+        .ok(&["journal", "export"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |ty: &str, group: &str| {
+        events
+            .iter()
+            .find(|e| e["event"]["type"] == ty && e["event"]["group"] == group)
+            .map(|e| e["actor"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        by("GroupCreated", "chemistry").as_deref(),
+        Some("kathrin via web")
+    );
+    assert_eq!(
+        by("GroupPolicySet", "physics").as_deref(),
+        Some("reinhard via web")
+    );
+    assert_eq!(by("GroupPolicySet", "chemistry"), None);
+}
