@@ -104,9 +104,13 @@ pub struct Engine {
     new_password: Option<String>,
 }
 
+/// The snapshot layout: the release, and a number bumped whenever `State`'s fields change
+/// within one.
+const SNAPSHOT_LAYOUT: &str = concat!(env!("CARGO_PKG_VERSION"), "+2");
+
 fn snapshot_encode(state: &State) -> Vec<u8> {
     let mut out = SNAPSHOT_MAGIC.to_vec();
-    let v = env!("CARGO_PKG_VERSION").as_bytes();
+    let v = SNAPSHOT_LAYOUT.as_bytes();
     out.push(v.len() as u8);
     out.extend_from_slice(v);
     postcard::to_extend(state, out).expect("the state always encodes")
@@ -118,7 +122,7 @@ fn snapshot_decode(bytes: &[u8]) -> Option<State> {
     let rest = bytes.strip_prefix(SNAPSHOT_MAGIC)?;
     let (&n, rest) = rest.split_first()?;
     let (v, body) = rest.split_at_checked(n as usize)?;
-    if v != env!("CARGO_PKG_VERSION").as_bytes() {
+    if v != SNAPSHOT_LAYOUT.as_bytes() {
         return None;
     }
     let mut s: State = postcard::from_bytes(body).ok()?;

@@ -181,14 +181,19 @@ impl Affected {
             // Answer files are served, not written.
             Event::InstallerPasswordSet { .. } => {}
             // A machine seen for the first time gets its entries; after that, what DHCP and
-            // TFTP logs say changes no file.
-            Event::DhcpSeen { mac, .. } => {
-                if before.machine(mac).is_none() {
+            // TFTP logs say changes no file, but for the end of a one-shot boot.
+            Event::DhcpSeen { mac, .. } => match before.machine(mac) {
+                None => {
                     self.machines.insert(*mac);
                     self.groups.insert(UNKNOWN.to_string());
                     self.node_lists.insert(UNKNOWN.to_string());
                 }
-            }
+                // The boot that used a one-shot is over: its entry gives way.
+                Some(m) if m.booting.is_some() => {
+                    self.machines.insert(*mac);
+                }
+                Some(_) => {}
+            },
             Event::FileServed { .. } | Event::InstallerLogged { .. } => {}
         }
     }

@@ -42,6 +42,10 @@ pub struct BootRecord {
     pub set_how: Option<String>,
 }
 
+/// How far apart two fetches of the same entry, with no DHCP exchange between, are still
+/// one boot.
+const SAME_BOOT_SECS: f64 = 30.0;
+
 /// Who set a policy, when, and how.
 struct Setter {
     actor: String,
@@ -55,6 +59,8 @@ pub struct BootTracker {
     state: State,
     mac: Mac,
     last_ack: Option<(Timestamp, Option<Ipv4Addr>)>,
+    /// The entry fetched since the last DHCP exchange, and when.
+    fetched: Option<(String, Timestamp)>,
     /// The last event that set this machine's own policy or its group membership.
     setter: Option<Setter>,
     /// The last event that set each group's policy, whether or not the machine was a
@@ -71,6 +77,7 @@ impl BootTracker {
             state: State::new(),
             mac,
             last_ack: None,
+            fetched: None,
             setter: None,
             group_setters: std::collections::HashMap::new(),
             boots: Vec::new(),
@@ -93,12 +100,23 @@ impl BootTracker {
             _ => None,
         };
         match &env.event {
-            Event::DhcpSeen { mac, kind, ip, .. }
-                if *mac == self.mac && matches!(kind.as_str(), "ack" | "bootreply") =>
-            {
-                self.last_ack = Some((env.observed_at, *ip));
+            Event::DhcpSeen { mac, kind, ip, .. } if *mac == self.mac => {
+                self.fetched = None;
+                if matches!(kind.as_str(), "ack" | "bootreply") {
+                    self.last_ack = Some((env.observed_at, *ip));
+                }
             }
+            // The same file again, soon and with no DHCP exchange between, is the same boot:
+            // GRUB fetches its configuration twice.
+            Event::BootEntryUsed { mac, file, .. }
+                if *mac == self.mac
+                    && self.fetched.as_ref().is_some_and(|(f, at)| {
+                        f == file
+                            && env.observed_at.duration_since(*at).as_secs_f64().abs()
+                                <= SAME_BOOT_SECS
+                    }) => {}
             Event::BootEntryUsed { mac, file, ip } if *mac == self.mac => {
+                self.fetched = Some((file.clone(), env.observed_at));
                 if let Some(entry) =
                     render::boot_entry(&self.state, &self.mac, &RenderConfig::default())
                 {
@@ -270,7 +288,11 @@ mod tests {
                 policy: "ltsp".parse().unwrap(),
             },
         ));
-        t.feed(&env(9, "dnsmasq@lab", fetch(mac)));
+        t.feed(&env(9, "dnsmasq@lab", ack(mac)));
+        t.feed(&env(10, "dnsmasq@lab", fetch(mac)));
+        // GRUB fetches its file twice in one boot: one boot.
+        t.feed(&env(11, "dnsmasq@lab", fetch(mac)));
+        assert_eq!(t.boots.len(), 3);
         let b = &t.boots[2];
         assert_eq!(b.policy.to_string(), "localboot");
         assert_eq!(b.set_by.as_deref(), Some("installer@52:54:00:00:00:01"));

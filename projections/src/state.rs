@@ -126,6 +126,11 @@ pub struct Machine {
     pub installed: Option<Installed>,
     /// The last boot entry it fetched.
     pub last_boot: Option<LastBoot>,
+    /// A one-shot policy this machine is booting now. The one-shot was spent when the
+    /// machine fetched its entry, but the entry stays served until the machine's next DHCP
+    /// exchange or install report: a boot loader may fetch its file more than once in one
+    /// boot (GRUB does), and must read the same entry each time.
+    pub booting: Option<Policy>,
 }
 
 impl Machine {
@@ -330,6 +335,15 @@ impl State {
             .unwrap_or(Policy::LocalBoot)
     }
 
+    /// What a machine's boot files serve now: the one-shot it is in the middle of booting
+    /// (see [`Machine::booting`]), else what it boots next.
+    pub fn served_policy(&self, m: &Machine) -> (Policy, Origin) {
+        match &m.booting {
+            Some(p) => (p.clone(), Origin::MachineOnce),
+            None => self.effective_policy(m),
+        }
+    }
+
     /// What a machine boots next, and why.
     pub fn effective_policy(&self, m: &Machine) -> (Policy, Origin) {
         match &m.policy {
@@ -376,6 +390,7 @@ impl State {
             arch: None,
             installed: None,
             last_boot: None,
+            booting: None,
         })
     }
 
@@ -442,11 +457,13 @@ impl State {
         m.ip = ip;
     }
 
-    /// A one-shot override has been used: go back to what was there before.
+    /// A one-shot override has been used: go back to what was there before (the boot in
+    /// progress keeps its entry: [`Machine::booting`]).
     fn spend_once(m: &mut Machine) {
         if let Some(o) = &m.policy
             && o.once
         {
+            m.booting = Some(o.policy.clone());
             m.policy = o.previous.clone().map(|p| Override {
                 policy: p,
                 once: false,
@@ -538,6 +555,8 @@ impl State {
             }
             Event::MachinePolicySet { mac, policy, once } => {
                 let m = self.ensure_machine(*mac, env);
+                // The admin's word on this machine wins over a one-shot boot in progress.
+                m.booting = None;
                 m.policy = match policy {
                     None => None,
                     Some(p) if *once => {
@@ -580,6 +599,8 @@ impl State {
                 {
                     Self::spend_once(m);
                 }
+                // The install is over: its next boot is the new policy's.
+                m.booting = None;
                 if m.group == UNKNOWN {
                     self.move_to_group(*mac, LOCALBOOT);
                 }
@@ -587,7 +608,7 @@ impl State {
             Event::BootEntryUsed { mac, file, ip } => {
                 self.ensure_machine(*mac, env);
                 let m = &self.machines[mac];
-                let (policy, _) = self.effective_policy(m);
+                let (policy, _) = self.served_policy(m);
                 let m = self.machines.get_mut(mac).expect("ensured above");
                 m.last_boot = Some(LastBoot {
                     file: file.clone(),
@@ -622,6 +643,8 @@ impl State {
             } => {
                 let m = self.ensure_machine(*mac, env);
                 m.last_seen = Some(at);
+                // A new DHCP exchange: the boot that used a one-shot is over.
+                m.booting = None;
                 if hostname.is_some() {
                     m.dhcp_hostname = hostname.clone();
                 }

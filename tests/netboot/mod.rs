@@ -34,7 +34,7 @@ pub const HTTP: &str = "10.213.0.1:8017";
 const BRIDGE: &str = "nmtbr0";
 
 /// How long one boot may take before the VM is stopped (TFTP under TCG can stall).
-const BOOT_LIMIT: Duration = Duration::from_secs(240);
+const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
 fn run(args: &[&str]) -> Output {
     Command::new(args[0])

@@ -355,30 +355,44 @@ fn once_installs_one_time_then_boots_local() {
 }
 
 /// UEFI: OVMF, iPXE's EFI driver and GRUB from `grub-mknetdir`, which reads nmt's
-/// `grub.cfg-01-<mac>`. The installer writes an EFI system partition; the local-boot entry
-/// finds its loader and chains to it.
+/// `grub.cfg-01-<mac>`, here for a one-shot install. GRUB fetches that file twice in one
+/// boot, so the one-shot spent by the first fetch must still be served to the second. The
+/// installer writes an EFI system partition; the local-boot entry finds its loader and
+/// chains to it.
 #[test]
-fn uefi_installs_through_grub_then_boots_the_efi_partition() {
+fn uefi_installs_once_through_grub_then_boots_the_efi_partition() {
     let mut lab = Lab::start(Dhcp::Dnsmasq);
-    lab.nmt(&["policy", "@unknown", "install:lab"]);
-    let vm = lab.vm("efi1", "52:54:00:ef:00:01", Firmware::Uefi);
+    let mac = "52:54:00:ef:00:01";
+    lab.nmt(&["group", "add", "lab", "--policy", "localboot"]);
+    lab.nmt(&["machine", "add", mac, "--name", "efi1", "--group", "lab"]);
+    lab.nmt(&["policy", "efi1", "install:lab", "--once"]);
+    let vm = lab.vm("efi1", mac, Firmware::Uefi);
     let first = lab.boot_one(&vm);
     installed(&first, &vm);
     first.shows("firmware=efi");
-    let m = machine(&lab, &vm.mac);
+    let m = machine(&lab, "efi1");
     assert_eq!(m["arch"], 7, "DHCP option 93 said x86-64 UEFI: {m:#}");
     assert_eq!(m["effective_policy"], "localboot", "{m:#}");
+    assert_eq!(m["once"], false, "{m:#}");
 
     let second = lab.boot_one(&vm);
     second
         .shows("NMT-DISK-BOOT-EFI")
         .lacks("NMT-BOOTED")
         .exited(0);
-    let boots = lab.boots(&vm.mac, 2);
-    let grub = format!("grub/grub.cfg-01-{}", vm.mac.replace(':', "-"));
+    let boots = lab.boots("efi1", 2);
+    assert_eq!(boots.len(), 2, "two boots, whatever GRUB fetched: {boots:#?}");
+    let grub = format!("grub/grub.cfg-01-{}", mac.replace(':', "-"));
     for b in &boots {
         assert!(b["file"].as_str().unwrap().ends_with(&grub), "{boots:#?}");
     }
     assert_eq!(boots[0]["policy"], "install:lab", "{boots:#?}");
+    assert_eq!(boots[0]["origin"], "machine-once", "{boots:#?}");
     assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
+    assert_eq!(boots[1]["origin"], "group", "{boots:#?}");
+    let history = lab.json(&["history", "efi1"]);
+    assert!(
+        events(&history, "BootEntryUsed").len() >= 4,
+        "GRUB fetched its file at least twice a boot: {history:#}"
+    );
 }

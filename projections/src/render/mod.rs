@@ -525,7 +525,7 @@ fn machine_values(state: &State, m: &Machine, server: &str) -> [String; 5] {
 
 /// A machine's entry, fully resolved with its own values.
 fn machine_boot(state: &State, m: &Machine, cfg: &RenderConfig) -> (Policy, Origin, Boot) {
-    let (policy, origin) = state.effective_policy(m);
+    let (policy, origin) = state.served_policy(m);
     let boot = resolve(
         state,
         cfg,
@@ -789,7 +789,7 @@ pub fn machine_targets(mac: &Mac) -> Vec<Target> {
 /// The group a machine follows, if it has no policy of its own (and its group is really
 /// there, with it as a member).
 fn followed_group<'a>(state: &'a State, m: &Machine) -> Option<&'a crate::Group> {
-    if m.policy.is_some() {
+    if m.policy.is_some() || m.booting.is_some() {
         return None;
     }
     state.group(&m.group).filter(|g| g.members.contains(&m.mac))

@@ -508,17 +508,45 @@ fn no_site_key_gives_the_empty_key_token() {
 #[test]
 fn once_reverts_after_the_boot() {
     let (state, cfg) = fixture();
+    let m = mac("52:54:00:00:00:03");
     let mut g = Given { state, seq: 1000 };
-    g.ev(Event::BootEntryUsed {
-        mac: mac("52:54:00:00:00:03"),
+    let once = entry(&g.state, "52:54:00:00:00:03", &cfg);
+    assert!(once.once);
+    let before = machine_files(&g.state, &m, &cfg);
+    let fetch = || Event::BootEntryUsed {
+        mac: m,
         file: "pxelinux.cfg/01-52-54-00-00-00-03".into(),
         ip: None,
+    };
+    g.ev(fetch());
+    // Spent: the next boot follows the machine's own policy again...
+    let st = &g.state;
+    assert_eq!(
+        st.effective_policy(st.machine(&m).unwrap()),
+        (Policy::LocalBoot, Origin::Machine)
+    );
+    // ...but the boot in progress may fetch its entry again (GRUB does), and gets the same.
+    assert_eq!(machine_files(&g.state, &m, &cfg), before);
+    assert_eq!(entry(&g.state, "52:54:00:00:00:03", &cfg), once);
+    g.ev(fetch());
+    assert_eq!(machine_files(&g.state, &m, &cfg), before);
+    // Its next DHCP exchange starts the next boot.
+    g.ev(Event::DhcpSeen {
+        mac: m,
+        kind: "discover".into(),
+        ip: None,
+        hostname: None,
+        arch: None,
+        vendor_class: None,
+        server: "dnsmasq".into(),
+        via: None,
+        note: None,
     });
     let e = entry(&g.state, "52:54:00:00:00:03", &cfg);
     assert_eq!(e.policy, Policy::LocalBoot);
     assert_eq!(e.origin, Origin::Machine);
     assert!(!e.once);
-    let files = machine_files(&g.state, &mac("52:54:00:00:00:03"), &cfg);
+    let files = machine_files(&g.state, &m, &cfg);
     assert!(text_of(&files[0]).contains("# policy localboot (from the machine's own policy)\n"));
 }
 
