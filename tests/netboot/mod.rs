@@ -468,7 +468,7 @@ impl Lab {
         let state = self.t.state();
         let include = state.join("dhcp/dhcpd-nmt.conf");
         let conf = format!(
-            "authoritative;\nddns-update-style none;\ndefault-lease-time 3600;\n\
+            "authoritative;\nddns-update-style none;\ndefault-lease-time 3600;\nping-check false;\n\
              option space ipxe;\noption ipxe-encap-opts code 175 = encapsulate ipxe;\n\
              option ipxe.no-pxedhcp code 176 = unsigned integer 8;\n\
              option arch code 93 = unsigned integer 16;\n\

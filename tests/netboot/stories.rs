@@ -95,7 +95,40 @@ fn andreas(dhcp: Dhcp) {
     let boots = lab.boots(&vm.mac, 2);
     assert_eq!(boots.len(), 2, "{boots:#?}");
     assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
-    eprintln!("{boots:#?}");
+    assert_eq!(boots[1]["origin"], "group", "{boots:#?}");
+    assert_eq!(
+        boots[1]["set_by"],
+        format!("installer@{}", vm.mac).as_str(),
+        "{boots:#?}"
+    );
+    let dashed = vm.mac.replace(':', "-");
+    let (first_file, second_file) = match dhcp {
+        // pxelinux both times (dnsmasq's dhcp-boot).
+        Dhcp::Dnsmasq => (
+            format!("pxelinux.cfg/01-{dashed}"),
+            format!("pxelinux.cfg/01-{dashed}"),
+        ),
+        // The subnet's pxelinux.0 for the unknown machine, then nmt's host entry, whose
+        // iPXE branch hands iPXE nmt's script.
+        Dhcp::IscDhcpd => (
+            format!("pxelinux.cfg/01-{dashed}"),
+            format!("ipxe/01-{dashed}.ipxe"),
+        ),
+    };
+    assert!(
+        boots[0]["file"].as_str().unwrap().ends_with(&first_file),
+        "{boots:#?}"
+    );
+    assert!(
+        boots[1]["file"].as_str().unwrap().ends_with(&second_file),
+        "{boots:#?}"
+    );
+    // The admin who made `unknown` install is named for the first boot.
+    assert_eq!(
+        boots[0]["set_by"],
+        nmt::current_actor().as_str(),
+        "{boots:#?}"
+    );
 }
 
 #[test]
@@ -381,7 +414,11 @@ fn uefi_installs_once_through_grub_then_boots_the_efi_partition() {
         .lacks("NMT-BOOTED")
         .exited(0);
     let boots = lab.boots("efi1", 2);
-    assert_eq!(boots.len(), 2, "two boots, whatever GRUB fetched: {boots:#?}");
+    assert_eq!(
+        boots.len(),
+        2,
+        "two boots, whatever GRUB fetched: {boots:#?}"
+    );
     let grub = format!("grub/grub.cfg-01-{}", mac.replace(':', "-"));
     for b in &boots {
         assert!(b["file"].as_str().unwrap().ends_with(&grub), "{boots:#?}");
