@@ -173,6 +173,31 @@ fn run(seed: u64, steps: usize) {
                 .unwrap();
             engine.render(&affected, before).unwrap();
         }
+        // Now and then a machine starts a DHCP exchange: a one-shot boot in progress ends.
+        if r.below(8) == 0 && engine.state().machine_count() > 0 {
+            let macs: Vec<Mac> = engine.state().machines().map(|m| m.mac).collect();
+            let mac = *r.pick(&macs);
+            let before = engine.state().last_seq();
+            let (_, affected) = engine
+                .append(
+                    vec![Event::DhcpSeen {
+                        mac,
+                        kind: "discover".into(),
+                        ip: None,
+                        hostname: None,
+                        arch: None,
+                        vendor_class: None,
+                        server: "dnsmasq".into(),
+                        via: None,
+                        note: None,
+                    }],
+                    "dnsmasq@test",
+                    jiff::Timestamp::now(),
+                    None,
+                )
+                .unwrap();
+            engine.render(&affected, before).unwrap();
+        }
         let cmd = random_command(&mut r, &engine);
         let desc = format!("{cmd:?}");
         if engine.execute(cmd, "model").is_ok() {

@@ -1,8 +1,10 @@
 //! The web UI for real: nmtd on a temp state serves it, a real headless Chromium (Debian's
 //! `chromium` driven through `chromedriver`) clicks through the Andreas and Kathrin stories,
 //! and every step is checked on the page and in the generated boot files. Screenshots of the
-//! main pages go to `CARGO_TARGET_TMPDIR/web-screenshots/`. A listener on a non-loopback
-//! address (inside a network namespace) refuses changes without a login and a CSRF token.
+//! main pages go to `CARGO_TARGET_TMPDIR/web-screenshots/`. Machines are added, imported and
+//! removed by form, a machine's page follows new events live, and an upload cut short
+//! writes nothing. A listener on a non-loopback address (inside a network namespace) refuses
+//! changes without a login and a CSRF token.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -602,6 +604,369 @@ fn kathrin_names_ten_machines_moves_them_into_a_new_group_and_sets_its_policy() 
         "{actors:?}"
     );
     drop(d);
+}
+
+/// The machines `nmt machines --json` lists, by MAC.
+fn inventory(t: &Nmt) -> Vec<serde_json::Value> {
+    t.json(&["machines"]).as_array().unwrap().clone()
+}
+
+/// Click what sends a form, and wait for the page it leads to (not the one it left).
+async fn submit(c: &Client, sel: &str) {
+    c.execute("document.documentElement.dataset.left = '1';", vec![])
+        .await
+        .unwrap();
+    css(c, sel).await.click().await.unwrap();
+    css(c, "html:not([data-left]) body").await;
+}
+
+/// The value of a form field on the page.
+async fn value(c: &Client, sel: &str) -> String {
+    css(c, sel)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_machine_is_added_by_form_and_machines_are_removed_after_a_confirmation() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    let url = d.url.clone();
+    let t = &t;
+    with_browser(|c| async move {
+        // Add one: MAC, name, IP; the row appears and every file has it.
+        c.goto(&format!("{url}/machines")).await.unwrap();
+        css(&c, "#add summary").await.click().await.unwrap();
+        let add = |m: String, name: &'static str, ip: &'static str| {
+            let c = c.clone();
+            async move {
+                css(&c, "#add-mac").await.send_keys(&m).await.unwrap();
+                css(&c, "#add-name").await.send_keys(name).await.unwrap();
+                css(&c, "#add-ip").await.send_keys(ip).await.unwrap();
+                screenshot(&c, "machine-add").await;
+                submit(&c, "form[action='/machines/add'] button[type=submit]").await;
+            }
+        };
+        add(mac(1), "node01", "10.0.0.11").await;
+        let f = flash(&c).await;
+        assert!(f.starts_with(&format!("added {}\nfiles: ", mac(1))), "{f}");
+        let row = text(&c, &format!("#rows tr[data-mac='{}']", mac(1))).await;
+        assert!(row.contains("node01") && row.contains("10.0.0.11"), "{row}");
+        let inv = inventory(t);
+        assert_eq!(inv.len(), 1, "{inv:?}");
+        assert_eq!(inv[0]["name"], "node01");
+        assert_eq!(inv[0]["ip"], "10.0.0.11");
+        assert!(t.path(&pxe(&mac(1))).exists());
+        assert!(t.file("hosts/nmt.hosts").contains("10.0.0.11\tnode01"));
+        assert!(t.file("dhcp/dhcpd-nmt.conf").contains(&mac(1)));
+
+        // A bad MAC and a taken name are refused in the CLI's words; nothing is appended,
+        // and the form keeps what was typed.
+        let events = t.event_count();
+        css(&c, "#add summary").await.click().await.unwrap();
+        add("52:54:00:zz".into(), "node09", "").await;
+        let f = flash(&c).await;
+        assert_eq!(f, t.fails(&["machine", "add", "52:54:00:zz"]).trim());
+        assert_eq!(value(&c, "#add-mac").await, "52:54:00:zz");
+        assert_eq!(value(&c, "#add-name").await, "node09");
+        css(&c, "#add-mac").await.clear().await.unwrap();
+        css(&c, "#add-name").await.clear().await.unwrap();
+        add(mac(2), "node01", "").await;
+        let f = flash(&c).await;
+        assert!(f.starts_with("nmt: refused: the name \"node01\""), "{f}");
+        assert_eq!(
+            f,
+            t.fails(&["machine", "add", &mac(2), "--name", "node01"])
+                .trim()
+        );
+        assert_eq!(t.event_count(), events, "a refused add appends nothing");
+        assert_eq!(inventory(t).len(), 1);
+
+        // Two more, then remove two of the three: the confirmation page first.
+        t.ok(&["machine", "add", &mac(2), "--name", "node02"]);
+        t.ok(&["machine", "add", &mac(3), "--name", "node03"]);
+        c.goto(&format!("{url}/machines?sort=name")).await.unwrap();
+        for n in [1, 2] {
+            css(&c, &format!("#rows input[value='{}']", mac(n)))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        submit(&c, "#bulk-remove").await;
+        let listed = text(&c, "#remove-list").await;
+        assert!(
+            listed.contains("node01") && listed.contains("node02") && !listed.contains("node03"),
+            "{listed}"
+        );
+        assert_eq!(text(&c, "#confirm-remove").await, "Remove 2 machines");
+        screenshot(&c, "machines-remove-confirm").await;
+        assert_eq!(
+            inventory(t).len(),
+            3,
+            "nothing is removed before confirming"
+        );
+        // Cancel goes back, having removed nothing.
+        submit(&c, "#cancel-remove").await;
+        css(&c, &format!("#rows tr[data-mac='{}']", mac(1))).await;
+        assert_eq!(inventory(t).len(), 3);
+        // Again, and confirm.
+        for n in [1, 2] {
+            css(&c, &format!("#rows input[value='{}']", mac(n)))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        submit(&c, "#bulk-remove").await;
+        submit(&c, "#confirm-remove").await;
+        let f = flash(&c).await;
+        assert!(f.starts_with("removed 2 machines\nfiles: "), "{f}");
+        assert_eq!(text(&c, "#total").await, "1");
+        assert!(
+            c.find(Locator::Css(&format!("#rows tr[data-mac='{}']", mac(1))))
+                .await
+                .is_err()
+        );
+        let inv = inventory(t);
+        assert_eq!(inv.len(), 1, "{inv:?}");
+        assert_eq!(inv[0]["name"], "node03");
+        for n in [1, 2] {
+            assert!(!t.path(&pxe(&mac(n))).exists(), "{}", pxe(&mac(n)));
+            assert!(!t.file("dhcp/dhcpd-nmt.conf").contains(&mac(n)));
+        }
+        assert!(!t.file("hosts/nmt.hosts").contains("node01"));
+        assert!(t.path(&pxe(&mac(3))).exists());
+    });
+}
+
+/// A node table of `n` machines in group physics, numbered from `from`.
+fn node_table(from: u32, n: u32) -> String {
+    let mut s = String::from("mac,name,ip,group\n");
+    for i in from..from + n {
+        s += &format!("{},node{i:02},10.0.1.{i},physics\n", mac(i));
+    }
+    s
+}
+
+#[test]
+fn a_node_table_is_imported_by_upload_all_rows_or_none() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics"]);
+    let url = d.url.clone();
+    let good = t.dir.path().join("nodes.csv");
+    std::fs::write(&good, node_table(1, 10)).unwrap();
+    // Row 5 of this one (line 6, after the header) is malformed.
+    let bad = t.dir.path().join("broken.csv");
+    std::fs::write(
+        &bad,
+        node_table(11, 10).replace(&format!("{},", mac(15)), "52:54:00:00:00:1g,"),
+    )
+    .unwrap();
+    let (t, good, bad) = (&t, &good, &bad);
+    with_browser(|c| async move {
+        let upload = |file: PathBuf| {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                c.goto(&format!("{url}/machines/import")).await.unwrap();
+                css(&c, "#import-file")
+                    .await
+                    .send_keys(file.to_str().unwrap())
+                    .await
+                    .unwrap();
+                submit(&c, "form[action='/machines/import'] button.primary").await;
+            }
+        };
+        // The malformed table: its line's error, in the CLI's words, and nothing appended.
+        let events = t.event_count();
+        upload(bad.clone()).await;
+        let e = text(&c, "#import-error").await;
+        let cli = t.fails(&["machine", "import", bad.to_str().unwrap()]);
+        assert!(e.contains("line 6"), "{e}");
+        assert!(e.starts_with(cli.trim()), "web: {e}\ncli: {cli}");
+        screenshot(&c, "machines-import-refused").await;
+        assert_eq!(t.event_count(), events, "a refused import appends nothing");
+        assert!(inventory(t).is_empty());
+
+        // Pasted rows are read by the same reader: five fields on line 2 are refused, and
+        // the text stays for fixing. (Browsers send a textarea's lines with CRLF, which once
+        // made the reader blame line 1.)
+        let pasted = format!("{},p1\n{},p2,10.0.1.99,physics,extra\n", mac(40), mac(41));
+        // (Typed keys would press Enter for the newlines; set the text as a paste does.)
+        c.execute(
+            "document.getElementById('import-table').value = arguments[0];",
+            vec![json!(pasted)],
+        )
+        .await
+        .unwrap();
+        submit(&c, "form[action='/machines/import'] button.primary").await;
+        let e = text(&c, "#import-error").await;
+        assert!(
+            e.contains("line 2: 5 fields; a node table row is mac,name,ip,group"),
+            "{e}"
+        );
+        assert_eq!(value(&c, "#import-table").await, pasted);
+        assert_eq!(t.event_count(), events);
+
+        // The good one: ten machines, in their group, with their files.
+        upload(good.clone()).await;
+        let f = flash(&c).await;
+        assert!(f.starts_with("imported 10 rows"), "{f}");
+        assert_eq!(text(&c, "#total").await, "10");
+        let inv = inventory(t);
+        assert_eq!(inv.len(), 10);
+        assert!(inv.iter().all(|m| m["group"] == "physics"), "{inv:?}");
+        let nodes = t.file("nodes/physics");
+        assert_eq!(nodes.lines().filter(|l| !l.starts_with('#')).count(), 10);
+        assert!(t.file("hosts/nmt.hosts").contains("10.0.1.10\tnode10"));
+        screenshot(&c, "machines-imported").await;
+    });
+}
+
+#[test]
+fn a_machine_page_follows_new_events_live() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    let d = WebDaemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let m = mac(7);
+    t.ok(&["machine", "add", &m, "--name", "lab07"]);
+    let url = d.url.clone();
+    let (t, log, m) = (&t, &log, &m);
+    with_browser(|c| async move {
+        c.goto(&format!("{url}/machine/{m}")).await.unwrap();
+        css(&c, "#live.on").await;
+        assert!(c.find(Locator::Css("#timeline li.dhcp")).await.is_err());
+        c.execute("window.__stayed = 7;", vec![]).await.unwrap();
+        // A DHCP line: the timeline and the facts follow, without a reload.
+        append(
+            log,
+            &format!(
+                "Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: 3342 DHCPACK(br0) 10.0.0.77 {m} lab07\n"
+            ),
+        );
+        let li = css(&c, "#timeline li.dhcp").await;
+        let class = li.attr("class").await.unwrap().unwrap_or_default();
+        assert!(class.contains("new"), "a new entry is marked: {class}");
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(
+                "//dl[@class='facts']/dd[normalize-space()='10.0.0.77']",
+            ))
+            .await
+            .expect("the last IP shows without a reload");
+        // An install report: the summary moves to localboot and says where it installed.
+        t.ok(&["installed", m, "/dev/sda1"]);
+        let report = text(&c, "#timeline li.install").await;
+        assert!(report.contains("/dev/sda1"), "{report}");
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(
+                "//p[@id='m-sub']/span[@class='policy'][normalize-space()='localboot']",
+            ))
+            .await
+            .expect("the summary shows localboot without a reload");
+        let facts = text(&c, "dl.facts").await;
+        assert!(facts.contains("Installed"), "{facts}");
+        // The change form, untouched, follows too.
+        assert_eq!(value(&c, "#m-group").await, "localboot");
+        assert_eq!(value(&c, "#m-device").await, "/dev/sda1");
+        let stayed = c.execute("return window.__stayed;", vec![]).await.unwrap();
+        assert_eq!(stayed, json!(7), "the page was not reloaded");
+        screenshot(&c, "machine-live").await;
+    });
+}
+
+/// Send raw bytes to `addr`, closing the sending side after them when the request is `cut`
+/// short (nmtd then reads the end of its body); the status and body of the answer.
+fn exchange(addr: &str, raw: &[u8], cut: bool) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(raw).unwrap();
+    if cut {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.len() > 12,
+        "no answer to {}",
+        String::from_utf8_lossy(raw)
+    );
+    let status = resp[9..12].parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn an_upload_cut_short_is_refused_and_nothing_is_written() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    let addr = d.url.trim_start_matches("http://").to_string();
+    let (s, h, page) = http(&addr, "GET", "/machines/import", &[], "");
+    assert_eq!(s, 200);
+    let cookie = session_cookie(&h).unwrap();
+    let csrf = csrf_of(&page);
+    let events = t.event_count();
+    let post = |kind: &str, length: usize, body: &[u8]| {
+        let mut raw = format!(
+            "POST /machines/import HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+             Content-Type: {kind}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        exchange(&addr, &raw, length > body.len())
+    };
+    let form = "application/x-www-form-urlencoded";
+    let multi = "multipart/form-data; boundary=nmtTEST";
+    let part = |csv: &str| {
+        format!(
+            "--nmtTEST\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --nmtTEST\r\nContent-Disposition: form-data; name=\"file\"; filename=\"n.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n{csv}"
+        )
+    };
+    let rows = format!("{},a1\n{},a2,10.0.0.2\n", mac(1), mac(2));
+
+    // A body shorter than its Content-Length.
+    let body = format!("csrf={csrf}&table={}", rows.replace('\n', "%0A"));
+    let (s, b) = post(form, body.len() + 100, body.as_bytes());
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("cut short"), "{b}");
+    // A multipart body that stops before its closing boundary (its length says so).
+    let body = part(&rows);
+    let (s, b) = post(multi, body.len(), body.as_bytes());
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("ends before the closing boundary"), "{b}");
+    // A whole upload of a file whose last line stops mid-field.
+    let cut = &rows[..rows.len() - 6];
+    let body = format!("{}\r\n--nmtTEST--\r\n", part(cut));
+    let (s, b) = post(multi, body.len(), body.as_bytes());
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b.contains("line 2"),
+        "the row cut mid-address is refused: {b}"
+    );
+    // And a quoted field that never closes.
+    let body = format!("{}\r\n--nmtTEST--\r\n", part(&format!("{},\"a1\n", mac(1))));
+    let (s, b) = post(multi, body.len(), body.as_bytes());
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("opens on line 1 is never closed"), "{b}");
+    assert_eq!(t.event_count(), events, "nothing was appended");
+    assert!(inventory(&t).is_empty());
+    assert!(!t.path(&pxe(&mac(1))).exists());
+
+    // The same upload whole is imported (a file may lack its final newline).
+    let body = format!("{}\r\n--nmtTEST--\r\n", part(rows.trim_end()));
+    let (s, b) = post(multi, body.len(), body.as_bytes());
+    assert_eq!(s, 303, "{b}");
+    assert_eq!(inventory(&t).len(), 2);
+    assert!(t.path(&pxe(&mac(2))).exists());
 }
 
 /// A network namespace whose only non-loopback address is 10.213.99.1/24, removed when

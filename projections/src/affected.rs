@@ -200,7 +200,7 @@ impl Affected {
 
     fn profile_users(&mut self, before: &State, name: &str) {
         for m in before.machines() {
-            let (p, _) = before.effective_policy(m);
+            let (p, _) = before.served_policy(m);
             if p.profile_name() == Some(name) {
                 self.machines.insert(m.mac);
             }

@@ -16,6 +16,7 @@ pub use action::{Action, Output};
 pub use args::Cli;
 pub use output::json as json_string;
 pub use perform::perform;
+pub(crate) use run::{machine_add, parse_node_table};
 
 /// Run `nmt` with the process's arguments; the exit status is 0 on success, 1 when a command
 /// was refused or failed (or `render --check` found drift), 2 on a usage error.

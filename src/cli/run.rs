@@ -142,6 +142,22 @@ fn parse_ip(s: &str) -> Result<Ipv4Addr> {
         .map_err(|_| anyhow!("{s:?} is not an IPv4 address (want e.g. 10.0.0.42)"))
 }
 
+/// `nmt machine add MAC [--name N] [--group G] [--ip IP]` as an action; the web UI's form
+/// builds it here too, so a bad MAC or address is refused in the same words.
+pub(crate) fn machine_add(
+    mac: &str,
+    name: Option<String>,
+    group: Option<String>,
+    ip: Option<&str>,
+) -> Result<Action> {
+    Ok(Action::MachineAdd {
+        mac: mac.parse()?,
+        name,
+        group,
+        ip: ip.map(parse_ip).transpose()?,
+    })
+}
+
 /// The action a command asks for; what only the caller can read (files, standard input,
 /// local times) is read here.
 fn action_of(cmd: Cmd) -> Result<Action> {
@@ -151,12 +167,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             name,
             group,
             ip,
-        }) => Action::MachineAdd {
-            mac: mac.parse()?,
-            name,
-            group,
-            ip: ip.as_deref().map(parse_ip).transpose()?,
-        },
+        }) => machine_add(&mac, name, group, ip.as_deref())?,
         Cmd::Machine(MachineCmd::Import { file }) => Action::MachineImport {
             rows: read_node_table(&file)?,
         },
@@ -407,6 +418,12 @@ fn read_node_table(file: &Path) -> Result<Vec<ImportRow>> {
         text = std::fs::read_to_string(file)
             .with_context(|| format!("while reading the node table {}", file.display()))?;
     }
+    parse_node_table(&text, &file.display().to_string())
+}
+
+/// Parse a node table's text (`source` names it in errors): the rows of `nmt machine
+/// import`, with the line each came from. The web UI's import parses uploads here too.
+pub(crate) fn parse_node_table(text: &str, source: &str) -> Result<Vec<ImportRow>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -415,16 +432,18 @@ fn read_node_table(file: &Path) -> Result<Vec<ImportRow>> {
     let mut cols = [0usize, 1, 2, 3];
     let mut header_seen = false;
     let mut rows = Vec::new();
-    // Line numbers from byte offsets: the CSV reader does not count comment lines.
+    // Line numbers from byte offsets: the CSV reader does not count comment lines. After a
+    // CRLF a record's offset is that of its `\n`, so line ends are stepped over first.
     let line_of = |byte: u64| {
-        text.as_bytes()[..byte as usize]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        let bytes = text.as_bytes();
+        let mut at = (byte as usize).min(bytes.len());
+        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
     };
     for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("while reading {}", file.display()))?;
+        let rec = rec.with_context(|| format!("while reading {source}"))?;
         let line = rec.position().map(|p| line_of(p.byte())).unwrap_or(i + 1);
         if rec.iter().all(|f| f.is_empty()) || rec.get(0).is_some_and(|f| f.starts_with('#')) {
             continue;
@@ -463,10 +482,7 @@ fn read_node_table(file: &Path) -> Result<Vec<ImportRow>> {
         });
     }
     if rows.is_empty() {
-        bail!(
-            "{} holds no rows; a node table row is mac,name,ip,group",
-            file.display()
-        );
+        bail!("{source} holds no rows; a node table row is mac,name,ip,group");
     }
     Ok(rows)
 }

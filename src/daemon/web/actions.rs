@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use nix::unistd::{Uid, User};
 use nmt_projections::{AnswerKind, Profile, ProfileKind};
 
-use super::auth::{Ctx, Flash, Form};
-use super::{Web, WebAuth};
-use crate::cli::{Action, Output, perform};
+use super::auth::{Ctx, Flash, Form, Upload, Uploads};
+use super::{Web, WebAuth, views};
+use crate::cli::{Action, Output, machine_add as add_action, parse_node_table, perform};
 use crate::daemon::Caller;
 
 /// A uid no user has: web users are matched by name only.
@@ -83,23 +83,12 @@ pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Output {
 /// Perform, leave the outcome for the next page, and go back to `back`.
 async fn act(web: &Arc<Web>, ctx: &Ctx, form: &Form, action: Action) -> Response {
     let out = run(web, ctx, action).await;
-    let flash = if out.code == 0 {
-        Flash {
-            ok: true,
-            text: out.stdout.trim().to_string(),
-        }
-    } else {
-        Flash {
-            ok: false,
-            text: out.stderr.trim().to_string(),
-        }
-    };
-    web.sessions.flash(&ctx.sid, flash);
+    flash_output(web, ctx, &out);
     Redirect::to(&back(form, "/machines")).into_response()
 }
 
 /// A mistake in the form itself, said like the CLI's usage errors.
-fn mistake(web: &Web, ctx: &Ctx, form: &Form, text: &str) -> Response {
+pub fn mistake(web: &Web, ctx: &Ctx, form: &Form, text: &str) -> Response {
     web.sessions.flash(
         &ctx.sid,
         Flash {
@@ -202,10 +191,170 @@ pub async fn machines(
             }
         },
         "rootdev-rm" => Action::RootdevRm { range },
-        "remove" => Action::MachineRm { range },
+        // Only from the confirmation page (`POST /machines/remove` shows it).
+        "remove" if form.get("confirmed").is_some() => Action::MachineRm { range },
+        "remove" => {
+            return mistake(
+                &web,
+                &ctx,
+                &form,
+                "removing machines needs its confirmation page: use the Remove… button",
+            );
+        }
         other => return mistake(&web, &ctx, &form, &format!("unknown action {other:?}")),
     };
     act(&web, &ctx, &form, action).await
+}
+
+/// `POST /machines/add`: `nmt machine add MAC [--name N] [--group G] [--ip IP]`. A refusal
+/// goes back to the form with what was typed still in it.
+pub async fn machine_add(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let typed = |k: &str| form.get(k).map(str::to_string);
+    let draft = {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("add", "1");
+        for k in ["mac", "name", "group", "ip"] {
+            if let Some(v) = form.get(k) {
+                q.append_pair(&format!("add_{k}"), v);
+            }
+        }
+        format!("/machines?{}#add", q.finish())
+    };
+    let out = match form.get("mac") {
+        None => Output::error(&anyhow::anyhow!(
+            "give the MAC address of the machine to add, e.g. 52:54:00:12:34:56"
+        )),
+        Some(mac) => match add_action(mac, typed("name"), typed("group"), form.get("ip")) {
+            Ok(action) => run(&web, &ctx, action).await,
+            Err(e) => Output::error(&e),
+        },
+    };
+    let ok = out.code == 0;
+    flash_output(&web, &ctx, &out);
+    if ok {
+        Redirect::to(&back(&form, "/machines")).into_response()
+    } else {
+        Redirect::to(&draft).into_response()
+    }
+}
+
+/// `POST /machines/import`: `nmt machine import FILE` from an uploaded file or a pasted
+/// table, parsed by the CLI's own reader; all rows or none. A refusal shows the import page
+/// again with the reason (and the pasted text), having appended nothing.
+pub async fn machine_import(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+    Extension(uploads): Extension<Uploads>,
+) -> Response {
+    let pasted = form
+        .0
+        .iter()
+        .find(|(k, _)| k == "table")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let refused = |why: String| {
+        let mut resp = views::import_page(&web, &ctx, &pasted, Some(&why)).into_response();
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+        resp
+    };
+    let (text, source) = match uploads.get("file") {
+        Some(u) => match upload_text(u) {
+            Ok(text) => (text, upload_name(u).to_string()),
+            Err(why) => return refused(why),
+        },
+        None if pasted.trim().is_empty() => {
+            return refused(
+                "nmt: choose a CSV file or paste the table (rows of mac,name,ip,group)".into(),
+            );
+        }
+        None => (pasted.clone(), "the pasted table".to_string()),
+    };
+    if let Some(line) = open_quote(&text) {
+        return refused(format!(
+            "nmt: {source}: the quoted field that opens on line {line} is never closed, so the \
+             table looks cut short; nothing was imported"
+        ));
+    }
+    let rows = match parse_node_table(&text, &source) {
+        Ok(rows) => rows,
+        Err(e) => return refused(Output::error(&e).stderr.trim().to_string()),
+    };
+    let out = run(&web, &ctx, Action::MachineImport { rows }).await;
+    if out.code != 0 {
+        return refused(out.stderr.trim().to_string());
+    }
+    flash_output(&web, &ctx, &out);
+    Redirect::to("/machines").into_response()
+}
+
+fn upload_name(u: &Upload) -> &str {
+    if u.filename.is_empty() {
+        "the uploaded file"
+    } else {
+        &u.filename
+    }
+}
+
+/// An uploaded node table's text. An upload cut short in transit is refused before this
+/// (its body is shorter than its length, or has no closing boundary); a file cut short
+/// before it was uploaded is refused by the row checks (a MAC, IP or quote cut mid-way).
+fn upload_text(u: &Upload) -> Result<String, String> {
+    let name = upload_name(u);
+    let text = String::from_utf8(u.bytes.clone()).map_err(|e| {
+        format!(
+            "nmt: {name} is not UTF-8 text (bad byte at offset {}); save it as UTF-8 CSV",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Err(format!(
+            "nmt: {name} is empty; a node table row is mac,name,ip,group"
+        ));
+    }
+    Ok(text)
+}
+
+/// The line where a quoted CSV field opens and never closes, if one does (comment lines
+/// aside); the CSV reader would quietly take the rest of the file as that field.
+fn open_quote(text: &str) -> Option<usize> {
+    let (mut open, mut line, mut at_start) = (None, 1, true);
+    let mut comment = false;
+    for c in text.chars() {
+        if at_start && open.is_none() {
+            comment = c == '#';
+        }
+        at_start = false;
+        match c {
+            '"' if !comment => open = if open.is_some() { None } else { Some(line) },
+            '\n' => {
+                line += 1;
+                at_start = true;
+            }
+            _ => {}
+        }
+    }
+    open
+}
+
+/// Leave what an action printed (or why it was refused) for the next page.
+fn flash_output(web: &Web, ctx: &Ctx, out: &Output) {
+    let flash = if out.code == 0 {
+        Flash {
+            ok: true,
+            text: out.stdout.trim().to_string(),
+        }
+    } else {
+        Flash {
+            ok: false,
+            text: out.stderr.trim().to_string(),
+        }
+    };
+    web.sessions.flash(&ctx.sid, flash);
 }
 
 /// `POST /groups/add`.
@@ -325,4 +474,35 @@ pub async fn profile_rm(
         name: name.to_string(),
     };
     act(&web, &ctx, &form, action).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unclosed_quote_is_found_and_comments_are_skipped() {
+        assert_eq!(open_quote("a,\"b\"\nc,d\n"), None);
+        assert_eq!(open_quote("a,\"b \"\"x\"\" c\"\n"), None);
+        assert_eq!(open_quote("# it's \"quoted\nz,w\n"), None);
+        assert_eq!(open_quote("a,b\nc,\"d\ne,f\n"), Some(2));
+    }
+
+    #[test]
+    fn an_upload_is_utf8_text_with_rows() {
+        let up = |b: &str| Upload {
+            field: "file".into(),
+            filename: "n.csv".into(),
+            bytes: b.as_bytes().to_vec(),
+        };
+        assert_eq!(upload_text(&up("a,b\r\n")).unwrap(), "a,b\r\n");
+        // Many editors save without a final newline: that file is whole.
+        assert_eq!(upload_text(&up("a,b\nc,d")).unwrap(), "a,b\nc,d");
+        assert!(upload_text(&up("\n")).unwrap_err().contains("empty"));
+        let bad = Upload {
+            bytes: vec![b'a', 0xff, b'\n'],
+            ..up("")
+        };
+        assert!(upload_text(&bad).unwrap_err().contains("not UTF-8"));
+    }
 }

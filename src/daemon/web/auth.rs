@@ -24,8 +24,8 @@ use super::{Web, WebAuth, page};
 const COOKIE: &str = "nmt_session";
 /// A session unused this long is forgotten.
 const IDLE: Duration = Duration::from_secs(12 * 3600);
-/// The largest form body accepted (a profile edit is the largest form).
-const MAX_FORM: usize = 256 * 1024;
+/// The largest form body accepted (a node table of some ten thousand rows fits).
+const MAX_FORM: usize = 8 * 1024 * 1024;
 
 /// A message for the next page shown to a session: what an action did, or why not.
 #[derive(Clone, Debug)]
@@ -80,6 +80,30 @@ impl Form {
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
             .collect()
+    }
+}
+
+/// A file sent with a `multipart/form-data` form.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The form field it came in.
+    pub field: String,
+    /// The name the browser gave (may be empty).
+    pub filename: String,
+    /// Its bytes, whole: a multipart body without its closing delimiter is refused.
+    pub bytes: Vec<u8>,
+}
+
+/// The files a `multipart/form-data` form carried (empty for other forms).
+#[derive(Clone, Debug, Default)]
+pub struct Uploads(pub Vec<Upload>);
+
+impl Uploads {
+    /// The file sent in `field`, if one was chosen.
+    pub fn get(&self, field: &str) -> Option<&Upload> {
+        self.0
+            .iter()
+            .find(|u| u.field == field && !(u.filename.is_empty() && u.bytes.is_empty()))
     }
 }
 
@@ -275,17 +299,51 @@ pub async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Res
             return refuse(StatusCode::FORBIDDEN, &why);
         }
         let (parts, body) = req.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the form is larger than nmtd accepts (256 KiB)",
-            );
+        let bytes = match axum::body::to_bytes(body, MAX_FORM).await {
+            Ok(b) => b,
+            Err(e) if too_large(&e) => {
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the form is larger than nmtd accepts (8 MiB); import a larger node table \
+                     with `nmt machine import FILE`",
+                );
+            }
+            Err(e) => {
+                tracing::warn!(path, "web: a form's body was cut short: {e}");
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "the form arrived cut short ({e}); nothing was changed: send it again"
+                    ),
+                );
+            }
         };
-        let form = Form(
-            form_urlencoded::parse(&bytes)
+        let kind = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let (form, uploads) = if kind
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+        {
+            match multipart(&bytes, kind) {
+                Ok((fields, files)) => (Form(fields), Uploads(files)),
+                Err(why) => {
+                    tracing::warn!(path, "web: refused a multipart form: {why}");
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        &format!("{why}; nothing was changed: send it again"),
+                    );
+                }
+            }
+        } else {
+            let fields = form_urlencoded::parse(&bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        );
+                .collect();
+            (Form(fields), Uploads::default())
+        };
         let token_ok = !new
             && form
                 .0
@@ -306,6 +364,7 @@ pub async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Res
         }
         req = Request::from_parts(parts, Body::from(bytes));
         req.extensions_mut().insert(form);
+        req.extensions_mut().insert(uploads);
     }
     req.extensions_mut().insert(ctx.clone());
     let mut resp = next.run(req).await;
@@ -314,6 +373,103 @@ pub async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Res
     }
     resp
 }
+
+/// Whether reading a body failed because it was larger than the limit (rather than cut
+/// short or broken off).
+fn too_large(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        if x.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
+}
+
+/// Where `needle` first occurs in `hay` at or after `from`.
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (from..=hay.len() - needle.len()).find(|&i| hay[i] == needle[0] && hay[i..].starts_with(needle))
+}
+
+/// A header parameter (`boundary=…`, `name="…"`), quoted or not.
+fn param(header: &str, key: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(semi) = rest.find(';') {
+        rest = rest[semi + 1..].trim_start();
+        let (k, v) = rest.split_once('=')?;
+        let (value, after) = match v.strip_prefix('"') {
+            Some(q) => {
+                let end = q.find('"')?;
+                (q[..end].to_string(), &q[end + 1..])
+            }
+            None => {
+                let end = v.find(';').unwrap_or(v.len());
+                (v[..end].trim().to_string(), &v[end..])
+            }
+        };
+        if k.trim().eq_ignore_ascii_case(key) {
+            return Some(value);
+        }
+        rest = after;
+    }
+    None
+}
+
+/// A `multipart/form-data` body (RFC 7578) as its text fields and its files. A body that
+/// stops before its closing delimiter was cut short and is refused whole.
+fn multipart(body: &[u8], content_type: &str) -> Result<MultipartParts, String> {
+    let boundary = param(content_type, "boundary")
+        .filter(|b| !b.is_empty() && b.len() <= 70)
+        .ok_or("the form's Content-Type names no multipart boundary")?;
+    let delim = format!("--{boundary}");
+    let next = format!("\r\n--{boundary}");
+    let cut = || {
+        "the upload arrived cut short (its multipart body ends before the closing boundary)"
+            .to_string()
+    };
+    let mut at = find(body, delim.as_bytes(), 0).ok_or_else(cut)? + delim.len();
+    let (mut fields, mut files) = (Vec::new(), Vec::new());
+    loop {
+        match body.get(at..at + 2) {
+            Some(b"--") => return Ok((fields, files)),
+            Some(b"\r\n") => at += 2,
+            _ => return Err(cut()),
+        }
+        let head_end = find(body, b"\r\n\r\n", at).ok_or_else(cut)?;
+        let head = std::str::from_utf8(&body[at..head_end])
+            .map_err(|_| "a part of the form has headers that are not UTF-8".to_string())?;
+        let disposition = head
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-disposition"))
+            .map(|(_, v)| v.trim().to_string())
+            .ok_or("a part of the form has no Content-Disposition")?;
+        let name = param(&disposition, "name").ok_or("a part of the form has no name")?;
+        let start = head_end + 4;
+        let end = find(body, next.as_bytes(), start).ok_or_else(cut)?;
+        let content = body[start..end].to_vec();
+        at = end + next.len();
+        match param(&disposition, "filename") {
+            Some(filename) => files.push(Upload {
+                field: name,
+                filename,
+                bytes: content,
+            }),
+            None => fields.push((
+                name,
+                String::from_utf8(content)
+                    .map_err(|_| "a field of the form is not UTF-8 text".to_string())?,
+            )),
+        }
+    }
+}
+
+/// A multipart form's text fields and files.
+type MultipartParts = (Vec<(String, String)>, Vec<Upload>);
 
 /// Why a POST's `Origin` or `Sec-Fetch-Site` shows it came from another site, if it does.
 fn foreign_origin(headers: &HeaderMap) -> Option<String> {
@@ -447,6 +603,27 @@ mod tests {
             .to_string();
         assert!(e.contains("nmtd --hash-password"), "{e}");
         assert!(hash_password("").is_err());
+    }
+
+    #[test]
+    fn a_multipart_body_is_read_whole_or_refused_as_cut_short() {
+        let kind = "multipart/form-data; boundary=\"b0\"";
+        let body = "--b0\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n\
+                    --b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a;b.csv\"\r\n\
+                    Content-Type: text/csv\r\n\r\nx,y\r\nz\n\r\n--b0--\r\n";
+        let (fields, files) = multipart(body.as_bytes(), kind).unwrap();
+        assert_eq!(fields, vec![("csrf".to_string(), "tok".to_string())]);
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].field, "file");
+        assert_eq!(files[0].filename, "a;b.csv");
+        assert_eq!(files[0].bytes, b"x,y\r\nz\n");
+        // Any shorter body lacks its closing delimiter.
+        let end = body.find("--b0--").unwrap();
+        for cut in [end + 4, end, body.len() - 40, 20] {
+            let e = multipart(&body.as_bytes()[..cut], kind).unwrap_err();
+            assert!(e.contains("cut short"), "{cut}: {e}");
+        }
+        assert!(multipart(body.as_bytes(), "multipart/form-data").is_err());
     }
 
     #[test]

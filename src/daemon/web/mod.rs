@@ -116,7 +116,14 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         .route("/machines", get(views::machines))
         .route("/machines/rows", get(views::machine_rows))
         .route("/machines/act", post(actions::machines))
+        .route("/machines/add", post(actions::machine_add))
+        .route("/machines/remove", post(views::remove_confirm))
+        .route(
+            "/machines/import",
+            get(views::import).post(actions::machine_import),
+        )
         .route("/machine/{mac}", get(views::machine))
+        .route("/machine/{mac}/live", get(views::machine_live))
         .route("/groups", get(views::groups))
         .route("/groups/add", post(actions::group_add))
         .route("/groups/rm", post(actions::group_rm))

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Web;
-use super::auth::Ctx;
+use super::auth::{Ctx, Form};
 use super::page::{self, Nav, ago, group_picker, hidden, origin_badge, policy_picker, when};
-use crate::cli::{Action, perform};
+use crate::cli::{Action, Output, perform};
 
 /// `GET /`.
 pub async fn home() -> Redirect {
@@ -203,19 +203,41 @@ fn rows_html(t: &Table) -> Markup {
     }
 }
 
+/// What the "Add machine" form held when it was refused, to fill it in again.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Draft {
+    #[serde(default)]
+    add: String,
+    #[serde(default)]
+    add_mac: String,
+    #[serde(default)]
+    add_name: String,
+    #[serde(default)]
+    add_group: String,
+    #[serde(default)]
+    add_ip: String,
+}
+
 /// `GET /machines`.
 pub async fn machines(
     State(web): State<Arc<Web>>,
     Extension(ctx): Extension<Ctx>,
     Query(f): Query<Filter>,
+    Query(d): Query<Draft>,
 ) -> Html<String> {
     let t = table(&web, &f);
-    let (policies, groups) = {
+    let (policies, groups, add_groups) = {
         let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
         let st = engine.state();
+        let add_group = if d.add_group.is_empty() {
+            UNKNOWN
+        } else {
+            d.add_group.as_str()
+        };
         (
             policy_picker(st, "bulk-policy", None, true),
             group_picker(st, "bulk-group", None),
+            group_picker(st, "add-group", Some(add_group)),
         )
     };
     let head = |key: &str, label: &str| {
@@ -264,6 +286,28 @@ pub async fn machines(
             }
             span.live #live aria-live="polite" title="new machines appear without a reload" { "live" }
         }
+        details.add #add open[!d.add.is_empty()] {
+            summary { "Add machines" }
+            div.addpanel {
+                form.inline method="post" action="/machines/add" {
+                    (hidden(&ctx, "/machines"))
+                    label for="add-mac" { "MAC" }
+                    input #add-mac.mono type="text" name="mac" required size="17" value=(d.add_mac)
+                        placeholder="52:54:00:12:34:56" autocomplete="off" spellcheck="false";
+                    label for="add-name" { "Name" }
+                    input #add-name type="text" name="name" size="12" value=(d.add_name)
+                        placeholder="optional" autocomplete="off";
+                    (add_groups)
+                    label for="add-ip" { "IP" }
+                    input #add-ip.mono type="text" name="ip" size="13" value=(d.add_ip)
+                        placeholder="optional" autocomplete="off";
+                    button.primary type="submit" { "Add machine" }
+                }
+                p.muted {
+                    "Many at once: " a href="/machines/import" { "import a node table (CSV)" } "."
+                }
+            }
+        }
         form.bulk #act method="post" action="/machines/act" {
             (hidden(&ctx, &here))
             div.selected { span #nsel { "0" } " selected" }
@@ -290,6 +334,10 @@ pub async fn machines(
                 label for="bulk-device" { "Root device" }
                 input #bulk-device type="text" name="device" size="10" placeholder="/dev/sda1";
                 button type="submit" name="op" value="rootdev" { "Set" }
+            }
+            fieldset.end {
+                button.danger #bulk-remove type="submit" formaction="/machines/remove"
+                    title="asks before it removes anything" { "Remove…" }
             }
         }
         div.tablewrap {
@@ -320,6 +368,130 @@ pub async fn machines(
     page::layout(&web, &ctx, "Machines", Nav::Machines, body)
 }
 
+/// `POST /machines/remove`: the confirmation page of `nmt machine rm` for the ticked
+/// machines (`mac=…` repeated). Nothing changes until its own form is sent.
+pub async fn remove_confirm(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let back = form
+        .get("back")
+        .filter(|b| b.starts_with("/machines") && !b.contains('\\'))
+        .unwrap_or("/machines")
+        .to_string();
+    let cancel = form
+        .get("back")
+        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .unwrap_or("/machines")
+        .to_string();
+    let macs: Vec<Mac> = form
+        .all("mac")
+        .iter()
+        .filter_map(|m| Mac::parse(m))
+        .collect();
+    if macs.is_empty() {
+        return super::actions::mistake(
+            &web,
+            &ctx,
+            &form,
+            "tick at least one machine first (or the box in the header for all shown)",
+        );
+    }
+    let rows: Vec<(Mac, Option<String>, String, Option<String>)> = {
+        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let st = engine.state();
+        macs.iter()
+            .filter_map(|mac| st.machine(mac))
+            .map(|m| {
+                (
+                    m.mac,
+                    m.name.clone(),
+                    m.group.clone(),
+                    m.ip.map(|a| a.to_string()),
+                )
+            })
+            .collect()
+    };
+    let n = rows.len();
+    let what = if n == 1 {
+        "1 machine".to_string()
+    } else {
+        format!("{n} machines")
+    };
+    let body = html! {
+        div.titlebar { h1 { "Remove " (what) "?" } }
+        div.card.wide.confirm {
+            p {
+                "Their boot entries, DHCP host entries, " code { "/etc/hosts" } " lines and node-list "
+                "lines are deleted, as " code { "nmt machine rm" } " does. Their history stays in the "
+                "journal; a machine that asks for DHCP again shows up as unknown."
+            }
+            @if n == 0 {
+                p.flash.err role="alert" { "None of the ticked machines is in the inventory any more." }
+            } @else {
+                div.tablewrap {
+                    table {
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "MAC" } th scope="col" { "Group" } th scope="col" { "IP" } } }
+                        tbody #remove-list {
+                            @for (mac, name, group, ip) in &rows {
+                                tr {
+                                    td { @match name { Some(n) => { (n) } None => { span.muted { "unnamed" } } } }
+                                    td.mono { (mac) }
+                                    td { (group) }
+                                    td.mono { @match ip { Some(ip) => { (ip) } None => { span.muted { "—" } } } }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.inline.confirm-row method="post" action="/machines/act" {
+                    (hidden(&ctx, &back))
+                    input type="hidden" name="confirmed" value="1";
+                    @for (mac, ..) in &rows { input type="hidden" name="mac" value=(mac); }
+                    button.danger.solid #confirm-remove type="submit" name="op" value="remove" { "Remove " (what) }
+                    a.button #cancel-remove href=(cancel) { "Cancel" }
+                }
+            }
+        }
+    };
+    page::layout(&web, &ctx, "Remove machines", Nav::Machines, body).into_response()
+}
+
+/// `GET /machines/import`.
+pub async fn import(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>) -> Html<String> {
+    import_page(&web, &ctx, "", None)
+}
+
+/// The import page: upload a node table or paste it; `error` is why the last try was
+/// refused (nothing was imported), `pasted` what was pasted then.
+pub fn import_page(web: &Arc<Web>, ctx: &Ctx, pasted: &str, error: Option<&str>) -> Html<String> {
+    let body = html! {
+        div.titlebar { h1 { "Import machines" } a href="/machines" { "All machines" } }
+        @if let Some(e) = error {
+            div.flash.err #import-error role="alert" {
+                pre { (e) }
+                @if !e.to_ascii_lowercase().contains("nothing was") { "Nothing was imported." }
+            }
+        }
+        form.stack.card.wide method="post" action="/machines/import" enctype="multipart/form-data" {
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            p.muted {
+                "A node table, as for " code { "nmt machine import" } ": one machine a line, "
+                code { "mac[,name,ip,group]" } ", an optional header line naming the columns, "
+                code { "#" } " comments. All rows are imported or none."
+            }
+            label for="import-file" { "CSV file" }
+            input #import-file type="file" name="file" accept=".csv,.txt,text/csv,text/plain";
+            label for="import-table" { "or paste the rows" }
+            textarea #import-table.mono name="table" rows="10" spellcheck="false"
+                placeholder="52:54:00:00:00:01,node001,10.0.0.1,physics" { (pasted) }
+            div.row { button.primary type="submit" { "Import" } }
+        }
+    };
+    page::layout(web, ctx, "Import machines", Nav::Machines, body)
+}
+
 /// `GET /machines/rows`: the table body alone, for live updates.
 pub async fn machine_rows(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Html<String> {
     Html(rows_html(&table(&web, &f)).into_string())
@@ -348,28 +520,41 @@ fn kind_of(ev: &Event) -> (&'static str, &'static str) {
     }
 }
 
-/// `GET /machine/{mac}`, optionally `?at=TIME`: the state then.
-pub async fn machine(
-    State(web): State<Arc<Web>>,
-    Extension(ctx): Extension<Ctx>,
-    Path(mac): Path<String>,
-    Query(q): Query<AtQuery>,
-) -> Response {
-    let Some(mac) = Mac::parse(&mac) else {
-        return super::auth::refuse(
+/// What a machine's page shows, read under the engine's mutex.
+struct Loaded {
+    show: Output,
+    timeline: Vec<Entry>,
+    shown: Option<Value>,
+    policies: Markup,
+    groups: Markup,
+    exists: bool,
+}
+
+/// Why a machine's page cannot be shown: the status and the text of the refusal page.
+type Refusal = (StatusCode, String);
+
+/// The `{mac}` of a machine URL and its `?at=TIME`, or why not.
+fn machine_query(mac: &str, q: &AtQuery) -> Result<(Mac, Option<Timestamp>), Refusal> {
+    let Some(mac) = Mac::parse(mac) else {
+        return Err((
             StatusCode::NOT_FOUND,
-            &format!("{mac:?} is not a MAC address"),
-        );
+            format!("{mac:?} is not a MAC address"),
+        ));
     };
     let at = match q.at.trim() {
         "" => None,
         s => match crate::parse_time(s) {
             Ok(t) => Some(t),
             Err(e) => {
-                return super::auth::refuse(StatusCode::BAD_REQUEST, &format!("{e:#}"));
+                return Err((StatusCode::BAD_REQUEST, format!("{e:#}")));
             }
         },
     };
+    Ok((mac, at))
+}
+
+/// Read what a machine's page shows: `nmt show` (as of `at`), its history and boots.
+async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded, Refusal> {
     let w = web.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         let mut engine = w.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
@@ -408,13 +593,16 @@ pub async fn machine(
     })
     .await;
     let Ok((show, history, boots, (policies, groups), exists)) = loaded else {
-        return super::auth::refuse(StatusCode::INTERNAL_SERVER_ERROR, "nmtd failed reading");
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "nmtd failed reading".to_string(),
+        ));
     };
     if history.is_empty() && !exists {
-        return super::auth::refuse(
+        return Err((
             StatusCode::NOT_FOUND,
-            &format!("no event mentions {mac}; it is not in the inventory"),
-        );
+            format!("no event mentions {mac}; it is not in the inventory"),
+        ));
     }
     let shown: Option<Value> = (show.code == 0)
         .then(|| serde_json::from_str(&show.stdout).ok())
@@ -432,107 +620,111 @@ pub async fn machine(
             env,
         })
         .collect();
+    Ok(Loaded {
+        show,
+        timeline,
+        shown,
+        policies,
+        groups,
+        exists,
+    })
+}
+
+/// The parts of a machine's page that follow commits (`data-live`, replaced by id).
+struct Parts {
+    sub: Markup,
+    facts: Markup,
+    change: Markup,
+    timeline: Markup,
+    files: Markup,
+}
+
+fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
     let here = format!("/machine/{mac}");
-    let m = shown.as_ref().map(|s| &s["machine"]);
+    let m = l.shown.as_ref().map(|s| &s["machine"]);
     let s = |v: &Value| v.as_str().map(str::to_string);
-    let title = m
-        .and_then(|m| s(&m["name"]))
-        .unwrap_or_else(|| mac.to_string());
-    let body = html! {
-        div.titlebar {
-            h1 { (title) }
+    // Its page's script leaves this form alone while someone is filling it in.
+    let change = html! {
+        div #m-change data-live data-keep-while-edited {
+            @if l.exists {
+                form.stack method="post" action="/machines/act" {
+                    (hidden(ctx, &here))
+                    input type="hidden" name="mac" value=(mac);
+                    div.row {
+                        label for="m-name" { "Name" }
+                        input #m-name type="text" name="name" value=[m.and_then(|m| s(&m["name"]))];
+                        button type="submit" name="op" value="rename" { "Rename" }
+                    }
+                    div.row {
+                        (l.groups)
+                        button type="submit" name="op" value="assign" { "Assign" }
+                    }
+                    div.row {
+                        (l.policies)
+                        label.check { input type="checkbox" name="once" value="1"; " next boot only" }
+                        button type="submit" name="op" value="policy" { "Set" }
+                    }
+                    div.row {
+                        label for="m-device" { "Root device" }
+                        input #m-device type="text" name="device" value=[m.and_then(|m| s(&m["rootdev"]))] placeholder="/dev/sda1";
+                        button type="submit" name="op" value="rootdev" { "Set" }
+                        button type="submit" name="op" value="rootdev-rm" { "Remove" }
+                    }
+                    div.row.end {
+                        button.danger type="submit" formaction="/machines/remove" { "Remove machine…" }
+                    }
+                }
+            } @else {
+                p.muted { "Not in the inventory: it was removed. It returns (in group unknown) when it asks for DHCP again." }
+            }
+        }
+    };
+    let sub = html! {
+        p.muted #m-sub data-live {
+            span.mono { (mac) }
             @if let Some(m) = m {
-                p.muted {
-                    span.mono { (mac) } " · group "
-                    a href={ "/machines?group=" (m["group"].as_str().unwrap_or("")) } { (m["group"].as_str().unwrap_or("")) }
-                    " · boots " span.policy { (m["effective_policy"].as_str().unwrap_or("")) }
-                }
+                " · group "
+                a href={ "/machines?group=" (m["group"].as_str().unwrap_or("")) } { (m["group"].as_str().unwrap_or("")) }
+                " · boots " span.policy { (m["effective_policy"].as_str().unwrap_or("")) }
+            } @else if !l.exists {
+                " · not in the inventory (removed)"
             }
         }
-        @if let Some(t) = at {
-            div.flash.asof role="status" {
-                "The state as of " strong { (when(t)) } ". "
-                a href=(here) { "Back to now" }
-            }
+    };
+    let facts = html! {
+        div #m-facts data-live {
+            @if let Some(m) = m { (facts(m)) }
         }
-        @if show.code != 0 {
-            div.flash.err role="alert" { pre { (show.stderr.trim()) } }
-        }
-        div.cols {
-            section.card aria-labelledby="facts" {
-                h2 #facts { "Machine" }
-                @if let Some(m) = m { (facts(m)) }
-                form.asof method="get" action=(here) {
-                    label for="at" { "State at" }
-                    input #at type="text" name="at" value=(q.at) placeholder="2026-11-20 02:00, 2h ago";
-                    button type="submit" { "Show" }
-                }
-            }
-            @if at.is_none() && exists {
-                section.card aria-labelledby="change" {
-                    h2 #change { "Change" }
-                    form.stack method="post" action="/machines/act" {
-                        (hidden(&ctx, &here))
-                        input type="hidden" name="mac" value=(mac);
-                        div.row {
-                            label for="m-name" { "Name" }
-                            input #m-name type="text" name="name" value=[m.and_then(|m| s(&m["name"]))];
-                            button type="submit" name="op" value="rename" { "Rename" }
-                        }
-                        div.row {
-                            (groups)
-                            button type="submit" name="op" value="assign" { "Assign" }
-                        }
-                        div.row {
-                            (policies)
-                            label.check { input type="checkbox" name="once" value="1"; " next boot only" }
-                            button type="submit" name="op" value="policy" { "Set" }
-                        }
-                        div.row {
-                            label for="m-device" { "Root device" }
-                            input #m-device type="text" name="device" value=[m.and_then(|m| s(&m["rootdev"]))] placeholder="/dev/sda1";
-                            button type="submit" name="op" value="rootdev" { "Set" }
-                            button type="submit" name="op" value="rootdev-rm" { "Remove" }
-                        }
-                    }
-                }
-            }
-        }
-        section aria-labelledby="timeline-h" {
-            h2 #timeline-h { "Timeline" }
-            p.legend {
-                span.chip.dhcp { "DHCP" } span.chip.boot { "Boot" } span.chip.install { "Install report" }
-                span.chip.admin { "Change" } span.chip.log { "Installer log" } span.chip.file { "File" }
-                span.muted { " newest first; “as of” shows the state right after an event" }
-            }
-            ol.timeline #timeline {
-                @for e in &timeline {
-                    @let (class, label) = kind_of(&e.env.event);
-                    li class={ (class) @if at.is_some_and(|t| e.env.observed_at > t) { " after" } } {
-                        time datetime=(e.env.observed_at) { (when(e.env.observed_at)) }
-                        span class={ "chip " (class) } { (label) }
-                        span.what {
-                            @match (&e.env.event, &e.boot) {
-                                (Event::BootEntryUsed { file, .. }, Some(b)) => {
-                                    "Booted " strong { (b["booted"].as_str().unwrap_or("")) }
-                                    " (policy " span.policy { (b["policy"].as_str().unwrap_or("")) } ", entry " (file)
-                                    @if let Some(by) = b["set_by"].as_str() { ", set by " (by) }
-                                    ")"
-                                }
-                                (ev, _) => { (describe(ev)) }
+    };
+    let timeline = html! {
+        ol.timeline #timeline data-live {
+            @for e in &l.timeline {
+                @let (class, label) = kind_of(&e.env.event);
+                li class={ (class) @if at.is_some_and(|t| e.env.observed_at > t) { " after" } } data-seq=(e.env.seq) {
+                    time datetime=(e.env.observed_at) { (when(e.env.observed_at)) }
+                    span class={ "chip " (class) } { (label) }
+                    span.what {
+                        @match (&e.env.event, &e.boot) {
+                            (Event::BootEntryUsed { file, .. }, Some(b)) => {
+                                "Booted " strong { (b["booted"].as_str().unwrap_or("")) }
+                                " (policy " span.policy { (b["policy"].as_str().unwrap_or("")) } ", entry " (file)
+                                @if let Some(by) = b["set_by"].as_str() { ", set by " (by) }
+                                ")"
                             }
+                            (ev, _) => { (describe(ev)) }
                         }
-                        span.actor title="who or what recorded it" {
-                            @if class == "admin" { "by " strong { (e.env.actor) } } @else { (e.env.actor) }
-                        }
-                        a.asof href={ (here) "?at=" (e.env.observed_at) } { "as of" }
                     }
+                    span.actor title="who or what recorded it" {
+                        @if class == "admin" { "by " strong { (e.env.actor) } } @else { (e.env.actor) }
+                    }
+                    a.asof href={ (here) "?at=" (e.env.observed_at) } { "as of" }
                 }
             }
         }
-        @if let Some(sh) = &shown {
-            section aria-labelledby="files-h" {
-                h2 #files-h { "Generated boot entry" }
+    };
+    let files = html! {
+        div #files data-live {
+            @if let Some(sh) = &l.shown {
                 @if let Some(files) = sh["files"].as_array() {
                     @for (i, f) in files.iter().enumerate() {
                         details.file open[i == 0] {
@@ -544,7 +736,115 @@ pub async fn machine(
             }
         }
     };
+    Parts {
+        sub,
+        facts,
+        change,
+        timeline,
+        files,
+    }
+}
+
+/// `GET /machine/{mac}`, optionally `?at=TIME`: the state then.
+pub async fn machine(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(mac): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> Response {
+    let (mac, at) = match machine_query(&mac, &q) {
+        Ok(x) => x,
+        Err((status, why)) => return super::auth::refuse(status, &why),
+    };
+    let l = match load(&web, mac, at).await {
+        Ok(l) => l,
+        Err((status, why)) => return super::auth::refuse(status, &why),
+    };
+    let here = format!("/machine/{mac}");
+    let m = l.shown.as_ref().map(|s| &s["machine"]);
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let title = m
+        .and_then(|m| s(&m["name"]))
+        .unwrap_or_else(|| mac.to_string());
+    let live_src = match at {
+        Some(_) => format!("{here}/live?at={}", urlencode(&q.at)),
+        None => format!("{here}/live"),
+    };
+    let p = parts(&l, &ctx, mac, at);
+    let body = html! {
+        div #machine data-src=(live_src) {
+            div.titlebar {
+                h1 { (title) }
+                (p.sub)
+                span.live #live aria-live="polite" title="this page follows new events without a reload" { "live" }
+            }
+            @if let Some(t) = at {
+                div.flash.asof role="status" {
+                    "The state as of " strong { (when(t)) } ". "
+                    a href=(here) { "Back to now" }
+                }
+            }
+            @if l.show.code != 0 {
+                div.flash.err role="alert" { pre { (l.show.stderr.trim()) } }
+            }
+            div.cols {
+                section.card aria-labelledby="facts" {
+                    h2 #facts { "Machine" }
+                    (p.facts)
+                    form.asof method="get" action=(here) {
+                        label for="at" { "State at" }
+                        input #at type="text" name="at" value=(q.at) placeholder="2026-11-20 02:00, 2h ago";
+                        button type="submit" { "Show" }
+                    }
+                }
+                @if at.is_none() {
+                    section.card aria-labelledby="change" {
+                        h2 #change { "Change" }
+                        (p.change)
+                    }
+                }
+            }
+            section aria-labelledby="timeline-h" {
+                h2 #timeline-h { "Timeline" }
+                p.legend {
+                    span.chip.dhcp { "DHCP" } span.chip.boot { "Boot" } span.chip.install { "Install report" }
+                    span.chip.admin { "Change" } span.chip.log { "Installer log" } span.chip.file { "File" }
+                    span.muted { " newest first; “as of” shows the state right after an event" }
+                }
+                (p.timeline)
+            }
+            section aria-labelledby="files-h" {
+                h2 #files-h { "Generated boot entry" }
+                (p.files)
+            }
+        }
+    };
     page::layout(&web, &ctx, &title, Nav::Machines, body).into_response()
+}
+
+/// `GET /machine/{mac}/live`, optionally `?at=TIME`: the parts of the machine's page that
+/// follow commits, for its script to put in place (it never takes the page's message).
+pub async fn machine_live(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(mac): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> Response {
+    let (mac, at) = match machine_query(&mac, &q) {
+        Ok(x) => x,
+        Err((status, why)) => return super::auth::refuse(status, &why),
+    };
+    let l = match load(&web, mac, at).await {
+        Ok(l) => l,
+        Err((status, why)) => return super::auth::refuse(status, &why),
+    };
+    let p = parts(&l, &ctx, mac, at);
+    let all = html! { div { (p.sub) (p.facts) (p.change) (p.timeline) (p.files) } };
+    Html(all.into_string()).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn facts(m: &Value) -> Markup {

@@ -1,5 +1,5 @@
-// nmt web UI: select-all, live updates of the machines table, small conveniences.
-// Everything works without this script except the live updates.
+// nmt web UI: select-all, live updates of the machines table and of a machine's page,
+// small conveniences. Everything works without this script except the live updates.
 "use strict";
 
 (function () {
@@ -7,6 +7,73 @@
   document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
     s.addEventListener("change", function () { s.form.submit(); });
   });
+
+  // Live: nmtd says "commit" on /events whenever events were appended. `follow(fn)` runs
+  // fn on each, one at a time (a commit during a run runs it once more afterwards).
+  var live = document.getElementById("live");
+  function follow(fn) {
+    if (!window.EventSource) return;
+    var busy = false, again = false;
+    function run() {
+      if (busy) { again = true; return; }
+      busy = true;
+      Promise.resolve().then(fn).catch(function () {}).then(function () {
+        busy = false;
+        if (again) { again = false; run(); }
+      });
+    }
+    var es = new EventSource("/events");
+    es.addEventListener("open", function () { if (live) live.classList.add("on"); });
+    es.addEventListener("error", function () { if (live) live.classList.remove("on"); });
+    es.addEventListener("commit", run);
+  }
+  function fetchHtml(url) {
+    return fetch(url, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (html) {
+        var t = document.createElement("template");
+        t.innerHTML = html.trim();
+        return t.content;
+      });
+  }
+
+  // A machine's page: put the fresh parts (summary, facts, timeline, files) in place by
+  // id, keep which files were open, and mark timeline entries that are new.
+  var machine = document.getElementById("machine");
+  if (machine) {
+    machine.addEventListener("input", function (e) {
+      var keep = e.target.closest && e.target.closest("[data-keep-while-edited]");
+      if (keep) keep.setAttribute("data-edited", "");
+    });
+    follow(function () {
+      var seen = {};
+      document.querySelectorAll("#timeline li[data-seq]").forEach(function (li) {
+        seen[li.getAttribute("data-seq")] = true;
+      });
+      var open = {};
+      document.querySelectorAll("#files details").forEach(function (d) {
+        open[d.querySelector("summary").textContent] = d.open;
+      });
+      return fetchHtml(machine.getAttribute("data-src")).then(function (fresh) {
+        fresh.querySelectorAll("[data-live][id]").forEach(function (el) {
+          var cur = document.getElementById(el.id);
+          if (!cur) return;
+          // A form someone is filling in stays as it is.
+          if (cur.hasAttribute("data-keep-while-edited") &&
+              (cur.hasAttribute("data-edited") || cur.contains(document.activeElement))) return;
+          cur.parentNode.replaceChild(el, cur);
+        });
+        document.querySelectorAll("#timeline li[data-seq]").forEach(function (li) {
+          if (!seen[li.getAttribute("data-seq")]) li.classList.add("new");
+        });
+        document.querySelectorAll("#files details").forEach(function (d) {
+          var k = d.querySelector("summary").textContent;
+          if (k in open) d.open = open[k];
+        });
+      });
+    });
+    return;
+  }
 
   var rows = document.getElementById("rows");
   if (!rows) return;
@@ -54,48 +121,29 @@
     if (e.target instanceof HTMLInputElement && e.target.name === "mac") count();
   });
 
-  // Live: nmtd says "commit" whenever events were appended; fetch the rows again, keep
-  // what was ticked, and mark machines that were not there before.
-  var live = document.getElementById("live");
-  var busy = false, again = false;
-  function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
+  // Live: fetch the rows again, keep what was ticked, and mark machines that were not
+  // there before.
+  follow(function () {
     var ticked = {};
     var before = {};
     boxes().forEach(function (b) { before[b.value] = true; if (b.checked) ticked[b.value] = true; });
-    fetch("/machines/rows" + location.search, { credentials: "same-origin" })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
-      .then(function (html) {
-        var t = document.createElement("template");
-        t.innerHTML = html.trim();
-        var fresh = t.content.querySelector("tbody");
-        if (!fresh) return;
-        fresh.querySelectorAll("tr[data-mac]").forEach(function (tr) {
-          var mac = tr.getAttribute("data-mac");
-          var b = tr.querySelector("input[name=mac]");
-          if (b && ticked[mac]) b.checked = true;
-          if (!before[mac]) tr.classList.add("new");
-        });
-        var cur = document.getElementById("rows");
-        cur.parentNode.replaceChild(fresh, cur);
-        var total = document.getElementById("total");
-        var unknowns = document.getElementById("unknowns");
-        if (total) total.textContent = fresh.getAttribute("data-total");
-        if (unknowns) unknowns.textContent = fresh.getAttribute("data-unknown");
-        count();
-      })
-      .catch(function () {})
-      .then(function () {
-        busy = false;
-        if (again) { again = false; refresh(); }
+    return fetchHtml("/machines/rows" + location.search).then(function (content) {
+      var fresh = content.querySelector("tbody");
+      if (!fresh) return;
+      fresh.querySelectorAll("tr[data-mac]").forEach(function (tr) {
+        var mac = tr.getAttribute("data-mac");
+        var b = tr.querySelector("input[name=mac]");
+        if (b && ticked[mac]) b.checked = true;
+        if (!before[mac]) tr.classList.add("new");
       });
-  }
-  if (window.EventSource) {
-    var es = new EventSource("/events");
-    es.addEventListener("open", function () { if (live) live.classList.add("on"); });
-    es.addEventListener("error", function () { if (live) live.classList.remove("on"); });
-    es.addEventListener("commit", refresh);
-  }
+      var cur = document.getElementById("rows");
+      cur.parentNode.replaceChild(fresh, cur);
+      var total = document.getElementById("total");
+      var unknowns = document.getElementById("unknowns");
+      if (total) total.textContent = fresh.getAttribute("data-total");
+      if (unknowns) unknowns.textContent = fresh.getAttribute("data-unknown");
+      count();
+    });
+  });
   count();
 })();
