@@ -15,6 +15,8 @@ pub struct Daemon {
     pub http: String,
     /// The installer syslog receiver's address, when asked for.
     pub syslog: Option<String>,
+    /// The web UI's `http://ADDR:PORT`, when asked for.
+    pub web: Option<String>,
 }
 
 impl Daemon {
@@ -38,6 +40,7 @@ impl Daemon {
             .args(extra)
             .env("NMT_STATE", t.state())
             .env("NMTD_LOG", "info")
+            .env("TZ", "UTC")
             .stdout(Stdio::piped())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -52,8 +55,12 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut http = None;
         let mut syslog = None;
+        let mut web = None;
         let wants_syslog = extra.contains(&"--syslog");
-        while (http.is_none() || (wants_syslog && syslog.is_none())) && Instant::now() < deadline {
+        let wants_web = extra.contains(&"--web");
+        while (http.is_none() || (wants_syslog && syslog.is_none()) || (wants_web && web.is_none()))
+            && Instant::now() < deadline
+        {
             match lines.next() {
                 Some(Ok(l)) => {
                     if let Some(a) = l.strip_prefix("nmtd: machine-facing HTTP on http://") {
@@ -62,11 +69,14 @@ impl Daemon {
                     if let Some(a) = l.strip_prefix("nmtd: installer syslog on udp://") {
                         syslog = Some(a.to_string());
                     }
+                    if let Some(a) = l.strip_prefix("nmtd: web UI on ") {
+                        web = a.split(' ').next().map(str::to_string);
+                    }
                 }
                 _ => break,
             }
         }
-        let Some(http) = http else {
+        let (Some(http), true) = (http, web.is_some() || !wants_web) else {
             let _ = child.kill();
             let err = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap_or_default();
             panic!("nmtd did not start: {err}");
@@ -76,6 +86,7 @@ impl Daemon {
             child,
             http,
             syslog,
+            web,
         }
     }
 

@@ -10,12 +10,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
-use crate::util::Nmt;
+use crate::util::{Nmt, must, run};
 
 /// The client's MAC, set on its end of the veth pair.
 const CLIENT_MAC: &str = "52:54:00:d7:00:01";
@@ -28,27 +28,6 @@ const HOSTILE_HOST: &str = "pc";
 /// The name given to the machine through nmt.
 const NAME: &str = "lab07";
 const SERVER_IP: &str = "10.213.7.1";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", args.join(" ")))
-}
-
-/// Run and require success.
-fn must(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "`{}` failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

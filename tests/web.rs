@@ -6,7 +6,7 @@
 //! writes nothing. A listener on a non-loopback address (inside a network namespace) refuses
 //! changes without a login and a CSRF token.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+use crate::daemon::Daemon;
 use crate::util::{Nmt, mac, pxe};
 
 /// One browser at a time: Chromium is heavy on a two-core machine.
@@ -23,63 +24,18 @@ static BROWSER: Mutex<()> = Mutex::new(());
 
 /// nmtd with its web UI, stopped when dropped.
 struct WebDaemon {
-    child: Child,
+    _d: Daemon,
     /// `http://ADDR:PORT` of the web UI.
     url: String,
 }
 
 impl WebDaemon {
     fn start(t: &Nmt, extra: &[&str]) -> WebDaemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
-            .args(["--http", "127.0.0.1:0", "--web", "127.0.0.1:0"])
-            .args(extra)
-            .env("NMT_STATE", t.state())
-            .env("NMTD_LOG", "info")
-            .env("TZ", "UTC")
-            .stdout(Stdio::piped())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(t.dir.path().join("nmtd.log"))
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap();
-        let url = read_web_url(&mut child, t);
-        WebDaemon { child, url }
-    }
-}
-
-/// Read nmtd's stdout up to the web UI line; the URL it names. The rest is drained.
-fn read_web_url(child: &mut Child, t: &Nmt) -> String {
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut url = None;
-    while url.is_none() && Instant::now() < deadline {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(rest) = l.strip_prefix("nmtd: web UI on ") {
-                    url = Some(rest.split(' ').next().unwrap().to_string());
-                }
-            }
-            _ => break,
-        }
-    }
-    let Some(url) = url else {
-        let _ = child.kill();
-        let _ = child.wait();
-        let err = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap_or_default();
-        panic!("nmtd did not say where its web UI listens: {err}");
-    };
-    std::thread::spawn(move || for _ in lines {});
-    url
-}
-
-impl Drop for WebDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut args = vec!["--web", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let d = Daemon::start(t, &args);
+        let url = d.web.clone().expect("nmtd names its web UI");
+        WebDaemon { _d: d, url }
     }
 }
 
@@ -1101,28 +1057,16 @@ fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
     let ns = Netns::new();
     std::fs::create_dir_all(t.state()).unwrap();
     let conf = t.state().join("nmt.toml");
-    let start = |t: &Nmt| {
-        Command::new("ip")
-            .args(["netns", "exec", &ns.name])
-            .arg(env!("CARGO_BIN_EXE_nmtd"))
-            .args(["--http", "127.0.0.1:0", "--web", "10.213.99.1:0"])
-            .env("NMT_STATE", t.state())
-            .env("NMTD_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(t.dir.path().join("nmtd.log"))
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap()
-    };
     // Without users, nmtd refuses to serve a network address at all.
-    let out = start(&t).wait_with_output().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(env!("CARGO_BIN_EXE_nmtd"))
+        .args(["--http", "127.0.0.1:0", "--web", "10.213.99.1:0"])
+        .env("NMT_STATE", t.state())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    let log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("[web.users]") && log.contains("--hash-password"),
         "{log}"
@@ -1141,16 +1085,13 @@ fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
         ),
     )
     .unwrap();
-    let mut child = start(&t);
-    let url = read_web_url(&mut child, &t);
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _nmtd = Kill(child);
+    let nmtd = Daemon::start_in(
+        &t,
+        Some(&ns.name),
+        "127.0.0.1:0",
+        &["--web", "10.213.99.1:0"],
+    );
+    let url = nmtd.web.clone().expect("nmtd names its web UI");
     t.ok(&["group", "add", "physics"]);
     let addr = url.trim_start_matches("http://").to_string();
     assert!(addr.starts_with("10.213.99.1:"), "{addr}");

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 
-use super::{Caller, Shared};
+use super::{Caller, EngineGuard, Shared};
 use crate::cli::{Action, Output, perform};
 
 /// The peer credentials of a control-socket connection.
@@ -64,21 +64,10 @@ async fn cli(
     };
     let out = tokio::task::spawn_blocking(move || {
         let caller = Caller::from_uid(uid);
-        let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(why) = engine.config().access.check(&caller, &req.action) {
-            tracing::warn!(caller = %caller.name, action = ?req.action, "refused: {why}");
-            drop(engine);
-            shared
-                .counters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .access_refused += 1;
-            return Output {
-                code: 1,
-                stdout: String::new(),
-                stderr: format!("nmt: refused: {why}\n"),
-            };
-        }
+        let mut engine = match lock_for(&shared, &caller, &req.action, "cli") {
+            Ok(e) => e,
+            Err(refused) => return refused,
+        };
         if matches!(req.action, Action::Status) {
             drop(engine);
             return status(&shared, req.json);
@@ -88,6 +77,35 @@ async fn cli(
     .await
     .unwrap_or_else(|e| Output::error(&anyhow::anyhow!("nmtd failed while performing: {e}")));
     Json(out)
+}
+
+/// The engine, locked for `caller` to carry out `action`; or, when the access rules refuse
+/// it, the refusal as the CLI prints it (logged, and counted for `nmt status`). Every door
+/// into the daemon (the CLI's socket, the web UI) goes through here.
+pub(crate) fn lock_for<'a>(
+    shared: &'a Shared,
+    caller: &Caller,
+    action: &Action,
+    door: &str,
+) -> Result<EngineGuard<'a>, Output> {
+    let engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+    match engine.config().access.check(caller, action) {
+        Ok(()) => Ok(engine),
+        Err(why) => {
+            drop(engine);
+            tracing::warn!(caller = %caller.name, ?action, door, "refused: {why}");
+            shared
+                .counters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .access_refused += 1;
+            Err(Output {
+                code: 1,
+                stdout: String::new(),
+                stderr: format!("nmt: refused: {why}\n"),
+            })
+        }
+    }
 }
 
 fn status(shared: &Shared, json: bool) -> Output {

@@ -18,13 +18,13 @@ mod stories;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
-use crate::util::Nmt;
+use crate::util::{Nmt, must, run};
 
 /// The lab's server address on its bridge (every lab has its own namespace).
 pub const SERVER: &str = "10.213.0.1";
@@ -35,27 +35,6 @@ const BRIDGE: &str = "nmtbr0";
 
 /// How long one boot may take before the VM is stopped (TFTP under TCG can stall).
 const BOOT_LIMIT: Duration = Duration::from_secs(180);
-
-fn run(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", args.join(" ")))
-}
-
-/// Run and require success; the stdout.
-fn must(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "`{}` failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Fail loudly (never skip) when the lab cannot run here.
 fn require_lab_host() {

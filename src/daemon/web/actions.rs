@@ -58,22 +58,11 @@ pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Output {
     let (caller, actor) = caller(web, ctx);
     let web = web.clone();
     tokio::task::spawn_blocking(move || {
-        let shared = &web.shared;
-        let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(why) = engine.config().access.check(&caller, &action) {
-            tracing::warn!(caller = %caller.name, ?action, "web: refused: {why}");
-            drop(engine);
-            shared
-                .counters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .access_refused += 1;
-            return Output {
-                code: 1,
-                stdout: String::new(),
-                stderr: format!("nmt: refused: {why}\n"),
+        let mut engine =
+            match crate::daemon::control::lock_for(&web.shared, &caller, &action, "web") {
+                Ok(e) => e,
+                Err(refused) => return refused,
             };
-        }
         perform(&mut engine, action, &actor, false)
     })
     .await
