@@ -1,0 +1,428 @@
+//! The engine both binaries share: open the store, fold it into the state, decide and append
+//! commands, and bring the generated files up to date.
+//!
+//! One `Engine` is one holder of the store (redb allows one writer process). The CLI opens it
+//! for one command; `nmtd` keeps it open. Domain rules stay in `nmt-projections`; this module
+//! only sequences them with I/O.
+
+mod render;
+mod replay;
+mod resolve;
+mod snapshot;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+use nmt_projections::{Affected, Command, Envelope, Event, Mac, Source, State, decide};
+use nmt_replay::Observed;
+
+pub use replay::ReplaySummary;
+pub use resolve::resolve;
+pub use snapshot::SNAPSHOT_EVERY;
+use snapshot::{snapshot_decode, snapshot_encode};
+
+use crate::config::Config;
+use crate::files::WriteOutcome;
+use crate::store::{Append, EventStore, RedbStore, Snapshot};
+
+/// The database file's name in the state directory.
+pub const DB_FILE: &str = "nmt.redb";
+
+/// How to open the engine.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// An explicit configuration file.
+    pub config: Option<PathBuf>,
+    /// How long to wait for another process holding the store.
+    pub wait: Duration,
+    /// Create the state directory and a new store if there is none (mutating commands).
+    pub create: bool,
+}
+
+/// Events being appended together.
+struct Batch {
+    recorded_at: Timestamp,
+    envelopes: Vec<Envelope>,
+    index: Vec<Vec<Mac>>,
+    late: Vec<bool>,
+    affected: Affected,
+    /// Work out which files the batch affects (not for an import, which renders all).
+    track_affected: bool,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            recorded_at: Timestamp::now(),
+            envelopes: Vec::new(),
+            index: Vec::new(),
+            late: Vec::new(),
+            affected: Affected::default(),
+            track_affected: true,
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// The events appended.
+    pub events: Vec<Envelope>,
+    /// The files written and removed.
+    pub files: WriteOutcome,
+}
+
+/// The engine.
+pub struct Engine {
+    store: RedbStore,
+    state: State,
+    config: Config,
+    snapshot_seq: u64,
+    created: bool,
+    /// Up to which event the generated files are known to be current.
+    rendered: u64,
+    /// The installer password this open generated, to show once.
+    new_password: Option<String>,
+}
+
+impl Engine {
+    /// Open the store in `opts.state_dir` and fold it.
+    pub fn open(opts: &OpenOptions) -> Result<Engine> {
+        let mut engine = Engine::open_bare(opts)?;
+        if engine.state.last_seq() == 0 && opts.create {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let site_key = key.iter().map(|b| format!("{b:02x}")).collect();
+            engine.execute(Command::Init { site_key }, "nmt")?;
+            engine.created = true;
+        }
+        if opts.create && engine.state.installer_password().is_none() {
+            let password = crate::password::generate()?;
+            let crypted = crate::password::crypt(&password)?;
+            engine.execute(Command::SetInstallerPassword { crypted }, "nmt")?;
+            engine.new_password = Some(password);
+        }
+        Ok(engine)
+    }
+
+    /// Open without starting a new store's history (for `journal import`, which brings its
+    /// own): the store is created if missing, and left as it is.
+    pub fn open_bare(opts: &OpenOptions) -> Result<Engine> {
+        let dir = &opts.state_dir;
+        let db_path = dir.join(DB_FILE);
+        if !db_path.exists() && !opts.create {
+            bail!(
+                "no nmt state in {} (no {DB_FILE} there); pass --state DIR or set NMT_STATE to \
+                 the directory that holds it, or run a command that changes something (such as \
+                 `nmt machine add`) to start a new one there",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating the state directory {}", dir.display()))?;
+        let config = Config::load(dir, opts.config.as_deref())?;
+        let store = RedbStore::open(&db_path, opts.wait)?;
+        let mut engine = Engine {
+            store,
+            state: State::new(),
+            config,
+            snapshot_seq: 0,
+            created: false,
+            rendered: 0,
+            new_password: None,
+        };
+        engine.load()?;
+        engine.rendered = engine.read_rendered_marker();
+        Ok(engine)
+    }
+
+    /// Every event in sequence order, filtered by observation time.
+    pub fn events(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        visit: &mut dyn FnMut(Envelope) -> Result<bool>,
+    ) -> Result<()> {
+        let last = self.store.last_seq()?;
+        if last == 0 {
+            return Ok(());
+        }
+        self.store.scan(1..=last, &mut |env| {
+            if since.is_some_and(|s| env.observed_at < s)
+                || until.is_some_and(|u| env.observed_at > u)
+            {
+                return Ok(true);
+            }
+            visit(env)
+        })
+    }
+
+    /// The state as it was at `at`: every event observed by then, folded in log order.
+    /// Starts from the newest snapshot whose events were all observed by then.
+    pub fn state_at(&self, at: Timestamp) -> Result<State> {
+        let (mut st, from) = match self.store.snapshot_for_time(at)? {
+            Some((seq, bytes)) => match snapshot_decode(&bytes) {
+                Some(s) if s.last_seq() == seq => (s, seq + 1),
+                _ => (State::new(), 1),
+            },
+            None => (State::new(), 1),
+        };
+        let last = self.store.last_seq()?;
+        // In-order events only move forward in time: the first one past `at` ends the scan.
+        // Events observed out of order (replayed archives) are indexed apart and picked up
+        // after it.
+        let mut running = st.max_observed();
+        let mut stop = last;
+        if from <= last {
+            self.store.scan(from..=last, &mut |env| {
+                let late = running.is_some_and(|m| env.observed_at < m);
+                if !late {
+                    if env.observed_at > at {
+                        stop = env.seq;
+                        return Ok(false);
+                    }
+                    running = Some(env.observed_at);
+                }
+                if env.observed_at <= at {
+                    st.apply(&env);
+                }
+                Ok(true)
+            })?;
+        }
+        for seq in self.store.late_after(stop, at)? {
+            if seq > stop
+                && let Some(env) = self.store.get(seq)?
+            {
+                st.apply(&env);
+            }
+        }
+        Ok(st)
+    }
+
+    /// [`Engine::state_at`] without snapshots: a fold of the whole log (for tests).
+    pub fn state_at_by_full_fold(&self, at: Timestamp) -> Result<State> {
+        let mut st = State::new();
+        self.events(None, Some(at), &mut |env| {
+            st.apply(&env);
+            Ok(true)
+        })?;
+        Ok(st)
+    }
+
+    /// The installer password generated by this open (a new store), to show once: after
+    /// this, only its hash exists.
+    pub fn take_new_password(&mut self) -> Option<String> {
+        self.new_password.take()
+    }
+
+    /// Whether this open created a new store.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    fn load(&mut self) -> Result<()> {
+        let last = self.store.last_seq()?;
+        let (mut state, from) = match self.store.snapshot_at_or_before(last)? {
+            Some((seq, bytes)) => match snapshot_decode(&bytes) {
+                Some(s) if s.last_seq() == seq => {
+                    self.snapshot_seq = seq;
+                    (s, seq + 1)
+                }
+                _ => (State::new(), 1),
+            },
+            None => (State::new(), 1),
+        };
+        if from <= last {
+            self.store.scan(from..=last, &mut |env| {
+                state.apply(&env);
+                Ok(true)
+            })?;
+        }
+        self.state = state;
+        // A missing or outdated snapshot (a new release, a crash): leave a fresh one, so the
+        // next start does not fold the whole log again.
+        if last - self.snapshot_seq >= SNAPSHOT_EVERY {
+            let bytes = snapshot_encode(&self.state);
+            self.store.append(
+                &[],
+                &[],
+                Some(Snapshot {
+                    seq: last,
+                    bytes: &bytes,
+                    max_observed: self.state.max_observed(),
+                }),
+            )?;
+            self.snapshot_seq = last;
+        }
+        Ok(())
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &RedbStore {
+        &self.store
+    }
+
+    /// Decide a command, append its events, and bring the affected files up to date.
+    /// A refusal (a [`nmt_projections::Refusal`] inside the error) appends nothing.
+    pub fn execute(&mut self, cmd: Command, actor: &str) -> Result<Executed> {
+        let events = decide(&self.state, cmd)?;
+        let now = Timestamp::now();
+        let source = Source {
+            stream: "cli".into(),
+            offset: None,
+        };
+        let before = self.state.last_seq();
+        let (envelopes, affected) = self.append(events, actor, now, Some(source))?;
+        let files = self.render(&affected, before)?;
+        Ok(Executed {
+            events: envelopes,
+            files,
+        })
+    }
+
+    /// Append already-decided events (log lines, reports) with their envelope fields, fold
+    /// them, and return them with the files they may affect. Files are not written.
+    pub fn append(
+        &mut self,
+        events: Vec<Event>,
+        actor: &str,
+        observed_at: Timestamp,
+        source: Option<Source>,
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        let mut batch = Batch::new();
+        for event in events {
+            self.push(&mut batch, event, actor, observed_at, source.clone());
+        }
+        self.commit(batch, &[])
+    }
+
+    /// Append what log lines observed, each decided against the state its predecessors left
+    /// (so a fetch is attributed through the acknowledgement just before it), together with
+    /// the source's checkpoint, in one transaction: a crash loses or repeats no line.
+    pub fn ingest(
+        &mut self,
+        observed: Vec<(Observed, Source)>,
+        checkpoints: &[(&str, &[u8])],
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        let mut batch = Batch::new();
+        for (o, source) in observed {
+            let event = nmt_projections::observe(&self.state, o.observation);
+            self.push(&mut batch, event, &o.actor, o.at, Some(source));
+        }
+        self.commit(batch, checkpoints)
+    }
+
+    /// A source's committed checkpoint.
+    pub fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        self.store.checkpoint(source)
+    }
+
+    fn push(
+        &mut self,
+        batch: &mut Batch,
+        event: Event,
+        actor: &str,
+        observed_at: Timestamp,
+        source: Option<Source>,
+    ) {
+        let env = Envelope {
+            seq: self.state.last_seq() + 1,
+            v: nmt_projections::SCHEMA_VERSION,
+            recorded_at: batch.recorded_at,
+            observed_at,
+            actor: actor.to_string(),
+            source,
+            event,
+        };
+        self.stage(batch, env);
+    }
+
+    /// Index, fold and queue one envelope of a batch (new, or imported as it was).
+    fn stage(&mut self, batch: &mut Batch, env: Envelope) {
+        batch.index.push(self.state.history_macs(&env.event));
+        batch.late.push(
+            self.state
+                .max_observed()
+                .is_some_and(|m| env.observed_at < m),
+        );
+        if batch.track_affected {
+            batch.affected.add(&self.state, &env.event);
+        }
+        self.state.apply(&env);
+        batch.envelopes.push(env);
+    }
+
+    fn commit(
+        &mut self,
+        batch: Batch,
+        checkpoints: &[(&str, &[u8])],
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        if batch.envelopes.is_empty() && checkpoints.is_empty() {
+            return Ok((Vec::new(), Affected::default()));
+        }
+        let last = self.state.last_seq();
+        let snapshot =
+            (last - self.snapshot_seq >= SNAPSHOT_EVERY).then(|| snapshot_encode(&self.state));
+        let appends: Vec<Append<'_>> = batch
+            .envelopes
+            .iter()
+            .zip(&batch.index)
+            .zip(&batch.late)
+            .map(|((envelope, machines), late)| Append {
+                envelope,
+                machines,
+                late: *late,
+            })
+            .collect();
+        let max_observed = self.state.max_observed();
+        let snap = snapshot.as_deref().map(|bytes| Snapshot {
+            seq: last,
+            bytes,
+            max_observed,
+        });
+        if let Err(e) = self.store.append(&appends, checkpoints, snap) {
+            // The fold ran ahead of the store: go back to what the store holds.
+            self.load()?;
+            return Err(e);
+        }
+        if snapshot.is_some() {
+            self.snapshot_seq = last;
+        }
+        Ok((batch.envelopes, batch.affected))
+    }
+
+    /// Every event that touched a machine, oldest first, optionally within a time window.
+    pub fn history(
+        &self,
+        mac: &Mac,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<Envelope>> {
+        let mut out = Vec::new();
+        for seq in self.store.seqs_for_machine(mac)? {
+            if let Some(env) = self.store.get(seq)? {
+                if since.is_some_and(|s| env.observed_at < s)
+                    || until.is_some_and(|u| env.observed_at > u)
+                {
+                    continue;
+                }
+                out.push(env);
+            }
+        }
+        Ok(out)
+    }
+}

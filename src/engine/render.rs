@@ -1,0 +1,316 @@
+//! Bringing the generated files up to date: the files an append affected, or everything;
+//! the DHCP servers' check and reload hooks; drift, stale files and `verify`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use nmt_projections::render::{self, File, MARKER, Target};
+use nmt_projections::{Affected, State};
+
+use super::Engine;
+use crate::files::{self, Drift, WriteOutcome};
+
+/// The marker recording up to which event the generated files are current.
+pub(super) const RENDERED_FILE: &str = "rendered-seq";
+
+impl Engine {
+    /// Fold the whole log from scratch and compare it with the live projection and with the
+    /// files on disk; the differences, as sentences.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let mut fresh = State::new();
+        self.events(None, None, &mut |env| {
+            fresh.apply(&env);
+            Ok(true)
+        })?;
+        let mut out = Vec::new();
+        if fresh != self.state {
+            out.push(format!(
+                "the live projection differs from a fresh fold of the {} events in the log",
+                fresh.last_seq()
+            ));
+            for m in fresh.machines() {
+                if self.state.machine(&m.mac) != Some(m) {
+                    out.push(format!("  machine {} differs", m.mac));
+                }
+            }
+            for m in self.state.machines() {
+                if fresh.machine(&m.mac).is_none() {
+                    out.push(format!("  machine {} is not in the log", m.mac));
+                }
+            }
+        }
+        let files = render::all(&fresh, &self.config.render);
+        out.extend(
+            files::drift(
+                files
+                    .iter()
+                    .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+            )
+            .into_iter()
+            .map(|d| d.to_string()),
+        );
+        out.extend(
+            self.stale_files(&files)
+                .into_iter()
+                .map(|p| Drift::Stale(p).to_string()),
+        );
+        Ok(out)
+    }
+
+    fn files_for(&self, affected: &Affected) -> (Vec<File>, Vec<PathBuf>) {
+        let cfg = &self.config.render;
+        let mut out = Vec::new();
+        let mut removals = Vec::new();
+        for mac in &affected.machines {
+            if self.state.machine(mac).is_some() {
+                out.extend(render::machine_files(&self.state, mac, cfg));
+            } else {
+                removals.extend(
+                    render::machine_targets(mac)
+                        .iter()
+                        .map(|t| self.config.path_of(t)),
+                );
+            }
+        }
+        if affected.defaults {
+            out.extend(render::default_files(&self.state, cfg));
+        }
+        if affected.dhcp {
+            out.push(render::dhcpd_include(&self.state, cfg));
+            out.push(render::dnsmasq_hosts(&self.state, cfg));
+        }
+        if affected.hosts {
+            out.push(render::etc_hosts(&self.state, cfg));
+        }
+        for g in &affected.groups {
+            let files = render::group_files(&self.state, g, cfg);
+            let keep: HashSet<PathBuf> = files
+                .iter()
+                .map(|f| self.config.path_of(&f.target))
+                .collect();
+            if files.is_empty() {
+                removals.extend(
+                    render::group_targets(g)
+                        .iter()
+                        .map(|t| self.config.path_of(t)),
+                );
+            }
+            // Shared pxelinux entries for local disks no member has any more.
+            let prefix = render::group_pxelinux_prefix(g);
+            let (dir, stem) = prefix.rsplit_once('/').expect("the prefix has a directory");
+            let dir = self.config.path_of(&Target::Tftp(dir.to_string()));
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if e.file_name().to_string_lossy().starts_with(stem) && !keep.contains(&p) {
+                        removals.push(p);
+                    }
+                }
+            }
+            out.extend(files);
+        }
+        for g in &affected.node_lists {
+            match render::node_list(&self.state, g) {
+                Some(f) => out.push(f),
+                None => removals.push(self.config.path_of(&Target::NodeList(g.clone()))),
+            }
+        }
+        (out, removals)
+    }
+
+    /// Bring the files an append affected up to date. `before` is the last event before the
+    /// append: if the files were not current up to it (a crash between a commit and its
+    /// files), everything is rendered instead.
+    pub fn render(&mut self, affected: &Affected, before: u64) -> Result<WriteOutcome> {
+        if self.rendered < before {
+            return self.render_all();
+        }
+        if affected.is_empty() {
+            self.mark_rendered();
+            return Ok(WriteOutcome::default());
+        }
+        let (files, removals) = self.files_for(affected);
+        let out = self.write_checked(&files, removals)?;
+        self.mark_rendered();
+        Ok(out)
+    }
+
+    /// Render everything, and remove generated files that no longer belong to anything.
+    pub fn render_all(&mut self) -> Result<WriteOutcome> {
+        let files = render::all(&self.state, &self.config.render);
+        let stale = self.stale_files(&files);
+        let out = self.write_checked(&files, stale)?;
+        self.mark_rendered();
+        Ok(out)
+    }
+
+    /// Write files; when a DHCP server's file changed, run its check (and put the previous
+    /// file back if the check fails), then its reload.
+    fn write_checked(&self, files: &[File], removals: Vec<PathBuf>) -> Result<WriteOutcome> {
+        let hooks = &self.config.hooks;
+        let watched = [
+            (
+                Target::DhcpdInclude,
+                &hooks.dhcpd_check,
+                &hooks.dhcpd_reload,
+                "dhcpd",
+            ),
+            (
+                Target::DnsmasqHosts,
+                &hooks.dnsmasq_check,
+                &hooks.dnsmasq_reload,
+                "dnsmasq",
+            ),
+        ];
+        // The previous bytes of DHCP files about to change, to put back if rejected.
+        let mut previous = Vec::new();
+        for (target, check, reload, _) in &watched {
+            if check.is_none() && reload.is_none() {
+                continue;
+            }
+            if let Some(f) = files.iter().find(|f| &f.target == target) {
+                let path = self.config.path_of(target);
+                let old = std::fs::read(&path).ok();
+                if old.as_deref() != Some(f.bytes.as_slice()) {
+                    previous.push((target.clone(), path, old));
+                }
+            }
+        }
+        let out = files::write_batch(
+            files
+                .iter()
+                .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+            removals,
+        )?;
+        for (target, path, old) in previous {
+            let (_, check, reload, server) = watched
+                .iter()
+                .find(|(t, ..)| *t == target)
+                .expect("watched");
+            if let Some(cmd) = check
+                && let Err(why) = run_hook(cmd)
+            {
+                match &old {
+                    Some(bytes) => {
+                        files::write_batch([(path.clone(), bytes.as_slice())], [])?;
+                    }
+                    None => {
+                        files::write_batch([], [path.clone()])?;
+                    }
+                }
+                bail!(
+                    "{server} rejected the new {} (`{cmd}`: {why}); the previous file stays in place and {server} was not reloaded. The change is recorded; fix the cause and run `nmt render`",
+                    path.display()
+                );
+            }
+            if let Some(cmd) = reload {
+                run_hook(cmd)
+                    .map_err(|why| anyhow::anyhow!("{server} was not reloaded: `{cmd}` {why}"))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// What `render_all` would change, without changing it.
+    pub fn drift(&self) -> Vec<Drift> {
+        let files = render::all(&self.state, &self.config.render);
+        let mut out = files::drift(
+            files
+                .iter()
+                .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
+        );
+        out.extend(self.stale_files(&files).into_iter().map(Drift::Stale));
+        out
+    }
+
+    /// Files in nmt's output directories that carry nmt's marker but are not expected.
+    fn stale_files(&self, expected: &[File]) -> Vec<PathBuf> {
+        let want: HashSet<PathBuf> = expected
+            .iter()
+            .map(|f| self.config.path_of(&f.target))
+            .collect();
+        let tftp = &self.config.paths.tftp_root;
+        let dirs = [
+            tftp.join("pxelinux.cfg"),
+            tftp.join("pxelinux.cfg/nmt"),
+            tftp.join("grub"),
+            tftp.join("grub/nmt"),
+            tftp.join("ipxe"),
+            tftp.join("ipxe/nmt"),
+            self.config.paths.node_lists.clone(),
+        ];
+        let mut out = Vec::new();
+        for d in dirs {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if want.contains(&p) || !e.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                if carries_marker(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn rendered_path(&self) -> PathBuf {
+        self.config.state_dir.join(RENDERED_FILE)
+    }
+
+    /// Up to which event the generated files are known to be current.
+    pub fn rendered_seq(&self) -> u64 {
+        self.rendered
+    }
+
+    pub(super) fn read_rendered_marker(&self) -> u64 {
+        std::fs::read_to_string(self.rendered_path())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn mark_rendered(&mut self) {
+        // Not synced on purpose: the files it vouches for were synced before, and a lost
+        // marker only costs one full render.
+        if self.rendered != self.state.last_seq() {
+            let _ = std::fs::write(self.rendered_path(), format!("{}\n", self.state.last_seq()));
+            self.rendered = self.state.last_seq();
+        }
+    }
+}
+
+/// Run a hook through the shell; the error carries its exit status and what it printed.
+fn run_hook(cmd: &str) -> std::result::Result<(), String> {
+    match std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => {
+            let mut msg = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            if msg.is_empty() {
+                msg = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            }
+            Err(format!("failed ({}): {msg}", o.status))
+        }
+        Err(e) => Err(format!("could not run: {e}")),
+    }
+}
+
+fn carries_marker(p: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let Ok(mut f) = std::fs::File::open(p) else {
+        return false;
+    };
+    let n = f.read(&mut buf).unwrap_or(0);
+    let head = &buf[..n];
+    head.windows(MARKER.len()).any(|w| w == MARKER.as_bytes())
+}
