@@ -85,9 +85,9 @@ fn main() {
             recorded_at: at,
             observed_at: at,
             actor: "dnsmasq@boot1".into(),
-            source: Some(Source {
-                stream: "file:00000000000000aa".into(),
-                offset: Some(k * 90),
+            source: Some(Source::LogFile {
+                identity: 0xaa,
+                offset: k * 90,
             }),
             event: Event::DhcpSeen {
                 mac: mac(i),

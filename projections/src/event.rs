@@ -15,14 +15,135 @@ use crate::{Mac, Policy, Profile};
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Where an event came from, beyond who caused it: a log file position for log lines.
+/// Where an event came from, beyond who caused it (the actor says who): which door an admin
+/// used, which machine-facing endpoint a machine called, or which log, journal or syslog
+/// stream a line was read from, with its position.
+///
+/// Stored as `{"stream": "...", "offset": N}` exactly as releases before this type wrote it,
+/// so every journal ever exported decodes and re-exports byte for byte: a stream this release
+/// does not know (or writes differently) is kept as [`Source::Other`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    /// What produced it: `cli`, `http`, or a log source's fingerprint.
-    pub stream: String,
-    /// The byte offset of the line in that stream, for log lines.
+#[serde(from = "RawSource", into = "RawSource")]
+pub enum Source {
+    /// The `nmt` command line (in-process or through nmtd's socket). Releases before typed
+    /// sources recorded every admin command, web form and installer report as this.
+    Cli,
+    /// A form of the web UI.
+    Web,
+    /// The machine-facing HTTP API: `report` (an installer's report), `answer` (an answer
+    /// file was served).
+    Http {
+        /// The endpoint: `report`, `answer`, …
+        endpoint: String,
+    },
+    /// A syslog datagram (an installer logging to nmtd) from this address.
+    Syslog {
+        /// The sender.
+        ip: Ipv4Addr,
+    },
+    /// A line of a log file, by the file's content identity (the same once rotated, copied
+    /// or gzipped) and the line's byte offset in it.
+    LogFile {
+        /// The file's content identity.
+        identity: u64,
+        /// The line's first byte.
+        offset: u64,
+    },
+    /// An entry of a systemd unit's journal.
+    Journal {
+        /// The unit.
+        unit: String,
+    },
+    /// A stream this release does not know, kept as it was written.
+    Other {
+        /// The stream as written.
+        stream: String,
+        /// Its offset, if one was written.
+        offset: Option<u64>,
+    },
+}
+
+/// The stored shape of a [`Source`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct RawSource {
+    stream: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<u64>,
+    offset: Option<u64>,
+}
+
+impl Source {
+    /// The stream name as stored: `cli`, `web`, `http:report`, `syslog:10.0.0.5`,
+    /// `file:<16 hex digits>`, `journal:<unit>`.
+    pub fn stream(&self) -> String {
+        RawSource::from(self.clone()).stream
+    }
+
+    /// The byte offset of a log line.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Source::LogFile { offset, .. } => Some(*offset),
+            Source::Other { offset, .. } => *offset,
+            _ => None,
+        }
+    }
+
+    /// The store key of a log file's read mark: `file:<16 hex digits>`.
+    pub fn file_stream(identity: u64) -> String {
+        format!("file:{identity:016x}")
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset() {
+            Some(o) => write!(f, "{}@{o}", self.stream()),
+            None => f.write_str(&self.stream()),
+        }
+    }
+}
+
+impl From<Source> for RawSource {
+    fn from(s: Source) -> RawSource {
+        let (stream, offset) = match s {
+            Source::Cli => ("cli".to_string(), None),
+            Source::Web => ("web".to_string(), None),
+            Source::Http { endpoint } => (format!("http:{endpoint}"), None),
+            Source::Syslog { ip } => (format!("syslog:{ip}"), None),
+            Source::LogFile { identity, offset } => (Source::file_stream(identity), Some(offset)),
+            Source::Journal { unit } => (format!("journal:{unit}"), None),
+            Source::Other { stream, offset } => (stream, offset),
+        };
+        RawSource { stream, offset }
+    }
+}
+
+impl From<RawSource> for Source {
+    fn from(raw: RawSource) -> Source {
+        let typed = match (raw.stream.split_once(':'), raw.offset) {
+            _ if raw.stream == "cli" && raw.offset.is_none() => Some(Source::Cli),
+            _ if raw.stream == "web" && raw.offset.is_none() => Some(Source::Web),
+            (Some(("http", e)), None) if !e.is_empty() => Some(Source::Http {
+                endpoint: e.to_string(),
+            }),
+            (Some(("syslog", ip)), None) => ip.parse().ok().map(|ip| Source::Syslog { ip }),
+            (Some(("file", hex)), Some(offset)) if hex.len() == 16 => u64::from_str_radix(hex, 16)
+                .ok()
+                .map(|identity| Source::LogFile { identity, offset }),
+            (Some(("journal", unit)), None) if !unit.is_empty() => Some(Source::Journal {
+                unit: unit.to_string(),
+            }),
+            _ => None,
+        };
+        // Only a form this release writes back identically is typed; anything else is kept
+        // as written, so an export of an imported journal stays byte-identical.
+        match typed {
+            Some(t) if RawSource::from(t.clone()) == raw => t,
+            _ => Source::Other {
+                stream: raw.stream,
+                offset: raw.offset,
+            },
+        }
+    }
 }
 
 /// An event with its envelope, as stored and exported.
@@ -328,6 +449,58 @@ impl Envelope {
                 let value: serde_json::Value = serde_json::from_slice(bytes)?;
                 Ok(serde_json::from_value(upcast(value))?)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    fn round(json: &str) -> Source {
+        let s: Source = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&s).unwrap(), json, "{s:?}");
+        s
+    }
+
+    #[test]
+    fn sources_are_typed_and_written_back_as_they_were() {
+        assert_eq!(round(r#"{"stream":"cli"}"#), Source::Cli);
+        assert_eq!(round(r#"{"stream":"web"}"#), Source::Web);
+        assert_eq!(
+            round(r#"{"stream":"http:report"}"#),
+            Source::Http {
+                endpoint: "report".into()
+            }
+        );
+        assert_eq!(
+            round(r#"{"stream":"syslog:10.0.0.5"}"#),
+            Source::Syslog {
+                ip: Ipv4Addr::new(10, 0, 0, 5)
+            }
+        );
+        assert_eq!(
+            round(r#"{"stream":"file:00000000deadbeef","offset":42}"#),
+            Source::LogFile {
+                identity: 0xdead_beef,
+                offset: 42
+            }
+        );
+        assert_eq!(
+            round(r#"{"stream":"journal:isc-dhcp-server.service"}"#),
+            Source::Journal {
+                unit: "isc-dhcp-server.service".into()
+            }
+        );
+        // Shapes this release does not write are kept exactly.
+        for other in [
+            r#"{"stream":"file:DEADBEEF","offset":1}"#,
+            r#"{"stream":"file:00000000deadbeef"}"#,
+            r#"{"stream":"syslog:010.0.0.5"}"#,
+            r#"{"stream":"cli","offset":3}"#,
+            r#"{"stream":"something-new"}"#,
+        ] {
+            assert!(matches!(round(other), Source::Other { .. }), "{other}");
         }
     }
 }

@@ -51,7 +51,7 @@ pub use describe::describe;
 pub use event::{DecodeError, Envelope, Event, ReportVia, SCHEMA_VERSION, Source, upcast};
 pub use mac::{Mac, MacError};
 pub use names::{NameError, machine_name, root_device, word};
-pub use observe::{Observation, entry_mac, is_default_entry, observe, untrusted};
+pub use observe::{Observation, entry_mac, installer_actor, is_default_entry, observe, untrusted};
 pub use policy::{DEFAULT_INSTALL_PROFILE, Policy, PolicyError};
 pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
 pub use state::{Group, Installed, LOCALBOOT, LastBoot, Machine, Origin, Override, State, UNKNOWN};

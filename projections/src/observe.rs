@@ -41,6 +41,13 @@ pub enum Observation {
         /// Whether it was sent.
         found: bool,
     },
+    /// A line an installer sent to nmtd's syslog receiver.
+    InstallerLog {
+        /// The sender's address.
+        ip: Ipv4Addr,
+        /// The message, as untrusted text.
+        line: String,
+    },
 }
 
 /// The machine whose per-machine entry a path names: `…/pxelinux.cfg/01-aa-bb-…`,
@@ -84,9 +91,19 @@ pub fn untrusted(bytes: &[u8]) -> String {
     out
 }
 
-/// The event an observation becomes, given the state just before it.
-pub fn observe(state: &State, obs: Observation) -> Event {
-    match obs {
+/// Who an installer's report or log line is recorded as: `installer@NAME`, or
+/// `installer@MAC` for a machine with no name.
+pub fn installer_actor(state: &State, mac: &Mac) -> String {
+    match state.machine(mac).and_then(|m| m.name.as_deref()) {
+        Some(n) => format!("installer@{n}"),
+        None => format!("installer@{mac}"),
+    }
+}
+
+/// The event an observation becomes, given the state just before it; `None` for an
+/// installer's log line from an address no machine was given (it is about nobody known).
+pub fn observe(state: &State, obs: Observation) -> Option<Event> {
+    Some(match obs {
         Observation::Dhcp {
             mac,
             kind,
@@ -129,7 +146,17 @@ pub fn observe(state: &State, obs: Observation) -> Event {
                 },
             }
         }
-    }
+        Observation::InstallerLog { ip, line } => {
+            let m = state
+                .machine_by_lease(&ip)
+                .or_else(|| state.machine_by_ip(&ip))?;
+            Event::InstallerLogged {
+                mac: m.mac,
+                ip,
+                line,
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -184,7 +211,8 @@ mod tests {
                 via: Some("br0".into()),
                 note: None,
             },
-        );
+        )
+        .unwrap();
         st.apply(&env(1, ack));
         let m = st.machine(&mac).unwrap();
         assert_eq!(
@@ -202,7 +230,8 @@ mod tests {
                 ip: Some(ip),
                 found: true,
             },
-        );
+        )
+        .unwrap();
         assert!(matches!(used, Event::BootEntryUsed { mac: m, .. } if m == mac));
         let other = observe(
             &st,
@@ -211,7 +240,8 @@ mod tests {
                 ip: Some(ip),
                 found: true,
             },
-        );
+        )
+        .unwrap();
         assert!(matches!(other, Event::FileServed { mac: Some(m), .. } if m == mac));
         let stranger = observe(
             &st,
@@ -220,7 +250,8 @@ mod tests {
                 ip: Some(Ipv4Addr::new(10, 0, 0, 99)),
                 found: true,
             },
-        );
+        )
+        .unwrap();
         assert!(matches!(stranger, Event::FileServed { mac: None, .. }));
         let missing = observe(
             &st,
@@ -229,7 +260,17 @@ mod tests {
                 ip: Some(ip),
                 found: false,
             },
-        );
+        )
+        .unwrap();
         assert!(matches!(missing, Event::FileServed { found: false, .. }));
+        let log = |ip| Observation::InstallerLog {
+            ip,
+            line: "main-menu: INFO: partman".into(),
+        };
+        assert!(
+            matches!(observe(&st, log(ip)), Some(Event::InstallerLogged { mac: m, .. }) if m == mac)
+        );
+        assert_eq!(observe(&st, log(Ipv4Addr::new(10, 0, 0, 99))), None);
+        assert_eq!(installer_actor(&st, &mac), format!("installer@{mac}"));
     }
 }

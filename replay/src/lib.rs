@@ -20,11 +20,17 @@
 
 mod archive;
 mod journal;
+mod marks;
+mod pipeline;
 mod records;
 mod tail;
 
 pub use archive::{Archive, ArchiveLine, Merged, Progress, YearRule, file_identity, merge};
 pub use journal::{JournalError, fold_journal, read_journal};
+pub use marks::{Mark, MarkError, MarkKey};
+pub use pipeline::{
+    Committed, Counts, FileSource, Pipeline, Read, Resume, Sink, SinkError, Uncommitted,
+};
 pub use records::{Converter, Observed, Skipped};
 pub use tail::{
     Batch, Checkpoint, DEFAULT_MAX_LINE, FINGERPRINT_BYTES, FileId, Line, TailEvent, Tailer,

@@ -45,6 +45,7 @@ pub enum Skipped {
 }
 
 /// Turns parsed lines of one source into observations, in order.
+#[derive(Clone)]
 pub struct Converter {
     tz: TimeZone,
     pending: HashMap<u32, Pending>,

@@ -1,7 +1,8 @@
-//! Log ingest: nmt's own reader ([`nmt_replay::Tailer`]) follows each configured DHCP/TFTP
-//! log; linemux's file events (with a periodic poll as a backstop) only wake it. Each batch
-//! of complete lines is parsed, turned into events and committed with the source's
-//! checkpoint in one transaction, so a crash neither loses nor repeats a line.
+//! Log ingest: each configured DHCP/TFTP log is an [`nmt_replay::FileSource`] (nmt's own
+//! reader feeding the one ingest pipeline); linemux's file events (with a periodic poll as
+//! a backstop) only wake it. Each batch of complete lines is parsed and committed with the
+//! source's read marks in one transaction, so a crash neither loses nor repeats a line, and
+//! a failed commit reads the same lines again from the last committed position.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,9 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use jiff::Timestamp;
-use nmt_parsers::parse_line;
-use nmt_projections::Source;
-use nmt_replay::{Checkpoint, Converter, Observed, Skipped, Tailer};
+use nmt_replay::{Checkpoint, Counts, FileSource};
 use serde::Serialize;
 
 use super::Shared;
@@ -47,44 +46,47 @@ pub struct SourceStats {
     pub last_error: Option<String>,
 }
 
-struct Source1 {
-    key: String,
-    tailer: Tailer,
-    converter: Converter,
+impl SourceStats {
+    /// Take the committed counts of the source's pipeline.
+    pub fn fill(&mut self, c: &Counts) {
+        self.lines = c.lines;
+        self.events = c.events;
+        self.ignored = c.ignored;
+        self.rejects = c.rejects;
+        self.last_reject.clone_from(&c.last_reject);
+    }
 }
 
-/// The store key of how far a file (by content identity) has been read, by live ingest or
-/// replay, and the source stream its events name.
-pub fn identity_key(identity: u64) -> String {
-    format!("file:{identity:016x}")
-}
-
-/// The store key of a source's checkpoint.
-pub fn checkpoint_key(path: &std::path::Path) -> String {
-    format!("log:{}", path.display())
-}
-
-/// Start following `paths`, reporting into `shared.sources`.
+/// Start following `paths`, reporting into `shared.sources`. A log whose read mark does not
+/// decode is not followed (reading it from its start would ingest it twice): `nmt status`
+/// shows why.
 pub fn start(shared: Arc<Shared>, paths: Vec<PathBuf>) -> Result<()> {
     let mut sources = Vec::new();
     let mut stats = Vec::new();
     {
         let engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
         for path in paths {
-            let key = checkpoint_key(&path);
-            let from: Option<Checkpoint> = engine
-                .checkpoint(&key)?
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            stats.push(SourceStats {
-                path: path.clone(),
-                checkpoint: from.clone(),
-                ..SourceStats::default()
-            });
-            sources.push(Source1 {
-                key,
-                tailer: Tailer::new(path, from),
-                converter: Converter::default(),
-            });
+            match FileSource::open(&path, &*engine) {
+                Ok(src) => {
+                    stats.push(SourceStats {
+                        path: path.clone(),
+                        checkpoint: src.pipeline().committed_tail().cloned(),
+                        ..SourceStats::default()
+                    });
+                    sources.push((stats.len() - 1, src));
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), "not following: {e}");
+                    stats.push(SourceStats {
+                        path: path.clone(),
+                        last_error: Some(format!(
+                            "not followed: {e}. Reading it from its start would record its \
+                             lines twice; run the nmt release that wrote this store"
+                        )),
+                        ..SourceStats::default()
+                    });
+                }
+            }
         }
     }
     shared
@@ -99,7 +101,7 @@ pub fn start(shared: Arc<Shared>, paths: Vec<PathBuf>) -> Result<()> {
     // linemux watches the files (even ones that do not exist yet) and only wakes us.
     let watched: Vec<PathBuf> = sources
         .iter()
-        .map(|s| s.tailer.path().to_path_buf())
+        .map(|(_, s)| s.path().to_path_buf())
         .collect();
     let w = wake.clone();
     tokio::spawn(async move {
@@ -119,8 +121,8 @@ pub fn start(shared: Arc<Shared>, paths: Vec<PathBuf>) -> Result<()> {
             let (sh, src) = (shared.clone(), sources.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
-                for (i, s) in src.iter_mut().enumerate() {
-                    poll_source(&sh, s, &sh.sources, i);
+                for (i, s) in src.iter_mut() {
+                    poll_source(&sh, s, *i);
                 }
             })
             .await;
@@ -133,102 +135,37 @@ pub fn start(shared: Arc<Shared>, paths: Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn poll_source(shared: &Shared, s: &mut Source1, stats: &Mutex<Vec<SourceStats>>, i: usize) {
+/// Read and commit until the source has nothing more, or fails.
+fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
     loop {
-        let batch = match s.tailer.poll(BATCH_BYTES) {
-            Ok(b) => b,
-            Err(e) => {
-                stats.lock().unwrap_or_else(|p| p.into_inner())[i].last_error =
-                    Some(format!("reading: {e}"));
-                return;
+        let read = src.read(BATCH_BYTES, Timestamp::now());
+        let committed = match &read {
+            Ok(_) => {
+                let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+                Some(src.commit(&mut *engine))
             }
+            Err(_) => None,
         };
-        let bytes: usize = batch.lines.iter().map(|l| l.bytes.len() + 1).sum();
-        let now = Timestamp::now();
-        let mut observed: Vec<(Observed, Source)> = Vec::with_capacity(batch.lines.len());
-        // How far each file (by content identity) has been read, for replay to skip.
-        let mut read_to: Vec<(u64, u64)> = Vec::new();
-        let (mut ignored, mut rejects, mut last_reject) = (0u64, 0u64, None);
-        for line in &batch.lines {
-            let end = line.offset + line.bytes.len() as u64 + 1;
-            match read_to.iter_mut().find(|(id, _)| *id == line.identity) {
-                Some(r) => r.1 = r.1.max(end),
-                None => read_to.push((line.identity, end)),
-            }
-            match parse_line(&line.bytes) {
-                Ok(ll) => match s.converter.convert(&ll, now) {
-                    Ok(o) => observed.push((
-                        o,
-                        Source {
-                            stream: identity_key(line.identity),
-                            offset: Some(line.offset),
-                        },
-                    )),
-                    Err(Skipped::Held | Skipped::NoMachine) => ignored += 1,
-                },
-                Err(_) => {
-                    rejects += 1;
-                    last_reject = Some(
-                        String::from_utf8_lossy(&line.bytes[..line.bytes.len().min(200)])
-                            .into_owned(),
-                    );
-                }
-            }
-        }
-        let n_events = observed.len() as u64;
-        let mut error = None;
-        if let Some(cp) = &batch.checkpoint {
-            let cp_bytes = serde_json::to_vec(cp).expect("a checkpoint serializes");
-            let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-            let before = engine.state().last_seq();
-            let keys: Vec<(String, [u8; 8])> = read_to
-                .iter()
-                .map(|(id, end)| (identity_key(*id), end.to_le_bytes()))
-                .collect();
-            let mut cps: Vec<(&str, &[u8])> = vec![(&s.key, &cp_bytes)];
-            cps.extend(keys.iter().map(|(k, v)| (k.as_str(), &v[..])));
-            match engine.ingest(observed, &cps) {
-                Ok((_, affected)) => {
-                    if let Err(e) = engine.render(&affected, before) {
-                        error = Some(format!("rendering: {e:#}"));
-                    }
-                }
-                Err(e) => {
-                    // Nothing was committed: read these lines again from the checkpoint.
-                    error = Some(format!("committing: {e:#}"));
-                    drop(engine);
-                    let from = stats.lock().unwrap_or_else(|p| p.into_inner())[i]
-                        .checkpoint
-                        .clone();
-                    s.tailer = Tailer::new(s.tailer.path().to_path_buf(), from);
-                    s.converter = Converter::default();
-                }
-            }
-        }
-        let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = shared.sources.lock().unwrap_or_else(|p| p.into_inner());
         let e = &mut st[i];
-        if error.is_none() {
-            e.lines += batch.lines.len() as u64;
-            e.events += n_events;
-            e.ignored += ignored;
-            e.rejects += rejects;
-            if last_reject.is_some() {
-                e.last_reject = last_reject;
+        let error = match (&read, committed) {
+            (Err(err), _) => Some(format!("reading: {err}")),
+            (Ok(_), Some(Err(err))) => Some(format!(
+                "{err}; reading again from the last committed position"
+            )),
+            (Ok(_), Some(Ok(done))) => done.render_error,
+            (Ok(_), None) => None,
+        };
+        let p = src.pipeline();
+        e.fill(p.counts());
+        e.checkpoint = p.committed_tail().cloned();
+        if let Ok(r) = &read {
+            for ev in &r.events {
+                tracing::info!(path = %e.path.display(), "reader: {ev:?}");
             }
-            if let Some(cp) = batch.checkpoint {
-                e.checkpoint = Some(cp);
+            if let Some(ev) = r.events.last() {
+                e.last_event = Some(format!("{ev:?}"));
             }
-        }
-        for ev in &batch.events {
-            tracing::info!(path = %e.path.display(), "reader: {ev:?}");
-        }
-        if let Some(ev) = batch.events.last() {
-            e.last_event = Some(format!("{ev:?}"));
-        }
-        if error.is_some() {
-            tracing::warn!(path = %e.path.display(), "{}", error.as_deref().unwrap_or(""));
-            e.last_error = error;
-            return;
         }
         e.lag_bytes = std::fs::metadata(&e.path)
             .map(|m| {
@@ -236,9 +173,14 @@ fn poll_source(shared: &Shared, s: &mut Source1, stats: &Mutex<Vec<SourceStats>>
                     .saturating_sub(e.checkpoint.as_ref().map_or(0, |c| c.offset))
             })
             .unwrap_or(0);
-        drop(st);
-        if bytes < BATCH_BYTES {
+        if let Some(err) = error {
+            tracing::warn!(path = %e.path.display(), "{err}");
+            e.last_error = Some(err);
             return;
+        }
+        match read {
+            Ok(r) if r.bytes >= BATCH_BYTES => {}
+            _ => return,
         }
     }
 }

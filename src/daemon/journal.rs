@@ -1,7 +1,9 @@
 //! Journal sources: on Debian 12 and newer, ISC dhcpd often logs only to the systemd
 //! journal. nmtd follows a unit with `journalctl --follow --output=json --unit=UNIT
-//! --after-cursor=CURSOR` and commits the journal cursor as the source's checkpoint, in the
-//! same transaction as the events of the entries before it.
+//! --after-cursor=CURSOR`; each batch of entries goes through the unit's
+//! [`nmt_replay::Pipeline`], which commits the cursor of the last entry with the events of
+//! the entries up to it. When a batch cannot be committed, journalctl is started again
+//! after the last committed cursor, so no entry is lost or read twice.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -9,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use nmt_parsers::parse_journal_json;
-use nmt_projections::Source;
-use nmt_replay::{Converter, Observed, Skipped};
+use nmt_replay::{MarkKey, Pipeline};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -20,48 +20,59 @@ use super::{Shared, SourceStats};
 const BATCH_LINES: usize = 2000;
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 
-/// The store key of a unit's cursor.
-pub fn checkpoint_key(unit: &str) -> String {
-    format!("journal:{unit}")
-}
-
 /// Follow each unit's journal, reporting into `shared.sources`.
 pub fn start(shared: Arc<Shared>, units: Vec<String>, directory: Option<PathBuf>) {
     for unit in units {
         let index = {
             let mut s = shared.sources.lock().unwrap_or_else(|p| p.into_inner());
             s.push(SourceStats {
-                path: PathBuf::from(checkpoint_key(&unit)),
+                path: PathBuf::from(MarkKey::Journal(unit.clone()).key()),
                 ..SourceStats::default()
             });
             s.len() - 1
         };
         let (sh, dir) = (shared.clone(), directory.clone());
         tokio::spawn(async move {
+            let mut pipeline: Option<Pipeline> = None;
             loop {
-                if let Err(e) = follow(&sh, &unit, dir.as_ref(), index).await {
-                    sh.sources.lock().unwrap_or_else(|p| p.into_inner())[index].last_error =
-                        Some(e.to_string());
-                    tracing::warn!(%unit, "journal source: {e:#}");
-                }
+                let error = match &mut pipeline {
+                    None => {
+                        let engine = sh.engine.lock().unwrap_or_else(|p| p.into_inner());
+                        match Pipeline::journal(&unit, &*engine) {
+                            Ok(p) => {
+                                pipeline = Some(p);
+                                continue;
+                            }
+                            // Not followed from the start instead: that would read it twice.
+                            Err(e) => format!("not followed: {e}"),
+                        }
+                    }
+                    Some(_) => match follow(&sh, &unit, dir.as_ref(), index, &mut pipeline).await {
+                        Ok(()) => continue,
+                        Err(e) => format!("{e:#}"),
+                    },
+                };
+                tracing::warn!(%unit, "journal source: {error}");
+                sh.sources.lock().unwrap_or_else(|p| p.into_inner())[index].last_error =
+                    Some(error);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
     }
 }
 
+/// Run journalctl after the pipeline's committed cursor and commit what it prints, until it
+/// ends or a batch cannot be committed.
 async fn follow(
     shared: &Arc<Shared>,
     unit: &str,
     dir: Option<&PathBuf>,
     index: usize,
+    slot: &mut Option<Pipeline>,
 ) -> anyhow::Result<()> {
-    let key = checkpoint_key(unit);
-    let cursor = {
-        let e = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        e.checkpoint(&key)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    };
+    let cursor = slot
+        .as_ref()
+        .and_then(|p| p.committed_cursor().map(str::to_string));
     let mut cmd = Command::new("journalctl");
     // --merge: every boot and every journal file, not only the current boot's (a cursor from
     // before a reboot, or a copied journal, must still be followed).
@@ -85,7 +96,6 @@ async fn follow(
     };
     let mut child = cmd.spawn()?;
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut converter = Converter::default();
     loop {
         let mut batch: Vec<String> = Vec::new();
         match lines.next_line().await? {
@@ -101,77 +111,32 @@ async fn follow(
             }
         }
         let sh = shared.clone();
-        let (key2, unit2) = (key.clone(), unit.to_string());
-        converter = tokio::task::spawn_blocking(move || {
-            ingest(&sh, &key2, &unit2, batch, &mut converter, index);
-            converter
+        let mut pipeline = slot.take().expect("a pipeline while following");
+        let (pipeline, result) = tokio::task::spawn_blocking(move || {
+            let now = Timestamp::now();
+            for l in &batch {
+                pipeline.journal_entry(l.as_bytes(), now);
+            }
+            let result = {
+                let mut engine = sh.engine.lock().unwrap_or_else(|p| p.into_inner());
+                pipeline.flush(&mut *engine)
+            };
+            let mut st = sh.sources.lock().unwrap_or_else(|p| p.into_inner());
+            let s = &mut st[index];
+            s.fill(pipeline.counts());
+            if let Some(c) = pipeline.committed_cursor() {
+                s.last_event = Some(format!("cursor {c}"));
+            }
+            if let Ok(done) = &result
+                && let Some(e) = &done.render_error
+            {
+                s.last_error = Some(e.clone());
+            }
+            (pipeline, result)
         })
         .await?;
-    }
-}
-
-fn ingest(
-    shared: &Shared,
-    key: &str,
-    unit: &str,
-    batch: Vec<String>,
-    converter: &mut Converter,
-    index: usize,
-) {
-    let now = Timestamp::now();
-    let mut observed: Vec<(Observed, Source)> = Vec::new();
-    let (mut ignored, mut rejects, mut last_reject, mut cursor) = (0u64, 0u64, None, None);
-    let n = batch.len() as u64;
-    for line in &batch {
-        match parse_journal_json(line.as_bytes()) {
-            Ok(entry) => {
-                if let Some(c) = &entry.cursor {
-                    cursor = Some(c.clone());
-                }
-                match entry.log_line().map(|ll| converter.convert(&ll, now)) {
-                    Ok(Ok(o)) => observed.push((
-                        o,
-                        Source {
-                            stream: format!("journal:{unit}"),
-                            offset: None,
-                        },
-                    )),
-                    Ok(Err(Skipped::Held | Skipped::NoMachine)) => ignored += 1,
-                    Err(_) => {
-                        rejects += 1;
-                        last_reject = Some(line.chars().take(200).collect::<String>());
-                    }
-                }
-            }
-            Err(_) => {
-                rejects += 1;
-                last_reject = Some(line.chars().take(200).collect::<String>());
-            }
-        }
-    }
-    let events = observed.len() as u64;
-    let Some(cursor) = cursor else {
-        return;
-    };
-    let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-    let before = engine.state().last_seq();
-    let result = engine
-        .ingest(observed, &[(key, cursor.as_bytes())])
-        .and_then(|(_, affected)| engine.render(&affected, before));
-    drop(engine);
-    let mut st = shared.sources.lock().unwrap_or_else(|p| p.into_inner());
-    let s = &mut st[index];
-    match result {
-        Ok(_) => {
-            s.lines += n;
-            s.events += events;
-            s.ignored += ignored;
-            s.rejects += rejects;
-            if last_reject.is_some() {
-                s.last_reject = last_reject;
-            }
-            s.last_event = Some(format!("cursor {cursor}"));
-        }
-        Err(e) => s.last_error = Some(format!("{e:#}")),
+        *slot = Some(pipeline);
+        // journalctl is stopped (dropped) and started again after the committed cursor.
+        result.map_err(|e| anyhow::anyhow!("{e}; reading again after the last committed entry"))?;
     }
 }

@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, UnixListener};
 pub use access::{AccessConfig, Caller};
 pub use commits::{EngineGuard, EngineLock};
 pub use control::{CliRequest, control_app};
-pub use ingest::{SourceStats, checkpoint_key, identity_key};
+pub use ingest::SourceStats;
 pub use machines::machine_app;
 pub use web::{WebAuth, hash_password, web_app};
 

@@ -1,7 +1,8 @@
 //! The syslog receiver installers log to (`log_host` in d-i, `inst.syslog` in anaconda,
 //! rsyslog in autoinstall): each UDP datagram from a machine's address becomes an
 //! `InstallerLogged` event of that machine, so `nmt history` shows its install log — the
-//! answer to Roger's hung remote install. Datagrams are batched into one commit per 200 ms.
+//! answer to Roger's hung remote install. Datagrams go through the receiver's
+//! [`nmt_replay::Pipeline`], batched into one commit per 200 ms.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use nmt_projections::{Event, Source, untrusted};
+use nmt_replay::Pipeline;
 use tokio::net::UdpSocket;
 
 use super::Shared;
@@ -24,27 +25,18 @@ pub async fn bind(addr: &str) -> Result<UdpSocket> {
         .with_context(|| format!("while binding the syslog receiver {addr}"))
 }
 
-/// The message of a syslog datagram: the `<PRI>` dropped, at most one line.
-fn message(datagram: &[u8]) -> String {
-    let mut d = datagram;
-    if d.first() == Some(&b'<')
-        && let Some(end) = d.iter().take(6).position(|b| *b == b'>')
-    {
-        d = &d[end + 1..];
-    }
-    let d = d.strip_suffix(b"\n").unwrap_or(d);
-    untrusted(d)
-}
+type Datagram = (SocketAddr, Vec<u8>, Timestamp);
 
 /// Receive until the process ends.
 pub fn start(shared: Arc<Shared>, socket: UdpSocket) {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 8192];
-        let mut pending: Vec<(SocketAddr, String, Timestamp)> = Vec::new();
+        let mut pending: Vec<Datagram> = Vec::new();
+        let mut pipeline = Some(Pipeline::syslog());
         loop {
             let got = tokio::time::timeout(FLUSH_EVERY, socket.recv_from(&mut buf)).await;
             if let Ok(Ok((n, peer))) = got {
-                pending.push((peer, message(&buf[..n]), Timestamp::now()));
+                pending.push((peer, buf[..n].to_vec(), Timestamp::now()));
                 if pending.len() < FLUSH_AT {
                     continue;
                 }
@@ -54,62 +46,46 @@ pub fn start(shared: Arc<Shared>, socket: UdpSocket) {
             }
             let batch = std::mem::take(&mut pending);
             let sh = shared.clone();
-            let _ = tokio::task::spawn_blocking(move || flush(&sh, batch)).await;
+            let mut p = pipeline.take().unwrap_or_else(Pipeline::syslog);
+            pipeline = tokio::task::spawn_blocking(move || {
+                flush(&sh, &mut p, batch);
+                p
+            })
+            .await
+            .ok();
         }
     });
 }
 
-fn flush(shared: &Shared, batch: Vec<(SocketAddr, String, Timestamp)>) {
-    let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-    let mut unattributed = 0u64;
-    for (peer, line, at) in batch {
-        let IpAddr::V4(ip) = peer.ip() else {
-            unattributed += 1;
-            continue;
-        };
-        let st = engine.state();
-        let Some(m) = st.machine_by_lease(&ip).or_else(|| st.machine_by_ip(&ip)) else {
-            unattributed += 1;
-            continue;
-        };
-        let (mac, actor) = match &m.name {
-            Some(n) => (m.mac, format!("installer@{n}")),
-            None => (m.mac, format!("installer@{}", m.mac)),
-        };
-        let source = Source {
-            stream: format!("syslog:{ip}"),
-            offset: None,
-        };
-        if let Err(e) = engine.append(
-            vec![Event::InstallerLogged { mac, ip, line }],
-            &actor,
-            at,
-            Some(source),
-        ) {
-            tracing::warn!("installer log line not recorded: {e:#}");
+/// Commit a batch of datagrams through the receiver's pipeline; installer log lines from
+/// addresses no machine was given are counted for `nmt status`, not recorded. Datagrams
+/// that cannot be committed are gone (UDP keeps nothing to read again): logged.
+fn flush(shared: &Shared, pipeline: &mut Pipeline, batch: Vec<Datagram>) {
+    let before = pipeline.counts().unattributed;
+    for (peer, datagram, at) in batch {
+        match peer.ip() {
+            IpAddr::V4(ip) => pipeline.datagram(ip, &datagram, at),
+            IpAddr::V6(_) => pipeline.unattributed(),
         }
     }
-    drop(engine);
+    let result = {
+        let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+        pipeline.flush(&mut *engine)
+    };
+    match result {
+        Ok(done) => {
+            if let Some(e) = done.render_error {
+                tracing::warn!("installer log lines recorded, but {e}");
+            }
+        }
+        Err(e) => tracing::warn!("installer log lines not recorded: {e}"),
+    }
+    let unattributed = pipeline.counts().unattributed - before;
     if unattributed > 0 {
         shared
             .counters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .syslog_unattributed += unattributed;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_priority_goes_and_the_text_stays_data() {
-        assert_eq!(
-            message(b"<13>main-menu[312]: INFO: Menu item 'partman'"),
-            "main-menu[312]: INFO: Menu item 'partman'"
-        );
-        assert_eq!(message(b"plain\n"), "plain");
-        assert_eq!(message(b"<13>a\x1b[2Jb"), "a\\u{1b}[2Jb");
     }
 }

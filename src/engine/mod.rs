@@ -5,6 +5,7 @@
 //! for one command; `nmtd` keeps it open. Domain rules stay in `nmt-projections`; this module
 //! only sequences them with I/O.
 
+mod ingest;
 mod render;
 mod replay;
 mod resolve;
@@ -16,7 +17,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 use nmt_projections::{Affected, Command, Envelope, Event, Mac, Source, State, decide};
-use nmt_replay::Observed;
 
 pub use replay::ReplaySummary;
 pub use resolve::resolve;
@@ -278,13 +278,16 @@ impl Engine {
 
     /// Decide a command, append its events, and bring the affected files up to date.
     /// A refusal (a [`nmt_projections::Refusal`] inside the error) appends nothing.
+    /// Recorded as coming from the command line; see [`Engine::execute_from`].
     pub fn execute(&mut self, cmd: Command, actor: &str) -> Result<Executed> {
+        self.execute_from(cmd, actor, Source::Cli)
+    }
+
+    /// [`Engine::execute`], recording where the command came from (the CLI, a web form, a
+    /// machine's report).
+    pub fn execute_from(&mut self, cmd: Command, actor: &str, source: Source) -> Result<Executed> {
         let events = decide(&self.state, cmd)?;
         let now = Timestamp::now();
-        let source = Source {
-            stream: "cli".into(),
-            offset: None,
-        };
         let before = self.state.last_seq();
         let (envelopes, affected) = self.append(events, actor, now, Some(source))?;
         let files = self.render(&affected, before)?;
@@ -308,27 +311,6 @@ impl Engine {
             self.push(&mut batch, event, actor, observed_at, source.clone());
         }
         self.commit(batch, &[])
-    }
-
-    /// Append what log lines observed, each decided against the state its predecessors left
-    /// (so a fetch is attributed through the acknowledgement just before it), together with
-    /// the source's checkpoint, in one transaction: a crash loses or repeats no line.
-    pub fn ingest(
-        &mut self,
-        observed: Vec<(Observed, Source)>,
-        checkpoints: &[(&str, &[u8])],
-    ) -> Result<(Vec<Envelope>, Affected)> {
-        let mut batch = Batch::new();
-        for (o, source) in observed {
-            let event = nmt_projections::observe(&self.state, o.observation);
-            self.push(&mut batch, event, &o.actor, o.at, Some(source));
-        }
-        self.commit(batch, checkpoints)
-    }
-
-    /// A source's committed checkpoint.
-    pub fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>> {
-        self.store.checkpoint(source)
     }
 
     fn push(
