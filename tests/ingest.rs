@@ -370,3 +370,37 @@ fn a_units_journal_is_followed_from_its_cursor() {
     );
     assert_eq!(counts["52:54:00:ab:cd:02"], 1);
 }
+
+#[test]
+fn a_read_mark_that_does_not_decode_stops_its_log_and_status_says_why() {
+    use nmt::EventStore;
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    append(&log, &dhcp_line(1));
+    t.ok(&["group", "add", "lab"]);
+    {
+        // A mark as a release this one does not know (or a damaged store) would leave it.
+        let mut store =
+            nmt::RedbStore::open(&t.state().join(nmt::DB_FILE), Duration::from_secs(5)).unwrap();
+        let key = format!("log:{}", log.display());
+        store
+            .append(&[], &[(key.as_str(), b"{\"dev\":1,".as_slice())], None)
+            .unwrap();
+    }
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    append(&log, &dhcp_line(2));
+    std::thread::sleep(Duration::from_millis(800));
+    let status = t.ok(&["status"]);
+    assert!(status.contains("does not decode"), "{status}");
+    assert!(status.contains("not followed"), "{status}");
+    let js = t.json(&["status"]);
+    assert!(
+        js["sources"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("does not decode"),
+        "{js}"
+    );
+    // Nothing was read from byte 0 instead.
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 0);
+}

@@ -73,3 +73,102 @@ impl Sink for Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use nmt_replay::{FileSource, Resume};
+
+    use super::*;
+    use crate::OpenOptions;
+
+    /// The real engine, with a commit failure injected on demand (as a full disk would).
+    struct Flaky<'a> {
+        engine: &'a mut Engine,
+        fail_commit: bool,
+    }
+
+    impl Sink for Flaky<'_> {
+        fn mark(&self, key: &MarkKey) -> Result<Option<Mark>, SinkError> {
+            Sink::mark(&*self.engine, key)
+        }
+        fn commit(
+            &mut self,
+            observed: Vec<(Observed, Source)>,
+            marks: Vec<(MarkKey, Mark)>,
+        ) -> Result<Committed, SinkError> {
+            if self.fail_commit {
+                return Err(SinkError("No space left on device (injected)".into()));
+            }
+            Sink::commit(self.engine, observed, marks)
+        }
+    }
+
+    #[test]
+    fn a_failing_render_then_a_failing_commit_lose_and_double_no_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let opts = OpenOptions {
+            state_dir: state.clone(),
+            config: None,
+            wait: Duration::from_secs(5),
+            create: true,
+        };
+        drop(Engine::open(&opts).unwrap());
+        // A real render failure: the boot entries' directory became a file.
+        let entries = state.join("tftp/pxelinux.cfg");
+        std::fs::remove_dir_all(&entries).unwrap();
+        std::fs::write(&entries, "not a directory").unwrap();
+        let mut engine = Engine::open(&opts).unwrap();
+        let log = dir.path().join("dhcpd.log");
+        let mut f = std::fs::File::create(&log).unwrap();
+        let mut write = |from: u32, to: u32| {
+            for i in from..to {
+                writeln!(
+                    f,
+                    "Nov 21 02:05:11 gw dhcpd[77]: DHCPACK on 10.0.0.{} to 52:54:00:00:00:{i:02x} via eth0",
+                    i + 1
+                )
+                .unwrap();
+            }
+        };
+        let now = jiff::Timestamp::now();
+        let mut src = FileSource::open(&log, &engine).unwrap();
+        write(0, 5);
+        src.read(1 << 20, now).unwrap();
+        let mut sink = Flaky {
+            engine: &mut engine,
+            fail_commit: false,
+        };
+        let done = src.commit(&mut sink).unwrap();
+        assert_eq!(done.events, 5);
+        let why = done.render_error.expect("no entry can be written");
+        assert!(why.contains("pxelinux.cfg"), "{why}");
+        write(5, 9);
+        src.read(1 << 20, now).unwrap();
+        sink.fail_commit = true;
+        let e = src.commit(&mut sink).unwrap_err();
+        assert!(matches!(e.resume, Resume::Tail(Some(_))), "{e:?}");
+        sink.fail_commit = false;
+        write(9, 12);
+        src.read(1 << 20, now).unwrap();
+        src.commit(&mut sink).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        engine
+            .events(None, None, &mut |env| {
+                if let Event::DhcpSeen { mac, .. } = env.event {
+                    *seen.entry(mac.to_string()).or_insert(0) += 1;
+                }
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(seen.len(), 12, "{seen:?}");
+        assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+        // A restart goes on from the committed mark: nothing again.
+        let mut again = FileSource::open(&log, &engine).unwrap();
+        assert_eq!(again.read(1 << 20, now).unwrap().lines, 0);
+    }
+}
