@@ -225,6 +225,14 @@ impl Config {
         }
     }
 
+    /// Where an output directory of the renderers is.
+    pub fn dir_of(&self, dir: &nmt_projections::render::OutputDir) -> PathBuf {
+        match dir {
+            nmt_projections::render::OutputDir::Tftp(rel) => self.paths.tftp_root.join(rel),
+            nmt_projections::render::OutputDir::NodeLists => self.paths.node_lists.clone(),
+        }
+    }
+
     /// The embedded defaults as a commented TOML file, for `nmt config --default`.
     pub fn default_toml() -> String {
         let body = toml::to_string_pretty(&FileConfig::default()).expect("defaults serialize");

@@ -230,19 +230,9 @@ impl Engine {
             .iter()
             .map(|f| self.config.path_of(&f.target))
             .collect();
-        let tftp = &self.config.paths.tftp_root;
-        let dirs = [
-            tftp.join("pxelinux.cfg"),
-            tftp.join("pxelinux.cfg/nmt"),
-            tftp.join("grub"),
-            tftp.join("grub/nmt"),
-            tftp.join("ipxe"),
-            tftp.join("ipxe/nmt"),
-            self.config.paths.node_lists.clone(),
-        ];
         let mut out = Vec::new();
-        for d in dirs {
-            let Ok(rd) = std::fs::read_dir(&d) else {
+        for d in render::OUTPUT_DIRS {
+            let Ok(rd) = std::fs::read_dir(self.config.dir_of(d)) else {
                 continue;
             };
             for e in rd.flatten() {

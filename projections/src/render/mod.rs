@@ -89,6 +89,27 @@ pub enum Target {
     NodeList(String),
 }
 
+/// A directory the renderers write one file per machine or per group into. Files there that
+/// carry [`MARKER`] and that no render produces are stale (a removed machine or group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputDir {
+    /// A directory relative to the TFTP root.
+    Tftp(&'static str),
+    /// The directory of the groups' node lists.
+    NodeLists,
+}
+
+/// Every directory of per-machine and per-group files, as the renderers lay them out.
+pub const OUTPUT_DIRS: &[OutputDir] = &[
+    OutputDir::Tftp("pxelinux.cfg"),
+    OutputDir::Tftp("pxelinux.cfg/nmt"),
+    OutputDir::Tftp("grub"),
+    OutputDir::Tftp("grub/nmt"),
+    OutputDir::Tftp("ipxe"),
+    OutputDir::Tftp("ipxe/nmt"),
+    OutputDir::NodeLists,
+];
+
 /// One generated file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct File {

@@ -1290,3 +1290,36 @@ fn grub_script_check_accepts_every_grub_file() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn every_per_machine_and_per_group_file_lies_in_a_listed_output_dir() {
+    let mut g = Given::new();
+    g.ev(Event::GroupCreated {
+        group: "lab".into(),
+        policy: "ltsp".parse().unwrap(),
+    });
+    g.register("52:54:00:00:00:01", Some("pc01"), Some("lab"), None)
+        .rootdev("52:54:00:00:00:01", "/dev/sdb2")
+        .register("52:54:00:00:00:02", None, None, None)
+        .policy("52:54:00:00:00:02", "install", true);
+    let dirs: BTreeSet<&str> = OUTPUT_DIRS
+        .iter()
+        .filter_map(|d| match d {
+            OutputDir::Tftp(rel) => Some(*rel),
+            OutputDir::NodeLists => None,
+        })
+        .collect();
+    let files = all(&g.state, &RenderConfig::default());
+    let mut checked = 0;
+    for f in &files {
+        if let Target::Tftp(rel) = &f.target
+            && let Some((dir, _)) = rel.rsplit_once('/')
+            && (rel.contains("01-") || rel.contains("/nmt/"))
+        {
+            assert!(dirs.contains(dir), "{rel} is in no output dir");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{files:?}");
+    assert!(OUTPUT_DIRS.contains(&OutputDir::NodeLists));
+}
