@@ -1,7 +1,7 @@
 //! Edges of the command line: refusals append nothing, hostile input, MAC spellings,
 //! concurrency, drift, stale files, help.
 
-use crate::util::{Nmt, mac, pxe};
+use crate::util::{Nmt, TestDir, dhcpd_conf, mac, pxe, require_tool};
 
 #[test]
 fn mac_spellings_are_accepted_and_garbage_refused() {
@@ -308,7 +308,7 @@ fn removing_a_machine_removes_its_files() {
 fn import_is_all_or_nothing() {
     let t = Nmt::new();
     t.ok(&["group", "add", "lab"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let bad = dir.path().join("bad.csv");
     std::fs::write(
         &bad,
@@ -395,18 +395,12 @@ fn show_prints_the_machine_and_its_boot_entry() {
 
 #[test]
 fn dhcp_is_checked_and_reloaded_only_when_its_file_changes() {
+    require_tool("/usr/sbin/dhcpd", "isc-dhcp-server");
     let t = Nmt::new();
     std::fs::create_dir_all(t.state()).unwrap();
     let include = t.path("dhcp/dhcpd-nmt.conf");
     let conf = t.dir.path().join("dhcpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "ddns-update-style none;\nsubnet 10.0.0.0 netmask 255.255.0.0 {{ range 10.0.200.1 10.0.200.250; }}\ninclude \"{}\";\n",
-            include.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, dhcpd_conf(&include)).unwrap();
     let reloads = t.dir.path().join("reloads");
     let write_config = |check: &str| {
         std::fs::write(

@@ -1,143 +1,10 @@
 //! `nmtd` for real: started on a temp state, the CLI goes through its socket, and installer
 //! reports arrive over HTTP with and without the right token.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{Nmt, mac, pxe};
-
-/// A running nmtd, stopped when dropped.
-pub struct Daemon {
-    child: Child,
-    /// The machine-facing address.
-    pub http: String,
-    /// The installer syslog receiver's address, when asked for.
-    pub syslog: Option<String>,
-    /// The web UI's `http://ADDR:PORT`, when asked for.
-    pub web: Option<String>,
-}
-
-impl Daemon {
-    pub fn start(t: &Nmt, extra: &[&str]) -> Daemon {
-        Daemon::start_in(t, None, "127.0.0.1:0", extra)
-    }
-
-    /// Start nmtd inside a network namespace (when given) with its machine-facing listener
-    /// on `http`.
-    pub fn start_in(t: &Nmt, netns: Option<&str>, http: &str, extra: &[&str]) -> Daemon {
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_nmtd")]);
-                c
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_nmtd")),
-        };
-        let mut child = cmd
-            .args(["--http", http])
-            .args(extra)
-            .env("NMT_STATE", t.state())
-            .env("NMTD_LOG", "info")
-            .env("TZ", "UTC")
-            .stdout(Stdio::piped())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(t.dir.path().join("nmtd.log"))
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut http = None;
-        let mut syslog = None;
-        let mut web = None;
-        let wants_syslog = extra.contains(&"--syslog");
-        let wants_web = extra.contains(&"--web");
-        while (http.is_none() || (wants_syslog && syslog.is_none()) || (wants_web && web.is_none()))
-            && Instant::now() < deadline
-        {
-            match lines.next() {
-                Some(Ok(l)) => {
-                    if let Some(a) = l.strip_prefix("nmtd: machine-facing HTTP on http://") {
-                        http = Some(a.to_string());
-                    }
-                    if let Some(a) = l.strip_prefix("nmtd: installer syslog on udp://") {
-                        syslog = Some(a.to_string());
-                    }
-                    if let Some(a) = l.strip_prefix("nmtd: web UI on ") {
-                        web = a.split(' ').next().map(str::to_string);
-                    }
-                }
-                _ => break,
-            }
-        }
-        let (Some(http), true) = (http, web.is_some() || !wants_web) else {
-            let _ = child.kill();
-            let err = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap_or_default();
-            panic!("nmtd did not start: {err}");
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Daemon {
-            child,
-            http,
-            syslog,
-            web,
-        }
-    }
-
-    /// POST a form to the machine-facing listener; the status code and body.
-    pub fn post(&self, path: &str, form: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.http).unwrap();
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: nmtd\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-            form.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let code = resp[9..12].parse().unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (code, body)
-    }
-}
-
-impl Daemon {
-    /// GET from the machine-facing listener; the status code and body.
-    pub fn get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.http).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: nmtd\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let code = resp[9..12].parse().unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (code, body)
-    }
-}
-
-impl Daemon {
-    /// Stop it with SIGKILL, as a crash would.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::util::{Daemon, Nmt, mac, pxe, require_root};
 
 fn token_of(t: &Nmt, m: &str) -> String {
     let f = t.file(&pxe(m));
@@ -314,10 +181,7 @@ fn the_demo_pool_boots_through_the_normal_ingest_path() {
 
 /// A real second Unix user, created for the test (root only, as in CI).
 fn test_user(name: &str) {
-    assert!(
-        nix::unistd::Uid::effective().is_root(),
-        "this test creates a Unix user and must run as root (CI does)"
-    );
+    require_root("it creates a Unix user");
     let out = Command::new("useradd")
         .args([
             "--system",

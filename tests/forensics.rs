@@ -1,23 +1,11 @@
 //! Questions about the past and rebuilding: journal export and import, `--at`, `nmt boots`,
 //! `nmt verify`.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::daemon::Daemon;
-use crate::util::{Nmt, mac};
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
+use crate::util::{Daemon, Nmt, TestDir, append, mac, require_tool, wait_for};
 
 /// A boot of machine n in dnsmasq's words: DHCP, then its pxelinux entry over TFTP.
 fn boot(n: u32, stamp: &str) -> String {
@@ -31,12 +19,8 @@ fn boot(n: u32, stamp: &str) -> String {
     )
 }
 
-fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
-        std::thread::sleep(Duration::from_millis(30));
-    }
+fn wait(what: &str, f: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(20), f);
 }
 
 /// Every generated file under a state directory, by relative path.
@@ -230,7 +214,7 @@ fn a_truncated_or_corrupted_export_is_refused_with_its_line() {
     let t = Nmt::new();
     t.ok(&["machine", "add", &mac(1)]);
     let full = t.ok(&["journal", "export"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let cut = dir.path().join("cut.jsonl");
     std::fs::write(&cut, &full[..full.len() - 20]).unwrap();
     let other = Nmt::new();
@@ -262,6 +246,7 @@ fn verify_reports_drift_and_exits_1() {
 }
 
 fn gzip(path: &Path) -> std::path::PathBuf {
+    require_tool("gzip", "gzip");
     let out = Command::new("gzip").arg("-k").arg(path).output().unwrap();
     assert!(
         out.status.success(),
@@ -384,7 +369,7 @@ fn the_disaster_story_journal_import_plus_log_replay_brings_everything_back() {
 fn replay_strict_fails_on_unrecognised_lines_and_damaged_archives_add_nothing() {
     let t = Nmt::new();
     t.ok(&["group", "add", "x"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let log = dir.path().join("mixed.log");
     std::fs::write(
         &log,

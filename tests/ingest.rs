@@ -8,17 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::daemon::Daemon;
-use crate::util::Nmt;
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
+use crate::util::{Daemon, Nmt, append, require_tool, wait_for};
 
 /// A DHCP line for the nth machine, in dnsmasq's syslog format.
 fn dhcp_line(n: u32) -> String {
@@ -63,15 +53,6 @@ fn seen_counts(t: &Nmt) -> BTreeMap<String, usize> {
         }
     }
     out
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
 }
 
 #[test]
@@ -279,12 +260,13 @@ fn sigkill_at_random_moments_loses_and_repeats_no_line() {
 /// Write journal entries into a journal directory with systemd's own tool, as a remote or
 /// copied journal would arrive.
 fn journal_write(dir: &Path, file: &str, entries: &[(u64, &str)]) {
-    let tool = Path::new("/lib/systemd/systemd-journal-remote");
-    assert!(
-        tool.exists(),
-        "{} is missing: install Debian's systemd-journal-remote (.ci/run does)",
-        tool.display()
+    require_tool(
+        "/lib/systemd/systemd-journal-remote",
+        "systemd-journal-remote",
     );
+    // nmtd reads the journal with journalctl.
+    require_tool("journalctl", "systemd");
+    let tool = Path::new("/lib/systemd/systemd-journal-remote");
     let mut export = String::new();
     for (usec, msg) in entries {
         export.push_str(&format!(

@@ -14,8 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::daemon::Daemon;
-use crate::util::{Nmt, must, run};
+use crate::util::{Daemon, Nmt, must, require_root, require_tool, run, wait_for};
 
 /// The client's MAC, set on its end of the veth pair.
 const CLIENT_MAC: &str = "52:54:00:d7:00:01";
@@ -28,24 +27,6 @@ const HOSTILE_HOST: &str = "pc";
 /// The name given to the machine through nmt.
 const NAME: &str = "lab07";
 const SERVER_IP: &str = "10.213.7.1";
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn require_tool(tool: &str, package: &str) {
-    let found = run(&["sh", "-c", &format!("command -v {tool}")])
-        .status
-        .success();
-    assert!(
-        found,
-        "`{tool}` is missing: install Debian's {package} (this test never skips)"
-    );
-}
 
 /// Two network namespaces joined by a veth pair, and the dnsmasq in the server one. Dropping
 /// it kills dnsmasq and deletes both namespaces (which takes the veth pair with them); when
@@ -392,10 +373,11 @@ fn a_real_dnsmasq_exchange_is_discovered_and_named() {
         "this test runs a real DHCP exchange in network namespaces and needs root; it does not \
          skip (run it as root, as CI does)"
     );
+    require_root("it runs a real DHCP exchange in network namespaces");
     require_tool("ip", "iproute2");
     require_tool("ss", "iproute2");
     require_tool("dnsmasq", "dnsmasq-base");
-    require_tool("busybox", "busybox (or busybox-static)");
+    require_tool("busybox", "busybox-static");
 
     let t = Nmt::new();
     let lab_dir = t.dir.path().join("lab");

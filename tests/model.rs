@@ -10,6 +10,8 @@ use nmt_projections::{
     Command, Event, ImportRow, Mac, NamePattern, Profile, ProfileKind, ReportVia,
 };
 
+use crate::util::TestDir;
+
 /// xorshift64*: a tiny deterministic generator, so a seed reproduces a run.
 struct Rng(u64);
 
@@ -149,7 +151,7 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
 }
 
 fn run(seed: u64, steps: usize) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let mut engine = open(dir.path());
     let mut r = Rng(seed | 1);
     let mut accepted = 0;
@@ -239,7 +241,7 @@ fn incremental_files_always_equal_a_full_render() {
 
 #[test]
 fn as_of_answers_are_the_same_with_and_without_snapshots() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let mut engine = open(dir.path());
     let mut r = Rng(0x005E_ED0F_A50F);
     let base = jiff::Timestamp::from_second(1_790_000_000).unwrap();

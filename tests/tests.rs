@@ -1,6 +1,7 @@
 //! End-to-end tests of the real binaries, one module per area.
 
-// Helpers: run `nmt` in a temp state dir, read generated files, run `dhcpd -t`.
+// Helpers shared by every module: `nmt` in a temp state dir (kept when a test fails), `nmtd`,
+// waiting, what a test needs from the host (it fails saying so, never skips), `dhcpd -t`.
 mod util;
 
 // The specification's stories through the CLI: Kathrin, Reinhard, Andreas.
@@ -10,7 +11,8 @@ mod stories;
 // drift and stale files, help texts.
 mod cli;
 
-// The event schema: the journal written by the first release still decodes and folds.
+// The event schema: the fixture journals (the first release's, and one with every event kind
+// and source) still decode, fold, import and export byte for byte.
 mod journal;
 
 // A model test: random commands; incremental files always equal a full render, and the

@@ -1,8 +1,26 @@
-//! Running the real `nmt` binary in a temporary state directory. On failure a test prints
-//! the command, its stdout and stderr, and the directory.
+//! Helpers shared by every test module, in one place:
+//!
+//! - running programs: [`run`], [`must`];
+//! - temporary directories that a failing test keeps: [`TestDir`];
+//! - the real `nmt` binary in a temporary state: [`Nmt`]; the real `nmtd`: [`Daemon`];
+//! - waiting and files: [`wait_for`], [`append`], [`mtime`], [`pxe`], [`grub`], [`mac`];
+//! - what a test needs from the host, said clearly when it is missing (no test skips):
+//!   [`require`], [`require_root`], [`require_tool`], [`require_file`];
+//! - ISC dhcpd's own check of nmt's include: [`dhcpd_conf`], [`dhcpd_check`].
+//!
+//! On failure a test prints the command, its stdout and stderr, and keeps its directory.
 
+mod daemon;
+
+pub use daemon::Daemon;
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
 
 /// Run a program (`args[0]`) with arguments; panics if it cannot be started.
 pub fn run(args: &[&str]) -> Output {
@@ -26,20 +44,111 @@ pub fn must(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-use tempfile::TempDir;
+/// What every "missing" message ends with.
+const HOW: &str = "run the README's test command (`tests/run`) as root, which installs what is \
+                   missing; no test skips";
+
+/// Require something of the host: when `present` is false the test fails, saying that it
+/// needs `what`.
+pub fn require(what: &str, present: bool) {
+    assert!(present, "this test needs {what}; {HOW}");
+}
+
+/// Require root, saying `why` the test needs it (e.g. "it creates network namespaces").
+pub fn require_root(why: &str) {
+    require(&format!("root ({why})"), nix::unistd::geteuid().is_root());
+}
+
+/// Require a program, by name on `PATH` or by absolute path, from a Debian `package`.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = if tool.starts_with('/') {
+        Path::new(tool).exists()
+    } else {
+        run(&["sh", "-c", &format!("command -v {tool}")])
+            .status
+            .success()
+    };
+    require(&format!("`{tool}` (Debian's {package})"), found);
+}
+
+/// Require a file from a Debian `package`.
+pub fn require_file(path: &str, package: &str) {
+    require(
+        &format!("{path} (Debian's {package})"),
+        Path::new(path).exists(),
+    );
+}
+
+/// Poll `f` until it holds; fails after `limit`, naming `what`. How long it took.
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// Append text to a file, creating it (as a logging server would).
+pub fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A temporary directory, removed when dropped, except when the test is failing: then it is
+/// kept, and its path printed (`kept test dir: PATH`), to look at what the test left.
+pub struct TestDir {
+    dir: Option<TempDir>,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir {
+            dir: Some(
+                tempfile::Builder::new()
+                    .prefix("nmt-test-")
+                    .tempdir()
+                    .expect("a temporary directory"),
+            ),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .expect("the directory until dropped")
+            .path()
+    }
+
+    /// A path inside it.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path().join(rel)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("kept test dir: {}", dir.keep().display());
+        }
+    }
+}
 
 /// A temporary nmt state.
 pub struct Nmt {
-    pub dir: TempDir,
+    pub dir: TestDir,
 }
 
 impl Nmt {
     pub fn new() -> Nmt {
         Nmt {
-            dir: tempfile::Builder::new()
-                .prefix("nmt-test-")
-                .tempdir()
-                .unwrap(),
+            dir: TestDir::new(),
         }
     }
 
@@ -163,24 +272,21 @@ pub fn mtime(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
 
+/// A minimal dhcpd.conf that includes `include` (nmt's generated part).
+pub fn dhcpd_conf(include: &Path) -> String {
+    format!(
+        "ddns-update-style none;\nsubnet 10.0.0.0 netmask 255.255.0.0 {{ range 10.0.200.1 10.0.200.250; }}\ninclude \"{}\";\n",
+        include.display()
+    )
+}
+
 /// Run the real `dhcpd -t` on a dhcpd.conf that includes `include`.
 pub fn dhcpd_check(include: &Path) {
-    let dhcpd = Path::new("/usr/sbin/dhcpd");
-    assert!(
-        dhcpd.exists(),
-        "/usr/sbin/dhcpd is missing: install Debian's isc-dhcp-server (.ci/run does)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("dhcpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "ddns-update-style none;\nsubnet 10.0.0.0 netmask 255.255.0.0 {{ range 10.0.200.1 10.0.200.250; }}\ninclude \"{}\";\n",
-            include.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(dhcpd)
+    require_tool("/usr/sbin/dhcpd", "isc-dhcp-server");
+    let dir = TestDir::new();
+    let conf = dir.join("dhcpd.conf");
+    std::fs::write(&conf, dhcpd_conf(include)).unwrap();
+    let out = Command::new("/usr/sbin/dhcpd")
         .args(["-t", "-4", "-cf"])
         .arg(&conf)
         .output()

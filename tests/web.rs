@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::daemon::Daemon;
-use crate::util::{Nmt, mac, pxe};
+use crate::util::{
+    Daemon, Nmt, TestDir, append, mac, pxe, require_file, require_root, require_tool,
+};
 
 /// One browser at a time: Chromium is heavy on a two-core machine.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -43,21 +44,13 @@ impl WebDaemon {
 struct Driver {
     child: Child,
     port: u16,
-    profile: tempfile::TempDir,
+    profile: TestDir,
 }
 
 impl Driver {
     fn start() -> Driver {
-        for (bin, pkg) in [
-            ("/usr/bin/chromium", "chromium"),
-            ("/usr/bin/chromedriver", "chromium-driver"),
-        ] {
-            assert!(
-                Path::new(bin).exists(),
-                "{bin} is missing: the browser tests need Debian's {pkg} \
-                 (`apt-get install chromium chromium-driver`; .ci/run installs it)"
-            );
-        }
+        require_file("/usr/bin/chromium", "chromium");
+        require_file("/usr/bin/chromedriver", "chromium-driver");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -80,7 +73,7 @@ impl Driver {
         Driver {
             child,
             port,
-            profile: tempfile::tempdir().unwrap(),
+            profile: TestDir::new(),
         }
     }
 
@@ -163,16 +156,6 @@ async fn text(c: &Client, sel: &str) -> String {
 /// The message the last action left (success or refusal).
 async fn flash(c: &Client) -> String {
     text(c, "main .flash.ok, main .flash.err").await
-}
-
-fn append(path: &Path, text: &str) {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
 }
 
 /// All generated files `nmt show` lists for a machine, concatenated.
@@ -933,6 +916,8 @@ struct Netns {
 
 impl Netns {
     fn new() -> Netns {
+        require_root("it listens on an address in a network namespace");
+        require_tool("ip", "iproute2");
         let name = format!("nmtweb{}", std::process::id());
         let ip = |args: &[&str]| {
             let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {

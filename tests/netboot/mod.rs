@@ -10,7 +10,7 @@
 //! and dropping the lab removes it, also when a test fails. On failure the lab keeps its
 //! directory and prints the serial logs, the DHCP server's log and nmtd's log.
 //!
-//! The lab needs root, QEMU and the packages `.ci/run` installs; it never skips. It runs
+//! The lab needs root, QEMU and the packages `tests/run` installs; it never skips. It runs
 //! under KVM where the host has real KVM (`/sys/module/kvm_intel` or `kvm_amd`), else
 //! under software emulation (TCG).
 
@@ -23,8 +23,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::daemon::Daemon;
-use crate::util::{Nmt, must, run};
+use crate::util::{Daemon, Nmt, must, require_file, require_root, require_tool, run};
 
 /// The lab's server address on its bridge (every lab has its own namespace).
 pub const SERVER: &str = "10.213.0.1";
@@ -38,38 +37,35 @@ const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
 /// Fail loudly (never skip) when the lab cannot run here.
 fn require_lab_host() {
-    let uid = must(&["id", "-u"]);
-    assert_eq!(
-        uid.trim(),
-        "0",
-        "the netboot lab runs QEMU VMs in network namespaces and needs root; it does not skip \
-         (run it as root, as CI does)"
-    );
+    require_root("the netboot lab runs QEMU VMs in network namespaces");
     for (tool, package) in [
         ("qemu-system-x86_64", "qemu-system-x86"),
         ("dnsmasq", "dnsmasq-base"),
         ("ip", "iproute2"),
         ("ss", "iproute2"),
         ("timeout", "coreutils"),
+        ("cpio", "cpio"),
+        ("grub-mkimage", "grub-common"),
     ] {
-        let found = run(&["sh", "-c", &format!("command -v {tool}")])
-            .status
-            .success();
-        assert!(
-            found,
-            "the netboot lab needs `{tool}`: install Debian's {package} (.ci/run does; the lab \
-             never skips)"
-        );
+        require_tool(tool, package);
     }
     for (file, package) in [
         ("/usr/lib/ipxe/qemu/efi-e1000.rom", "ipxe-qemu"),
         ("/usr/share/seabios/bios-256k.bin", "seabios"),
         ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
+        (
+            "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64/linux",
+            "debian-installer-12-netboot-amd64",
+        ),
+        ("/bin/busybox", "busybox-static"),
+        ("/usr/lib/PXELINUX/pxelinux.0", "pxelinux"),
+        (
+            "/usr/lib/syslinux/modules/bios/ldlinux.c32",
+            "syslinux-common",
+        ),
+        ("/usr/lib/grub/x86_64-efi/normal.mod", "grub-efi-amd64-bin"),
     ] {
-        assert!(
-            Path::new(file).exists(),
-            "the netboot lab needs {file}: install Debian's {package} (.ci/run does)"
-        );
+        require_file(file, package);
     }
 }
 
@@ -444,6 +440,7 @@ impl Lab {
     /// dhcpd writes its log to stderr without timestamps; the lab stamps each line the way
     /// syslog would and appends it to dhcpd.log, which nmtd follows.
     fn start_dhcpd(&mut self) {
+        require_tool("/usr/sbin/dhcpd", "isc-dhcp-server");
         let state = self.t.state();
         let include = state.join("dhcp/dhcpd-nmt.conf");
         let conf = format!(
@@ -470,7 +467,7 @@ impl Lab {
             .args(["-t", "-4", "-cf"])
             .arg(&path)
             .output()
-            .expect("/usr/sbin/dhcpd (isc-dhcp-server) is missing; .ci/run installs it");
+            .expect("/usr/sbin/dhcpd runs");
         assert!(
             check.status.success(),
             "dhcpd -t refuses the lab's dhcpd.conf with nmt's include:\n{}",
@@ -701,8 +698,8 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         if std::thread::panicking() && !self.ns.is_empty() {
+            // The test dir keeps itself (and says so) when dropped during a panic.
             self.report();
-            self.t.dir.disable_cleanup(true);
         }
         self.daemon.take();
         for (_, mut c) in self.servers.drain(..) {
