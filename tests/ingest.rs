@@ -143,7 +143,11 @@ fn rotation_copytruncate_and_recreation_lose_and_repeat_nothing() {
         .open(&log)
         .unwrap();
     write(300);
-    std::thread::sleep(Duration::from_millis(100));
+    // A file deleted before any reader opened it is lost to every reader: let nmtd reach it
+    // first (on a busy machine its next poll can be more than a moment away).
+    wait_for("the truncated file read", Duration::from_secs(30), || {
+        seen_counts(&t).len() == 50 + 1 + 50 + 300
+    });
     // Delete and recreate.
     std::fs::remove_file(&log).unwrap();
     write(40);
