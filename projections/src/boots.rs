@@ -421,7 +421,12 @@ mod tests {
             ),
             ("d", ack(b)),
             ("d", fetch(b)),
-            ("root", Event::GroupRemoved { group: "lab".into() }),
+            (
+                "root",
+                Event::GroupRemoved {
+                    group: "lab".into(),
+                },
+            ),
             ("root", Event::ProfileRemoved { name: "deb".into() }),
             ("d", ack(b)),
             ("d", fetch(b)),

@@ -565,14 +565,12 @@ impl State {
     pub(crate) fn apply_setting(&mut self, s: &Setting) {
         match &s.change {
             SettingChange::GroupImplied { group } => {
-                self.groups
-                    .entry(group.clone())
-                    .or_insert_with(|| Group {
-                        name: group.clone(),
-                        policy: Policy::LocalBoot,
-                        builtin: false,
-                        members: BTreeSet::new(),
-                    });
+                self.groups.entry(group.clone()).or_insert_with(|| Group {
+                    name: group.clone(),
+                    policy: Policy::LocalBoot,
+                    builtin: false,
+                    members: BTreeSet::new(),
+                });
             }
             change => {
                 if let Some(event) = change.event() {
