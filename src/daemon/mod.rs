@@ -3,8 +3,11 @@
 //! credentials), and serves machines on TCP: installer reports and answer files.
 //!
 //! The engine sits behind one mutex: every change is decided, appended and rendered under
-//! it, in the order requests arrive, on a blocking thread. With `--web`, it also serves the
-//! point-and-click web UI (`web`), whose forms run through the same path.
+//! it, in the order requests arrive, on a blocking thread ([`Shared::write`]). After each
+//! commit the new state is published ([`Shared::published`]): reads that need only the
+//! state (listings, `show`, the web pages, answer files) never wait for a writer. Every
+//! request goes through the application layer ([`crate::app`]). With `--web`, it also serves
+//! the point-and-click web UI (`web`), whose forms run through the same path.
 
 mod access;
 mod commits;
