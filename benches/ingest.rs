@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nmt::cli::Action;
+use nmt::app::Action;
 
 fn mac(i: u32) -> String {
     format!(
@@ -81,10 +81,11 @@ fn timed(cmd: &str, file: &Path) -> Duration {
 }
 
 fn status(socket: &Path) -> serde_json::Value {
-    let out = nmt::client::via_daemon(socket, &Action::Status, true)
+    let reply = nmt::client::via_daemon(socket, &Action::Status)
         .expect("nmtd answers")
+        .unwrap()
         .unwrap();
-    serde_json::from_str(&out.stdout).unwrap()
+    serde_json::from_str(&nmt::cli::render(&reply, true).1).unwrap()
 }
 
 fn main() {
@@ -161,11 +162,10 @@ fn main() {
                     range: Some(m.clone()),
                     at: None,
                 },
-                true,
             )
             .unwrap()
             .unwrap();
-            if out.code == 0 {
+            if out.is_ok() {
                 break;
             }
             std::thread::sleep(Duration::from_micros(500));

@@ -1,4 +1,5 @@
-//! The CLI's side of the control socket: send an action to `nmtd` and get its output.
+//! The CLI's side of the control socket: send an action to `nmtd` and get its typed answer
+//! (the CLI renders it).
 
 use std::path::Path;
 
@@ -7,12 +8,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
-use crate::cli::{Action, Output};
+use crate::app::{Action, Answer};
 use crate::daemon::CliRequest;
 
 /// Perform `action` through the daemon at `socket`; `None` when no daemon answers there (the
 /// caller then works on the store directly).
-pub fn via_daemon(socket: &Path, action: &Action, json: bool) -> Option<Result<Output>> {
+pub fn via_daemon(socket: &Path, action: &Action) -> Option<Result<Answer>> {
     if !socket.exists() {
         return None;
     }
@@ -23,21 +24,20 @@ pub fn via_daemon(socket: &Path, action: &Action, json: bool) -> Option<Result<O
     rt.block_on(async {
         let stream = tokio::net::UnixStream::connect(socket).await.ok()?;
         Some(
-            request(stream, action, json)
+            request(stream, action)
                 .await
                 .with_context(|| format!("while talking to nmtd on {}", socket.display())),
         )
     })
 }
 
-async fn request(stream: tokio::net::UnixStream, action: &Action, json: bool) -> Result<Output> {
+async fn request(stream: tokio::net::UnixStream, action: &Action) -> Result<Answer> {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
     let body = serde_json::to_vec(&CliRequest {
         action: action.clone(),
-        json,
     })?;
     let req = hyper::Request::post("/v1/cli")
         .header("host", "nmtd")

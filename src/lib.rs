@@ -18,6 +18,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod app;
 pub mod cli;
 pub mod client;
 mod config;

@@ -27,6 +27,42 @@ fn the_cli_goes_through_the_daemon_socket() {
 }
 
 #[test]
+fn times_are_written_in_the_callers_zone_not_nmtds() {
+    let t = Nmt::new();
+    // nmtd runs in UTC; this caller lives in Tokyo (UTC+9, no summer time).
+    let _d = Daemon::start(&t, &[]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    let at: jiff::Timestamp = t.json(&["history", "n1"])[0]["observed_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tokyo = |args: &[&str]| {
+        let out = t.cmd(args).env("TZ", "Asia/Tokyo").output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let local = (at + jiff::SignedDuration::from_hours(9))
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let hist = tokyo(&["history", "n1"]);
+    assert!(hist.contains(&local), "{local} in {hist}");
+    let show = tokyo(&["show", "n1"]);
+    assert!(show.contains(&format!("first seen   {local}")), "{show}");
+    // A refusal that names a time names it in the caller's zone too.
+    let out = t
+        .cmd(&["show", &mac(1), "--at", "2001-01-01T00:00:00Z"])
+        .env("TZ", "Asia/Tokyo")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("was not known yet at 2001-01-01 09:00:00"),
+        "{err}"
+    );
+}
+
+#[test]
 fn install_reports_need_the_machines_own_token() {
     let t = Nmt::new();
     let d = Daemon::start(&t, &[]);

@@ -6,13 +6,14 @@
 use std::net::Ipv4Addr;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::render::{self, BootKind, RenderConfig};
+use crate::state::{Setting, SettingChange};
 use crate::{Envelope, Event, Mac, Origin, Policy, State, describe};
 
 /// One boot of a machine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootRecord {
     /// When it fetched its boot entry.
     pub at: Timestamp,
@@ -54,7 +55,8 @@ struct Setter {
     seq: u64,
 }
 
-/// Folds the log and records one machine's boots.
+/// Folds the log (or one machine's history and the changes to groups and profiles, see
+/// [`BootTracker::from_history`]) and records one machine's boots.
 pub struct BootTracker {
     state: State,
     mac: Mac,
@@ -82,6 +84,50 @@ impl BootTracker {
             group_setters: std::collections::HashMap::new(),
             boots: Vec::new(),
         }
+    }
+
+    /// The boots of `mac` from its own history (the events indexed under it, oldest first)
+    /// and what `state` (the current one) recorded about groups and profiles: the same boots
+    /// as feeding every event of the log, without reading the log.
+    pub fn from_history(state: &State, mac: Mac, history: &[Envelope]) -> Vec<BootRecord> {
+        let mut t = BootTracker::new(mac);
+        let Some(last) = history.last().map(|e| e.seq) else {
+            return Vec::new();
+        };
+        let mut settings = state
+            .settings()
+            .iter()
+            .take_while(|s| s.seq <= last)
+            .peekable();
+        for env in history {
+            while let Some(s) = settings.next_if(|s| s.seq < env.seq) {
+                t.feed_setting(s);
+            }
+            // A change to a group is in its members' histories too: once is enough.
+            match settings.next_if(|s| s.seq == env.seq) {
+                Some(s) => t.feed_setting(s),
+                None => t.feed(env),
+            }
+        }
+        t.boots
+    }
+
+    fn feed_setting(&mut self, s: &Setting) {
+        if let Some(event) = s.change.event()
+            && let SettingChange::GroupPolicySet { group, .. }
+            | SettingChange::GroupRemoved { group } = &s.change
+        {
+            self.group_setters.insert(
+                group.clone(),
+                Setter {
+                    actor: s.actor.clone(),
+                    at: s.at,
+                    how: describe(&event),
+                    seq: s.seq,
+                },
+            );
+        }
+        self.state.apply_setting(s);
     }
 
     /// Feed the next event of the log.
@@ -296,5 +342,130 @@ mod tests {
         let b = &t.boots[2];
         assert_eq!(b.policy.to_string(), "localboot");
         assert_eq!(b.set_by.as_deref(), Some("installer@52:54:00:00:00:01"));
+    }
+
+    /// The boots from a machine's history equal those from the whole log, whatever happened
+    /// to groups and profiles in between (indexed as the engine indexes events).
+    #[test]
+    fn boots_from_a_machines_history_equal_boots_from_the_whole_log() {
+        use crate::{AnswerKind, Profile, ProfileKind};
+        let a: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let b: Mac = "52:54:00:00:00:02".parse().unwrap();
+        let c: Mac = "52:54:00:00:00:03".parse().unwrap();
+        let profile = |kernel: &str| Event::ProfileDefined {
+            profile: Profile {
+                name: "deb".into(),
+                kind: ProfileKind::Install,
+                kernel: kernel.into(),
+                initrd: vec!["initrd.gz".into()],
+                args: String::new(),
+                answer: Some(AnswerKind::Preseed),
+                network_console: false,
+            },
+        };
+        let group_policy = |group: &str, policy: &str| Event::GroupPolicySet {
+            group: group.into(),
+            policy: policy.parse().unwrap(),
+        };
+        let events = vec![
+            ("nmt", profile("k1")),
+            (
+                "root",
+                Event::GroupCreated {
+                    group: "lab".into(),
+                    policy: "install:deb".parse().unwrap(),
+                },
+            ),
+            ("d", ack(a)),
+            ("d", fetch(a)),
+            ("root", group_policy(crate::UNKNOWN, "install:deb")),
+            ("d", ack(a)),
+            ("d", fetch(a)),
+            ("root", profile("k2")),
+            ("d", ack(b)),
+            (
+                "root",
+                Event::MachineAssigned {
+                    mac: b,
+                    group: "lab".into(),
+                },
+            ),
+            ("d", ack(b)),
+            ("d", fetch(b)),
+            ("root", group_policy("lab", "ltsp")),
+            // A group made by an assignment alone, then given a policy.
+            (
+                "root",
+                Event::MachineAssigned {
+                    mac: c,
+                    group: "implied".into(),
+                },
+            ),
+            ("root", group_policy("implied", "install:deb")),
+            (
+                "root",
+                Event::MachineAssigned {
+                    mac: a,
+                    group: "implied".into(),
+                },
+            ),
+            ("d", ack(a)),
+            ("d", fetch(a)),
+            (
+                "root",
+                Event::MachinePolicySet {
+                    mac: b,
+                    policy: Some("restore-image:x".parse().unwrap()),
+                    once: true,
+                },
+            ),
+            ("d", ack(b)),
+            ("d", fetch(b)),
+            (
+                "root",
+                Event::GroupRemoved {
+                    group: "lab".into(),
+                },
+            ),
+            ("root", Event::ProfileRemoved { name: "deb".into() }),
+            ("d", ack(b)),
+            ("d", fetch(b)),
+            ("d", ack(a)),
+            ("d", fetch(a)),
+        ];
+        let mut state = State::new();
+        let mut log = Vec::new();
+        let mut index: std::collections::HashMap<Mac, Vec<Envelope>> = Default::default();
+        for (i, (actor, event)) in events.into_iter().enumerate() {
+            let e = env(i as u64 + 1, actor, event);
+            for m in state.history_macs(&e.event) {
+                index.entry(m).or_default().push(e.clone());
+            }
+            state.apply(&e);
+            log.push(e);
+        }
+        for mac in [a, b, c] {
+            let mut t = BootTracker::new(mac);
+            for e in &log {
+                t.feed(e);
+            }
+            let from_history = BootTracker::from_history(&state, mac, &index[&mac]);
+            assert_eq!(from_history, t.boots, "{mac}");
+        }
+        let boots = |m: Mac| BootTracker::from_history(&state, m, &index[&m]);
+        let a_boots: Vec<String> = boots(a).iter().map(|b| b.booted.clone()).collect();
+        assert_eq!(
+            a_boots,
+            [
+                "local disk",
+                "kernel k1 initrd initrd.gz",
+                "kernel k2 initrd initrd.gz",
+                "local disk (profile deb missing)",
+            ]
+        );
+        let b_boots = boots(b);
+        assert_eq!(b_boots.len(), 3);
+        assert_eq!(b_boots[0].set_by.as_deref(), Some("root"));
+        assert_eq!(b_boots[2].policy.to_string(), "install:deb");
     }
 }

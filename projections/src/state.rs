@@ -155,7 +155,7 @@ pub struct Group {
 }
 
 /// Where a machine's effective policy comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Origin {
     /// The machine's own override.
@@ -164,6 +164,85 @@ pub enum Origin {
     MachineOnce,
     /// Its group's policy.
     Group,
+}
+
+/// A change to a group or a profile, kept in the state (they are few: admins make them) so a
+/// machine's boots can be reconstructed from its own history (see
+/// [`crate::BootTracker::from_history`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Setting {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// When it was observed.
+    #[serde(with = "ts")]
+    pub at: Timestamp,
+    /// Who made it.
+    pub actor: String,
+    /// What changed.
+    pub change: SettingChange,
+}
+
+/// What a [`Setting`] changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SettingChange {
+    /// `GroupCreated`.
+    GroupCreated { group: String, policy: Policy },
+    /// `GroupPolicySet`.
+    GroupPolicySet { group: String, policy: Policy },
+    /// `GroupRemoved`.
+    GroupRemoved { group: String },
+    /// A group the fold made because a machine was put in it before it existed.
+    GroupImplied { group: String },
+    /// `ProfileDefined`.
+    ProfileDefined { profile: Profile },
+    /// `ProfileRemoved`.
+    ProfileRemoved { name: String },
+}
+
+impl SettingChange {
+    /// The event it was, when it was one.
+    pub fn event(&self) -> Option<Event> {
+        Some(match self {
+            SettingChange::GroupCreated { group, policy } => Event::GroupCreated {
+                group: group.clone(),
+                policy: policy.clone(),
+            },
+            SettingChange::GroupPolicySet { group, policy } => Event::GroupPolicySet {
+                group: group.clone(),
+                policy: policy.clone(),
+            },
+            SettingChange::GroupRemoved { group } => Event::GroupRemoved {
+                group: group.clone(),
+            },
+            SettingChange::GroupImplied { .. } => return None,
+            SettingChange::ProfileDefined { profile } => Event::ProfileDefined {
+                profile: profile.clone(),
+            },
+            SettingChange::ProfileRemoved { name } => Event::ProfileRemoved { name: name.clone() },
+        })
+    }
+
+    /// The change an event makes to groups or profiles, if any.
+    fn of(ev: &Event) -> Option<SettingChange> {
+        Some(match ev {
+            Event::GroupCreated { group, policy } => SettingChange::GroupCreated {
+                group: group.clone(),
+                policy: policy.clone(),
+            },
+            Event::GroupPolicySet { group, policy } => SettingChange::GroupPolicySet {
+                group: group.clone(),
+                policy: policy.clone(),
+            },
+            Event::GroupRemoved { group } => SettingChange::GroupRemoved {
+                group: group.clone(),
+            },
+            Event::ProfileDefined { profile } => SettingChange::ProfileDefined {
+                profile: profile.clone(),
+            },
+            Event::ProfileRemoved { name } => SettingChange::ProfileRemoved { name: name.clone() },
+            _ => return None,
+        })
+    }
 }
 
 /// The projected state of the whole inventory.
@@ -179,6 +258,9 @@ pub struct State {
     /// order; a snapshot is a valid start for "as of T" only when this is ≤ T).
     #[serde(with = "ts::option")]
     max_observed: Option<Timestamp>,
+    /// Every change to a group or a profile, oldest first: what a machine's boots were
+    /// decided by besides its own events, so they can be told from its own history.
+    settings: Vec<Setting>,
     #[serde(skip)]
     names: HashMap<String, Mac>,
     #[serde(skip)]
@@ -207,6 +289,7 @@ impl Default for State {
             installer_password: None,
             last_seq: 0,
             max_observed: None,
+            settings: Vec::new(),
             names: HashMap::new(),
             ips: HashMap::new(),
             leases: HashMap::new(),
@@ -472,8 +555,66 @@ impl State {
         }
     }
 
+    /// The changes to groups and profiles, oldest first.
+    pub(crate) fn settings(&self) -> &[Setting] {
+        &self.settings
+    }
+
+    /// Make a group or profile change recorded by another state (no machine is touched
+    /// beyond what the change itself does: a removed group's members move to `unknown`).
+    pub(crate) fn apply_setting(&mut self, s: &Setting) {
+        match &s.change {
+            SettingChange::GroupImplied { group } => {
+                self.groups.entry(group.clone()).or_insert_with(|| Group {
+                    name: group.clone(),
+                    policy: Policy::LocalBoot,
+                    builtin: false,
+                    members: BTreeSet::new(),
+                });
+            }
+            change => {
+                if let Some(event) = change.event() {
+                    self.apply(&Envelope {
+                        seq: s.seq,
+                        v: crate::SCHEMA_VERSION,
+                        recorded_at: s.at,
+                        observed_at: s.at,
+                        actor: s.actor.clone(),
+                        source: None,
+                        event,
+                    });
+                }
+            }
+        }
+    }
+
     /// Fold one event. No checks, no side effects.
     pub fn apply(&mut self, env: &Envelope) {
+        let implied = match &env.event {
+            Event::MachineAssigned { group, .. }
+            | Event::MachineRegistered {
+                group: Some(group), ..
+            } => (!self.groups.contains_key(group)).then(|| group.clone()),
+            _ => None,
+        };
+        self.fold(env);
+        let change = match implied {
+            Some(group) if self.groups.contains_key(&group) => {
+                Some(SettingChange::GroupImplied { group })
+            }
+            _ => SettingChange::of(&env.event),
+        };
+        if let Some(change) = change {
+            self.settings.push(Setting {
+                seq: env.seq,
+                at: env.observed_at,
+                actor: env.actor.clone(),
+                change,
+            });
+        }
+    }
+
+    fn fold(&mut self, env: &Envelope) {
         self.last_seq = env.seq;
         if self.max_observed.is_none_or(|m| env.observed_at > m) {
             self.max_observed = Some(env.observed_at);

@@ -1,22 +1,20 @@
-//! The `nmt` command line: argument definitions (`args`), the wire form of a command
-//! (`action`), what each command does on an engine (`perform`, shared with `nmtd`), how
-//! results are printed as tables or JSON (`output`), and running it (`run`).
+//! The `nmt` command line: argument definitions (`args`), how replies are printed as tables
+//! or JSON (`output`, `render`), and running it (`run`): the command becomes an
+//! [`crate::app::Action`], performed here or by `nmtd`, whose typed reply this process
+//! renders.
 
-mod action;
 mod args;
 mod output;
-mod perform;
+mod render;
 mod run;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use action::{Action, Output};
 pub use args::Cli;
 pub use output::json as json_string;
-pub use perform::perform;
-pub(crate) use run::{machine_add, parse_node_table};
+pub use render::{arch_kind, render};
 
 /// Run `nmt` with the process's arguments; the exit status is 0 on success, 1 when a command
 /// was refused or failed (or `render --check` found drift), 2 on a usage error.

@@ -2,7 +2,6 @@
 //! socket when a daemon answers there, else on the store directly — and print its output.
 
 use std::io::{Read, Write};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,10 +10,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use nmt_projections::{AnswerKind, ImportRow, Profile, ProfileKind};
 use serde_json::json;
 
-use super::action::{Action, Output};
 use super::args::{Cli, Cmd, GroupCmd, JournalCmd, MachineCmd, ProfileCmd, ReplayCmd, RootdevCmd};
 use super::output;
-use super::perform::perform;
+use super::render::render;
+use crate::app::{Action, Answer, Failure, Replayed, Reply, machine_add, parse_node_table};
 use crate::{Config, DB_FILE, Engine, OpenOptions, current_actor, parse_time};
 
 /// The state directory used when neither --state nor NMT_STATE is given.
@@ -61,7 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 strict,
             };
             let socket = Config::load(&state, cli.config.as_deref())?.daemon.socket;
-            if crate::client::via_daemon(&socket, &Action::Status, false).is_some() {
+            if crate::client::via_daemon(&socket, &Action::Status).is_some() {
                 // nmtd owns the store: it reads the files itself (as its own user).
                 action
             } else {
@@ -79,8 +78,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     // A running nmtd owns the store: ask it. Otherwise work on the store directly.
     let socket = Config::load(&state, cli.config.as_deref())?.daemon.socket;
-    let out = match crate::client::via_daemon(&socket, &action, cli.json) {
-        Some(out) => out?,
+    let (answer, notes) = match crate::client::via_daemon(&socket, &action) {
+        Some(answer) => (answer?, String::new()),
         None => perform_here(
             &OpenOptions {
                 state_dir: state.clone(),
@@ -89,73 +88,55 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 create: action.creates(),
             },
             action,
-            cli.json,
         ),
     };
+    let (code, stdout, stderr) = match answer {
+        Ok(reply) => {
+            let (code, text) = render(&reply, cli.json);
+            (code, text, notes)
+        }
+        Err(f) => (1, String::new(), format!("{notes}{}\n", f.message())),
+    };
     if let Some(path) = export_to
-        && out.code == 0
+        && code == 0
     {
-        write_atomically(&path, out.stdout.as_bytes())?;
+        write_atomically(&path, stdout.as_bytes())?;
     } else {
-        std::io::stdout().write_all(out.stdout.as_bytes())?;
+        std::io::stdout().write_all(stdout.as_bytes())?;
     }
-    std::io::stderr().write_all(out.stderr.as_bytes())?;
-    Ok(ExitCode::from(out.code))
+    std::io::stderr().write_all(stderr.as_bytes())?;
+    Ok(ExitCode::from(code))
 }
 
-/// Perform on the store directly.
-fn perform_here(opts: &OpenOptions, action: Action, json: bool) -> Output {
+/// Perform on the store directly: the answer, and what to say first on standard error (a
+/// new state, its installer password).
+fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
     let mut engine = match Engine::open(opts) {
         Ok(e) => e,
-        Err(e) => return Output::error(&e),
+        Err(e) => return (Err(Failure::of(&e)), String::new()),
     };
-    let mut out = perform(&mut engine, action, &current_actor(), json);
-    if let Some(p) = engine.take_new_password() {
-        out.stderr.insert_str(
-            0,
-            &format!(
-                "nmt: the installer password of installed machines and installer consoles is {p}\n\
-                 nmt: it is shown only this once (nmt keeps only its hash): write it down\n"
-            ),
-        );
-    }
+    let answer =
+        crate::app::perform(&mut engine, action, &current_actor()).map_err(|e| Failure::of(&e));
+    let mut notes = String::new();
     if engine.created() {
-        out.stderr.insert_str(
-            0,
-            &format!(
-                "nmt: started a new state in {} (events in {DB_FILE}; generated files as `nmt config` shows)\n",
-                abs(&opts.state_dir).display()
-            ),
-        );
+        notes.push_str(&format!(
+            "nmt: started a new state in {} (events in {DB_FILE}; generated files as `nmt config` shows)\n",
+            abs(&opts.state_dir).display()
+        ));
     }
-    out
+    if let Some(p) = engine.take_new_password() {
+        notes.push_str(&format!(
+            "nmt: the installer password of installed machines and installer consoles is {p}\n\
+             nmt: it is shown only this once (nmt keeps only its hash): write it down\n"
+        ));
+    }
+    (answer, notes)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::write_batch([(abs(path), bytes)], [])
         .with_context(|| format!("while writing {}", path.display()))?;
     Ok(())
-}
-
-fn parse_ip(s: &str) -> Result<Ipv4Addr> {
-    s.parse()
-        .map_err(|_| anyhow!("{s:?} is not an IPv4 address (want e.g. 10.0.0.42)"))
-}
-
-/// `nmt machine add MAC [--name N] [--group G] [--ip IP]` as an action; the web UI's form
-/// builds it here too, so a bad MAC or address is refused in the same words.
-pub(crate) fn machine_add(
-    mac: &str,
-    name: Option<String>,
-    group: Option<String>,
-    ip: Option<&str>,
-) -> Result<Action> {
-    Ok(Action::MachineAdd {
-        mac: mac.parse()?,
-        name,
-        group,
-        ip: ip.map(parse_ip).transpose()?,
-    })
 }
 
 /// The action a command asks for; what only the caller can read (files, standard input,
@@ -320,7 +301,11 @@ fn replay_here(
         None => nmt_replay::YearRule::Infer,
     };
     let summary = engine.replay(paths, years, Some(progress))?;
-    let (code, text) = super::perform::replay_report(&summary, strict, json);
+    let reply = Reply::Replayed {
+        summary: Replayed::from(&summary),
+        strict,
+    };
+    let (code, text) = render(&reply, json);
     print!("{text}");
     Ok(ExitCode::from(code))
 }
@@ -328,7 +313,7 @@ fn replay_here(
 /// `nmt journal import`: into an empty state, on the store directly (no daemon may own it).
 fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Result<ExitCode> {
     let socket = Config::load(state, config)?.daemon.socket;
-    if crate::client::via_daemon(&socket, &Action::Status, false).is_some() {
+    if crate::client::via_daemon(&socket, &Action::Status).is_some() {
         bail!(
             "nmtd is running on {}; `journal import` rebuilds an empty state directory: import \
              into a new one, then start nmtd on it",
@@ -419,70 +404,4 @@ fn read_node_table(file: &Path) -> Result<Vec<ImportRow>> {
             .with_context(|| format!("while reading the node table {}", file.display()))?;
     }
     parse_node_table(&text, &file.display().to_string())
-}
-
-/// Parse a node table's text (`source` names it in errors): the rows of `nmt machine
-/// import`, with the line each came from. The web UI's import parses uploads here too.
-pub(crate) fn parse_node_table(text: &str, source: &str) -> Result<Vec<ImportRow>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut cols = [0usize, 1, 2, 3];
-    let mut header_seen = false;
-    let mut rows = Vec::new();
-    // Line numbers from byte offsets: the CSV reader does not count comment lines. After a
-    // CRLF a record's offset is that of its `\n`, so line ends are stepped over first.
-    let line_of = |byte: u64| {
-        let bytes = text.as_bytes();
-        let mut at = (byte as usize).min(bytes.len());
-        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
-            at += 1;
-        }
-        bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
-    };
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("while reading {source}"))?;
-        let line = rec.position().map(|p| line_of(p.byte())).unwrap_or(i + 1);
-        if rec.iter().all(|f| f.is_empty()) || rec.get(0).is_some_and(|f| f.starts_with('#')) {
-            continue;
-        }
-        if rows.is_empty() && !header_seen && rec.iter().any(|f| f.eq_ignore_ascii_case("mac")) {
-            header_seen = true;
-            let find = |name: &str| rec.iter().position(|f| f.eq_ignore_ascii_case(name));
-            for (k, name) in ["mac", "name", "ip", "group"].iter().enumerate() {
-                cols[k] = find(name).unwrap_or(usize::MAX);
-            }
-            for f in rec.iter() {
-                if !["mac", "name", "ip", "group"]
-                    .iter()
-                    .any(|n| f.eq_ignore_ascii_case(n))
-                {
-                    bail!(
-                        "line {line}: unknown column {f:?} in the header; columns are mac,name,ip,group"
-                    );
-                }
-            }
-            continue;
-        }
-        if rec.len() > 4 {
-            bail!(
-                "line {line}: {} fields; a node table row is mac,name,ip,group",
-                rec.len()
-            );
-        }
-        let get = |k: usize| rec.get(cols[k]).unwrap_or("").to_string();
-        rows.push(ImportRow {
-            line,
-            mac: get(0),
-            name: get(1),
-            ip: get(2),
-            group: get(3),
-        });
-    }
-    if rows.is_empty() {
-        bail!("{source} holds no rows; a node table row is mac,name,ip,group");
-    }
-    Ok(rows)
 }

@@ -1,13 +1,14 @@
 //! Who may do what through the daemon: root, the daemon's own user and the configured nmt
 //! admins may do everything; a group's administrators may only switch that group's policy;
-//! everyone who can reach the socket may read.
+//! everyone who can reach the socket may read. What each action needs is
+//! [`Action::right`]'s decision, made once per action in the application layer.
 
 use std::collections::BTreeMap;
 
 use nix::unistd::{Group, Uid, User};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Action;
+use crate::app::{Action, Right};
 
 /// The `[access]` section of the configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,30 +54,18 @@ fn member(entry: &str, caller: &Caller) -> bool {
     }
 }
 
-fn reads_only(action: &Action) -> bool {
-    matches!(
-        action,
-        Action::GroupList
-            | Action::Machines { .. }
-            | Action::RootdevList
-            | Action::ProfileList
-            | Action::History { .. }
-            | Action::Boots { .. }
-            | Action::Verify
-            | Action::Show { .. }
-            | Action::Render { check: true }
-            | Action::JournalExport { .. }
-            | Action::Status
-    )
-}
-
 impl AccessConfig {
     /// Whether `caller` may perform `action`; the refusal says why and what to do.
     pub fn check(&self, caller: &Caller, action: &Action) -> Result<(), String> {
+        self.allows(caller, &action.right())
+    }
+
+    /// Whether `caller` has `right` (which may look up Unix groups: it can block).
+    pub fn allows(&self, caller: &Caller, right: &Right) -> Result<(), String> {
         if caller.uid == 0
             || caller.uid == Uid::current().as_raw()
             || self.admins.iter().any(|e| member(e, caller))
-            || reads_only(action)
+            || *right == Right::Read
         {
             return Ok(());
         }
@@ -86,13 +75,8 @@ impl AccessConfig {
             .filter(|(_, who)| who.iter().any(|e| member(e, caller)))
             .map(|(g, _)| g.as_str())
             .collect();
-        if let Action::Policy {
-            range,
-            members: false,
-            ..
-        } = action
-            && let Some(g) = range.strip_prefix('@')
-            && mine.contains(&g)
+        if let Right::GroupPolicy(g) = right
+            && mine.contains(&g.as_str())
         {
             return Ok(());
         }
@@ -148,6 +132,13 @@ mod tests {
             "{no}"
         );
         assert!(access.check(&r, &policy("node001")).is_err());
+        let members = Action::Policy {
+            range: "@physics".into(),
+            policy: "ltsp".into(),
+            once: false,
+            members: true,
+        };
+        assert!(access.check(&r, &members).is_err(), "--members is not his");
         assert!(
             access
                 .check(

@@ -1,5 +1,6 @@
 //! The control socket's API, for the `nmt` CLI: `POST /v1/cli` performs an action as the
-//! caller (peer credentials) and returns what it printed; `GET /v1/ping` says who answers.
+//! caller (peer credentials) and returns its typed answer (the CLI renders it); `GET
+//! /v1/ping` says who answers.
 
 use std::sync::Arc;
 
@@ -10,8 +11,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 
-use super::{Caller, EngineGuard, Shared};
-use crate::cli::{Action, Output, perform};
+use super::{Caller, Published, Shared};
+use crate::app::{self, Action, Answer, DaemonStatus, Failure, Reply, Status};
 
 /// The peer credentials of a control-socket connection.
 #[derive(Clone, Debug)]
@@ -33,8 +34,6 @@ impl connect_info::Connected<axum::serve::IncomingStream<'_, UnixListener>> for 
 pub struct CliRequest {
     /// What to do.
     pub action: Action,
-    /// Print JSON.
-    pub json: bool,
 }
 
 /// The control router.
@@ -53,134 +52,105 @@ async fn cli(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<PeerCred>,
     Json(req): Json<CliRequest>,
-) -> Json<Output> {
+) -> Json<Answer> {
     let Some(uid) = peer.uid else {
-        return Json(Output {
-            code: 1,
-            stdout: String::new(),
-            stderr: "nmtd: refused: the caller's identity is unknown (no peer credentials)\n"
-                .into(),
-        });
+        return Json(Err(Failure::Said(
+            "nmtd: refused: the caller's identity is unknown (no peer credentials)".into(),
+        )));
     };
-    let out = tokio::task::spawn_blocking(move || {
-        let caller = Caller::from_uid(uid);
-        let mut engine = match lock_for(&shared, &caller, &req.action, "cli") {
-            Ok(e) => e,
-            Err(refused) => return refused,
-        };
-        if matches!(req.action, Action::Status) {
-            drop(engine);
-            return status(&shared, req.json);
-        }
-        perform(&mut engine, req.action, &caller.name, req.json)
-    })
-    .await
-    .unwrap_or_else(|e| Output::error(&anyhow::anyhow!("nmtd failed while performing: {e}")));
-    Json(out)
+    // The user's name may come from a directory service: not on a runtime thread.
+    let caller = match tokio::task::spawn_blocking(move || Caller::from_uid(uid)).await {
+        Ok(c) => c,
+        Err(e) => return Json(Err(failed(e))),
+    };
+    let actor = caller.name.clone();
+    Json(act(&shared, &caller, actor, req.action, "cli").await)
 }
 
-/// The engine, locked for `caller` to carry out `action`; or, when the access rules refuse
-/// it, the refusal as the CLI prints it (logged, and counted for `nmt status`). Every door
-/// into the daemon (the CLI's socket, the web UI) goes through here.
-pub(crate) fn lock_for<'a>(
-    shared: &'a Shared,
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::of(&anyhow::anyhow!("nmtd failed while performing: {e}"))
+}
+
+/// Carry out `action` for `caller`, recording `actor` in its events: checked by the access
+/// rules (a refusal is logged and counted for `nmt status`), then answered from the
+/// published state when it only reads that, else performed on the engine. Every door into
+/// the daemon (the CLI's socket, the web UI) goes through here.
+pub(crate) async fn act(
+    shared: &Arc<Shared>,
     caller: &Caller,
-    action: &Action,
+    actor: String,
+    action: Action,
     door: &str,
-) -> Result<EngineGuard<'a>, Output> {
-    let engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-    match engine.config().access.check(caller, action) {
-        Ok(()) => Ok(engine),
-        Err(why) => {
-            drop(engine);
-            tracing::warn!(caller = %caller.name, ?action, door, "refused: {why}");
-            shared
-                .counters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .access_refused += 1;
-            Err(Output {
-                code: 1,
-                stdout: String::new(),
-                stderr: format!("nmt: refused: {why}\n"),
-            })
-        }
+) -> Answer {
+    let right = action.right();
+    let access = shared.published().config.clone();
+    let who = caller.clone();
+    // Unix group lookups may block.
+    let verdict = tokio::task::spawn_blocking(move || access.access.allows(&who, &right))
+        .await
+        .map_err(failed)?;
+    if let Err(why) = verdict {
+        tracing::warn!(caller = %caller.name, ?action, door, "refused: {why}");
+        shared.count(|c| c.access_refused += 1);
+        return Err(Failure::refused(&why));
+    }
+    let published = shared.published();
+    match action {
+        Action::Status => Ok(status(shared, &published)),
+        Action::Boots { machine, since } => boots(shared, &published, machine, since).await,
+        action => match app::read(&published.state, &published.config, &action) {
+            Some(reply) => reply.map_err(|e| Failure::of(&e)),
+            None => shared
+                .write(move |engine| app::perform(engine, action, &actor))
+                .await
+                .and_then(|r| r)
+                .map_err(|e| Failure::of(&e)),
+        },
     }
 }
 
-fn status(shared: &Shared, json: bool) -> Output {
+/// `nmt boots`: the machine's history is read under the engine's lock; its boots are worked
+/// out from it after, with the state published with it.
+async fn boots(
+    shared: &Arc<Shared>,
+    published: &Published,
+    machine: String,
+    since: Option<jiff::Timestamp>,
+) -> Answer {
+    let mac = app::mac_or_name(&published.state, &machine).map_err(|e| Failure::of(&e))?;
+    let s = shared.clone();
+    let (state, history) = shared
+        .write(move |engine| {
+            // Under the lock, the published state is the engine's.
+            (s.published().state, engine.history(&mac, None, None))
+        })
+        .await
+        .map_err(|e| Failure::of(&e))?;
+    let history = history.map_err(|e| Failure::of(&e))?;
+    Ok(app::boots(&state, mac, machine, since, &history))
+}
+
+fn status(shared: &Shared, published: &Published) -> Reply {
     let sources = shared
         .sources
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .clone();
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap_or_default())
+        .collect();
     let counters = shared
         .counters
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let (events, rendered) = {
-        let e = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        (e.state().last_seq(), e.rendered_seq())
-    };
-    if json {
-        return Output {
-            code: 0,
-            stdout: crate::cli::json_string(&serde_json::json!({
-                "daemon": true,
-                "pid": std::process::id(),
-                "events": events,
-                "files_current_to": rendered,
-                "counters": counters,
-                "sources": sources,
-            })),
-            stderr: String::new(),
-        };
-    }
-    let mut out = format!(
-        "nmtd {} (pid {}): {events} events, files current to event {rendered}\n\
-         install reports: {} accepted, {} refused; requests refused by access rules: {}; \
-         installer syslog from unknown addresses: {}\n",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id(),
-        counters.reports_accepted,
-        counters.reports_refused,
-        counters.access_refused,
-        counters.syslog_unattributed,
-    );
-    if sources.is_empty() {
-        out.push_str("no logs are followed (give nmtd --log PATH)\n");
-    }
-    for s in &sources {
-        out.push_str(&format!(
-            "\n{}\n  lines {}  events {}  ignored {}  rejects {}  lag {} bytes\n",
-            s.path.display(),
-            s.lines,
-            s.events,
-            s.ignored,
-            s.rejects,
-            s.lag_bytes
-        ));
-        match &s.checkpoint {
-            Some(c) => out.push_str(&format!(
-                "  position: offset {} of file {}:{}\n",
-                c.offset, c.dev, c.ino
-            )),
-            None => out.push_str("  position: nothing read yet\n"),
-        }
-        if let Some(r) = &s.last_reject {
-            out.push_str(&format!("  last rejected line: {r:?}\n"));
-        }
-        if let Some(e) = &s.last_event {
-            out.push_str(&format!("  last reader event: {e}\n"));
-        }
-        if let Some(e) = &s.last_error {
-            out.push_str(&format!("  last error: {e}\n"));
-        }
-    }
-    Output {
-        code: 0,
-        stdout: out,
-        stderr: String::new(),
-    }
+    Reply::Status(Status {
+        daemon: Some(DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            events: published.state.last_seq(),
+            files_current_to: published.rendered,
+            counters,
+            sources,
+        }),
+    })
 }

@@ -40,11 +40,7 @@ pub struct Report {
 }
 
 fn refuse(shared: &Shared, status: StatusCode, why: String) -> (StatusCode, Json<Value>) {
-    shared
-        .counters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .reports_refused += 1;
+    shared.count(|c| c.reports_refused += 1);
     (status, Json(json!({ "accepted": false, "error": why })))
 }
 
@@ -62,68 +58,60 @@ async fn report(
         );
     };
     let s2 = shared.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut engine = s2.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let key = engine.state().site_key().unwrap_or_default().to_string();
-        if !token_matches(&key, &mac, &token) {
-            drop(engine);
-            tracing::warn!(%mac, %peer, "install report refused: wrong or missing token");
-            return refuse(
-                &s2,
-                StatusCode::FORBIDDEN,
-                "the token does not belong to this machine".into(),
+    shared
+        .write(move |engine| {
+            let key = engine.state().site_key().unwrap_or_default().to_string();
+            if !token_matches(&key, &mac, &token) {
+                tracing::warn!(%mac, %peer, "install report refused: wrong or missing token");
+                return refuse(
+                    &s2,
+                    StatusCode::FORBIDDEN,
+                    "the token does not belong to this machine".into(),
+                );
+            }
+            let actor = match engine.state().machine(&mac).and_then(|m| m.name.clone()) {
+                Some(n) => format!("installer@{n}"),
+                None => format!("installer@{mac}"),
+            };
+            let done = engine.execute(
+                Command::ReportInstall {
+                    mac,
+                    device: body.rootdev,
+                    via: ReportVia::Installer,
+                },
+                &actor,
             );
-        }
-        let actor = match engine.state().machine(&mac).and_then(|m| m.name.clone()) {
-            Some(n) => format!("installer@{n}"),
-            None => format!("installer@{mac}"),
-        };
-        let done = engine.execute(
-            Command::ReportInstall {
-                mac,
-                device: body.rootdev,
-                via: ReportVia::Installer,
-            },
-            &actor,
-        );
-        match done {
-            Ok(_) => {
-                let group = engine
-                    .state()
-                    .machine(&mac)
-                    .map(|m| m.group.clone())
-                    .unwrap_or_default();
-                drop(engine);
-                s2.counters
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .reports_accepted += 1;
-                tracing::info!(%mac, %peer, %group, "install report accepted");
-                (
-                    StatusCode::OK,
-                    Json(json!({ "accepted": true, "mac": mac, "group": group })),
-                )
+            match done {
+                Ok(_) => {
+                    let group = engine
+                        .state()
+                        .machine(&mac)
+                        .map(|m| m.group.clone())
+                        .unwrap_or_default();
+                    s2.count(|c| c.reports_accepted += 1);
+                    tracing::info!(%mac, %peer, %group, "install report accepted");
+                    (
+                        StatusCode::OK,
+                        Json(json!({ "accepted": true, "mac": mac, "group": group })),
+                    )
+                }
+                Err(e) => refuse(&s2, StatusCode::BAD_REQUEST, format!("{e:#}")),
             }
-            Err(e) => {
-                drop(engine);
-                refuse(&s2, StatusCode::BAD_REQUEST, format!("{e:#}"))
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "accepted": false, "error": e.to_string() })),
-        )
-    })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "accepted": false, "error": e.to_string() })),
+            )
+        })
 }
 
+/// An answer file, from the published state (never waiting for the engine's lock).
 fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> Response {
-    let engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-    let st = engine.state();
+    let published = shared.published();
+    let st = &published.state;
     if !token_matches(st.site_key().unwrap_or_default(), &mac, token) {
-        drop(engine);
         tracing::warn!(%mac, %peer, "answer file refused: wrong token");
         return (
             StatusCode::FORBIDDEN,
@@ -131,7 +119,7 @@ fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> 
         )
             .into_response();
     }
-    let cfg = engine.config();
+    let cfg = &published.config;
     let ctx = AnswerContext {
         password_crypted: st.installer_password(),
         log_host: cfg.render.log_host.as_deref(),
@@ -155,9 +143,7 @@ async fn answer(
     let Some(mac) = Mac::parse(&mac) else {
         return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
     };
-    tokio::task::spawn_blocking(move || answer_response(&shared, mac, &token, peer))
-        .await
-        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+    answer_response(&shared, mac, &token, peer)
 }
 
 /// Ubuntu's NoCloud datasource (`ds=nocloud-net;s={server}/nocloud/{mac}/{token}/`) fetches
@@ -170,9 +156,7 @@ async fn nocloud_user_data(
     let Some(mac) = Mac::parse(&mac) else {
         return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
     };
-    tokio::task::spawn_blocking(move || answer_response(&shared, mac, &token, peer))
-        .await
-        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+    answer_response(&shared, mac, &token, peer)
 }
 
 async fn nocloud_meta_data(Path((mac, _token)): Path<(String, String)>) -> Response {

@@ -3,8 +3,11 @@
 //! credentials), and serves machines on TCP: installer reports and answer files.
 //!
 //! The engine sits behind one mutex: every change is decided, appended and rendered under
-//! it, in the order requests arrive, on a blocking thread. With `--web`, it also serves the
-//! point-and-click web UI (`web`), whose forms run through the same path.
+//! it, in the order requests arrive, on a blocking thread ([`Shared::write`]). After each
+//! commit the new state is published ([`Shared::published`]): reads that need only the
+//! state (listings, `show`, the web pages, answer files) never wait for a writer. Every
+//! request goes through the application layer ([`crate::app`]). With `--web`, it also serves
+//! the point-and-click web UI (`web`), whose forms run through the same path.
 
 mod access;
 mod commits;
@@ -26,7 +29,7 @@ use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UnixListener};
 
 pub use access::{AccessConfig, Caller};
-pub use commits::{EngineGuard, EngineLock};
+pub use commits::{EngineGuard, EngineLock, Published};
 pub use control::{CliRequest, control_app};
 pub use ingest::SourceStats;
 pub use machines::machine_app;
@@ -65,8 +68,37 @@ pub struct Shared {
     pub sources: Mutex<Vec<SourceStats>>,
 }
 
+impl Shared {
+    /// Carry out `f` on the engine, from async code: on a blocking thread, under the
+    /// engine's lock (no runtime thread waits for it). A commit `f` makes is published and
+    /// announced as the lock is let go.
+    pub async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
+    ) -> Result<T> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut engine)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("nmtd failed while performing: {e}"))
+    }
+
+    /// The state as of the last commit and the configuration, for readers: never waits for
+    /// the engine's lock.
+    pub fn published(&self) -> Published {
+        self.engine.published()
+    }
+
+    /// Count something.
+    pub fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.counters.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
 /// Counters of what the daemon refused or served.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Install reports accepted.
     pub reports_accepted: u64,

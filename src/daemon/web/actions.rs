@@ -1,7 +1,7 @@
-//! Forms into actions: every POST builds the CLI's [`Action`], checks it with the daemon's
-//! `[access]` rules for the web user, and performs it under the engine's mutex, exactly as
-//! the control socket does; what it printed (or why it was refused) is shown on the next
-//! page. Nothing here decides anything about the domain.
+//! Forms into actions: every POST builds an [`Action`] and carries it out through the same
+//! door as the control socket (the daemon's `[access]` rules for the web user, then the
+//! application layer); what it did (or why it was refused) is shown on the next page.
+//! Nothing here decides anything about the domain.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use nmt_projections::{AnswerKind, Profile, ProfileKind};
 
 use super::auth::{Ctx, Flash, Form, Upload, Uploads};
 use super::{Web, WebAuth, views};
-use crate::cli::{Action, Output, machine_add as add_action, parse_node_table, perform};
+use crate::app::{Action, Answer, Failure, Reply, machine_add as add_action, parse_node_table};
 use crate::daemon::Caller;
 
 /// A uid no user has: web users are matched by name only.
@@ -45,28 +45,18 @@ pub fn caller(web: &Web, ctx: &Ctx) -> (Caller, String) {
 /// Whether this request's user may change everything (sees the new installer password).
 pub fn is_admin(web: &Web, ctx: &Ctx) -> bool {
     let (c, _) = caller(web, ctx);
-    let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-    engine
-        .config()
+    web.shared
+        .published()
+        .config
         .access
-        .check(&c, &Action::Render { check: false })
+        .allows(&c, &crate::app::Right::Admin)
         .is_ok()
 }
 
-/// Check and perform an action as the control socket does; what it printed.
-pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Output {
+/// Check and carry out an action as the control socket does.
+pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Answer {
     let (caller, actor) = caller(web, ctx);
-    let web = web.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut engine =
-            match crate::daemon::control::lock_for(&web.shared, &caller, &action, "web") {
-                Ok(e) => e,
-                Err(refused) => return refused,
-            };
-        perform(&mut engine, action, &actor, false)
-    })
-    .await
-    .unwrap_or_else(|e| Output::error(&anyhow::anyhow!("nmtd failed while performing: {e}")))
+    crate::daemon::control::act(&web.shared, &caller, actor, action, "web").await
 }
 
 /// Perform, leave the outcome for the next page, and go back to `back`.
@@ -214,15 +204,15 @@ pub async fn machine_add(
         format!("/machines?{}#add", q.finish())
     };
     let out = match form.get("mac") {
-        None => Output::error(&anyhow::anyhow!(
+        None => Err(Failure::of(&anyhow::anyhow!(
             "give the MAC address of the machine to add, e.g. 52:54:00:12:34:56"
-        )),
+        ))),
         Some(mac) => match add_action(mac, typed("name"), typed("group"), form.get("ip")) {
             Ok(action) => run(&web, &ctx, action).await,
-            Err(e) => Output::error(&e),
+            Err(e) => Err(Failure::of(&e)),
         },
     };
-    let ok = out.code == 0;
+    let ok = out.is_ok();
     flash_output(&web, &ctx, &out);
     if ok {
         Redirect::to(&back(&form, "/machines")).into_response()
@@ -271,11 +261,11 @@ pub async fn machine_import(
     }
     let rows = match parse_node_table(&text, &source) {
         Ok(rows) => rows,
-        Err(e) => return refused(Output::error(&e).stderr.trim().to_string()),
+        Err(e) => return refused(Failure::of(&e).message()),
     };
     let out = run(&web, &ctx, Action::MachineImport { rows }).await;
-    if out.code != 0 {
-        return refused(out.stderr.trim().to_string());
+    if let Err(f) = &out {
+        return refused(f.message());
     }
     flash_output(&web, &ctx, &out);
     Redirect::to("/machines").into_response()
@@ -330,20 +320,37 @@ fn open_quote(text: &str) -> Option<usize> {
     open
 }
 
-/// Leave what an action printed (or why it was refused) for the next page.
-fn flash_output(web: &Web, ctx: &Ctx, out: &Output) {
-    let flash = if out.code == 0 {
-        Flash {
+/// Leave what an action did (or why it was refused) for the next page.
+fn flash_output(web: &Web, ctx: &Ctx, out: &Answer) {
+    let flash = match out {
+        Ok(reply) => Flash {
             ok: true,
-            text: out.stdout.trim().to_string(),
-        }
-    } else {
-        Flash {
+            text: done(reply),
+        },
+        Err(f) => Flash {
             ok: false,
-            text: out.stderr.trim().to_string(),
-        }
+            text: f.message(),
+        },
     };
     web.sessions.flash(&ctx.sid, flash);
+}
+
+/// What a change did, in words: its summary, and the files it touched.
+fn done(reply: &Reply) -> String {
+    match reply {
+        Reply::Changed { summary, files, .. } => {
+            let mut text = summary.trim().to_string();
+            if !files.written.is_empty() || !files.removed.is_empty() {
+                text.push_str(&format!(
+                    "\nfiles: {} written, {} removed",
+                    files.written.len(),
+                    files.removed.len()
+                ));
+            }
+            text
+        }
+        _ => "done".to_string(),
+    }
 }
 
 /// `POST /groups/add`.

@@ -1,7 +1,7 @@
 //! The point-and-click web UI `nmtd` serves with `--web ADDR:PORT`: server-rendered HTML
 //! (maud templates compiled into the binary), a little hand-written JavaScript (live
-//! updates, select-all), and forms that become the CLI's [`crate::cli::Action`]s, checked by
-//! the same access rules and carried out by the same `perform` under the engine's mutex.
+//! updates, select-all), and forms that become [`crate::app::Action`]s, checked by the same
+//! access rules and carried out by the same application layer as the CLI's.
 //!
 //! Who acts: on a loopback listener nobody logs in and the configured local user acts; on
 //! any other address users log in (`[web.users]`, argon2 hashes). Events record the actor as

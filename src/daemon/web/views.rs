@@ -1,7 +1,8 @@
 //! The pages: the machines table (filter, search, sort, select many, act once), a machine
-//! with its boot entry and timeline, groups, and profiles. Each reads the state under the
-//! engine's mutex, copies what it shows, and renders after letting go. Changes are never
-//! made here (see `actions`).
+//! with its boot entry and timeline, groups, and profiles. Each reads the state nmtd
+//! published after its last commit (a machine's history alone needs the engine's lock) and
+//! renders the application layer's typed replies. Changes are never made here (see
+//! `actions`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,14 +13,15 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
-use nmt_projections::{Envelope, Event, Mac, Origin, Profile, ProfileKind, UNKNOWN, describe};
+use nmt_projections::{
+    BootRecord, Envelope, Event, Mac, Origin, Profile, ProfileKind, UNKNOWN, describe,
+};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::Web;
 use super::auth::{Ctx, Form};
 use super::page::{self, Nav, ago, group_picker, hidden, origin_badge, policy_picker, when};
-use crate::cli::{Action, Output, perform};
+use crate::app::{self, Action, Failure, MachineView, Reply, ShowView};
 
 /// `GET /`.
 pub async fn home() -> Redirect {
@@ -86,8 +88,8 @@ struct Table {
 }
 
 fn table(web: &Web, f: &Filter) -> Table {
-    let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-    let st = engine.state();
+    let published = web.shared.published();
+    let st = &published.state;
     let needle = f.q.trim().to_ascii_lowercase();
     let needle_mac = Mac::parse(needle.as_str()).map(|m| m.to_string());
     let mut rows: Vec<Row> = st
@@ -122,7 +124,6 @@ fn table(web: &Web, f: &Filter) -> Table {
     let total = st.machine_count();
     let unknown = st.group(UNKNOWN).map_or(0, |g| g.members.len());
     let groups = st.groups().map(|g| g.name.clone()).collect();
-    drop(engine);
     let key = f.sort.as_str();
     rows.sort_by(|a, b| {
         let by = match key {
@@ -227,8 +228,8 @@ pub async fn machines(
 ) -> Html<String> {
     let t = table(&web, &f);
     let (policies, groups, add_groups) = {
-        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let st = engine.state();
+        let published = web.shared.published();
+        let st = &published.state;
         let add_group = if d.add_group.is_empty() {
             UNKNOWN
         } else {
@@ -399,8 +400,8 @@ pub async fn remove_confirm(
         );
     }
     let rows: Vec<(Mac, Option<String>, String, Option<String>)> = {
-        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let st = engine.state();
+        let published = web.shared.published();
+        let st = &published.state;
         macs.iter()
             .filter_map(|mac| st.machine(mac))
             .map(|m| {
@@ -506,7 +507,7 @@ pub struct AtQuery {
 /// One event of a machine's timeline.
 struct Entry {
     env: Envelope,
-    boot: Option<Value>,
+    boot: Option<BootRecord>,
 }
 
 fn kind_of(ev: &Event) -> (&'static str, &'static str) {
@@ -520,11 +521,11 @@ fn kind_of(ev: &Event) -> (&'static str, &'static str) {
     }
 }
 
-/// What a machine's page shows, read under the engine's mutex.
+/// What a machine's page shows.
 struct Loaded {
-    show: Output,
+    /// `nmt show` (as of the time asked), or why not.
+    show: Result<ShowView, Failure>,
     timeline: Vec<Entry>,
-    shown: Option<Value>,
     policies: Markup,
     groups: Markup,
     exists: bool,
@@ -553,77 +554,86 @@ fn machine_query(mac: &str, q: &AtQuery) -> Result<(Mac, Option<Timestamp>), Ref
     Ok((mac, at))
 }
 
-/// Read what a machine's page shows: `nmt show` (as of `at`), its history and boots.
+/// Read what a machine's page shows: `nmt show` (as of `at`), its history and boots. Only
+/// the history (and a past state) is read under the engine's lock; the rest comes from the
+/// state published with it.
 async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded, Refusal> {
-    let w = web.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        let mut engine = w.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let show = perform(
-            &mut engine,
-            Action::Show {
-                machine: mac.to_string(),
-                at,
-            },
-            "",
-            true,
-        );
-        let history = engine.history(&mac, None, None).unwrap_or_default();
-        let boots = perform(
-            &mut engine,
-            Action::Boots {
-                machine: mac.to_string(),
-                since: None,
-            },
-            "",
-            true,
-        );
-        let st = engine.state();
-        let pick = (
-            policy_picker(
-                st,
-                "m-policy",
-                st.machine(&mac)
-                    .map(|m| st.effective_policy(m).0.to_string())
-                    .as_deref(),
-                true,
-            ),
-            group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str())),
-        );
-        (show, history, boots, pick, st.machine(&mac).is_some())
-    })
-    .await;
-    let Ok((show, history, boots, (policies, groups), exists)) = loaded else {
+    let shared = web.shared.clone();
+    let read = web
+        .shared
+        .write(move |engine| {
+            let past = at.map(|t| {
+                app::perform(
+                    engine,
+                    Action::Show {
+                        machine: mac.to_string(),
+                        at: Some(t),
+                    },
+                    "",
+                )
+            });
+            // Under the lock, the published state is the engine's.
+            let history = engine.history(&mac, None, None).unwrap_or_default();
+            (shared.published(), history, past)
+        })
+        .await;
+    let Ok((published, history, past)) = read else {
         return Err((
             StatusCode::INTERNAL_SERVER_ERROR,
             "nmtd failed reading".to_string(),
         ));
     };
+    let st = &published.state;
+    let exists = st.machine(&mac).is_some();
     if history.is_empty() && !exists {
         return Err((
             StatusCode::NOT_FOUND,
             format!("no event mentions {mac}; it is not in the inventory"),
         ));
     }
-    let shown: Option<Value> = (show.code == 0)
-        .then(|| serde_json::from_str(&show.stdout).ok())
-        .flatten();
-    let boots: BTreeMap<u64, Value> = serde_json::from_str::<Vec<Value>>(&boots.stdout)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|b| Some((b["seq"].as_u64()?, b)))
-        .collect();
+    let show = past
+        .or_else(|| {
+            app::read(
+                st,
+                &published.config,
+                &Action::Show {
+                    machine: mac.to_string(),
+                    at: None,
+                },
+            )
+        })
+        .expect("`show` is read from a state")
+        .map_err(|e| Failure::of(&e))
+        .and_then(|reply| match reply {
+            Reply::Show(view) => Ok(*view),
+            _ => Err(Failure::Said("nmt: `show` answered something else".into())),
+        });
+    let boots: BTreeMap<u64, BootRecord> =
+        match app::boots(st, mac, mac.to_string(), None, &history) {
+            Reply::Boots { boots, .. } => boots.into_iter().map(|b| (b.seq, b)).collect(),
+            _ => BTreeMap::new(),
+        };
+    let policies = policy_picker(
+        st,
+        "m-policy",
+        st.machine(&mac)
+            .map(|m| st.effective_policy(m).0.to_string())
+            .as_deref(),
+        true,
+    );
+    let groups = group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str()));
+    let mut boots = boots;
     let timeline: Vec<Entry> = history
         .into_iter()
         .rev()
         .map(|env| Entry {
-            boot: boots.get(&env.seq).cloned(),
+            boot: boots.remove(&env.seq),
             env,
         })
         .collect();
     Ok(Loaded {
         show,
         timeline,
-        shown,
         policies,
         groups,
         exists,
@@ -641,8 +651,7 @@ struct Parts {
 
 fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
     let here = format!("/machine/{mac}");
-    let m = l.shown.as_ref().map(|s| &s["machine"]);
-    let s = |v: &Value| v.as_str().map(str::to_string);
+    let m = l.show.as_ref().ok().map(|s| &s.machine);
     // Its page's script leaves this form alone while someone is filling it in.
     let change = html! {
         div #m-change data-live data-keep-while-edited {
@@ -652,7 +661,7 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
                     input type="hidden" name="mac" value=(mac);
                     div.row {
                         label for="m-name" { "Name" }
-                        input #m-name type="text" name="name" value=[m.and_then(|m| s(&m["name"]))];
+                        input #m-name type="text" name="name" value=[m.and_then(|m| m.name.as_deref())];
                         button type="submit" name="op" value="rename" { "Rename" }
                     }
                     div.row {
@@ -666,7 +675,7 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
                     }
                     div.row {
                         label for="m-device" { "Root device" }
-                        input #m-device type="text" name="device" value=[m.and_then(|m| s(&m["rootdev"]))] placeholder="/dev/sda1";
+                        input #m-device type="text" name="device" value=[m.and_then(|m| m.rootdev.as_deref())] placeholder="/dev/sda1";
                         button type="submit" name="op" value="rootdev" { "Set" }
                         button type="submit" name="op" value="rootdev-rm" { "Remove" }
                     }
@@ -684,8 +693,8 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
             span.mono { (mac) }
             @if let Some(m) = m {
                 " · group "
-                a href={ "/machines?group=" (m["group"].as_str().unwrap_or("")) } { (m["group"].as_str().unwrap_or("")) }
-                " · boots " span.policy { (m["effective_policy"].as_str().unwrap_or("")) }
+                a href={ "/machines?group=" (m.group) } { (m.group) }
+                " · boots " span.policy { (m.effective_policy) }
             } @else if !l.exists {
                 " · not in the inventory (removed)"
             }
@@ -706,9 +715,9 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
                     span.what {
                         @match (&e.env.event, &e.boot) {
                             (Event::BootEntryUsed { file, .. }, Some(b)) => {
-                                "Booted " strong { (b["booted"].as_str().unwrap_or("")) }
-                                " (policy " span.policy { (b["policy"].as_str().unwrap_or("")) } ", entry " (file)
-                                @if let Some(by) = b["set_by"].as_str() { ", set by " (by) }
+                                "Booted " strong { (b.booted) }
+                                " (policy " span.policy { (b.policy) } ", entry " (file)
+                                @if let Some(by) = &b.set_by { ", set by " (by) }
                                 ")"
                             }
                             (ev, _) => { (describe(ev)) }
@@ -724,13 +733,11 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
     };
     let files = html! {
         div #files data-live {
-            @if let Some(sh) = &l.shown {
-                @if let Some(files) = sh["files"].as_array() {
-                    @for (i, f) in files.iter().enumerate() {
-                        details.file open[i == 0] {
-                            summary.mono { (f["path"].as_str().unwrap_or("")) }
-                            pre.code { (f["content"].as_str().unwrap_or("")) }
-                        }
+            @if let Ok(sh) = &l.show {
+                @for (i, f) in sh.files.iter().enumerate() {
+                    details.file open[i == 0] {
+                        summary.mono { (f.path.display()) }
+                        pre.code { (f.content) }
                     }
                 }
             }
@@ -761,10 +768,11 @@ pub async fn machine(
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
     let here = format!("/machine/{mac}");
-    let m = l.shown.as_ref().map(|s| &s["machine"]);
-    let s = |v: &Value| v.as_str().map(str::to_string);
-    let title = m
-        .and_then(|m| s(&m["name"]))
+    let title = l
+        .show
+        .as_ref()
+        .ok()
+        .and_then(|s| s.machine.name.clone())
         .unwrap_or_else(|| mac.to_string());
     let live_src = match at {
         Some(_) => format!("{here}/live?at={}", urlencode(&q.at)),
@@ -784,8 +792,8 @@ pub async fn machine(
                     a href=(here) { "Back to now" }
                 }
             }
-            @if l.show.code != 0 {
-                div.flash.err role="alert" { pre { (l.show.stderr.trim()) } }
+            @if let Err(f) = &l.show {
+                div.flash.err role="alert" { pre { (f.message()) } }
             }
             div.cols {
                 section.card aria-labelledby="facts" {
@@ -847,44 +855,38 @@ fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn facts(m: &Value) -> Markup {
-    let s = |k: &str| m[k].as_str().map(str::to_string);
+fn facts(m: &MachineView) -> Markup {
     let dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let t = |k: &str| {
-        m[k].as_str()
-            .and_then(|x| x.parse::<Timestamp>().ok())
-            .map(when)
-    };
-    let origin = match m["policy_origin"].as_str() {
-        Some("machine") => "its own".to_string(),
-        Some("machine-once") => "its own, next boot only".to_string(),
-        _ => format!("from group {}", dash(s("group"))),
+    let origin = match m.policy_origin {
+        Origin::Machine => "its own".to_string(),
+        Origin::MachineOnce => "its own, next boot only".to_string(),
+        Origin::Group => format!("from group {}", m.group),
     };
     html! {
         dl.facts {
-            dt { "MAC" } dd.mono { (dash(s("mac"))) }
-            dt { "Name" } dd { (dash(s("name"))) }
-            dt { "Group" } dd { (dash(s("group"))) }
-            dt { "Policy" } dd { span.policy { (dash(s("effective_policy"))) } " (" (origin) ")" }
-            dt { "Fixed IP" } dd.mono { (dash(s("ip"))) }
-            dt { "Root device" } dd.mono { (dash(s("rootdev"))) }
-            dt { "Registered" } dd { @if m["registered"].as_bool() == Some(true) { "yes" } @else { "no (seen in a log)" } }
-            dt { "First seen" } dd { (dash(t("first_seen"))) }
-            dt { "Last seen" } dd { (dash(t("last_seen"))) }
-            dt { "Last IP" } dd.mono { (dash(s("last_ip"))) }
-            @if let Some(h) = s("dhcp_hostname") {
+            dt { "MAC" } dd.mono { (m.mac) }
+            dt { "Name" } dd { (dash(m.name.clone())) }
+            dt { "Group" } dd { (m.group) }
+            dt { "Policy" } dd { span.policy { (m.effective_policy) } " (" (origin) ")" }
+            dt { "Fixed IP" } dd.mono { (dash(m.ip.map(|a| a.to_string()))) }
+            dt { "Root device" } dd.mono { (dash(m.rootdev.clone())) }
+            dt { "Registered" } dd { @if m.registered { "yes" } @else { "no (seen in a log)" } }
+            dt { "First seen" } dd { (when(m.first_seen)) }
+            dt { "Last seen" } dd { (dash(m.last_seen.map(when))) }
+            dt { "Last IP" } dd.mono { (dash(m.last_ip.map(|a| a.to_string()))) }
+            @if let Some(h) = &m.dhcp_hostname {
                 dt { "Client name" } dd { span.sent title="as its DHCP client sent it (untrusted)" { (h) } }
             }
-            @if let Some(a) = m["arch"].as_u64() {
+            @if let Some(a) = m.arch {
                 dt { "Architecture" } dd {
                     (a) " (" (match a { 0 => "BIOS", 6 => "x86 UEFI", 7 | 9 => "x86-64 UEFI", 10 | 11 => "ARM UEFI", 16 => "x86-64 UEFI HTTP", _ => "other" }) ")"
                 }
             }
-            @if let Some(d) = m["installed"]["device"].as_str() {
-                dt { "Installed" } dd { span.mono { (d) } " at " (m["installed"]["at"].as_str().and_then(|x| x.parse::<Timestamp>().ok()).map(when).unwrap_or_default()) }
+            @if let Some(i) = &m.installed {
+                dt { "Installed" } dd { span.mono { (i.device) } " at " (when(i.at)) }
             }
-            @if let Some(f) = m["last_boot"]["file"].as_str() {
-                dt { "Last boot" } dd { span.mono { (f) } " (" (m["last_boot"]["policy"].as_str().unwrap_or("")) ")" }
+            @if let Some(b) = &m.last_boot {
+                dt { "Last boot" } dd { span.mono { (b.file) } " (" (b.policy) ")" }
             }
         }
     }
@@ -900,8 +902,8 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
         picker: Markup,
     }
     let (list, new_picker) = {
-        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let st = engine.state();
+        let published = web.shared.published();
+        let st = &published.state;
         let list: Vec<G> = st
             .groups()
             .map(|g| {
@@ -990,10 +992,7 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
 
 /// `GET /profiles`.
 pub async fn profiles(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>) -> Html<String> {
-    let list: Vec<Profile> = {
-        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine.state().profiles().cloned().collect()
-    };
+    let list: Vec<Profile> = { web.shared.published().state.profiles().cloned().collect() };
     let body = html! {
         div.titlebar {
             h1 { "Profiles" }
@@ -1036,10 +1035,7 @@ pub async fn profile_edit(
     Extension(ctx): Extension<Ctx>,
     Query(q): Query<NameQuery>,
 ) -> Response {
-    let existing = {
-        let engine = web.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine.state().profile(&q.name).cloned()
-    };
+    let existing = { web.shared.published().state.profile(&q.name).cloned() };
     if !q.name.is_empty() && existing.is_none() {
         return super::auth::refuse(
             StatusCode::NOT_FOUND,

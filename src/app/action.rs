@@ -1,7 +1,8 @@
 //! What a command asks for, in a form that crosses the daemon's socket: an [`Action`] goes
-//! in, an [`Output`] (exit status, stdout, stderr) comes back. The command line builds the
-//! action (parsing what only the caller can: files, standard input, local times), and
-//! [`super::perform`] carries it out on an engine, in-process or inside `nmtd`.
+//! in, a [`super::Reply`] (or a [`super::Failure`]) comes back. The command line and the web
+//! UI build the action (parsing what only the caller can: files, standard input, local
+//! times, forms), and [`super::perform`] carries it out on an engine, in-process or inside
+//! `nmtd`. [`Action::right`] says who may ask for it.
 
 use std::net::Ipv4Addr;
 
@@ -108,7 +109,59 @@ pub enum Action {
     },
 }
 
+/// The right an action needs (the daemon's `[access]` rules give rights to callers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Right {
+    /// It only reads: anyone who can reach nmtd may.
+    Read,
+    /// It sets this group's own policy: the group's administrators may, and nmt admins.
+    GroupPolicy(String),
+    /// Anything else changes the inventory: nmt admins only.
+    Admin,
+}
+
 impl Action {
+    /// Who may carry out this action. Every action is classified here, with no default: a
+    /// new action does not compile until someone decides who may do it.
+    pub fn right(&self) -> Right {
+        match self {
+            Action::GroupList
+            | Action::Machines { .. }
+            | Action::RootdevList
+            | Action::ProfileList
+            | Action::History { .. }
+            | Action::Boots { .. }
+            | Action::Verify
+            | Action::Show { .. }
+            | Action::Render { check: true }
+            | Action::JournalExport { .. }
+            | Action::Status => Right::Read,
+            Action::Policy {
+                range,
+                members: false,
+                ..
+            } => match range.strip_prefix('@') {
+                Some(group) => Right::GroupPolicy(group.to_string()),
+                None => Right::Admin,
+            },
+            Action::Policy { members: true, .. }
+            | Action::MachineAdd { .. }
+            | Action::MachineImport { .. }
+            | Action::MachineRm { .. }
+            | Action::Name { .. }
+            | Action::GroupAdd { .. }
+            | Action::GroupRm { .. }
+            | Action::Assign { .. }
+            | Action::RootdevSet { .. }
+            | Action::RootdevRm { .. }
+            | Action::ProfileAdd { .. }
+            | Action::ProfileRm { .. }
+            | Action::Installed { .. }
+            | Action::Render { check: false }
+            | Action::ReplayLogs { .. } => Right::Admin,
+        }
+    }
+
     /// Whether the action may start a new, empty state when there is none (it can succeed on
     /// one). Read-only actions and actions on existing machines never create a state.
     pub fn creates(&self) -> bool {
@@ -123,31 +176,5 @@ impl Action {
                 | Action::Render { check: false }
                 | Action::ReplayLogs { .. }
         )
-    }
-}
-
-/// What a performed action printed, and its exit status.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Output {
-    /// 0 success; 1 refused, failed, or drift found.
-    pub code: u8,
-    /// What goes to standard output.
-    pub stdout: String,
-    /// What goes to standard error.
-    pub stderr: String,
-}
-
-impl Output {
-    /// A failure with its message, as `nmt: …` on standard error.
-    pub fn error(e: &anyhow::Error) -> Output {
-        let stderr = match e.downcast_ref::<nmt_projections::Refusal>() {
-            Some(r) => format!("nmt: refused: {r}\n"),
-            None => format!("nmt: {e:#}\n"),
-        };
-        Output {
-            code: 1,
-            stdout: String::new(),
-            stderr,
-        }
     }
 }

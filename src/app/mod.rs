@@ -1,0 +1,132 @@
+//! The application layer: what nmt can be asked to do ([`Action`]), who may ask
+//! ([`Action::right`]), doing it ([`perform`], [`read`], one function per action), and what it
+//! answers, as typed data ([`Reply`], [`Failure`]). The command line, nmtd's control socket
+//! and the web UI all come through here; each renders the replies its own way (tables or
+//! JSON in the caller's time zone, HTML).
+
+mod action;
+mod input;
+mod perform;
+mod reply;
+
+pub use action::{Action, Right};
+pub use input::{machine_add, parse_node_table};
+pub use perform::{
+    boots, groups, history, mac_or_name, machines, one_machine, perform, read, rootdevs, show,
+};
+pub use reply::{
+    Answer, CheckpointView, DaemonStatus, Failure, FileView, Files, GroupView, MachineView,
+    Replayed, Reply, RootdevView, ShowView, SourceView, Status, Then, local_time,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Engine, OpenOptions};
+
+    /// What crosses nmtd's socket comes back as it went: the CLI renders a reply from nmtd
+    /// exactly as one it made itself.
+    #[test]
+    fn replies_cross_the_socket_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(&OpenOptions {
+            state_dir: dir.path().join("state"),
+            config: None,
+            wait: std::time::Duration::from_secs(2),
+            create: true,
+        })
+        .unwrap();
+        let mac = "52:54:00:00:00:01";
+        let actions = [
+            Action::GroupAdd {
+                group: "lab".into(),
+                policy: Some("install".into()),
+            },
+            machine_add(mac, Some("n1".into()), Some("lab".into()), Some("10.0.0.1")).unwrap(),
+            Action::Policy {
+                range: "n1".into(),
+                policy: "ltsp".into(),
+                once: true,
+                members: false,
+            },
+            Action::GroupList,
+            Action::Machines {
+                range: None,
+                at: None,
+            },
+            Action::RootdevList,
+            Action::ProfileList,
+            Action::Show {
+                machine: "n1".into(),
+                at: None,
+            },
+            Action::History {
+                machine: "n1".into(),
+                since: None,
+                until: None,
+                kinds: Vec::new(),
+            },
+            Action::Boots {
+                machine: "n1".into(),
+                since: None,
+            },
+            Action::Verify,
+            Action::Render { check: true },
+            Action::Render { check: false },
+            Action::Status,
+            Action::JournalExport {
+                since: None,
+                until: None,
+                machine: None,
+            },
+        ];
+        for action in actions {
+            let what = format!("{action:?}");
+            let reply = perform(&mut engine, action, "root").unwrap();
+            let wire: Answer = Ok(reply.clone());
+            let back: Answer = serde_json::from_slice(&serde_json::to_vec(&wire).unwrap()).unwrap();
+            let back = back.unwrap();
+            for json in [false, true] {
+                assert_eq!(
+                    crate::cli::render(&back, json),
+                    crate::cli::render(&reply, json),
+                    "{what}"
+                );
+            }
+        }
+        let refused = perform(
+            &mut engine,
+            Action::Assign {
+                range: "n1".into(),
+                group: "nogroup".into(),
+            },
+            "root",
+        )
+        .unwrap_err();
+        let f = Failure::of(&refused);
+        assert!(f.message().starts_with("nmt: refused: "), "{f:?}");
+        let back: Failure = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+    }
+
+    /// Who may do what is decided per action: reads for everyone, a group's own policy for
+    /// its administrators, the rest for admins.
+    #[test]
+    fn every_action_needs_a_right() {
+        let policy = |range: &str, members| Action::Policy {
+            range: range.into(),
+            policy: "ltsp".into(),
+            once: false,
+            members,
+        };
+        assert_eq!(
+            policy("@physics", false).right(),
+            Right::GroupPolicy("physics".into())
+        );
+        assert_eq!(policy("@physics", true).right(), Right::Admin);
+        assert_eq!(policy("node01", false).right(), Right::Admin);
+        assert_eq!(Action::Render { check: true }.right(), Right::Read);
+        assert_eq!(Action::Render { check: false }.right(), Right::Admin);
+        assert_eq!(Action::Status.right(), Right::Read);
+    }
+}

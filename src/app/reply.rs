@@ -1,0 +1,370 @@
+//! What an action answers: typed data ([`Reply`]) or why it failed ([`Failure`]). Both cross
+//! nmtd's control socket as JSON; the CLI renders them as tables or JSON in the caller's time
+//! zone, the web UI as HTML.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use nmt_projections::{
+    BootRecord, Envelope, Installed, LastBoot, Mac, Machine, Origin, Policy, Profile, State,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::files::WriteOutcome;
+
+/// A performed action's answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reply {
+    /// A change was made.
+    Changed {
+        /// What it did, in words (`added 52:54:00:12:34:56`).
+        summary: String,
+        /// The events appended.
+        events: Vec<Envelope>,
+        /// The files written and removed.
+        files: Files,
+    },
+    /// `nmt group list`.
+    Groups(Vec<GroupView>),
+    /// `nmt machines`.
+    Machines(Vec<MachineView>),
+    /// `nmt rootdev`: the machines with a root device.
+    Rootdevs(Vec<RootdevView>),
+    /// `nmt profile list`.
+    Profiles(Vec<Profile>),
+    /// `nmt history`: the events, oldest first.
+    History(Vec<Envelope>),
+    /// `nmt boots`.
+    Boots {
+        /// The machine as it was named.
+        machine: String,
+        /// Only boots since then were asked for.
+        since: Option<Timestamp>,
+        /// The boots, oldest first.
+        boots: Vec<BootRecord>,
+    },
+    /// `nmt show`.
+    Show(Box<ShowView>),
+    /// `nmt verify`.
+    Verify {
+        /// How many events the fresh fold read.
+        events: u64,
+        /// What does not match (nothing: all is well).
+        problems: Vec<String>,
+    },
+    /// `nmt render --check`: each generated file that is not what the state says.
+    Drift(Vec<String>),
+    /// `nmt render`.
+    Rendered(Files),
+    /// `nmt replay logs`.
+    Replayed {
+        /// What the replay read and appended.
+        summary: Replayed,
+        /// `--strict`: lines not recognised fail the command.
+        strict: bool,
+    },
+    /// `nmt status`.
+    Status(Status),
+    /// `nmt journal export`: the events, in sequence order.
+    Journal(Vec<Envelope>),
+}
+
+impl Reply {
+    /// The exit status: 1 when drift or problems were found, or `--strict` rejected lines;
+    /// else 0.
+    pub fn code(&self) -> u8 {
+        match self {
+            Reply::Verify { problems, .. } => u8::from(!problems.is_empty()),
+            Reply::Drift(d) => u8::from(!d.is_empty()),
+            Reply::Replayed { summary, strict } => u8::from(*strict && summary.rejects > 0),
+            _ => 0,
+        }
+    }
+}
+
+/// Why an action failed, for the caller to print.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failure {
+    /// The whole message, as printed (`nmt: refused: …`, `nmt: …`).
+    Said(String),
+    /// `nmt show MAC --at T` for a machine not known yet then (the time is the caller's to
+    /// write in its zone).
+    NotKnownYet {
+        /// The machine as it was named.
+        machine: String,
+        /// The time asked for.
+        at: Timestamp,
+    },
+}
+
+impl Failure {
+    /// An error as `nmt` says it: a refusal of the domain rules as `nmt: refused: …`,
+    /// anything else as `nmt: …` with its causes.
+    pub fn of(e: &anyhow::Error) -> Failure {
+        if let Some(f) = e.downcast_ref::<Failure>() {
+            return f.clone();
+        }
+        Failure::Said(match e.downcast_ref::<nmt_projections::Refusal>() {
+            Some(r) => format!("nmt: refused: {r}"),
+            None => format!("nmt: {e:#}"),
+        })
+    }
+
+    /// Refused by the access rules.
+    pub fn refused(why: &str) -> Failure {
+        Failure::Said(format!("nmt: refused: {why}"))
+    }
+
+    /// The message, with times in this process's time zone.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Said(s) => s.clone(),
+            Failure::NotKnownYet { machine, at } => {
+                format!("nmt: {machine} was not known yet at {}", local_time(*at))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // As an error inside `anyhow`, without the `nmt: ` that `message` adds.
+        let m = self.message();
+        f.write_str(m.strip_prefix("nmt: ").unwrap_or(&m))
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// What nmtd or `nmt` answers through the control socket.
+pub type Answer = Result<Reply, Failure>;
+
+/// A time in the local zone (of the process that prints it), to the second.
+pub fn local_time(t: Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The files a change wrote, left alone and removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Files {
+    /// Files whose bytes changed (or that were created).
+    pub written: Vec<PathBuf>,
+    /// Files that already had these bytes.
+    pub unchanged: usize,
+    /// Files removed.
+    pub removed: Vec<PathBuf>,
+}
+
+impl From<WriteOutcome> for Files {
+    fn from(w: WriteOutcome) -> Files {
+        Files {
+            written: w.written,
+            unchanged: w.unchanged,
+            removed: w.removed,
+        }
+    }
+}
+
+/// What a replay of log files did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replayed {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines skipped because they were read before.
+    pub already: u64,
+    /// Events appended.
+    pub events: u64,
+    /// Lines recognised that made no event.
+    pub ignored: u64,
+    /// Lines not recognised.
+    pub rejects: u64,
+}
+
+impl From<&crate::ReplaySummary> for Replayed {
+    fn from(s: &crate::ReplaySummary) -> Replayed {
+        Replayed {
+            lines: s.lines,
+            already: s.already,
+            events: s.events,
+            ignored: s.ignored,
+            rejects: s.rejects,
+        }
+    }
+}
+
+/// One group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    /// Its name.
+    pub group: String,
+    /// Its policy.
+    pub policy: Policy,
+    /// `unknown` and `localboot`.
+    pub builtin: bool,
+    /// How many machines are in it.
+    pub members: usize,
+}
+
+/// One machine with a root device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootdevView {
+    /// MAC.
+    pub mac: Mac,
+    /// Name.
+    pub name: Option<String>,
+    /// Root device.
+    pub rootdev: Option<String>,
+}
+
+/// One machine as `nmt machines --json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineView {
+    /// MAC.
+    pub mac: Mac,
+    /// Name.
+    pub name: Option<String>,
+    /// Group.
+    pub group: String,
+    /// The machine's own policy (null when it follows its group).
+    pub policy: Option<Policy>,
+    /// What it boots next.
+    pub effective_policy: Policy,
+    /// Where the effective policy comes from.
+    pub policy_origin: Origin,
+    /// Whether its own policy is for the next boot only.
+    pub once: bool,
+    /// Fixed IPv4 address.
+    pub ip: Option<Ipv4Addr>,
+    /// Root device.
+    pub rootdev: Option<String>,
+    /// Last activity.
+    pub last_seen: Option<Timestamp>,
+    /// Last address seen.
+    pub last_ip: Option<Ipv4Addr>,
+    /// The host name its DHCP client sent (untrusted data).
+    pub dhcp_hostname: Option<String>,
+    /// Its client architecture (0 BIOS, 7/9 x86-64 UEFI), when a log said.
+    pub arch: Option<u16>,
+    /// First appearance.
+    pub first_seen: Timestamp,
+    /// Registered by an admin.
+    pub registered: bool,
+    /// Last install report.
+    pub installed: Option<Installed>,
+    /// Last boot entry fetched.
+    pub last_boot: Option<LastBoot>,
+}
+
+impl MachineView {
+    /// The view of one machine.
+    pub fn new(state: &State, m: &Machine) -> Self {
+        let (effective_policy, policy_origin) = state.effective_policy(m);
+        MachineView {
+            mac: m.mac,
+            name: m.name.clone(),
+            group: m.group.clone(),
+            policy: m.policy.as_ref().map(|o| o.policy.clone()),
+            effective_policy,
+            policy_origin,
+            once: m.policy.as_ref().is_some_and(|o| o.once),
+            ip: m.ip,
+            rootdev: m.rootdev.clone(),
+            last_seen: m.last_seen,
+            last_ip: m.last_ip,
+            dhcp_hostname: m.dhcp_hostname.clone(),
+            arch: m.arch,
+            first_seen: m.first_seen,
+            registered: m.registered,
+            installed: m.installed.clone(),
+            last_boot: m.last_boot.clone(),
+        }
+    }
+}
+
+/// What a one-shot policy reverts to once used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Then {
+    /// The machine's own policy before it.
+    Own(Policy),
+    /// Its group's policy (this one, now).
+    Group(Policy),
+}
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileView {
+    /// Where it is written.
+    pub path: PathBuf,
+    /// Its text.
+    pub content: String,
+}
+
+/// `nmt show`: one machine, what it boots, and its files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShowView {
+    /// The machine.
+    pub machine: MachineView,
+    /// What its one-shot policy reverts to, when it has one.
+    pub then: Option<Then>,
+    /// Its boot entry, fully resolved (as `nmt show --json` prints it).
+    pub boot_entry: serde_json::Value,
+    /// Its own files, then the shared ones of its group that they include.
+    pub files: Vec<FileView>,
+}
+
+/// `nmt status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// What nmtd says, when it runs on this state.
+    pub daemon: Option<DaemonStatus>,
+}
+
+/// What a running nmtd reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// Its version.
+    pub version: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Events in the log.
+    pub events: u64,
+    /// Up to which event the generated files are current.
+    pub files_current_to: u64,
+    /// What it counted.
+    pub counters: crate::daemon::Counters,
+    /// Each followed log, as nmtd reports it (see [`SourceView`] for what the CLI reads).
+    pub sources: Vec<serde_json::Value>,
+}
+
+/// What the CLI shows of a followed log's report.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct SourceView {
+    pub path: PathBuf,
+    pub lines: u64,
+    pub events: u64,
+    pub ignored: u64,
+    pub rejects: u64,
+    pub last_reject: Option<String>,
+    pub checkpoint: Option<CheckpointView>,
+    pub lag_bytes: u64,
+    pub last_event: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// A followed log's committed position.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct CheckpointView {
+    pub offset: u64,
+    pub dev: u64,
+    pub ino: u64,
+}

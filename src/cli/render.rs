@@ -1,0 +1,358 @@
+//! Printing an action's [`Reply`] as `nmt` does: an aligned table or text for people, or
+//! JSON for scripts (the shapes scripts depend on), with times in this process's zone — the
+//! caller's, also when nmtd did the work.
+
+use std::fmt::Write as _;
+
+use nmt_projections::{Origin, describe};
+use serde_json::json;
+
+use super::output::{self, local_time, or_dash};
+use crate::app::{Files, Reply, ShowView, SourceView, Then};
+
+/// What a reply prints on standard output, and the exit status.
+pub fn render(reply: &Reply, json: bool) -> (u8, String) {
+    let text = if json { as_json(reply) } else { as_text(reply) };
+    (reply.code(), text)
+}
+
+fn files_json(f: &Files) -> serde_json::Value {
+    json!({
+        "written": f.written,
+        "unchanged": f.unchanged,
+        "removed": f.removed,
+    })
+}
+
+fn as_json(reply: &Reply) -> String {
+    match reply {
+        Reply::Changed { events, files, .. } => output::json(&json!({
+            "events": events,
+            "files": files_json(files),
+        })),
+        // As a JSON value: its keys in order, as `group list --json` always printed them.
+        Reply::Groups(groups) => output::json(&json!(groups)),
+        Reply::Machines(views) => output::json(views),
+        Reply::Rootdevs(rows) => output::json(rows),
+        Reply::Profiles(profiles) => output::json(profiles),
+        Reply::History(events) => output::json(events),
+        Reply::Boots { boots, .. } => output::json(boots),
+        Reply::Show(show) => output::json(&json!({
+            "machine": show.machine,
+            "boot_entry": show.boot_entry,
+            "files": show.files,
+        })),
+        Reply::Verify { problems, .. } => {
+            output::json(&json!({ "ok": problems.is_empty(), "problems": problems }))
+        }
+        Reply::Drift(drift) => output::json(&json!({ "drift": drift })),
+        Reply::Rendered(files) => output::json(&files_json(files)),
+        Reply::Replayed { summary, .. } => output::json(summary),
+        Reply::Status(status) => match &status.daemon {
+            None => output::json(&json!({ "daemon": false, "sources": [] })),
+            Some(d) => output::json(&json!({
+                "daemon": true,
+                "pid": d.pid,
+                "events": d.events,
+                "files_current_to": d.files_current_to,
+                "counters": d.counters,
+                "sources": d.sources,
+            })),
+        },
+        Reply::Journal(_) => as_text(reply),
+    }
+}
+
+fn as_text(reply: &Reply) -> String {
+    match reply {
+        Reply::Changed { summary, files, .. } => {
+            let mut out = format!("{summary}\n");
+            if !files.written.is_empty() || !files.removed.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "files: {} written, {} removed",
+                    files.written.len(),
+                    files.removed.len()
+                );
+            }
+            out
+        }
+        Reply::Groups(groups) => output::table(
+            &["GROUP", "POLICY", "MEMBERS", "KIND"],
+            groups.iter().map(|g| {
+                vec![
+                    g.group.clone(),
+                    g.policy.to_string(),
+                    g.members.to_string(),
+                    if g.builtin { "built-in" } else { "named" }.to_string(),
+                ]
+            }),
+        ),
+        Reply::Machines(views) => output::table(
+            &[
+                "MAC",
+                "NAME",
+                "GROUP",
+                "POLICY",
+                "IP",
+                "ROOTDEV",
+                "LAST SEEN",
+            ],
+            views.iter().map(|v| {
+                let mark = match v.policy_origin {
+                    Origin::Machine => " *",
+                    Origin::MachineOnce => " *once",
+                    Origin::Group => "",
+                };
+                vec![
+                    v.mac.to_string(),
+                    or_dash(v.name.as_deref()),
+                    v.group.clone(),
+                    format!("{}{mark}", v.effective_policy),
+                    or_dash(v.ip),
+                    or_dash(v.rootdev.as_deref()),
+                    or_dash(v.last_seen.map(local_time)),
+                ]
+            }),
+        ),
+        Reply::Rootdevs(rows) => output::table(
+            &["MAC", "NAME", "ROOTDEV"],
+            rows.iter().map(|m| {
+                vec![
+                    m.mac.to_string(),
+                    or_dash(m.name.as_deref()),
+                    or_dash(m.rootdev.as_deref()),
+                ]
+            }),
+        ),
+        Reply::Profiles(profiles) => output::table(
+            &["PROFILE", "KIND", "ANSWER", "KERNEL", "INITRD", "ARGS"],
+            profiles.iter().map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.kind.as_str().to_string(),
+                    or_dash(p.answer.map(|a| a.as_str())),
+                    p.kernel.clone(),
+                    p.initrd.join(","),
+                    p.args.clone(),
+                ]
+            }),
+        ),
+        Reply::History(events) => output::table(
+            &["TIME", "SEQ", "ACTOR", "EVENT"],
+            events.iter().map(|e| {
+                vec![
+                    local_time(e.observed_at),
+                    e.seq.to_string(),
+                    e.actor.clone(),
+                    describe(&e.event),
+                ]
+            }),
+        ),
+        Reply::Boots {
+            machine,
+            since,
+            boots,
+        } => {
+            if boots.is_empty() {
+                return format!(
+                    "no boot of {machine} is in the log{} (a boot is a fetch of its entry seen in a TFTP log)\n",
+                    since
+                        .map(|s| format!(" since {}", local_time(s)))
+                        .unwrap_or_default()
+                );
+            }
+            output::table(
+                &["TIME", "IP", "ENTRY", "POLICY", "BOOTED", "SET BY"],
+                boots.iter().map(|b| {
+                    let origin = match b.origin {
+                        Origin::Machine => " (own)",
+                        Origin::MachineOnce => " (once)",
+                        Origin::Group => "",
+                    };
+                    vec![
+                        local_time(b.at),
+                        or_dash(b.ip),
+                        b.file.clone(),
+                        format!("{}{origin}", b.policy),
+                        b.booted.clone(),
+                        match (&b.set_by, b.set_at) {
+                            (Some(a), Some(t)) => format!("{a} at {}", local_time(t)),
+                            _ => "-".into(),
+                        },
+                    ]
+                }),
+            )
+        }
+        Reply::Show(show) => show_text(show),
+        Reply::Verify { events, problems } => {
+            if problems.is_empty() {
+                format!(
+                    "verified: a fresh fold of all {events} events equals the live state, and every generated file matches it\n"
+                )
+            } else {
+                problems.iter().map(|p| format!("{p}\n")).collect()
+            }
+        }
+        Reply::Drift(drift) => {
+            if drift.is_empty() {
+                "every generated file is up to date\n".to_string()
+            } else {
+                drift.iter().map(|d| format!("{d}\n")).collect()
+            }
+        }
+        Reply::Rendered(files) => format!(
+            "{} written, {} unchanged, {} removed\n",
+            files.written.len(),
+            files.unchanged,
+            files.removed.len()
+        ),
+        Reply::Replayed { summary: s, .. } => {
+            let mut out = format!(
+                "replayed {} lines: {} events appended, {} already read before, {} detail lines, {} not recognised\n",
+                s.lines, s.events, s.already, s.ignored, s.rejects
+            );
+            if reply.code() != 0 {
+                out.push_str("--strict: some lines were not recognised (see above)\n");
+            }
+            out
+        }
+        Reply::Status(status) => status_text(status),
+        Reply::Journal(events) => {
+            let mut text = String::new();
+            for env in events {
+                text.push_str(&String::from_utf8_lossy(&env.to_json()));
+                text.push('\n');
+            }
+            text
+        }
+    }
+}
+
+fn show_text(show: &ShowView) -> String {
+    let view = &show.machine;
+    let mut o = String::new();
+    let _ = writeln!(o, "mac          {}", view.mac);
+    let _ = writeln!(o, "name         {}", or_dash(view.name.as_deref()));
+    let _ = writeln!(o, "group        {}", view.group);
+    let origin = match view.policy_origin {
+        Origin::Machine => "its own".to_string(),
+        Origin::MachineOnce => "its own, next boot only".to_string(),
+        Origin::Group => format!("from group {}", view.group),
+    };
+    let _ = writeln!(o, "policy       {} ({origin})", view.effective_policy);
+    if let Some(then) = &show.then {
+        let then = match then {
+            Then::Own(p) => p.to_string(),
+            Then::Group(p) => format!("its group's policy ({p})"),
+        };
+        let _ = writeln!(o, "then         {then}");
+    }
+    let _ = writeln!(o, "ip           {}", or_dash(view.ip));
+    let _ = writeln!(o, "rootdev      {}", or_dash(view.rootdev.as_deref()));
+    let registered = if view.registered {
+        "yes"
+    } else {
+        "no (seen in a log)"
+    };
+    let _ = writeln!(o, "registered   {registered}");
+    let _ = writeln!(o, "first seen   {}", local_time(view.first_seen));
+    let _ = writeln!(
+        o,
+        "last seen    {}",
+        or_dash(view.last_seen.map(local_time))
+    );
+    let _ = writeln!(o, "last ip      {}", or_dash(view.last_ip));
+    if let Some(h) = &view.dhcp_hostname {
+        let _ = writeln!(o, "dhcp name    {h:?} (as the client sent it)");
+    }
+    if let Some(a) = view.arch {
+        let _ = writeln!(o, "arch         {a} ({})", arch_kind(a));
+    }
+    if let Some(i) = &view.installed {
+        let _ = writeln!(o, "installed    {} at {}", i.device, local_time(i.at));
+    }
+    if let Some(b) = &view.last_boot {
+        let _ = writeln!(
+            o,
+            "last boot    {} ({}) at {}",
+            b.file,
+            b.policy,
+            local_time(b.at)
+        );
+    }
+    for f in &show.files {
+        let _ = write!(o, "\n# {}\n{}", f.path.display(), f.content);
+    }
+    o
+}
+
+/// What a DHCP client architecture number means.
+pub fn arch_kind(a: u16) -> &'static str {
+    match a {
+        0 => "BIOS",
+        6 => "x86 UEFI",
+        7 | 9 => "x86-64 UEFI",
+        10 | 11 => "ARM UEFI",
+        16 => "x86-64 UEFI HTTP",
+        _ => "other",
+    }
+}
+
+fn status_text(status: &crate::app::Status) -> String {
+    let Some(d) = &status.daemon else {
+        return "nmtd is not running on this state: no logs are being followed \
+                (start it with `nmtd --state DIR --log PATH`)\n"
+            .to_string();
+    };
+    let c = &d.counters;
+    let mut out = format!(
+        "nmtd {} (pid {}): {} events, files current to event {}\n\
+         install reports: {} accepted, {} refused; requests refused by access rules: {}; \
+         installer syslog from unknown addresses: {}\n",
+        d.version,
+        d.pid,
+        d.events,
+        d.files_current_to,
+        c.reports_accepted,
+        c.reports_refused,
+        c.access_refused,
+        c.syslog_unattributed,
+    );
+    if d.sources.is_empty() {
+        out.push_str("no logs are followed (give nmtd --log PATH)\n");
+    }
+    for s in &d.sources {
+        let s: SourceView = serde_json::from_value(s.clone()).unwrap_or_default();
+        let _ = write!(
+            out,
+            "\n{}\n  lines {}  events {}  ignored {}  rejects {}  lag {} bytes\n",
+            s.path.display(),
+            s.lines,
+            s.events,
+            s.ignored,
+            s.rejects,
+            s.lag_bytes
+        );
+        match &s.checkpoint {
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "  position: offset {} of file {}:{}",
+                    c.offset, c.dev, c.ino
+                );
+            }
+            None => out.push_str("  position: nothing read yet\n"),
+        }
+        if let Some(r) = &s.last_reject {
+            let _ = writeln!(out, "  last rejected line: {r:?}");
+        }
+        if let Some(e) = &s.last_event {
+            let _ = writeln!(out, "  last reader event: {e}");
+        }
+        if let Some(e) = &s.last_error {
+            let _ = writeln!(out, "  last error: {e}");
+        }
+    }
+    out
+}
