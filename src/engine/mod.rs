@@ -78,7 +78,7 @@ pub struct Executed {
 
 /// The engine.
 pub struct Engine {
-    store: RedbStore,
+    store: Box<dyn EventStore + Send>,
     state: State,
     config: Config,
     snapshot_seq: u64,
@@ -92,7 +92,18 @@ pub struct Engine {
 impl Engine {
     /// Open the store in `opts.state_dir` and fold it.
     pub fn open(opts: &OpenOptions) -> Result<Engine> {
-        let mut engine = Engine::open_bare(opts)?;
+        let store = Engine::open_redb(opts)?;
+        Engine::open_with_store(opts, store)
+    }
+
+    /// [`Engine::open`] over a given store (such as a [`crate::MemoryStore`]) instead of the
+    /// state directory's database; the directory still holds the configuration and the
+    /// generated files.
+    pub fn open_with_store(
+        opts: &OpenOptions,
+        store: impl EventStore + Send + 'static,
+    ) -> Result<Engine> {
+        let mut engine = Engine::open_bare_with_store(opts, store)?;
         if engine.state.last_seq() == 0 && opts.create {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -112,6 +123,35 @@ impl Engine {
     /// Open without starting a new store's history (for `journal import`, which brings its
     /// own): the store is created if missing, and left as it is.
     pub fn open_bare(opts: &OpenOptions) -> Result<Engine> {
+        let store = Engine::open_redb(opts)?;
+        Engine::open_bare_with_store(opts, store)
+    }
+
+    /// [`Engine::open_bare`] over a given store.
+    pub fn open_bare_with_store(
+        opts: &OpenOptions,
+        store: impl EventStore + Send + 'static,
+    ) -> Result<Engine> {
+        let dir = &opts.state_dir;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating the state directory {}", dir.display()))?;
+        let config = Config::load(dir, opts.config.as_deref())?;
+        let mut engine = Engine {
+            store: Box::new(store),
+            state: State::new(),
+            config,
+            snapshot_seq: 0,
+            created: false,
+            rendered: 0,
+            new_password: None,
+        };
+        engine.load()?;
+        engine.rendered = engine.read_rendered_marker();
+        Ok(engine)
+    }
+
+    /// The state directory's database, created when missing only if `opts.create`.
+    fn open_redb(opts: &OpenOptions) -> Result<RedbStore> {
         let dir = &opts.state_dir;
         let db_path = dir.join(DB_FILE);
         if !db_path.exists() && !opts.create {
@@ -124,20 +164,7 @@ impl Engine {
         }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("while creating the state directory {}", dir.display()))?;
-        let config = Config::load(dir, opts.config.as_deref())?;
-        let store = RedbStore::open(&db_path, opts.wait)?;
-        let mut engine = Engine {
-            store,
-            state: State::new(),
-            config,
-            snapshot_seq: 0,
-            created: false,
-            rendered: 0,
-            new_password: None,
-        };
-        engine.load()?;
-        engine.rendered = engine.read_rendered_marker();
-        Ok(engine)
+        Ok(RedbStore::open(&db_path, opts.wait)?)
     }
 
     /// Every event in sequence order, filtered by observation time.
@@ -151,14 +178,19 @@ impl Engine {
         if last == 0 {
             return Ok(());
         }
+        let mut failed = None;
         self.store.scan(1..=last, &mut |env| {
             if since.is_some_and(|s| env.observed_at < s)
                 || until.is_some_and(|u| env.observed_at > u)
             {
-                return Ok(true);
+                return true;
             }
-            visit(env)
-        })
+            visit(env).unwrap_or_else(|e| {
+                failed = Some(e);
+                false
+            })
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// The state as it was at `at`: every event observed by then, folded in log order.
@@ -183,14 +215,14 @@ impl Engine {
                 if !late {
                     if env.observed_at > at {
                         stop = env.seq;
-                        return Ok(false);
+                        return false;
                     }
                     running = Some(env.observed_at);
                 }
                 if env.observed_at <= at {
                     st.apply(&env);
                 }
-                Ok(true)
+                true
             })?;
         }
         for seq in self.store.late_after(stop, at)? {
@@ -239,7 +271,7 @@ impl Engine {
         if from <= last {
             self.store.scan(from..=last, &mut |env| {
                 state.apply(&env);
-                Ok(true)
+                true
             })?;
         }
         self.state = state;
@@ -272,8 +304,8 @@ impl Engine {
     }
 
     /// The store.
-    pub fn store(&self) -> &RedbStore {
-        &self.store
+    pub fn store(&self) -> &dyn EventStore {
+        self.store.as_ref()
     }
 
     /// Decide a command, append its events, and bring the affected files up to date.
@@ -328,7 +360,7 @@ impl Engine {
 
     /// A source's committed checkpoint.
     pub fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>> {
-        self.store.checkpoint(source)
+        Ok(self.store.checkpoint(source)?)
     }
 
     fn push(
@@ -397,7 +429,7 @@ impl Engine {
         if let Err(e) = self.store.append(&appends, checkpoints, snap) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
-            return Err(e);
+            return Err(e.into());
         }
         if snapshot.is_some() {
             self.snapshot_seq = last;

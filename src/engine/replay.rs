@@ -10,7 +10,6 @@ use nmt_replay::Observed;
 
 use super::{Batch, Engine};
 use crate::files::WriteOutcome;
-use crate::store::EventStore;
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
