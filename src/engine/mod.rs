@@ -92,8 +92,7 @@ pub struct Engine {
 impl Engine {
     /// Open the store in `opts.state_dir` and fold it.
     pub fn open(opts: &OpenOptions) -> Result<Engine> {
-        let store = Engine::open_redb(opts)?;
-        Engine::open_with_store(opts, store)
+        Engine::open_bare(opts)?.begin(opts)
     }
 
     /// [`Engine::open`] over a given store (such as a [`crate::MemoryStore`]) instead of the
@@ -103,7 +102,12 @@ impl Engine {
         opts: &OpenOptions,
         store: impl EventStore + Send + 'static,
     ) -> Result<Engine> {
-        let mut engine = Engine::open_bare_with_store(opts, store)?;
+        Engine::open_bare_with_store(opts, store)?.begin(opts)
+    }
+
+    /// Start a new store's history (`opts.create`): its site key and installer password.
+    fn begin(self, opts: &OpenOptions) -> Result<Engine> {
+        let mut engine = self;
         if engine.state.last_seq() == 0 && opts.create {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -123,35 +127,6 @@ impl Engine {
     /// Open without starting a new store's history (for `journal import`, which brings its
     /// own): the store is created if missing, and left as it is.
     pub fn open_bare(opts: &OpenOptions) -> Result<Engine> {
-        let store = Engine::open_redb(opts)?;
-        Engine::open_bare_with_store(opts, store)
-    }
-
-    /// [`Engine::open_bare`] over a given store.
-    pub fn open_bare_with_store(
-        opts: &OpenOptions,
-        store: impl EventStore + Send + 'static,
-    ) -> Result<Engine> {
-        let dir = &opts.state_dir;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("while creating the state directory {}", dir.display()))?;
-        let config = Config::load(dir, opts.config.as_deref())?;
-        let mut engine = Engine {
-            store: Box::new(store),
-            state: State::new(),
-            config,
-            snapshot_seq: 0,
-            created: false,
-            rendered: 0,
-            new_password: None,
-        };
-        engine.load()?;
-        engine.rendered = engine.read_rendered_marker();
-        Ok(engine)
-    }
-
-    /// The state directory's database, created when missing only if `opts.create`.
-    fn open_redb(opts: &OpenOptions) -> Result<RedbStore> {
         let dir = &opts.state_dir;
         let db_path = dir.join(DB_FILE);
         if !db_path.exists() && !opts.create {
@@ -162,9 +137,38 @@ impl Engine {
                 dir.display()
             );
         }
+        Engine::assemble(opts, || Ok(Box::new(RedbStore::open(&db_path, opts.wait)?)))
+    }
+
+    /// [`Engine::open_bare`] over a given store.
+    pub fn open_bare_with_store(
+        opts: &OpenOptions,
+        store: impl EventStore + Send + 'static,
+    ) -> Result<Engine> {
+        Engine::assemble(opts, || Ok(Box::new(store)))
+    }
+
+    /// The state directory and its configuration first, then the store, folded.
+    fn assemble(
+        opts: &OpenOptions,
+        store: impl FnOnce() -> Result<Box<dyn EventStore + Send>>,
+    ) -> Result<Engine> {
+        let dir = &opts.state_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("while creating the state directory {}", dir.display()))?;
-        Ok(RedbStore::open(&db_path, opts.wait)?)
+        let config = Config::load(dir, opts.config.as_deref())?;
+        let mut engine = Engine {
+            store: store()?,
+            state: State::new(),
+            config,
+            snapshot_seq: 0,
+            created: false,
+            rendered: 0,
+            new_password: None,
+        };
+        engine.load()?;
+        engine.rendered = engine.read_rendered_marker();
+        Ok(engine)
     }
 
     /// Every event in sequence order, filtered by observation time.
