@@ -34,5 +34,8 @@ pub use config::{CONFIG_FILE, Config, DaemonConfig, FileConfig, Paths, WebConfig
 pub use engine::{DB_FILE, Engine, Executed, OpenOptions, ReplaySummary, SNAPSHOT_EVERY, resolve};
 pub use files::{Drift, WriteOutcome, write_batch};
 pub use identity::current_actor;
-pub use store::{Append, EventStore, OpenError, RedbStore};
+pub use store::{
+    Append, BackendError, EventStore, MemoryStore, OpenError, RedbStore, SNAPSHOTS_MAX,
+    SNAPSHOTS_RECENT, Snapshot, StoreError,
+};
 pub use time::parse_time;

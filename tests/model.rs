@@ -1,11 +1,14 @@
 //! Model-based test of the engine: random command sequences, and after every step the
 //! incrementally written files must equal a full render (no drift), and the state folded
 //! from the store must equal the live one. A failure prints the seed and the step.
+//!
+//! Every check runs against each store backend: the redb file in the state directory and
+//! the in-memory store (reopened over the same shared log).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use nmt::{Engine, OpenOptions};
+use nmt::{Engine, MemoryStore, OpenOptions};
 use nmt_projections::{
     Command, Event, ImportRow, Mac, NamePattern, Profile, ProfileKind, ReportVia,
 };
@@ -42,14 +45,34 @@ const POLICIES: [&str; 8] = [
     "custom:memtest",
 ];
 
-fn open(dir: &std::path::Path) -> Engine {
-    Engine::open(&OpenOptions {
-        state_dir: dir.to_path_buf(),
-        config: None,
-        wait: Duration::from_secs(5),
-        create: true,
-    })
-    .unwrap()
+/// Which store the engine runs over.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// `nmt.redb` in the state directory.
+    Redb,
+    /// One in-memory log: every open sees what earlier ones appended.
+    Memory(MemoryStore),
+}
+
+impl Backend {
+    fn all() -> [Backend; 2] {
+        [Backend::Redb, Backend::Memory(MemoryStore::new())]
+    }
+
+    /// Open (or reopen) the engine over this backend's store.
+    fn open(&self, dir: &std::path::Path) -> Engine {
+        let opts = OpenOptions {
+            state_dir: dir.to_path_buf(),
+            config: None,
+            wait: Duration::from_secs(5),
+            create: true,
+        };
+        match self {
+            Backend::Redb => Engine::open(&opts),
+            Backend::Memory(store) => Engine::open_with_store(&opts, store.clone()),
+        }
+        .unwrap()
+    }
 }
 
 fn random_command(r: &mut Rng, engine: &Engine) -> Command {
@@ -150,9 +173,9 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
     }
 }
 
-fn run(seed: u64, steps: usize) {
+fn run(backend: &Backend, seed: u64, steps: usize) {
     let dir = TestDir::new();
-    let mut engine = open(dir.path());
+    let mut engine = backend.open(dir.path());
     let mut r = Rng(seed | 1);
     let mut accepted = 0;
     for step in 0..steps {
@@ -208,41 +231,94 @@ fn run(seed: u64, steps: usize) {
         let drift = engine.drift();
         assert!(
             drift.is_empty(),
-            "seed {seed} step {step}: incremental files drifted after {desc}: {drift:?}"
+            "{backend:?} seed {seed} step {step}: incremental files drifted after {desc}: \
+             {drift:?}"
         );
     }
     assert!(
         accepted > steps / 4,
-        "seed {seed}: only {accepted} commands accepted"
+        "{backend:?} seed {seed}: only {accepted} commands accepted"
     );
     // Refold from the store (without the snapshot's help and with it) and compare.
     let live = engine.state().clone();
     drop(engine);
-    let reopened = open(dir.path());
+    let reopened = backend.open(dir.path());
     assert_eq!(
         reopened.state(),
         &live,
-        "seed {seed}: the refolded state differs"
+        "{backend:?} seed {seed}: the refolded state differs"
     );
 }
 
-#[test]
-fn incremental_files_always_equal_a_full_render() {
-    let seeds: Vec<u64> = match std::env::var("NMT_MODEL_SEED") {
+fn seeds() -> Vec<u64> {
+    match std::env::var("NMT_MODEL_SEED") {
         Ok(s) => vec![s.parse().unwrap()],
         Err(_) => (1..=6)
             .map(|i| 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i))
             .collect(),
-    };
-    for seed in seeds {
-        run(seed, 150);
     }
 }
 
 #[test]
+fn incremental_files_always_equal_a_full_render() {
+    for seed in seeds() {
+        run(&Backend::Redb, seed, 150);
+    }
+}
+
+#[test]
+fn incremental_files_always_equal_a_full_render_in_memory() {
+    for seed in seeds() {
+        run(&Backend::Memory(MemoryStore::new()), seed, 150);
+    }
+}
+
+#[test]
+fn the_stores_agree() {
+    // The same run over both backends leaves the same log (but for the wall clock).
+    let logs: Vec<Vec<String>> = Backend::all()
+        .iter()
+        .map(|backend| {
+            let dir = TestDir::new();
+            let mut engine = backend.open(dir.path());
+            let mut r = Rng(0xA5A5_5A5A);
+            for _ in 0..60 {
+                let cmd = random_command(&mut r, &engine);
+                let _ = engine.execute(cmd, "model");
+            }
+            let mut log = Vec::new();
+            engine
+                .events(None, None, &mut |env| {
+                    // The site key and the installer password are random.
+                    if !matches!(
+                        env.event,
+                        Event::StoreCreated { .. } | Event::InstallerPasswordSet { .. }
+                    ) {
+                        log.push(format!("{} {} {:?}", env.seq, env.actor, env.event));
+                    }
+                    Ok(true)
+                })
+                .unwrap();
+            log
+        })
+        .collect();
+    assert!(logs[0].len() > 20, "{} events", logs[0].len());
+    assert_eq!(logs[0], logs[1]);
+}
+
+#[test]
 fn as_of_answers_are_the_same_with_and_without_snapshots() {
+    as_of_answers(&Backend::Redb);
+}
+
+#[test]
+fn as_of_answers_are_the_same_with_and_without_snapshots_in_memory() {
+    as_of_answers(&Backend::Memory(MemoryStore::new()));
+}
+
+fn as_of_answers(backend: &Backend) {
     let dir = TestDir::new();
-    let mut engine = open(dir.path());
+    let mut engine = backend.open(dir.path());
     let mut r = Rng(0x005E_ED0F_A50F);
     let base = jiff::Timestamp::from_second(1_790_000_000).unwrap();
     engine
@@ -287,11 +363,11 @@ fn as_of_answers_are_the_same_with_and_without_snapshots() {
         engine.append(vec![event], "model", observed, None).unwrap();
     }
     drop(engine);
-    let engine = open(dir.path());
+    let engine = backend.open(dir.path());
     for _ in 0..40 {
         let at = base + jiff::SignedDuration::from_secs(r.below((t + 100) as u64) as i64 - 50);
         let fast = engine.state_at(at).unwrap();
         let full = engine.state_at_by_full_fold(at).unwrap();
-        assert_eq!(fast, full, "as of {at}");
+        assert_eq!(fast, full, "{backend:?} as of {at}");
     }
 }

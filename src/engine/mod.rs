@@ -78,7 +78,7 @@ pub struct Executed {
 
 /// The engine.
 pub struct Engine {
-    store: RedbStore,
+    store: Box<dyn EventStore + Send>,
     state: State,
     config: Config,
     snapshot_seq: u64,
@@ -92,7 +92,22 @@ pub struct Engine {
 impl Engine {
     /// Open the store in `opts.state_dir` and fold it.
     pub fn open(opts: &OpenOptions) -> Result<Engine> {
-        let mut engine = Engine::open_bare(opts)?;
+        Engine::open_bare(opts)?.begin(opts)
+    }
+
+    /// [`Engine::open`] over a given store (such as a [`crate::MemoryStore`]) instead of the
+    /// state directory's database; the directory still holds the configuration and the
+    /// generated files.
+    pub fn open_with_store(
+        opts: &OpenOptions,
+        store: impl EventStore + Send + 'static,
+    ) -> Result<Engine> {
+        Engine::open_bare_with_store(opts, store)?.begin(opts)
+    }
+
+    /// Start a new store's history (`opts.create`): its site key and installer password.
+    fn begin(self, opts: &OpenOptions) -> Result<Engine> {
+        let mut engine = self;
         if engine.state.last_seq() == 0 && opts.create {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -122,12 +137,28 @@ impl Engine {
                 dir.display()
             );
         }
+        Engine::assemble(opts, || Ok(Box::new(RedbStore::open(&db_path, opts.wait)?)))
+    }
+
+    /// [`Engine::open_bare`] over a given store.
+    pub fn open_bare_with_store(
+        opts: &OpenOptions,
+        store: impl EventStore + Send + 'static,
+    ) -> Result<Engine> {
+        Engine::assemble(opts, || Ok(Box::new(store)))
+    }
+
+    /// The state directory and its configuration first, then the store, folded.
+    fn assemble(
+        opts: &OpenOptions,
+        store: impl FnOnce() -> Result<Box<dyn EventStore + Send>>,
+    ) -> Result<Engine> {
+        let dir = &opts.state_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("while creating the state directory {}", dir.display()))?;
         let config = Config::load(dir, opts.config.as_deref())?;
-        let store = RedbStore::open(&db_path, opts.wait)?;
         let mut engine = Engine {
-            store,
+            store: store()?,
             state: State::new(),
             config,
             snapshot_seq: 0,
@@ -151,14 +182,19 @@ impl Engine {
         if last == 0 {
             return Ok(());
         }
+        let mut failed = None;
         self.store.scan(1..=last, &mut |env| {
             if since.is_some_and(|s| env.observed_at < s)
                 || until.is_some_and(|u| env.observed_at > u)
             {
-                return Ok(true);
+                return true;
             }
-            visit(env)
-        })
+            visit(env).unwrap_or_else(|e| {
+                failed = Some(e);
+                false
+            })
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// The state as it was at `at`: every event observed by then, folded in log order.
@@ -183,14 +219,14 @@ impl Engine {
                 if !late {
                     if env.observed_at > at {
                         stop = env.seq;
-                        return Ok(false);
+                        return false;
                     }
                     running = Some(env.observed_at);
                 }
                 if env.observed_at <= at {
                     st.apply(&env);
                 }
-                Ok(true)
+                true
             })?;
         }
         for seq in self.store.late_after(stop, at)? {
@@ -239,7 +275,7 @@ impl Engine {
         if from <= last {
             self.store.scan(from..=last, &mut |env| {
                 state.apply(&env);
-                Ok(true)
+                true
             })?;
         }
         self.state = state;
@@ -272,8 +308,8 @@ impl Engine {
     }
 
     /// The store.
-    pub fn store(&self) -> &RedbStore {
-        &self.store
+    pub fn store(&self) -> &dyn EventStore {
+        self.store.as_ref()
     }
 
     /// Decide a command, append its events, and bring the affected files up to date.
@@ -379,7 +415,7 @@ impl Engine {
         if let Err(e) = self.store.append(&appends, checkpoints, snap) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
-            return Err(e);
+            return Err(e.into());
         }
         if snapshot.is_some() {
             self.snapshot_seq = last;

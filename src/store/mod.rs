@@ -1,18 +1,78 @@
 //! The event store: an append-only log of [`Envelope`]s with its indexes and snapshots.
 //!
 //! The [`EventStore`] trait is the whole contract the engine needs (append a batch with its
-//! checkpoints, read a range, read by machine, read by time, snapshots); [`RedbStore`] is the
-//! embedded default. Domain rules never live here.
+//! checkpoints, read a range, read by machine, the late index, snapshots); [`RedbStore`] is
+//! the embedded default and [`MemoryStore`] a volatile one for tests. Domain rules never live
+//! here. Every backend reports its failures as a [`StoreError`].
 
+mod memory;
 mod redb_store;
 
-use std::ops::RangeInclusive;
+#[cfg(test)]
+mod conformance;
 
-use anyhow::Result;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 
-pub use redb_store::{OpenError, RedbStore};
+pub use memory::MemoryStore;
+pub use redb_store::RedbStore;
+
+/// A backend's own error (redb's, a database client's), kept as the cause.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the store, and kept it for longer than we were willing to wait.
+    #[error(
+        "the store {location} is in use by another nmt process (a running nmtd or another nmt \
+         command) and stayed busy for {waited:?}; try again, or raise --wait"
+    )]
+    Busy {
+        /// Where the store is (the database file).
+        location: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The store could not be opened for another reason than being busy.
+    #[error("cannot open the store {location}: {source}")]
+    Open {
+        /// Where the store is (the database file).
+        location: String,
+        /// The cause.
+        source: BackendError,
+    },
+    /// An appended event does not follow the log's last one: the log must stay gap-free.
+    /// Nothing of the batch was written.
+    #[error(
+        "refusing to append event {got} where event {expected} comes next: the log must stay \
+         gap-free"
+    )]
+    SequenceConflict {
+        /// The sequence number the next event must have.
+        expected: u64,
+        /// The one it had.
+        got: u64,
+    },
+    /// A stored event does not decode.
+    #[error("event {seq} of the store does not decode: {reason}")]
+    Corrupt {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The backend failed (I/O, a transaction, a table).
+    #[error("the store failed: {0}")]
+    Backend(#[source] BackendError),
+}
+
+/// The former name of [`StoreError`] for [`RedbStore::open`]'s errors.
+pub type OpenError = StoreError;
 
 /// A snapshot of the state after event `seq`, and the latest observation time folded in it.
 pub struct Snapshot<'a> {
@@ -36,9 +96,18 @@ pub struct Append<'a> {
 }
 
 /// An append-only, gap-free event log.
+///
+/// Contract (checked for every backend by the conformance tests in this module):
+/// - sequence numbers start at 1 and have no gaps; an append whose first event is not
+///   `last_seq() + 1` (or whose events do not follow each other) is refused with
+///   [`StoreError::SequenceConflict`] and writes nothing;
+/// - an append writes its events, their machine and late indexes, the checkpoints and the
+///   snapshot all at once, or nothing;
+/// - snapshots are thinned as they accumulate (see [`SNAPSHOTS_RECENT`]), so any given one
+///   may disappear later; readers fall back to an older one or to the log.
 pub trait EventStore {
     /// The last sequence number written (0 when empty).
-    fn last_seq(&self) -> Result<u64>;
+    fn last_seq(&self) -> Result<u64, StoreError>;
 
     /// Append a batch atomically, with source checkpoints committed in the same transaction,
     /// and optionally a snapshot of the state after the batch. All or nothing.
@@ -47,40 +116,114 @@ pub trait EventStore {
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
         snapshot: Option<Snapshot<'_>>,
-    ) -> Result<()>;
+    ) -> Result<(), StoreError>;
 
     /// Visit events in a sequence range, in order; the visitor returns false to stop.
     fn scan(
         &self,
         range: RangeInclusive<u64>,
-        visit: &mut dyn FnMut(Envelope) -> Result<bool>,
-    ) -> Result<()>;
+        visit: &mut dyn FnMut(Envelope) -> bool,
+    ) -> Result<(), StoreError>;
 
     /// The sequence numbers of the events indexed under a machine, oldest first.
-    fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>>;
-
-    /// The sequence numbers of events observed in a time window, in time order.
-    fn seqs_in_time(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> Result<Vec<u64>>;
+    fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError>;
 
     /// One event.
-    fn get(&self, seq: u64) -> Result<Option<Envelope>>;
+    fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError>;
 
     /// The newest snapshot at or before `seq`: its sequence number and bytes.
-    fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>>;
+    fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// The newest snapshot whose events were all observed at or before `at` (a snapshot
+    /// without an observation time qualifies for any `at`).
+    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 
     /// The late events (see [`Append::late`]) after `seq` observed at or before `at`, in
     /// sequence order.
-    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>>;
-
-    /// The newest snapshot whose events were all observed at or before `at`.
-    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>>;
+    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>, StoreError>;
 
     /// A source's checkpoint.
-    fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>>;
+    fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
 
-    /// Read a small metadata value.
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+/// A boxed store is a store (a backend chosen at run time, handed to
+/// [`crate::Engine::open_with_store`]).
+impl<S: EventStore + ?Sized> EventStore for Box<S> {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        (**self).last_seq()
+    }
 
-    /// Write a small metadata value (its own transaction).
-    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    fn append(
+        &mut self,
+        batch: &[Append<'_>],
+        checkpoints: &[(&str, &[u8])],
+        snapshot: Option<Snapshot<'_>>,
+    ) -> Result<(), StoreError> {
+        (**self).append(batch, checkpoints, snapshot)
+    }
+
+    fn scan(
+        &self,
+        range: RangeInclusive<u64>,
+        visit: &mut dyn FnMut(Envelope) -> bool,
+    ) -> Result<(), StoreError> {
+        (**self).scan(range, visit)
+    }
+
+    fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError> {
+        (**self).seqs_for_machine(mac)
+    }
+
+    fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        (**self).get(seq)
+    }
+
+    fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        (**self).snapshot_at_or_before(seq)
+    }
+
+    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        (**self).snapshot_for_time(at)
+    }
+
+    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>, StoreError> {
+        (**self).late_after(seq, at)
+    }
+
+    fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).checkpoint(source)
+    }
+}
+
+/// Snapshots kept: the newest `SNAPSHOTS_RECENT` all, and older ones thinned (every second
+/// one dropped) whenever there are more than [`SNAPSHOTS_MAX`], so old times stay reachable
+/// at a coarser grain and the store does not grow with them.
+pub const SNAPSHOTS_RECENT: usize = 16;
+/// See [`SNAPSHOTS_RECENT`].
+pub const SNAPSHOTS_MAX: usize = 256;
+
+/// The snapshots to drop, given all kept ones' sequence numbers in order (every backend
+/// thins the same way).
+fn snapshots_to_thin(keys: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    let old = if keys.len() > SNAPSHOTS_MAX {
+        &keys[..keys.len() - SNAPSHOTS_RECENT]
+    } else {
+        &[][..]
+    };
+    old.iter().skip(1).step_by(2).copied()
+}
+
+/// Decode a stored event, which takes its sequence number from its key.
+fn decode(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
+    let mut env = Envelope::from_json(bytes).map_err(|e| StoreError::Corrupt {
+        seq,
+        reason: e.to_string(),
+    })?;
+    env.seq = seq;
+    Ok(env)
+}
+
+/// The observation time as a late or snapshot index value (µs; none sorts first).
+fn micros(t: Option<Timestamp>) -> i64 {
+    t.map_or(i64::MIN, |t| t.as_microsecond())
 }

@@ -1,59 +1,49 @@
 //! The redb implementation of [`EventStore`]: one file, `STATE/nmt.redb`.
 //!
-//! Tables: `events` (seq → JSON envelope), `by_machine` ((mac, seq) → ()), `by_time`
-//! ((observed µs, seq) → ()), `snapshots` (seq → encoded state), `checkpoints`
-//! (source → position) and `meta`. An append writes the events, both indexes, the
-//! checkpoints and an optional snapshot in one transaction.
+//! Tables: `events` (seq → JSON envelope), `by_machine` ((mac, seq) → ()), `late`
+//! (seq → observed µs), `snapshots` (seq → encoded state), `snapshot_times` (seq → latest
+//! observed µs), and `checkpoints` (source → position). An append writes the events, their
+//! indexes, the checkpoints and an optional snapshot in one transaction.
+//!
+//! Stores written by earlier releases also hold `by_time` ((observed µs, seq) → ()) and
+//! `meta`: nothing reads them any more, and they are left as they are.
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Append, EventStore, Snapshot};
+use super::{Append, EventStore, Snapshot, StoreError, decode, micros, snapshots_to_thin};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_machine");
-const BY_TIME: TableDefinition<(i64, u64), ()> = TableDefinition::new("by_time");
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
 const LATE: TableDefinition<u64, i64> = TableDefinition::new("late");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// Snapshots kept: the newest `SNAPSHOTS_RECENT` all, and older ones thinned (every second
-/// one dropped) whenever there are more than `SNAPSHOTS_MAX`, so old times stay reachable
-/// at a coarser grain and the store does not grow with them.
-const SNAPSHOTS_RECENT: usize = 16;
-const SNAPSHOTS_MAX: usize = 256;
-
-/// Why the store could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process held it for longer than we were willing to wait.
-    #[error(
-        "the store {path} is in use by another nmt process (a running nmtd or another nmt \
-         command) and stayed busy for {waited:?}; try again, or raise --wait"
-    )]
-    Busy {
-        /// The database file.
-        path: PathBuf,
-        /// How long we waited.
-        waited: Duration,
-    },
-    /// Anything else.
-    #[error("cannot open the store {path}: {source}")]
-    Other {
-        /// The database file.
-        path: PathBuf,
-        /// The cause.
-        source: DatabaseError,
-    },
+/// redb's errors are the store's backend errors.
+macro_rules! backend_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> StoreError {
+                StoreError::Backend(Box::new(redb::Error::from(e)))
+            }
+        }
+    )*};
 }
+
+backend_errors!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
 
 /// The redb-backed event store.
 pub struct RedbStore {
@@ -63,10 +53,11 @@ pub struct RedbStore {
 
 impl RedbStore {
     /// Open (creating if needed) the store at `path`, waiting up to `wait` while another
-    /// process holds it.
-    pub fn open(path: &Path, wait: Duration) -> std::result::Result<RedbStore, OpenError> {
+    /// process holds it ([`StoreError::Busy`] after that).
+    pub fn open(path: &Path, wait: Duration) -> Result<RedbStore, StoreError> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(2);
+        let location = || path.display().to_string();
         loop {
             match Database::create(path) {
                 Ok(db) => {
@@ -74,18 +65,16 @@ impl RedbStore {
                         db,
                         path: path.to_path_buf(),
                     };
-                    store.ensure_tables().map_err(|e| OpenError::Other {
-                        path: path.to_path_buf(),
-                        source: DatabaseError::Storage(redb::StorageError::Io(
-                            std::io::Error::other(e.to_string()),
-                        )),
+                    store.ensure_tables().map_err(|e| StoreError::Open {
+                        location: location(),
+                        source: Box::new(e),
                     })?;
                     return Ok(store);
                 }
                 Err(DatabaseError::DatabaseAlreadyOpen) => {
                     if start.elapsed() >= wait {
-                        return Err(OpenError::Busy {
-                            path: path.to_path_buf(),
+                        return Err(StoreError::Busy {
+                            location: location(),
                             waited: start.elapsed(),
                         });
                     }
@@ -93,9 +82,9 @@ impl RedbStore {
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
                 Err(source) => {
-                    return Err(OpenError::Other {
-                        path: path.to_path_buf(),
-                        source,
+                    return Err(StoreError::Open {
+                        location: location(),
+                        source: Box::new(source),
                     });
                 }
             }
@@ -107,30 +96,21 @@ impl RedbStore {
         &self.path
     }
 
-    fn ensure_tables(&self) -> Result<()> {
+    fn ensure_tables(&self) -> Result<(), redb::Error> {
         let tx = self.db.begin_write()?;
         tx.open_table(EVENTS)?;
         tx.open_table(BY_MACHINE)?;
-        tx.open_table(BY_TIME)?;
         tx.open_table(SNAPSHOTS)?;
         tx.open_table(SNAPSHOT_TIMES)?;
         tx.open_table(LATE)?;
         tx.open_table(CHECKPOINTS)?;
-        tx.open_table(META)?;
         tx.commit()?;
         Ok(())
-    }
-
-    fn decode(seq: u64, bytes: &[u8]) -> Result<Envelope> {
-        let mut env = Envelope::from_json(bytes)
-            .with_context(|| format!("while decoding event {seq} of the store"))?;
-        env.seq = seq;
-        Ok(env)
     }
 }
 
 impl EventStore for RedbStore {
-    fn last_seq(&self) -> Result<u64> {
+    fn last_seq(&self) -> Result<u64, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(EVENTS)?;
         Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
@@ -141,29 +121,27 @@ impl EventStore for RedbStore {
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
         snapshot: Option<Snapshot<'_>>,
-    ) -> Result<()> {
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         {
             let mut events = tx.open_table(EVENTS)?;
             let mut by_machine = tx.open_table(BY_MACHINE)?;
-            let mut by_time = tx.open_table(BY_TIME)?;
             let mut late = tx.open_table(LATE)?;
             let first = events.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
             for (want, a) in (first..).zip(batch) {
                 let env = a.envelope;
                 if env.seq != want {
-                    bail!(
-                        "refusing to append event {} after {}: the log must stay gap-free",
-                        env.seq,
-                        want - 1
-                    );
+                    // Dropping the transaction uncommitted writes nothing of the batch.
+                    return Err(StoreError::SequenceConflict {
+                        expected: want,
+                        got: env.seq,
+                    });
                 }
                 events.insert(env.seq, env.to_json().as_slice())?;
                 for mac in a.machines {
                     by_machine.insert((mac.as_u64(), env.seq), ())?;
                 }
-                by_time.insert((env.observed_at.as_microsecond(), env.seq), ())?;
                 if a.late {
                     late.insert(env.seq, env.observed_at.as_microsecond())?;
                 }
@@ -176,45 +154,38 @@ impl EventStore for RedbStore {
                 let mut snaps = tx.open_table(SNAPSHOTS)?;
                 let mut times = tx.open_table(SNAPSHOT_TIMES)?;
                 snaps.insert(snap.seq, snap.bytes)?;
-                times.insert(
-                    snap.seq,
-                    snap.max_observed.map_or(i64::MIN, |t| t.as_microsecond()),
-                )?;
+                times.insert(snap.seq, micros(snap.max_observed))?;
                 let keys: Vec<u64> = snaps
                     .iter()?
                     .map(|r| r.map(|(k, _)| k.value()))
                     .collect::<Result<_, _>>()?;
-                if keys.len() > SNAPSHOTS_MAX {
-                    let old = &keys[..keys.len() - SNAPSHOTS_RECENT];
-                    for k in old.iter().skip(1).step_by(2) {
-                        snaps.remove(*k)?;
-                        times.remove(*k)?;
-                    }
+                for k in snapshots_to_thin(&keys) {
+                    snaps.remove(k)?;
+                    times.remove(k)?;
                 }
             }
         }
-        tx.commit()
-            .context("while committing events to the store")?;
+        tx.commit()?;
         Ok(())
     }
 
     fn scan(
         &self,
         range: RangeInclusive<u64>,
-        visit: &mut dyn FnMut(Envelope) -> Result<bool>,
-    ) -> Result<()> {
+        visit: &mut dyn FnMut(Envelope) -> bool,
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(EVENTS)?;
         for row in t.range(range)? {
             let (k, v) = row?;
-            if !visit(Self::decode(k.value(), v.value())?)? {
+            if !visit(decode(k.value(), v.value())?) {
                 break;
             }
         }
         Ok(())
     }
 
-    fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>> {
+    fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(BY_MACHINE)?;
         let m = mac.as_u64();
@@ -225,27 +196,13 @@ impl EventStore for RedbStore {
         Ok(out)
     }
 
-    fn seqs_in_time(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> Result<Vec<u64>> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BY_TIME)?;
-        let lo = since.map(|t| t.as_microsecond()).unwrap_or(i64::MIN);
-        let hi = until.map(|t| t.as_microsecond()).unwrap_or(i64::MAX);
-        let mut out = Vec::new();
-        for row in t.range((lo, 0)..=(hi, u64::MAX))? {
-            out.push(row?.0.value().1);
-        }
-        Ok(out)
-    }
-
-    fn get(&self, seq: u64) -> Result<Option<Envelope>> {
+    fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(EVENTS)?;
-        t.get(seq)?
-            .map(|v| Self::decode(seq, v.value()))
-            .transpose()
+        t.get(seq)?.map(|v| decode(seq, v.value())).transpose()
     }
 
-    fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(SNAPSHOTS)?;
         let mut r = t.range(..=seq)?;
@@ -258,21 +215,7 @@ impl EventStore for RedbStore {
         }
     }
 
-    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(LATE)?;
-        let at = at.as_microsecond();
-        let mut out = Vec::new();
-        for row in t.range(seq.saturating_add(1)..)? {
-            let (k, v) = row?;
-            if v.value() <= at {
-                out.push(k.value());
-            }
-        }
-        Ok(out)
-    }
-
-    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>> {
+    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let tx = self.db.begin_read()?;
         let times = tx.open_table(SNAPSHOT_TIMES)?;
         let at = at.as_microsecond();
@@ -290,25 +233,23 @@ impl EventStore for RedbStore {
         Ok(None)
     }
 
-    fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>> {
+    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(LATE)?;
+        let at = at.as_microsecond();
+        let mut out = Vec::new();
+        for row in t.range(seq.saturating_add(1)..)? {
+            let (k, v) = row?;
+            if v.value() <= at {
+                out.push(k.value());
+            }
+        }
+        Ok(out)
+    }
+
+    fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(CHECKPOINTS)?;
         Ok(t.get(source)?.map(|v| v.value().to_vec()))
-    }
-
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(META)?;
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
-    }
-
-    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(META)?;
-            t.insert(key, value)?;
-        }
-        tx.commit().map_err(|e| anyhow!(e))?;
-        Ok(())
     }
 }
