@@ -105,6 +105,26 @@ fn install_reports_need_the_machines_own_token() {
     );
     // n2 still installs.
     assert_eq!(t.json(&["machines", "n2"])[0]["group"], "unknown");
+    // Each event says which door it came through.
+    let sources: Vec<(String, String)> = t
+        .ok(&["journal", "export", "--machine", "n1"])
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["event"]["type"].as_str().unwrap().to_string(),
+                v["source"]["stream"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        sources.contains(&("InstallReported".into(), "http:report".into())),
+        "{sources:?}"
+    );
+    assert!(
+        sources.contains(&("MachineRegistered".into(), "cli".into())),
+        "{sources:?}"
+    );
 }
 
 #[test]

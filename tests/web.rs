@@ -679,6 +679,15 @@ fn a_machine_is_added_by_form_and_machines_are_removed_after_a_confirmation() {
         }
         assert!(!t.file("hosts/nmt.hosts").contains("node01"));
         assert!(t.path(&pxe(&mac(3))).exists());
+        // Recorded as coming from the web UI, by its user.
+        let last = t.ok(&["journal", "export"]);
+        let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event"]["type"], "MachineRemoved", "{last}");
+        assert_eq!(last["source"]["stream"], "web", "{last}");
+        assert!(
+            last["actor"].as_str().unwrap().ends_with(" via web"),
+            "{last}"
+        );
     });
 }
 

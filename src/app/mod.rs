@@ -82,7 +82,7 @@ mod tests {
         ];
         for action in actions {
             let what = format!("{action:?}");
-            let reply = perform(&mut engine, action, "root").unwrap();
+            let reply = perform(&mut engine, action, "root", nmt_projections::Source::Cli).unwrap();
             let wire: Answer = Ok(reply.clone());
             let back: Answer = serde_json::from_slice(&serde_json::to_vec(&wire).unwrap()).unwrap();
             let back = back.unwrap();
@@ -101,6 +101,7 @@ mod tests {
                 group: "nogroup".into(),
             },
             "root",
+            nmt_projections::Source::Cli,
         )
         .unwrap_err();
         let f = Failure::of(&refused);

@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
 use nmt_projections::render;
 use nmt_projections::{
-    BootTracker, Command, Envelope, Mac, NamePattern, Policy, ReportVia, State, describe,
+    BootTracker, Command, Envelope, Mac, NamePattern, Policy, ReportVia, Source, State, describe,
 };
 
 use super::action::Action;
@@ -62,14 +62,14 @@ fn describe_all(done: &Executed) -> String {
         .join("\n")
 }
 
-/// Perform an action for `actor`.
-pub fn perform(engine: &mut Engine, action: Action, actor: &str) -> Result<Reply> {
+/// Perform an action for `actor`, who came through `source` (the CLI, a web form).
+pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source) -> Result<Reply> {
     // What reads only the state is answered from it.
     if let Some(reply) = read(engine.state(), engine.config(), &action) {
         return reply;
     }
     let change = |engine: &mut Engine, cmd: Command, summary: &dyn Fn(&Executed) -> String| {
-        let done = engine.execute(cmd, actor)?;
+        let done = engine.execute_from(cmd, actor, source.clone())?;
         let text = summary(&done);
         Ok(changed(done, text))
     };
@@ -210,7 +210,9 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str) -> Result<Reply
         Action::ProfileRm { name } => {
             change(engine, Command::RemoveProfile { name }, &describe_all)
         }
-        Action::Installed { machine, rootdev } => installed(engine, &machine, rootdev, actor),
+        Action::Installed { machine, rootdev } => {
+            installed(engine, &machine, rootdev, actor, source)
+        }
         Action::History {
             machine,
             since,
@@ -324,16 +326,23 @@ pub fn rootdevs(st: &State) -> Reply {
 }
 
 /// `nmt installed MACHINE ROOTDEV`.
-fn installed(engine: &mut Engine, machine: &str, rootdev: String, actor: &str) -> Result<Reply> {
+fn installed(
+    engine: &mut Engine,
+    machine: &str,
+    rootdev: String,
+    actor: &str,
+    source: Source,
+) -> Result<Reply> {
     let mac = mac_or_name(engine.state(), machine)?;
     let before = engine.state().machine(&mac).map(|m| m.group.clone());
-    let done = engine.execute(
+    let done = engine.execute_from(
         Command::ReportInstall {
             mac,
             device: rootdev,
             via: ReportVia::Manual,
         },
         actor,
+        source,
     )?;
     let after = engine.state().machine(&mac).map(|m| m.group.clone());
     let mut msg = describe(&done.events[0].event);

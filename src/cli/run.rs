@@ -115,8 +115,13 @@ fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
         Ok(e) => e,
         Err(e) => return (Err(Failure::of(&e)), String::new()),
     };
-    let answer =
-        crate::app::perform(&mut engine, action, &current_actor()).map_err(|e| Failure::of(&e));
+    let answer = crate::app::perform(
+        &mut engine,
+        action,
+        &current_actor(),
+        nmt_projections::Source::Cli,
+    )
+    .map_err(|e| Failure::of(&e));
     let mut notes = String::new();
     if engine.created() {
         notes.push_str(&format!(

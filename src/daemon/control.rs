@@ -11,6 +11,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 
+use nmt_projections::Source;
+
 use super::{Caller, Published, Shared};
 use crate::app::{self, Action, Answer, DaemonStatus, Failure, Reply, Status};
 
@@ -64,7 +66,7 @@ async fn cli(
         Err(e) => return Json(Err(failed(e))),
     };
     let actor = caller.name.clone();
-    Json(act(&shared, &caller, actor, req.action, "cli").await)
+    Json(act(&shared, &caller, actor, req.action, Source::Cli).await)
 }
 
 fn failed(e: impl std::fmt::Display) -> Failure {
@@ -80,7 +82,7 @@ pub(crate) async fn act(
     caller: &Caller,
     actor: String,
     action: Action,
-    door: &str,
+    door: Source,
 ) -> Answer {
     let right = action.right();
     let access = shared.published().config.clone();
@@ -90,7 +92,7 @@ pub(crate) async fn act(
         .await
         .map_err(failed)?;
     if let Err(why) = verdict {
-        tracing::warn!(caller = %caller.name, ?action, door, "refused: {why}");
+        tracing::warn!(caller = %caller.name, ?action, %door, "refused: {why}");
         shared.count(|c| c.access_refused += 1);
         return Err(Failure::refused(&why));
     }
@@ -101,7 +103,7 @@ pub(crate) async fn act(
         action => match app::read(&published.state, &published.config, &action) {
             Some(reply) => reply.map_err(|e| Failure::of(&e)),
             None => shared
-                .write(move |engine| app::perform(engine, action, &actor))
+                .write(move |engine| app::perform(engine, action, &actor, door))
                 .await
                 .and_then(|r| r)
                 .map_err(|e| Failure::of(&e)),

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use nmt_projections::render::answer::{AnswerContext, answer_for};
-use nmt_projections::{Command, Mac, ReportVia, token_matches};
+use nmt_projections::{Command, Mac, ReportVia, Source, installer_actor, token_matches};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -69,17 +69,17 @@ async fn report(
                     "the token does not belong to this machine".into(),
                 );
             }
-            let actor = match engine.state().machine(&mac).and_then(|m| m.name.clone()) {
-                Some(n) => format!("installer@{n}"),
-                None => format!("installer@{mac}"),
-            };
-            let done = engine.execute(
+            let actor = installer_actor(engine.state(), &mac);
+            let done = engine.execute_from(
                 Command::ReportInstall {
                     mac,
                     device: body.rootdev,
                     via: ReportVia::Installer,
                 },
                 &actor,
+                Source::Http {
+                    endpoint: "report".into(),
+                },
             );
             match done {
                 Ok(_) => {

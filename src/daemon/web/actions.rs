@@ -56,7 +56,14 @@ pub fn is_admin(web: &Web, ctx: &Ctx) -> bool {
 /// Check and carry out an action as the control socket does.
 pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Answer {
     let (caller, actor) = caller(web, ctx);
-    crate::daemon::control::act(&web.shared, &caller, actor, action, "web").await
+    crate::daemon::control::act(
+        &web.shared,
+        &caller,
+        actor,
+        action,
+        nmt_projections::Source::Web,
+    )
+    .await
 }
 
 /// Perform, leave the outcome for the next page, and go back to `back`.

@@ -570,6 +570,7 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
                         at: Some(t),
                     },
                     "",
+                    nmt_projections::Source::Web,
                 )
             });
             // Under the lock, the published state is the engine's.
