@@ -8,8 +8,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
+use crate::app::CliRequest;
 use crate::app::{Action, Answer};
-use crate::daemon::CliRequest;
 
 /// Perform `action` through the daemon at `socket`; `None` when no daemon answers there (the
 /// caller then works on the store directly).

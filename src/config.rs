@@ -42,6 +42,16 @@ impl Default for Paths {
     }
 }
 
+/// The `[access]` section of the configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Users (`alice`) and Unix groups (`@wheel`) who may do everything.
+    pub admins: Vec<String>,
+    /// Per nmt group: users and `@unixgroup`s who may set that group's policy.
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// The `[daemon]` section: where `nmtd` listens and what it tails.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -126,7 +136,7 @@ pub struct FileConfig {
     /// The daemon's listeners and log sources.
     pub daemon: DaemonConfig,
     /// Who may change what through the daemon.
-    pub access: crate::daemon::AccessConfig,
+    pub access: AccessConfig,
     /// DHCP server check and reload commands.
     pub hooks: Hooks,
     /// The web UI.
@@ -147,7 +157,7 @@ pub struct Config {
     /// Daemon settings, socket path made absolute.
     pub daemon: DaemonConfig,
     /// Access rules.
-    pub access: crate::daemon::AccessConfig,
+    pub access: AccessConfig,
     /// DHCP server check and reload commands.
     pub hooks: Hooks,
     /// The web UI.

@@ -4,19 +4,22 @@
 //! and the web UI all come through here; each renders the replies its own way (tables or
 //! JSON in the caller's time zone, HTML).
 
+mod access;
 mod action;
 mod input;
 mod perform;
 mod reply;
 
+pub use access::{AccessConfig, Caller};
 pub use action::{Action, Right};
 pub use input::{machine_add, parse_node_table};
 pub use perform::{
     boots, groups, history, mac_or_name, machines, one_machine, perform, read, rootdevs, show,
 };
 pub use reply::{
-    Answer, CheckpointView, DaemonStatus, Failure, FileView, Files, GroupView, MachineView,
-    Replayed, Reply, RootdevView, ShowView, SourceView, Status, Then, local_time,
+    Answer, CheckpointView, CliRequest, Counters, DaemonStatus, Failure, FileView, Files,
+    GroupView, MachineView, Replayed, Reply, RootdevView, ShowView, SourceView, Status, Then,
+    local_time,
 };
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use nmt_projections::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::action::Action;
 use crate::files::WriteOutcome;
 
 /// A performed action's answer.
@@ -337,7 +338,7 @@ pub struct DaemonStatus {
     /// Up to which event the generated files are current.
     pub files_current_to: u64,
     /// What it counted.
-    pub counters: crate::daemon::Counters,
+    pub counters: Counters,
     /// Each followed log, as nmtd reports it (see [`SourceView`] for what the CLI reads).
     pub sources: Vec<serde_json::Value>,
 }
@@ -367,4 +368,24 @@ pub struct CheckpointView {
     pub offset: u64,
     pub dev: u64,
     pub ino: u64,
+}
+
+/// Counters of what the daemon refused or served.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
+    /// Install reports accepted.
+    pub reports_accepted: u64,
+    /// Install reports refused (no token, a wrong one, a bad device).
+    pub reports_refused: u64,
+    /// Control requests refused by the access rules.
+    pub access_refused: u64,
+    /// Syslog datagrams from addresses no machine was given.
+    pub syslog_unattributed: u64,
+}
+
+/// What the CLI sends over nmtd's control socket.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CliRequest {
+    /// What to do.
+    pub action: Action,
 }

@@ -8,12 +8,12 @@ use axum::extract::State;
 use axum::extract::connect_info::{self, ConnectInfo};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 
 use nmt_projections::Source;
 
 use super::{Caller, Published, Shared};
+use crate::app::CliRequest;
 use crate::app::{self, Action, Answer, DaemonStatus, Failure, Reply, Status};
 
 /// The peer credentials of a control-socket connection.
@@ -29,13 +29,6 @@ impl connect_info::Connected<axum::serve::IncomingStream<'_, UnixListener>> for 
             uid: stream.io().peer_cred().ok().map(|c| c.uid()),
         }
     }
-}
-
-/// A CLI request.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CliRequest {
-    /// What to do.
-    pub action: Action,
 }
 
 /// The control router.

@@ -9,7 +9,6 @@
 //! request goes through the application layer ([`crate::app`]). With `--web`, it also serves
 //! the point-and-click web UI (`web`), whose forms run through the same path.
 
-mod access;
 mod commits;
 mod control;
 mod demo;
@@ -28,9 +27,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UnixListener};
 
-pub use access::{AccessConfig, Caller};
+pub use crate::app::{AccessConfig, Caller, CliRequest, Counters};
 pub use commits::{EngineGuard, EngineLock, Published};
-pub use control::{CliRequest, control_app};
+pub use control::control_app;
 pub use ingest::SourceStats;
 pub use machines::machine_app;
 pub use web::{WebAuth, hash_password, web_app};
@@ -95,19 +94,6 @@ impl Shared {
     pub fn count(&self, f: impl FnOnce(&mut Counters)) {
         f(&mut self.counters.lock().unwrap_or_else(|p| p.into_inner()));
     }
-}
-
-/// Counters of what the daemon refused or served.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Counters {
-    /// Install reports accepted.
-    pub reports_accepted: u64,
-    /// Install reports refused (no token, a wrong one, a bad device).
-    pub reports_refused: u64,
-    /// Control requests refused by the access rules.
-    pub access_refused: u64,
-    /// Syslog datagrams from addresses no machine was given.
-    pub syslog_unattributed: u64,
 }
 
 /// Listeners bound and ready, before serving (so a caller can print them).

@@ -3,22 +3,10 @@
 //! everyone who can reach the socket may read. What each action needs is
 //! [`Action::right`]'s decision, made once per action in the application layer.
 
-use std::collections::BTreeMap;
-
 use nix::unistd::{Group, Uid, User};
-use serde::{Deserialize, Serialize};
 
 use crate::app::{Action, Right};
-
-/// The `[access]` section of the configuration.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AccessConfig {
-    /// Users (`alice`) and Unix groups (`@wheel`) who may do everything.
-    pub admins: Vec<String>,
-    /// Per nmt group: users and `@unixgroup`s who may set that group's policy.
-    pub groups: BTreeMap<String, Vec<String>>,
-}
+pub use crate::config::AccessConfig;
 
 /// A caller, from the socket's peer credentials.
 #[derive(Clone, Debug)]
