@@ -1,9 +1,12 @@
 //! nmt: netboot management for a pool of PXE machines, event-sourced.
 //!
-//! This crate is the I/O side: the redb event store, the engine that decides, appends and
-//! renders, the writer of generated files, and the `nmt` command line. The domain (events,
-//! fold, rules, renderers) lives in `nmt-projections`; log and noderange parsing in
-//! `nmt-parsers`.
+//! This crate is the I/O side, in layers that depend downwards only: the front ends (`cli`,
+//! `daemon` with its web UI) on the application layer (`app`: actions, who may do them,
+//! typed replies), `app` on the engine (decide, append, render), and the engine on the event
+//! store (`EventStore`: redb or in memory), the files and the configuration. The domain
+//! (events, fold, rules, renderers) lives in `nmt-projections`; log and noderange parsing in
+//! `nmt-parsers`; sources and the one ingest pipeline in `nmt-replay`. `docs/ARCHITECTURE.md`
+//! is the map.
 //!
 //! ```no_run
 //! use nmt::{Engine, OpenOptions};

@@ -37,14 +37,15 @@ pub fn start(shared: Arc<Shared>, units: Vec<String>, directory: Option<PathBuf>
             loop {
                 let error = match &mut pipeline {
                     None => {
-                        let engine = sh.engine.lock().unwrap_or_else(|p| p.into_inner());
-                        match Pipeline::journal(&unit, &*engine) {
-                            Ok(p) => {
+                        let u = unit.clone();
+                        match sh.write(move |engine| Pipeline::journal(&u, engine)).await {
+                            Ok(Ok(p)) => {
                                 pipeline = Some(p);
                                 continue;
                             }
                             // Not followed from the start instead: that would read it twice.
-                            Err(e) => format!("not followed: {e}"),
+                            Ok(Err(e)) => format!("not followed: {e}"),
+                            Err(e) => format!("{e:#}"),
                         }
                     }
                     Some(_) => match follow(&sh, &unit, dir.as_ref(), index, &mut pipeline).await {
