@@ -895,14 +895,16 @@ fn ipv6_log_host_is_bracketed_for_rsyslog() {
     assert!(a.body.contains(r#"dest: "@[fd00::1]:514""#), "{}", a.body);
 }
 
-/// Prints a few files to look at:
-/// `cargo test -p nmt-projections answer::tests::dump -- --ignored --nocapture`.
+/// The named machine's answer files, every variant with a password and a log host, are
+/// there to look at: `cargo test -p nmt-projections answer::tests::dump -- --nocapture`.
 #[test]
-#[ignore]
 fn dump() {
+    let mut shown = 0;
     for c in cases() {
         if c.mac == NAMED && c.password && c.log && !c.label.contains(" name ") {
             println!("===== {}\n{}", c.label, c.answer.body);
+            shown += 1;
         }
     }
+    assert!(shown >= 3, "only {shown} answer files to look at");
 }
