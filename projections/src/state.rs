@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -248,7 +249,9 @@ impl SettingChange {
 /// The projected state of the whole inventory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    machines: BTreeMap<Mac, Machine>,
+    /// Shared with published copies of the state: a clone costs a pointer per machine, and
+    /// a machine is copied only when it changes.
+    machines: BTreeMap<Mac, Arc<Machine>>,
     groups: BTreeMap<String, Group>,
     profiles: BTreeMap<String, Profile>,
     site_key: Option<String>,
@@ -262,7 +265,7 @@ pub struct State {
     /// decided by besides its own events, so they can be told from its own history.
     settings: Vec<Setting>,
     #[serde(skip)]
-    names: HashMap<String, Mac>,
+    names: HashMap<Arc<str>, Mac>,
     #[serde(skip)]
     ips: HashMap<Ipv4Addr, Mac>,
     /// Who was last acknowledged each address, to attribute file fetches by address.
@@ -321,6 +324,7 @@ impl State {
         let mut by_time: Vec<&Machine> = self
             .machines
             .values()
+            .map(|m| &**m)
             .filter(|m| m.last_ip.is_some())
             .collect();
         by_time.sort_by_key(|m| m.last_seen);
@@ -329,7 +333,7 @@ impl State {
         }
         for m in self.machines.values() {
             if let Some(n) = &m.name {
-                self.names.insert(n.clone(), m.mac);
+                self.names.insert(Arc::from(n.as_str()), m.mac);
             }
             if let Some(ip) = m.ip {
                 self.ips.insert(ip, m.mac);
@@ -359,7 +363,7 @@ impl State {
 
     /// Every machine, by MAC.
     pub fn machines(&self) -> impl ExactSizeIterator<Item = &Machine> {
-        self.machines.values()
+        self.machines.values().map(|m| &**m)
     }
 
     /// How many machines are known.
@@ -369,22 +373,22 @@ impl State {
 
     /// One machine.
     pub fn machine(&self, mac: &Mac) -> Option<&Machine> {
-        self.machines.get(mac)
+        self.machines.get(mac).map(|m| &**m)
     }
 
     /// The machine with this (lowercase) name.
     pub fn machine_by_name(&self, name: &str) -> Option<&Machine> {
-        self.names.get(name).and_then(|m| self.machines.get(m))
+        self.names.get(name).and_then(|m| self.machine(m))
     }
 
     /// The machine with this fixed address.
     pub fn machine_by_ip(&self, ip: &Ipv4Addr) -> Option<&Machine> {
-        self.ips.get(ip).and_then(|m| self.machines.get(m))
+        self.ips.get(ip).and_then(|m| self.machine(m))
     }
 
     /// The machine last acknowledged this address by a DHCP server.
     pub fn machine_by_lease(&self, ip: &Ipv4Addr) -> Option<&Machine> {
-        self.leases.get(ip).and_then(|m| self.machines.get(m))
+        self.leases.get(ip).and_then(|m| self.machine(m))
     }
 
     /// Every group, by name.
@@ -457,28 +461,31 @@ impl State {
                 .members
                 .insert(mac);
         }
-        self.machines.entry(mac).or_insert_with(|| Machine {
-            mac,
-            name: None,
-            group: UNKNOWN.to_string(),
-            ip: None,
-            rootdev: None,
-            policy: None,
-            registered: false,
-            first_seq: env.seq,
-            first_seen: env.observed_at,
-            last_seen: None,
-            last_ip: None,
-            dhcp_hostname: None,
-            arch: None,
-            installed: None,
-            last_boot: None,
-            booting: None,
-        })
+        let m = self.machines.entry(mac).or_insert_with(|| {
+            Arc::new(Machine {
+                mac,
+                name: None,
+                group: UNKNOWN.to_string(),
+                ip: None,
+                rootdev: None,
+                policy: None,
+                registered: false,
+                first_seq: env.seq,
+                first_seen: env.observed_at,
+                last_seen: None,
+                last_ip: None,
+                dhcp_hostname: None,
+                arch: None,
+                installed: None,
+                last_boot: None,
+                booting: None,
+            })
+        });
+        Arc::make_mut(m)
     }
 
     fn move_to_group(&mut self, mac: Mac, group: &str) {
-        let Some(m) = self.machines.get_mut(&mac) else {
+        let Some(m) = machine_mut(&mut self.machines, &mac) else {
             return;
         };
         if m.group == group {
@@ -502,20 +509,20 @@ impl State {
 
     fn set_name(&mut self, mac: Mac, name: Option<String>) {
         if let Some(n) = &name
-            && let Some(other) = self.names.get(n).copied()
+            && let Some(other) = self.names.get(n.as_str()).copied()
             && other != mac
-            && let Some(o) = self.machines.get_mut(&other)
+            && let Some(o) = machine_mut(&mut self.machines, &other)
         {
             o.name = None;
         }
-        let Some(m) = self.machines.get_mut(&mac) else {
+        let Some(m) = machine_mut(&mut self.machines, &mac) else {
             return;
         };
         if let Some(old) = m.name.take() {
-            self.names.remove(&old);
+            self.names.remove(old.as_str());
         }
         if let Some(n) = &name {
-            self.names.insert(n.clone(), mac);
+            self.names.insert(Arc::from(n.as_str()), mac);
         }
         m.name = name;
     }
@@ -524,11 +531,11 @@ impl State {
         if let Some(a) = ip
             && let Some(other) = self.ips.get(&a).copied()
             && other != mac
-            && let Some(o) = self.machines.get_mut(&other)
+            && let Some(o) = machine_mut(&mut self.machines, &other)
         {
             o.ip = None;
         }
-        let Some(m) = self.machines.get_mut(&mac) else {
+        let Some(m) = machine_mut(&mut self.machines, &mac) else {
             return;
         };
         if let Some(old) = m.ip.take() {
@@ -647,7 +654,7 @@ impl State {
                         self.leases.remove(ip);
                     }
                     if let Some(n) = &m.name {
-                        self.names.remove(n);
+                        self.names.remove(n.as_str());
                     }
                     if let Some(ip) = &m.ip {
                         self.ips.remove(ip);
@@ -724,7 +731,7 @@ impl State {
                 self.ensure_machine(*mac, env).rootdev = Some(device.clone());
             }
             Event::RootDeviceRemoved { mac } => {
-                if let Some(m) = self.machines.get_mut(mac) {
+                if let Some(m) = machine_mut(&mut self.machines, mac) {
                     m.rootdev = None;
                 }
             }
@@ -750,7 +757,7 @@ impl State {
                 self.ensure_machine(*mac, env);
                 let m = &self.machines[mac];
                 let (policy, _) = self.served_policy(m);
-                let m = self.machines.get_mut(mac).expect("ensured above");
+                let m = machine_mut(&mut self.machines, mac).expect("ensured above");
                 m.last_boot = Some(LastBoot {
                     file: file.clone(),
                     policy,
@@ -800,17 +807,25 @@ impl State {
                 }
             }
             Event::InstallerLogged { mac, .. } => {
-                if let Some(m) = self.machines.get_mut(mac) {
+                if let Some(m) = machine_mut(&mut self.machines, mac) {
                     m.last_seen = Some(at);
                 }
             }
             Event::FileServed { mac, .. } => {
                 if let Some(mac) = mac
-                    && let Some(m) = self.machines.get_mut(mac)
+                    && let Some(m) = machine_mut(&mut self.machines, mac)
                 {
                     m.last_seen = Some(at);
                 }
             }
         }
     }
+}
+
+/// A machine to change: copied first if a published state still shares it.
+fn machine_mut<'a>(
+    machines: &'a mut BTreeMap<Mac, Arc<Machine>>,
+    mac: &Mac,
+) -> Option<&'a mut Machine> {
+    machines.get_mut(mac).map(Arc::make_mut)
 }
