@@ -41,3 +41,6 @@ mod web;
 
 // The modules of src/ depend one way: front ends → app → engine → store, files, config.
 mod layers;
+
+// Nothing lost, nothing wiped by surprise: one regression test per item of the safety review.
+mod safety;

@@ -112,6 +112,20 @@ impl NodeRange {
             _ => None,
         }
     }
+
+    /// The groups, when every item of the range is an `@group` (`@physics,@lab`), in the
+    /// order written, without repeats.
+    pub fn as_groups(&self) -> Option<Vec<&str>> {
+        let mut out: Vec<&str> = Vec::new();
+        for item in &self.items {
+            match item {
+                RangeItem::Group(name) if out.contains(&name.as_str()) => {}
+                RangeItem::Group(name) => out.push(name),
+                _ => return None,
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 /// Parses a noderange and expands its bracket patterns.
@@ -562,6 +576,17 @@ mod tests {
             items("@web,db01"),
             vec![RangeItem::Group("web".to_owned()), lit("db01")]
         );
+    }
+
+    #[test]
+    fn as_groups() {
+        assert_eq!(
+            parse_noderange("@physics,@lab,@physics")
+                .unwrap()
+                .as_groups(),
+            Some(vec!["physics", "lab"])
+        );
+        assert_eq!(parse_noderange("@lab,node1").unwrap().as_groups(), None);
     }
 
     #[test]

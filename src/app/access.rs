@@ -63,8 +63,8 @@ impl AccessConfig {
             .filter(|(_, who)| who.iter().any(|e| member(e, caller)))
             .map(|(g, _)| g.as_str())
             .collect();
-        if let Right::GroupPolicy(g) = right
-            && mine.contains(&g.as_str())
+        if let Right::GroupPolicy(groups) = right
+            && groups.iter().all(|g| mine.contains(&g.as_str()))
         {
             return Ok(());
         }
@@ -120,6 +120,9 @@ mod tests {
             "{no}"
         );
         assert!(access.check(&r, &policy("node001")).is_err());
+        // A list of groups needs every one of them.
+        assert!(access.check(&r, &policy("@physics,@chemistry")).is_err());
+        assert!(access.check(&r, &policy("@physics,@physics")).is_ok());
         let members = Action::Policy {
             range: "@physics".into(),
             policy: "ltsp".into(),

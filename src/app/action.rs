@@ -114,8 +114,8 @@ pub enum Action {
 pub enum Right {
     /// It only reads: anyone who can reach nmtd may.
     Read,
-    /// It sets this group's own policy: the group's administrators may, and nmt admins.
-    GroupPolicy(String),
+    /// It sets these groups' own policies: administrators of all of them may, and nmt admins.
+    GroupPolicy(Vec<String>),
     /// Anything else changes the inventory: nmt admins only.
     Admin,
 }
@@ -140,8 +140,11 @@ impl Action {
                 range,
                 members: false,
                 ..
-            } => match range.strip_prefix('@') {
-                Some(group) => Right::GroupPolicy(group.to_string()),
+            } => match nmt_parsers::parse_noderange(range).ok().and_then(|r| {
+                r.as_groups()
+                    .map(|g| g.iter().map(|g| g.to_string()).collect())
+            }) {
+                Some(groups) => Right::GroupPolicy(groups),
                 None => Right::Admin,
             },
             Action::Policy { members: true, .. }

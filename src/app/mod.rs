@@ -125,7 +125,7 @@ mod tests {
         };
         assert_eq!(
             policy("@physics", false).right(),
-            Right::GroupPolicy("physics".into())
+            Right::GroupPolicy(vec!["physics".into()])
         );
         assert_eq!(policy("@physics", true).right(), Right::Admin);
         assert_eq!(policy("node01", false).right(), Right::Admin);

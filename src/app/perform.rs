@@ -54,6 +54,37 @@ fn changed(done: Executed, summary: String) -> Reply {
     }
 }
 
+/// `nmt policy @a,@b POLICY`: each group's own policy, all checked before any is set.
+fn group_policies(
+    engine: &mut Engine,
+    groups: &[&str],
+    policy: &str,
+    once: bool,
+    actor: &str,
+    source: Source,
+) -> Result<Reply> {
+    let policy: Policy = policy.parse()?;
+    let cmds: Vec<Command> = groups
+        .iter()
+        .map(|g| Command::SetGroupPolicy {
+            group: g.to_string(),
+            policy: policy.clone(),
+            once,
+        })
+        .collect();
+    for cmd in &cmds {
+        nmt_projections::decide(engine.state(), cmd.clone())?;
+    }
+    let mut all = Executed::default();
+    for cmd in cmds {
+        let done = engine.execute_from(cmd, actor, source.clone())?;
+        all.events.extend(done.events);
+        all.files.extend(done.files);
+    }
+    let text = describe_all(&all);
+    Ok(changed(all, text))
+}
+
 fn describe_all(done: &Executed) -> String {
     done.events
         .iter()
@@ -154,20 +185,22 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
         } => {
             let parsed = nmt_parsers::parse_noderange(&range)?;
             let clear = policy == "inherit";
-            let cmd = match parsed.as_single_group() {
-                Some(g) if !members => {
-                    if clear {
-                        bail!(
-                            "`inherit` drops machines' own policies; a group's policy is always \
-                             set (e.g. localboot)"
-                        );
-                    }
-                    Command::SetGroupPolicy {
-                        group: g.to_string(),
-                        policy: policy.parse()?,
-                        once,
-                    }
-                }
+            let groups = parsed.as_groups().filter(|_| !members);
+            if clear && groups.is_some() {
+                bail!(
+                    "`inherit` drops machines' own policies; a group's policy is always set \
+                     (e.g. localboot)"
+                );
+            }
+            if let Some(groups) = groups.as_ref().filter(|g| g.len() > 1) {
+                return group_policies(engine, groups, &policy, once, actor, source);
+            }
+            let cmd = match groups.as_deref() {
+                Some([g]) => Command::SetGroupPolicy {
+                    group: g.to_string(),
+                    policy: policy.parse()?,
+                    once,
+                },
                 _ => Command::SetPolicy {
                     macs: engine.resolve(&range)?,
                     policy: if clear { None } else { Some(policy.parse()?) },
