@@ -20,6 +20,13 @@ pub fn parse_time_at(input: &str, now: &Zoned) -> Result<Timestamp> {
     if let Ok(t) = s.parse::<Timestamp>() {
         return Ok(t);
     }
+    // As nmt prints times: `2026-11-20 03:05:11 +01:00`.
+    if let Some((dt, off)) = s.rsplit_once(' ')
+        && (off.starts_with('+') || off.starts_with('-'))
+        && let Ok(t) = format!("{}{off}", dt.trim()).parse::<Timestamp>()
+    {
+        return Ok(t);
+    }
     let tz = now.time_zone().clone();
     let local = |dt: DateTime| -> Result<Timestamp> {
         Ok(dt.to_zoned(tz.clone()).map_err(|_| err())?.timestamp())
@@ -75,5 +82,10 @@ mod tests {
         assert_eq!(t("2 hours ago"), "2026-11-21T09:00:00Z");
         assert_eq!(t("now"), "2026-11-21T11:00:00Z");
         assert!(parse_time_at("last tuesday", &now).is_err());
+        // As nmt prints them: the offset says which zone.
+        assert_eq!(t("2026-11-20 03:05:11 +01:00"), "2026-11-20T02:05:11Z");
+        assert_eq!(t("2026-11-20 03:05:11 -05:30"), "2026-11-20T08:35:11Z");
+        let printed = crate::app::local_time(t("2026-11-20T02:05:11Z").parse().unwrap());
+        assert_eq!(t(&printed), "2026-11-20T02:05:11Z", "{printed}");
     }
 }

@@ -45,3 +45,28 @@ fn item_7_a_list_of_groups_sets_each_groups_policy() {
     assert!(no.contains("nosuch"), "{no}");
     assert_eq!(t.ok(&["journal", "export"]).lines().count(), before);
 }
+
+#[test]
+fn item_8_times_are_printed_in_the_callers_zone_with_the_offset() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", "52:54:00:00:00:01", "--name", "n1"]);
+    let berlin = |args: &[&str]| {
+        let out = t.cmd(args).env("TZ", "Europe/Berlin").output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let hist = berlin(&["history", "n1"]);
+    let row = hist.lines().nth(1).expect("a row");
+    // `2026-12-06 12:24:28 +01:00` (or +02:00 in summer).
+    let stamp: String = row.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    assert!(
+        stamp.ends_with("+01:00") || stamp.ends_with("+02:00"),
+        "{hist}"
+    );
+    // What is printed is read back as the same instant.
+    let json = t.json(&["history", "n1"]);
+    let at = json[0]["observed_at"].as_str().unwrap();
+    assert!(at.ends_with('Z'), "JSON times are RFC 3339 in UTC: {at}");
+    let since = berlin(&["history", "n1", "--since", &stamp]);
+    assert!(since.contains("registered"), "{since}");
+}

@@ -143,10 +143,11 @@ impl std::error::Error for Failure {}
 /// What nmtd or `nmt` answers through the control socket.
 pub type Answer = Result<Reply, Failure>;
 
-/// A time in the local zone (of the process that prints it), to the second.
+/// A time in the local zone (of the process that prints it), to the second, with its UTC
+/// offset: `2026-11-20 03:05:11 +01:00`. The same form is read back by `--since`, `--at`.
 pub fn local_time(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::system())
-        .strftime("%Y-%m-%d %H:%M:%S")
+        .strftime("%Y-%m-%d %H:%M:%S %:z")
         .to_string()
 }
 

@@ -181,11 +181,9 @@ pub fn group_picker(st: &State, id: &str, current: Option<&str>) -> Markup {
     }
 }
 
-/// A time in the local zone, to the second.
+/// A time in nmtd's zone, to the second, with its UTC offset (as the CLI prints times).
 pub fn when(t: Timestamp) -> String {
-    t.to_zoned(jiff::tz::TimeZone::system())
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    crate::app::local_time(t)
 }
 
 /// "3 min ago", for the last-seen column.
