@@ -70,3 +70,33 @@ fn item_8_times_are_printed_in_the_callers_zone_with_the_offset() {
     let since = berlin(&["history", "n1", "--since", &stamp]);
     assert!(since.contains("registered"), "{since}");
 }
+
+#[test]
+fn item_9_a_quote_that_never_closes_is_refused_by_the_one_node_table_reader() {
+    let t = Nmt::new();
+    let table = t.dir.join("nodes.csv");
+    std::fs::write(
+        &table,
+        "mac,name\n52:54:00:00:00:01,n1\n52:54:00:00:00:02,\"n2\n52:54:00:00:00:03,n3\n",
+    )
+    .unwrap();
+    let no = t.fails(&["machine", "import", table.to_str().unwrap()]);
+    assert!(no.contains("line 3") && no.contains("quote"), "{no}");
+    // All rows or none.
+    assert!(
+        t.cmd(&["machines", "--json"])
+            .output()
+            .unwrap()
+            .stdout
+            .len()
+            < 4
+    );
+    // Well-quoted fields (a comma inside quotes) still read, with their lines right.
+    std::fs::write(
+        &table,
+        "mac,name\r\n# a comment\r\n52:54:00:00:00:01,\"n1\"\r\n\r\n52:54:00:00:00:02,bad name\r\n",
+    )
+    .unwrap();
+    let no = t.fails(&["machine", "import", table.to_str().unwrap()]);
+    assert!(no.contains("line 5"), "{no}");
+}

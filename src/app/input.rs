@@ -28,6 +28,10 @@ pub fn machine_add(
     })
 }
 
+fn memchr_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
+}
+
 /// Parse a node table's text (`source` names it in errors): the rows of `nmt machine
 /// import`, with the line each came from. The web UI's import parses uploads here too.
 pub fn parse_node_table(text: &str, source: &str) -> Result<Vec<ImportRow>> {
@@ -41,17 +45,30 @@ pub fn parse_node_table(text: &str, source: &str) -> Result<Vec<ImportRow>> {
     let mut rows = Vec::new();
     // Line numbers from byte offsets: the CSV reader does not count comment lines. After a
     // CRLF a record's offset is that of its `\n`, so line ends are stepped over first.
-    let line_of = |byte: u64| {
-        let bytes = text.as_bytes();
+    // Records come in order, so the count goes on from the previous one (linear time).
+    let bytes = text.as_bytes();
+    let (mut counted_to, mut newlines) = (0usize, 0usize);
+    let mut line_of = |byte: u64| {
         let mut at = (byte as usize).min(bytes.len());
         while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
             at += 1;
         }
-        bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
+        if at > counted_to {
+            newlines += memchr_count(&bytes[counted_to..at]);
+            counted_to = at;
+        }
+        newlines + 1
     };
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.with_context(|| format!("while reading {source}"))?;
         let line = rec.position().map(|p| line_of(p.byte())).unwrap_or(i + 1);
+        // A quote that never closes swallows the lines after it: refused, not guessed.
+        if rec.iter().any(|f| f.contains(['\n', '\r'])) {
+            bail!(
+                "line {line}: a quoted field runs over the end of its line (a quote that never \
+                 closes?); fix the quoting: each row is mac,name,ip,group on one line"
+            );
+        }
         if rec.iter().all(|f| f.is_empty()) || rec.get(0).is_some_and(|f| f.starts_with('#')) {
             continue;
         }
