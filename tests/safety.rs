@@ -100,3 +100,34 @@ fn item_9_a_quote_that_never_closes_is_refused_by_the_one_node_table_reader() {
     let no = t.fails(&["machine", "import", table.to_str().unwrap()]);
     assert!(no.contains("line 5"), "{no}");
 }
+
+#[test]
+fn item_12_the_replay_progress_counts_the_input_once() {
+    let t = Nmt::new();
+    let log = t.dir.join("dnsmasq.log");
+    let mut text = String::new();
+    // A little over 1 MiB, so progress is reported on the way, not only at the end.
+    for i in 0..14_000u32 {
+        text.push_str(&format!(
+            "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 52:54:00:00:{:02x}:{:02x}\n",
+            (i % 50) >> 8,
+            i % 50
+        ));
+    }
+    std::fs::write(&log, &text).unwrap();
+    let out = t
+        .cmd(&["replay", "logs", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("replay: 100%"))
+        .unwrap_or_else(|| panic!("no 100% line: {err}"));
+    let size = text.len();
+    assert!(
+        last.contains(&format!("{size} of {size} bytes of input")),
+        "{last} (the file has {size} bytes)"
+    );
+}

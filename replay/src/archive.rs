@@ -647,6 +647,14 @@ impl Iterator for Merged {
         }
         let Some(Reverse((_, _, i))) = self.heap.pop() else {
             self.done = true;
+            // The last word is always the whole: 100% once everything was read.
+            let p = self.progress();
+            if let Some(f) = self.on_progress.as_mut() {
+                f(Progress {
+                    read: p.total.max(p.read),
+                    total: p.total.max(p.read),
+                });
+            }
             return None;
         };
         let line = self.sources[i].pending.take();

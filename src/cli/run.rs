@@ -276,17 +276,29 @@ fn replay_here(
         wait: Duration::from_secs(10),
         create: true,
     })?;
+    // Every file is read twice (a check, then the replay): progress is shown in the input's
+    // own size, with the pass it is in.
+    let input = |p: &nmt_replay::Progress| (p.read / 2, p.total / 2);
+    let pass = |p: &nmt_replay::Progress| {
+        if p.read * 2 < p.total {
+            "checking"
+        } else {
+            "replaying"
+        }
+    };
     let progress: Box<dyn FnMut(nmt_replay::Progress) + Send> = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "replay {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+                "replay: {msg:9} {bar:40} {bytes}/{total_bytes} ({eta})",
             )
             .expect("a valid template"),
         );
         Box::new(move |p: nmt_replay::Progress| {
-            bar.set_length(p.total);
-            bar.set_position(p.read);
+            let (read, total) = input(&p);
+            bar.set_length(total);
+            bar.set_position(read);
+            bar.set_message(pass(&p));
             if p.read >= p.total {
                 bar.finish_and_clear();
             }
@@ -297,7 +309,11 @@ fn replay_here(
             let pct = (p.read * 100).checked_div(p.total).unwrap_or(100);
             if pct >= last + 10 || (pct == 100 && last != 100) {
                 last = pct;
-                eprintln!("replay: {pct}% ({} of {} bytes)", p.read, p.total);
+                let (read, total) = input(&p);
+                eprintln!(
+                    "replay: {pct}% ({}; {read} of {total} bytes of input, each read twice)",
+                    pass(&p)
+                );
             }
         })
     };
