@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let state = cli.state.clone().unwrap_or_else(|| DEFAULT_STATE.into());
     let mut export_to: Option<PathBuf> = None;
+    let mut export_filter: Option<nmt_replay::ExportFilter> = None;
     let action = match cli.command {
         Cmd::Config { default } => return config(&state, cli.config.as_deref(), default, cli.json),
         Cmd::Journal(JournalCmd::Export {
@@ -39,14 +40,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             machine,
         }) => {
             export_to = file.filter(|f| f != Path::new("-"));
+            if let Some(path) = &export_to {
+                // Only the file is created, never its directory.
+                let dir = abs(path).parent().map(Path::to_path_buf);
+                if let Some(dir) = dir
+                    && !dir.is_dir()
+                {
+                    bail!(
+                        "the directory {} does not exist; nothing was exported (create it \
+                         first, or export to another path)",
+                        dir.display()
+                    );
+                }
+            }
+            let since = since.as_deref().map(parse_time).transpose()?;
+            let until = until.as_deref().map(parse_time).transpose()?;
+            export_filter = Some(nmt_replay::ExportFilter {
+                since: since.map(|t| t.to_string()),
+                until: until.map(|t| t.to_string()),
+                machine: machine.clone(),
+            });
             Action::JournalExport {
-                since: since.as_deref().map(parse_time).transpose()?,
-                until: until.as_deref().map(parse_time).transpose()?,
+                since,
+                until,
                 machine,
             }
         }
-        Cmd::Journal(JournalCmd::Import { file }) => {
-            return import(&state, cli.config.as_deref(), &file, cli.json);
+        Cmd::Journal(JournalCmd::Import { file, partial }) => {
+            return import(&state, cli.config.as_deref(), &file, partial, cli.json);
         }
         Cmd::Replay(ReplayCmd::Logs {
             files,
@@ -92,7 +113,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     let (code, stdout, stderr) = match answer {
         Ok(reply) => {
-            let (code, text) = render(&reply, cli.json);
+            let (code, mut text) = render(&reply, cli.json);
+            if let Some(filter) = export_filter
+                && code == 0
+            {
+                // An export ends with its trailer: what it holds, checked by `journal import`.
+                text.push_str(&nmt_replay::Trailer::of(text.as_bytes(), filter).to_line());
+            }
             (code, text, notes)
         }
         Err(f) => (1, String::new(), format!("{notes}{}\n", f.message())),
@@ -316,7 +343,14 @@ fn replay_here(
 }
 
 /// `nmt journal import`: into an empty state, on the store directly (no daemon may own it).
-fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Result<ExitCode> {
+/// An export without its trailer, or a filtered one, needs `partial`.
+fn import(
+    state: &Path,
+    config: Option<&Path>,
+    file: &Path,
+    partial: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let socket = Config::load(state, config)?.daemon.socket;
     if crate::client::via_daemon(&socket, &Action::Status).is_some() {
         bail!(
@@ -334,10 +368,35 @@ fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Resul
         ))
     };
     // The whole export is checked before anything is written.
-    let events = nmt_replay::read_journal(reader)
+    let journal = nmt_replay::read_export(reader)
         .with_context(|| format!("{} was refused; nothing was imported", file.display()))?;
+    let events = journal.events;
     if events.is_empty() {
         bail!("{} holds no events; nothing was imported", file.display());
+    }
+    // Why this may be only the start of the log; a whole export needs no --partial.
+    let prefix = match &journal.trailer {
+        None => Some(format!(
+            "{} has no trailer line, so it may have been cut short at a line boundary \
+             (e.g. by `head`), or it was written by an nmt from before export trailers",
+            file.display()
+        )),
+        Some(t) if !t.filter.is_whole() => Some(format!(
+            "{} is a filtered export ({}), not the whole log",
+            file.display(),
+            t.filter
+        )),
+        Some(_) => None,
+    };
+    if let Some(why) = &prefix
+        && !partial
+    {
+        bail!(
+            "{why}; nothing was imported. Import a whole export (`nmt journal export FILE`), \
+             or, to import these {} events as the start of the log on purpose, run again with \
+             --partial",
+            events.len()
+        );
     }
     let mut engine = Engine::open_bare(&OpenOptions {
         state_dir: state.to_path_buf(),
@@ -346,19 +405,30 @@ fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Resul
         create: true,
     })?;
     let n = events.len();
+    let last = events.last().map_or(0, |e| e.seq);
     let out = engine.import(events)?;
-    if json {
-        print!(
-            "{}",
-            output::json(&json!({"events": n, "files_written": out.written.len()}))
-        );
+    let text = if json {
+        output::json(&json!({
+            "events": n,
+            "files_written": out.written.len(),
+            "partial": prefix.is_some(),
+        }))
     } else {
-        println!(
-            "imported {n} events into {}; {} files written",
+        let mut text = format!(
+            "imported {n} events into {}; {} files written\n",
             abs(state).display(),
             out.written.len()
         );
-    }
+        if let Some(why) = prefix {
+            text.push_str(&format!(
+                "--partial: {why}; the state holds its {n} events, up to event {}, and \
+                 nothing after\n",
+                last
+            ));
+        }
+        text
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
