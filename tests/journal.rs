@@ -120,6 +120,13 @@ fn the_list_of_kinds_is_every_kind_there_is() {
         all_kinds(),
         "KINDS must name every Event variant (add the new kind, and a fixture holding it)"
     );
+    let mut known: Vec<String> = Event::KINDS.iter().map(|k| k.to_string()).collect();
+    known.sort();
+    assert_eq!(
+        known,
+        all_kinds(),
+        "Event::KINDS (what `nmt history --kind` accepts) must name every Event variant"
+    );
 }
 
 #[test]

@@ -129,10 +129,53 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     {
         write_atomically(&path, stdout.as_bytes())?;
     } else {
-        std::io::stdout().write_all(stdout.as_bytes())?;
+        Stdout.write_all(stdout.as_bytes())?;
     }
     std::io::stderr().write_all(stderr.as_bytes())?;
     Ok(ExitCode::from(code))
+}
+
+/// Standard output, whose closing by its reader (`nmt … | head`) is told apart from every
+/// other broken pipe (e.g. nmtd's socket): [`closed_stdout`] recognises it.
+struct Stdout;
+
+/// The reader of standard output is gone.
+#[derive(Debug)]
+struct ClosedStdout;
+
+impl std::fmt::Display for ClosedStdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for ClosedStdout {}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().write(buf).map_err(closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush().map_err(closed)
+    }
+}
+
+fn closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(e.kind(), ClosedStdout)
+    } else {
+        e
+    }
+}
+
+/// Whether an error is a write to a standard output whose reader is gone.
+pub fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<ClosedStdout>())
+    })
 }
 
 /// Perform on the store directly: the answer, and what to say first on standard error (a
@@ -338,7 +381,7 @@ fn replay_here(
         strict,
     };
     let (code, text) = render(&reply, json);
-    print!("{text}");
+    Stdout.write_all(text.as_bytes())?;
     Ok(ExitCode::from(code))
 }
 
@@ -428,42 +471,43 @@ fn import(
         }
         text
     };
-    std::io::stdout().write_all(text.as_bytes())?;
+    Stdout.write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn config(state: &Path, explicit: Option<&Path>, default: bool, json: bool) -> Result<ExitCode> {
+    // A closed standard output is an error here, not a panic: `nmt` ends quietly on it.
+    let mut out = Stdout;
     if default {
-        print!("{}", Config::default_toml());
+        out.write_all(Config::default_toml().as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let cfg = Config::load(state, explicit)?;
     let p = &cfg.paths;
     if json {
-        print!(
-            "{}",
-            output::json(&json!({
-                "state_dir": abs(&cfg.state_dir),
-                "config_file": cfg.source,
-                "paths": cfg.paths,
-                "render": cfg.render,
-            }))
-        );
+        let text = output::json(&json!({
+            "state_dir": abs(&cfg.state_dir),
+            "config_file": cfg.source,
+            "paths": cfg.paths,
+            "render": cfg.render,
+        }));
+        out.write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("state directory  {}", abs(&cfg.state_dir).display());
-    println!(
+    writeln!(out, "state directory  {}", abs(&cfg.state_dir).display())?;
+    writeln!(
+        out,
         "configuration    {}",
         cfg.source
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "built-in defaults (see `nmt config --default`)".into())
-    );
-    println!("tftp root        {}", abs(&p.tftp_root).display());
-    println!("dhcpd include    {}", abs(&p.dhcpd_include).display());
-    println!("dnsmasq hosts    {}", abs(&p.dnsmasq_hosts).display());
-    println!("hosts fragment   {}", abs(&p.etc_hosts).display());
-    println!("node lists       {}", abs(&p.node_lists).display());
+    )?;
+    writeln!(out, "tftp root        {}", abs(&p.tftp_root).display())?;
+    writeln!(out, "dhcpd include    {}", abs(&p.dhcpd_include).display())?;
+    writeln!(out, "dnsmasq hosts    {}", abs(&p.dnsmasq_hosts).display())?;
+    writeln!(out, "hosts fragment   {}", abs(&p.etc_hosts).display())?;
+    writeln!(out, "node lists       {}", abs(&p.node_lists).display())?;
     Ok(ExitCode::SUCCESS)
 }
 
