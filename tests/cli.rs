@@ -443,3 +443,70 @@ fn dhcp_is_checked_and_reloaded_only_when_its_file_changes() {
     let out = t.cmd(&["render", "--check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn item_12_a_closed_stdout_ends_the_command_quietly() {
+    use std::process::Stdio;
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab"]);
+    for n in 1..=40 {
+        t.ok(&["machine", "add", &mac(n), "--group", "lab"]);
+    }
+    for args in [
+        vec!["journal", "export"],
+        vec!["journal", "export", "--json"],
+        vec!["machines"],
+        vec!["machines", "--json"],
+        vec!["history", &mac(1)],
+        vec!["group", "list"],
+        vec!["config"],
+        vec!["config", "--default"],
+        vec!["verify"],
+    ] {
+        let mut child = t
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `| head -c 0`: the reader is gone before the command writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.is_empty(),
+            "nmt {}: says nothing: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(141)),
+            "nmt {}: {:?}",
+            args.join(" "),
+            out.status
+        );
+    }
+}
+
+#[test]
+fn item_12_an_empty_group_is_a_valid_selection() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "empty"]);
+    assert_eq!(t.json(&["machines", "@empty"]), serde_json::json!([]));
+    t.ok(&["machines", "@empty"]);
+    let err = t.fails(&["machines", "@nosuch"]);
+    assert!(err.contains("no group named"), "{err}");
+}
+
+#[test]
+fn item_12_history_refuses_an_unknown_kind() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1), "--name", "node1"]);
+    let err = t.fails(&["history", "node1", "--kind", "NoSuch"]);
+    assert!(err.contains("NoSuch"), "{err}");
+    for known in ["MachineRegistered", "DhcpSeen", "InstallReported"] {
+        assert!(err.contains(known), "lists the known kinds: {err}");
+    }
+    // Known kinds, in any case, still filter.
+    let h = t.json(&["history", "node1", "--kind", "machineregistered"]);
+    assert_eq!(h.as_array().unwrap().len(), 1, "{h}");
+}

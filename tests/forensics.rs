@@ -199,21 +199,26 @@ fn export_then_import_rebuilds_everything_byte_for_byte() {
     // Filters.
     // --machine: its own events, and its group's policy changes while it was a member.
     let only = t.ok(&["journal", "export", "--machine", "lab08"]);
-    for l in only.lines() {
+    for l in event_lines(&only) {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert!(
             v["event"]["mac"] == mac(2).as_str() || v["event"]["type"] == "GroupPolicySet",
             "{l}"
         );
     }
-    assert!(only.lines().count() >= 4, "{only}");
+    assert!(event_lines(&only).len() >= 4, "{only}");
 }
 
 #[test]
 fn a_truncated_or_corrupted_export_is_refused_with_its_line() {
     let t = Nmt::new();
     t.ok(&["machine", "add", &mac(1)]);
-    let full = t.ok(&["journal", "export"]);
+    let export = t.ok(&["journal", "export"]);
+    // The events without their trailer (see item_3_… for the trailer's own checks).
+    let full: String = event_lines(&export)
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
     let dir = TestDir::new();
     let cut = dir.path().join("cut.jsonl");
     std::fs::write(&cut, &full[..full.len() - 20]).unwrap();
@@ -221,6 +226,13 @@ fn a_truncated_or_corrupted_export_is_refused_with_its_line() {
     let err = other.fails(&["journal", "import", cut.to_str().unwrap()]);
     let lines = full.lines().count();
     assert!(err.contains(&format!("line {lines}")), "{err}");
+    // Cut inside the trailer: refused with the trailer's line.
+    std::fs::write(&cut, &export[..export.len() - 20]).unwrap();
+    let err = other.fails(&["journal", "import", cut.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!("line {}: the export's trailer", lines + 1)),
+        "{err}"
+    );
     assert!(err.contains("nothing was imported"), "{err}");
     assert!(
         !other.state().join("nmt.redb").exists(),
@@ -401,4 +413,160 @@ fn replay_strict_fails_on_unrecognised_lines_and_damaged_archives_add_nothing() 
     let err = t.fails(&["replay", "logs", gz.to_str().unwrap()]);
     assert!(err.contains("whole.log.gz"), "{err}");
     assert_eq!(t.ok(&["journal", "export"]).lines().count(), before);
+}
+
+/// The lines of an export that are events (the last line is its trailer).
+fn event_lines(export: &str) -> Vec<&str> {
+    export
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"trailer":"#))
+        .collect()
+}
+
+#[test]
+fn item_3_an_export_cut_at_a_line_boundary_is_refused() {
+    let t = Nmt::new();
+    scenario(&t);
+    let full = t.ok(&["journal", "export"]);
+    let events = event_lines(&full);
+    assert!(events.len() > 6, "{full}");
+    // `head -n 6`: whole lines, gap-free from 1, but not the whole log.
+    let dir = TestDir::new();
+    let cut = dir.path().join("cut.jsonl");
+    let head: String = full.lines().take(6).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&cut, &head).unwrap();
+    let other = Nmt::new();
+    let err = other.fails(&["journal", "import", cut.to_str().unwrap()]);
+    assert!(err.contains("trailer"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(err.contains("--partial"), "says what to do: {err}");
+    assert!(
+        !other.state().join("nmt.redb").exists(),
+        "the state is left untouched"
+    );
+    // --partial imports the prefix on purpose, and says so.
+    let out = other.ok(&["journal", "import", "--partial", cut.to_str().unwrap()]);
+    assert!(out.starts_with("imported 6 events"), "{out}");
+    assert!(out.contains("--partial"), "{out}");
+    assert_eq!(event_lines(&other.ok(&["journal", "export"])).len(), 6);
+    // The trailer counts the events and names no filter; the whole export imports.
+    let trailer: serde_json::Value = serde_json::from_str(full.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        trailer["trailer"]["events"],
+        events.len() as u64,
+        "{trailer}"
+    );
+    assert_eq!(
+        trailer["trailer"]["filter"],
+        serde_json::json!({}),
+        "{trailer}"
+    );
+    let whole = dir.path().join("whole.jsonl");
+    std::fs::write(&whole, &full).unwrap();
+    let again = Nmt::new();
+    let out = again.ok(&["journal", "import", whole.to_str().unwrap()]);
+    assert!(!out.contains("--partial"), "{out}");
+    assert_eq!(again.ok(&["journal", "export"]), full, "byte for byte");
+}
+
+#[test]
+fn item_3_an_edited_export_is_refused_by_its_digest() {
+    let t = Nmt::new();
+    scenario(&t);
+    let full = t.ok(&["journal", "export"]);
+    let dir = TestDir::new();
+    let edited = dir.path().join("edited.jsonl");
+    std::fs::write(&edited, full.replacen("\"lab07\"", "\"lab77\"", 1)).unwrap();
+    assert_ne!(std::fs::read_to_string(&edited).unwrap(), full);
+    let other = Nmt::new();
+    for args in [vec![], vec!["--partial"]] {
+        let mut a = vec!["journal", "import"];
+        a.extend(args);
+        a.push(edited.to_str().unwrap());
+        let err = other.fails(&a);
+        assert!(err.contains("digest"), "{err}");
+        assert!(err.contains("nothing was imported"), "{err}");
+    }
+    // A line after the trailer is refused too.
+    let extra = dir.path().join("extra.jsonl");
+    let first = full.lines().next().unwrap();
+    std::fs::write(&extra, format!("{full}{first}\n")).unwrap();
+    let err = other.fails(&["journal", "import", extra.to_str().unwrap()]);
+    assert!(err.contains("after the trailer"), "{err}");
+    assert!(!other.state().join("nmt.redb").exists());
+}
+
+#[test]
+fn item_3_a_filtered_export_says_its_filter_and_is_not_imported_as_whole() {
+    let t = Nmt::new();
+    scenario(&t);
+    let only = t.ok(&["journal", "export", "--machine", "lab08"]);
+    let trailer: serde_json::Value = serde_json::from_str(only.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        trailer["trailer"]["filter"]["machine"], "lab08",
+        "{trailer}"
+    );
+    assert_eq!(
+        trailer["trailer"]["events"],
+        event_lines(&only).len() as u64,
+        "it counts what it holds"
+    );
+    let dir = TestDir::new();
+    let path = dir.path().join("lab08.jsonl");
+    std::fs::write(&path, &only).unwrap();
+    let other = Nmt::new();
+    let err = other.fails(&["journal", "import", path.to_str().unwrap()]);
+    assert!(err.contains("--machine lab08"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    // --until: a filtered export that is a prefix of the log imports with --partial.
+    let until = t.ok(&["journal", "export", "--until", "2099-01-01T00:00:00Z"]);
+    let trailer: serde_json::Value = serde_json::from_str(until.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        trailer["trailer"]["filter"]["until"], "2099-01-01T00:00:00Z",
+        "{trailer}"
+    );
+    let path = dir.path().join("until.jsonl");
+    std::fs::write(&path, &until).unwrap();
+    let err = other.fails(&["journal", "import", path.to_str().unwrap()]);
+    assert!(err.contains("--until"), "{err}");
+    let out = other.ok(&["journal", "import", "--partial", path.to_str().unwrap()]);
+    assert!(out.contains("--partial"), "{out}");
+}
+
+#[test]
+fn item_4_an_export_into_a_missing_directory_is_refused() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1)]);
+    let dir = TestDir::new();
+    let missing = dir.path().join("no").join("such");
+    let target = missing.join("x.jsonl");
+    let err = t.fails(&["journal", "export", target.to_str().unwrap()]);
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!dir.path().join("no").exists(), "no directory was created");
+    // A failed export leaves an existing file as it was, and no temporary beside it.
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::write(&kept, "old\n").unwrap();
+    t.fails(&[
+        "journal",
+        "export",
+        "--machine",
+        "nosuch",
+        kept.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "old\n");
+    t.ok(&["journal", "export", kept.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        t.ok(&["journal", "export"])
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["kept.jsonl".to_string()],
+        "no temporary is left"
+    );
 }

@@ -363,6 +363,30 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every variant's name, as [`Event::kind`] gives it (`nmt history --kind` takes these).
+    pub const KINDS: &'static [&'static str] = &[
+        "StoreCreated",
+        "MachineRegistered",
+        "MachineRemoved",
+        "MachineNamed",
+        "MachineAssigned",
+        "MachineAddressSet",
+        "GroupCreated",
+        "GroupRemoved",
+        "GroupPolicySet",
+        "MachinePolicySet",
+        "RootDeviceSet",
+        "RootDeviceRemoved",
+        "InstallReported",
+        "BootEntryUsed",
+        "ProfileDefined",
+        "ProfileRemoved",
+        "InstallerPasswordSet",
+        "DhcpSeen",
+        "FileServed",
+        "InstallerLogged",
+    ];
+
     /// The variant's name, as in the JSON `type` field.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -1,9 +1,23 @@
 //! Reading a JSON-lines journal: one envelope per line, gap-free sequence numbers from 1.
 //! A truncated or corrupted journal is refused with the line number; nothing is half-read.
+//!
+//! `nmt journal export` ends an export with a trailer line, so that a journal cut at a line
+//! boundary (`head -n 300`) can be told from a whole one:
+//!
+//! ```text
+//! {"trailer":{"events":758,"sha256":"<hex>","filter":{}}}
+//! ```
+//!
+//! `events` counts the event lines before it, `sha256` is the SHA-256 of their bytes (each
+//! line with its newline, as exported), and `filter` names the `--since`, `--until` and
+//! `--machine` that chose them (`{}` for the whole log). Journals written before trailers
+//! existed have none; reading one is allowed here, and `nmt journal import` asks for
+//! `--partial` to take it.
 
 use std::io::BufRead;
 
 use nmt_projections::{Envelope, State};
+use sha2::{Digest, Sha256};
 
 /// Why a journal was refused.
 #[derive(Debug, thiserror::Error)]
@@ -32,16 +46,171 @@ pub enum JournalError {
         /// The one before.
         previous: u64,
     },
+    /// A filtered export: its events skip by design, so it cannot be folded or imported.
+    #[error(
+        "line {line}: event {found} follows event {previous}: this export holds only the events \
+         of `{filter}` (its trailer says so), not the whole log; export without --since and \
+         --machine to rebuild a state"
+    )]
+    Filtered {
+        /// 1-based line number of the first skip.
+        line: usize,
+        /// The sequence number found.
+        found: u64,
+        /// The one before.
+        previous: u64,
+        /// The filter, as command-line options.
+        filter: String,
+    },
+    /// The trailer line does not decode.
+    #[error("line {line}: the export's trailer is cut or damaged: {reason}")]
+    BadTrailer {
+        /// 1-based line number.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The trailer does not match the lines before it.
+    #[error("line {line}: {reason}; the export was cut or edited")]
+    Mismatch {
+        /// 1-based line number of the trailer.
+        line: usize,
+        /// What differs.
+        reason: String,
+    },
+    /// Something follows the trailer, which ends an export.
+    #[error("line {line}: a line after the trailer, which ends an export (two exports joined?)")]
+    AfterTrailer {
+        /// 1-based line number.
+        line: usize,
+    },
 }
 
-/// Read every event of a journal, checking it is whole.
-pub fn read_journal(reader: impl BufRead) -> Result<Vec<Envelope>, JournalError> {
+/// What chose an export's events: `nmt journal export --since/--until/--machine`. Empty for
+/// the whole log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExportFilter {
+    /// `--since`, as RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// `--until`, as RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// `--machine`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+}
+
+impl ExportFilter {
+    /// No filter: the whole log.
+    pub fn is_whole(&self) -> bool {
+        self.since.is_none() && self.until.is_none() && self.machine.is_none()
+    }
+}
+
+impl std::fmt::Display for ExportFilter {
+    /// As command-line options: `--since T --machine M`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (opt, v) in [
+            ("--since", &self.since),
+            ("--until", &self.until),
+            ("--machine", &self.machine),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{opt} {v}"));
+            }
+        }
+        if parts.is_empty() {
+            f.write_str("the whole log")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
+    }
+}
+
+/// The last line of an export (see the module's documentation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Trailer {
+    /// How many event lines precede it.
+    pub events: u64,
+    /// SHA-256 of those lines' bytes, each with its newline, in lowercase hex.
+    pub sha256: String,
+    /// What chose the events.
+    pub filter: ExportFilter,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TrailerLine {
+    trailer: Trailer,
+}
+
+const TRAILER_START: &[u8] = br#"{"trailer":"#;
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Trailer {
+    /// The trailer of an export whose event lines (each ending in a newline) are `body`.
+    pub fn of(body: &[u8], filter: ExportFilter) -> Trailer {
+        Trailer {
+            events: memchr::memchr_iter(b'\n', body).count() as u64,
+            sha256: hex(&Sha256::digest(body)),
+            filter,
+        }
+    }
+
+    /// The trailer as its line, with its newline.
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(&TrailerLine {
+            trailer: self.clone(),
+        })
+        .expect("a trailer serializes");
+        s.push('\n');
+        s
+    }
+}
+
+/// A journal as read: its events, and its trailer when it has one (checked: it matched).
+#[derive(Debug)]
+pub struct Journal {
+    /// The events, in sequence order.
+    pub events: Vec<Envelope>,
+    /// The trailer; `None` for a journal cut at a line boundary or written before trailers.
+    pub trailer: Option<Trailer>,
+}
+
+/// Read every event of a journal, checking it is whole: decoded lines, gap-free sequence
+/// numbers from 1, and a trailer, if there is one, that counts and digests the lines before
+/// it. A journal without a trailer is read too ([`Journal::trailer`] says so).
+pub fn read_export(reader: impl BufRead) -> Result<Journal, JournalError> {
     let mut out = Vec::new();
     let mut previous = 0;
+    let mut hasher = Sha256::new();
+    let mut trailer: Option<(usize, Trailer)> = None;
+    let mut first_gap: Option<(usize, u64, u64)> = None;
     for (i, line) in reader.split(b'\n').enumerate() {
         let line_no = i + 1;
         let line = line?;
         let trimmed = line.trim_ascii();
+        if trailer.is_some() {
+            if trimmed.is_empty() {
+                continue;
+            }
+            return Err(JournalError::AfterTrailer { line: line_no });
+        }
+        if trimmed.starts_with(TRAILER_START) {
+            let t: TrailerLine =
+                serde_json::from_slice(trimmed).map_err(|e| JournalError::BadTrailer {
+                    line: line_no,
+                    reason: e.to_string(),
+                })?;
+            trailer = Some((line_no, t.trailer));
+            continue;
+        }
+        hasher.update(&line);
+        hasher.update(b"\n");
         if trimmed.is_empty() {
             continue;
         }
@@ -49,17 +218,55 @@ pub fn read_journal(reader: impl BufRead) -> Result<Vec<Envelope>, JournalError>
             line: line_no,
             source,
         })?;
-        if env.seq != previous + 1 {
-            return Err(JournalError::Gap {
-                line: line_no,
-                found: env.seq,
-                previous,
-            });
+        if env.seq != previous + 1 && first_gap.is_none() {
+            first_gap = Some((line_no, env.seq, previous));
         }
         previous = env.seq;
         out.push(env);
     }
-    Ok(out)
+    if let Some((line, found, previous)) = first_gap {
+        return Err(match &trailer {
+            Some((_, t)) if !t.filter.is_whole() => JournalError::Filtered {
+                line,
+                found,
+                previous,
+                filter: t.filter.to_string(),
+            },
+            _ => JournalError::Gap {
+                line,
+                found,
+                previous,
+            },
+        });
+    }
+    if let Some((line, t)) = &trailer {
+        if t.events != out.len() as u64 {
+            return Err(JournalError::Mismatch {
+                line: *line,
+                reason: format!(
+                    "the trailer counts {} events, but {} lines precede it",
+                    t.events,
+                    out.len()
+                ),
+            });
+        }
+        if t.sha256 != hex(&hasher.finalize()) {
+            return Err(JournalError::Mismatch {
+                line: *line,
+                reason: "the events' lines do not match the trailer's digest (sha256)".into(),
+            });
+        }
+    }
+    Ok(Journal {
+        events: out,
+        trailer: trailer.map(|(_, t)| t),
+    })
+}
+
+/// Read every event of a journal, checking it is whole (see [`read_export`]); its trailer,
+/// when it has one, is checked and is not an event.
+pub fn read_journal(reader: impl BufRead) -> Result<Vec<Envelope>, JournalError> {
+    Ok(read_export(reader)?.events)
 }
 
 /// Fold a whole journal into a state.
@@ -88,5 +295,35 @@ mod tests {
         let gap = format!("{LINE2}\n");
         let e = read_journal(gap.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("line 1: event 2 follows event 0"), "{e}");
+    }
+
+    #[test]
+    fn item_3_the_trailer_is_checked_and_is_not_an_event() {
+        let body = format!("{LINE1}\n{LINE2}\n");
+        let trailer = Trailer::of(body.as_bytes(), ExportFilter::default());
+        assert_eq!(trailer.events, 2);
+        let whole = format!("{body}{}", trailer.to_line());
+        assert!(whole.ends_with("\"filter\":{}}}\n"), "{whole}");
+        let s = fold_journal(whole.as_bytes()).unwrap();
+        assert!(s.group("lab").is_none());
+        assert_eq!(s.last_seq(), 2);
+        let j = read_export(whole.as_bytes()).unwrap();
+        assert_eq!((j.events.len(), j.trailer), (2, Some(trailer.clone())));
+        // Cut at a line boundary: no trailer, which the reader says.
+        let cut = format!("{LINE1}\n");
+        assert!(read_export(cut.as_bytes()).unwrap().trailer.is_none());
+        // A trailer that counts other lines, or other bytes, is refused.
+        let short = format!("{LINE1}\n{}", trailer.to_line());
+        let e = read_journal(short.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("line 2: the trailer counts 2 events, but 1"),
+            "{e}"
+        );
+        let edited = whole.replacen("root", "toor", 1);
+        let e = read_journal(edited.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("digest"), "{e}");
+        let damaged = &whole[..whole.len() - 5];
+        let e = read_journal(damaged.as_bytes()).unwrap_err().to_string();
+        assert!(e.starts_with("line 3: the export's trailer is cut"), "{e}");
     }
 }

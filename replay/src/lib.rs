@@ -10,7 +10,8 @@
 //!   each line's file identity and offset (the same as live ingest records) and the year of
 //!   RFC 3164 stamps inferred ([`YearRule`]).
 //! - [`read_journal`] / [`fold_journal`]: a JSON-lines journal as `nmt journal export`
-//!   writes it, refused with its line number when truncated or out of sequence.
+//!   writes it, refused with its line number when truncated or out of sequence; [`read_export`]
+//!   also gives its [`Trailer`] (event count, digest, filter), checked.
 //!
 //! ```
 //! let journal = br#"{"seq":1,"v":1,"recorded_at":"2026-01-01T00:00:00Z","observed_at":"2026-01-01T00:00:00Z","actor":"root","event":{"type":"GroupCreated","group":"lab","policy":"ltsp"}}"#;
@@ -26,7 +27,9 @@ mod records;
 mod tail;
 
 pub use archive::{Archive, ArchiveLine, Merged, Progress, YearRule, file_identity, merge};
-pub use journal::{JournalError, fold_journal, read_journal};
+pub use journal::{
+    ExportFilter, Journal, JournalError, Trailer, fold_journal, read_export, read_journal,
+};
 pub use marks::{Mark, MarkError, MarkKey};
 pub use pipeline::{
     Committed, Counts, FileSource, Pipeline, Read, Resume, Sink, SinkError, Uncommitted,

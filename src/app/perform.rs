@@ -333,6 +333,8 @@ pub fn groups(st: &State) -> Reply {
 /// `nmt machines [RANGE]`, on `st`.
 pub fn machines(st: &State, range: Option<&str>) -> Result<Reply> {
     let macs: Vec<Mac> = match range {
+        // An empty group is a valid selection: it lists nothing.
+        Some(r) if only_empty_groups(st, r) => Vec::new(),
         Some(r) => crate::resolve(st, r)?,
         None => st.machines().map(|m| m.mac).collect(),
     };
@@ -342,6 +344,16 @@ pub fn machines(st: &State, range: Option<&str>) -> Result<Reply> {
             .map(|m| MachineView::new(st, m))
             .collect(),
     ))
+}
+
+/// Whether a noderange names only groups, each of which exists and has no members.
+fn only_empty_groups(st: &State, range: &str) -> bool {
+    nmt_parsers::parse_noderange(range).is_ok_and(|p| {
+        p.items.iter().all(|i| {
+            matches!(i, nmt_parsers::RangeItem::Group(g)
+                if st.group(g).is_some_and(|g| g.members.is_empty()))
+        })
+    })
 }
 
 /// `nmt rootdev`.
@@ -398,6 +410,16 @@ pub fn history(
     until: Option<Timestamp>,
     kinds: &[String],
 ) -> Result<Reply> {
+    if let Some(bad) = kinds.iter().find(|k| {
+        !nmt_projections::Event::KINDS
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(k))
+    }) {
+        bail!(
+            "no kind of event is named {bad:?}; the kinds are: {}",
+            nmt_projections::Event::KINDS.join(", ")
+        );
+    }
     let mac = mac_or_name(engine.state(), machine)?;
     let mut events = engine.history(&mac, since, until)?;
     if !kinds.is_empty() {

@@ -419,12 +419,16 @@ Examples:
 /// `nmt journal …`
 #[derive(Subcommand, Debug)]
 pub enum JournalCmd {
-    /// Write the event log as JSON lines, one event with its envelope per line.
+    /// Write the event log as JSON lines, one event with its envelope per line, then a
+    /// trailer line: {"trailer":{"events":N,"sha256":HEX,"filter":{..}}}, the number of
+    /// events, the SHA-256 of their lines and the --since/--until/--machine that chose them.
+    /// `journal import` checks it, so an export cut short is not taken for a whole one.
     #[command(
         after_help = "Examples:\n  nmt journal export backup.jsonl\n  nmt journal export --machine lab07 --since '2h ago'"
     )]
     Export {
-        /// The file to write (default: standard output).
+        /// The file to write, atomically, in a directory that exists (default: standard
+        /// output).
         file: Option<PathBuf>,
         /// Only events observed at or after this time.
         #[arg(long, value_name = "TIME")]
@@ -437,13 +441,19 @@ pub enum JournalCmd {
         machine: Option<String>,
     },
     /// Rebuild an empty state directory from an export: every event as it was, then every
-    /// generated file. A truncated or corrupted export is refused with its line number.
+    /// generated file. A truncated or corrupted export is refused with its line number; an
+    /// export without its trailer line (cut at a line boundary, or written by an nmt from
+    /// before trailers), or a filtered one, is refused unless --partial is given.
     #[command(
-        after_help = "Example:\n  nmt --state /var/lib/nmt journal import /backup/nmt-journal.jsonl"
+        after_help = "Examples:\n  nmt --state /var/lib/nmt journal import /backup/nmt-journal.jsonl\n  nmt --state /var/lib/nmt journal import --partial old-nmt-journal.jsonl"
     )]
     Import {
         /// The export (JSON lines), or - for standard input.
         file: PathBuf,
+        /// Import an export that may hold only the start of the log (no trailer, or an
+        /// --until export): its events must still run gap-free from 1.
+        #[arg(long)]
+        partial: bool,
     },
 }
 

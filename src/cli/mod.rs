@@ -22,6 +22,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run::run(cli) {
         Ok(code) => code,
+        // The reader of standard output is gone (`nmt journal export | head`): end quietly,
+        // with the status of a process that SIGPIPE ended, as `cat` does.
+        Err(e) if run::closed_stdout(&e) => ExitCode::from(141),
         Err(e) => {
             if let Some(r) = e.downcast_ref::<nmt_projections::Refusal>() {
                 eprintln!("nmt: refused: {r}");

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let state = cli.state.clone().unwrap_or_else(|| DEFAULT_STATE.into());
     let mut export_to: Option<PathBuf> = None;
+    let mut export_filter: Option<nmt_replay::ExportFilter> = None;
     let action = match cli.command {
         Cmd::Config { default } => return config(&state, cli.config.as_deref(), default, cli.json),
         Cmd::Journal(JournalCmd::Export {
@@ -39,14 +40,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             machine,
         }) => {
             export_to = file.filter(|f| f != Path::new("-"));
+            if let Some(path) = &export_to {
+                // Only the file is created, never its directory.
+                let dir = abs(path).parent().map(Path::to_path_buf);
+                if let Some(dir) = dir
+                    && !dir.is_dir()
+                {
+                    bail!(
+                        "the directory {} does not exist; nothing was exported (create it \
+                         first, or export to another path)",
+                        dir.display()
+                    );
+                }
+            }
+            let since = since.as_deref().map(parse_time).transpose()?;
+            let until = until.as_deref().map(parse_time).transpose()?;
+            export_filter = Some(nmt_replay::ExportFilter {
+                since: since.map(|t| t.to_string()),
+                until: until.map(|t| t.to_string()),
+                machine: machine.clone(),
+            });
             Action::JournalExport {
-                since: since.as_deref().map(parse_time).transpose()?,
-                until: until.as_deref().map(parse_time).transpose()?,
+                since,
+                until,
                 machine,
             }
         }
-        Cmd::Journal(JournalCmd::Import { file }) => {
-            return import(&state, cli.config.as_deref(), &file, cli.json);
+        Cmd::Journal(JournalCmd::Import { file, partial }) => {
+            return import(&state, cli.config.as_deref(), &file, partial, cli.json);
         }
         Cmd::Replay(ReplayCmd::Logs {
             files,
@@ -92,7 +113,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     let (code, stdout, stderr) = match answer {
         Ok(reply) => {
-            let (code, text) = render(&reply, cli.json);
+            let (code, mut text) = render(&reply, cli.json);
+            if let Some(filter) = export_filter
+                && code == 0
+            {
+                // An export ends with its trailer: what it holds, checked by `journal import`.
+                text.push_str(&nmt_replay::Trailer::of(text.as_bytes(), filter).to_line());
+            }
             (code, text, notes)
         }
         Err(f) => (1, String::new(), format!("{notes}{}\n", f.message())),
@@ -102,10 +129,53 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     {
         write_atomically(&path, stdout.as_bytes())?;
     } else {
-        std::io::stdout().write_all(stdout.as_bytes())?;
+        Stdout.write_all(stdout.as_bytes())?;
     }
     std::io::stderr().write_all(stderr.as_bytes())?;
     Ok(ExitCode::from(code))
+}
+
+/// Standard output, whose closing by its reader (`nmt … | head`) is told apart from every
+/// other broken pipe (e.g. nmtd's socket): [`closed_stdout`] recognises it.
+struct Stdout;
+
+/// The reader of standard output is gone.
+#[derive(Debug)]
+struct ClosedStdout;
+
+impl std::fmt::Display for ClosedStdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for ClosedStdout {}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().write(buf).map_err(closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush().map_err(closed)
+    }
+}
+
+fn closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(e.kind(), ClosedStdout)
+    } else {
+        e
+    }
+}
+
+/// Whether an error is a write to a standard output whose reader is gone.
+pub fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<ClosedStdout>())
+    })
 }
 
 /// Perform on the store directly: the answer, and what to say first on standard error (a
@@ -327,12 +397,19 @@ fn replay_here(
         strict,
     };
     let (code, text) = render(&reply, json);
-    print!("{text}");
+    Stdout.write_all(text.as_bytes())?;
     Ok(ExitCode::from(code))
 }
 
 /// `nmt journal import`: into an empty state, on the store directly (no daemon may own it).
-fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Result<ExitCode> {
+/// An export without its trailer, or a filtered one, needs `partial`.
+fn import(
+    state: &Path,
+    config: Option<&Path>,
+    file: &Path,
+    partial: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let socket = Config::load(state, config)?.daemon.socket;
     if crate::client::via_daemon(&socket, &Action::Status).is_some() {
         bail!(
@@ -350,10 +427,35 @@ fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Resul
         ))
     };
     // The whole export is checked before anything is written.
-    let events = nmt_replay::read_journal(reader)
+    let journal = nmt_replay::read_export(reader)
         .with_context(|| format!("{} was refused; nothing was imported", file.display()))?;
+    let events = journal.events;
     if events.is_empty() {
         bail!("{} holds no events; nothing was imported", file.display());
+    }
+    // Why this may be only the start of the log; a whole export needs no --partial.
+    let prefix = match &journal.trailer {
+        None => Some(format!(
+            "{} has no trailer line, so it may have been cut short at a line boundary \
+             (e.g. by `head`), or it was written by an nmt from before export trailers",
+            file.display()
+        )),
+        Some(t) if !t.filter.is_whole() => Some(format!(
+            "{} is a filtered export ({}), not the whole log",
+            file.display(),
+            t.filter
+        )),
+        Some(_) => None,
+    };
+    if let Some(why) = &prefix
+        && !partial
+    {
+        bail!(
+            "{why}; nothing was imported. Import a whole export (`nmt journal export FILE`), \
+             or, to import these {} events as the start of the log on purpose, run again with \
+             --partial",
+            events.len()
+        );
     }
     let mut engine = Engine::open_bare(&OpenOptions {
         state_dir: state.to_path_buf(),
@@ -362,54 +464,66 @@ fn import(state: &Path, config: Option<&Path>, file: &Path, json: bool) -> Resul
         create: true,
     })?;
     let n = events.len();
+    let last = events.last().map_or(0, |e| e.seq);
     let out = engine.import(events)?;
-    if json {
-        print!(
-            "{}",
-            output::json(&json!({"events": n, "files_written": out.written.len()}))
-        );
+    let text = if json {
+        output::json(&json!({
+            "events": n,
+            "files_written": out.written.len(),
+            "partial": prefix.is_some(),
+        }))
     } else {
-        println!(
-            "imported {n} events into {}; {} files written",
+        let mut text = format!(
+            "imported {n} events into {}; {} files written\n",
             abs(state).display(),
             out.written.len()
         );
-    }
+        if let Some(why) = prefix {
+            text.push_str(&format!(
+                "--partial: {why}; the state holds its {n} events, up to event {}, and \
+                 nothing after\n",
+                last
+            ));
+        }
+        text
+    };
+    Stdout.write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn config(state: &Path, explicit: Option<&Path>, default: bool, json: bool) -> Result<ExitCode> {
+    // A closed standard output is an error here, not a panic: `nmt` ends quietly on it.
+    let mut out = Stdout;
     if default {
-        print!("{}", Config::default_toml());
+        out.write_all(Config::default_toml().as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let cfg = Config::load(state, explicit)?;
     let p = &cfg.paths;
     if json {
-        print!(
-            "{}",
-            output::json(&json!({
-                "state_dir": abs(&cfg.state_dir),
-                "config_file": cfg.source,
-                "paths": cfg.paths,
-                "render": cfg.render,
-            }))
-        );
+        let text = output::json(&json!({
+            "state_dir": abs(&cfg.state_dir),
+            "config_file": cfg.source,
+            "paths": cfg.paths,
+            "render": cfg.render,
+        }));
+        out.write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("state directory  {}", abs(&cfg.state_dir).display());
-    println!(
+    writeln!(out, "state directory  {}", abs(&cfg.state_dir).display())?;
+    writeln!(
+        out,
         "configuration    {}",
         cfg.source
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "built-in defaults (see `nmt config --default`)".into())
-    );
-    println!("tftp root        {}", abs(&p.tftp_root).display());
-    println!("dhcpd include    {}", abs(&p.dhcpd_include).display());
-    println!("dnsmasq hosts    {}", abs(&p.dnsmasq_hosts).display());
-    println!("hosts fragment   {}", abs(&p.etc_hosts).display());
-    println!("node lists       {}", abs(&p.node_lists).display());
+    )?;
+    writeln!(out, "tftp root        {}", abs(&p.tftp_root).display())?;
+    writeln!(out, "dhcpd include    {}", abs(&p.dhcpd_include).display())?;
+    writeln!(out, "dnsmasq hosts    {}", abs(&p.dnsmasq_hosts).display())?;
+    writeln!(out, "hosts fragment   {}", abs(&p.etc_hosts).display())?;
+    writeln!(out, "node lists       {}", abs(&p.node_lists).display())?;
     Ok(ExitCode::SUCCESS)
 }
 
