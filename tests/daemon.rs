@@ -328,3 +328,24 @@ fn a_group_administrator_may_switch_his_group_and_nothing_else() {
         "{status}"
     );
 }
+
+#[test]
+fn item_1_nmtd_starts_on_a_new_store_whose_dhcpd_check_fails() {
+    let t = Nmt::new();
+    std::fs::create_dir_all(t.state()).unwrap();
+    std::fs::write(t.path("nmt.toml"), "[hooks]\ndhcpd_check = \"false\"\n").unwrap();
+    let _d = Daemon::start(&t, &[]);
+    let log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
+    assert!(!log.contains("another nmtd"), "{log}");
+    assert!(
+        log.contains("dhcpd rejected the new"),
+        "the render problem is reported\n{log}"
+    );
+    // A change through it is recorded, and says what failed.
+    let err = t.fails(&["machine", "add", &mac(1), "--name", "n1"]);
+    assert!(
+        err.contains("is recorded") && err.contains("dhcpd rejected"),
+        "{err}"
+    );
+    assert_eq!(t.json(&["machines"])[0]["name"], "n1");
+}

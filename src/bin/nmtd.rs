@@ -110,6 +110,12 @@ fn main() -> ExitCode {
     };
     match rt.block_on(async move {
         let bound = bind(&opts).await?;
+        if let Some(p) = &bound.render_problem {
+            eprintln!(
+                "nmtd: warning: the generated files are not up to date: {p}; fix the cause and \
+                 run `nmt render`"
+            );
+        }
         let state = std::path::absolute(&opts.state_dir).unwrap_or(opts.state_dir.clone());
         println!("nmtd: state in {}", state.display());
         let socket = std::path::absolute(&bound.socket).unwrap_or(bound.socket.clone());

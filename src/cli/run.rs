@@ -135,6 +135,14 @@ fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
              nmt: it is shown only this once (nmt keeps only its hash): write it down\n"
         ));
     }
+    if answer.is_ok()
+        && let Some(problem) = engine.open_problem()
+    {
+        notes.push_str(&format!(
+            "nmt: the new state is recorded, but its generated files are not up to date: \
+             {problem}; fix the cause and run `nmt render`\n"
+        ));
+    }
     (answer, notes)
 }
 

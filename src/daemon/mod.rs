@@ -100,6 +100,8 @@ impl Shared {
 pub struct Bound {
     /// The installer password generated for a new store, to show once.
     pub new_password: Option<String>,
+    /// Why the files of a new store could not be written (its events are recorded).
+    pub render_problem: Option<String>,
     /// The control socket path.
     pub socket: PathBuf,
     /// The machine-facing address.
@@ -137,7 +139,8 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         wait: Duration::from_secs(2),
         create: true,
     })
-    .context("while opening the store (is another nmtd or nmt holding it?)")?;
+    .with_context(|| format!("while opening the store in {}", opts.state_dir.display()))?;
+    let render_problem = engine.open_problem().map(str::to_string);
     let new_password = engine.take_new_password();
     let cfg = engine.config().clone();
     if let Some((_, settings)) = &mut web {
@@ -183,6 +186,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
     logs.dedup();
     let bound = Bound {
         new_password,
+        render_problem,
         socket,
         http,
         unix,
