@@ -364,6 +364,10 @@ fn every_command_has_help_with_examples() {
         vec!["profile", "rm"],
         vec!["profile", "list"],
         vec!["journal", "export"],
+        vec!["installer-password", "show"],
+        vec!["installer-password", "ack"],
+        vec!["installer-password", "set"],
+        vec!["installer-password", "rotate"],
     ] {
         let mut a = cmd.clone();
         a.push("--help");

@@ -152,7 +152,11 @@ fn main() -> ExitCode {
             println!(
                 "nmtd: the installer password of installed machines and installer consoles is {p}"
             );
-            println!("nmtd: it is shown only this once (nmt keeps only its hash): write it down");
+            println!(
+                "nmtd: write it down, then run `nmt installer-password ack`: until then it is kept \
+                 in {} (mode 0600) and shown at every start (the event log keeps only its hash)",
+                state.join(nmt::password::PENDING_FILE).display()
+            );
         }
         bound
             .serve(async {

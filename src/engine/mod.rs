@@ -126,6 +126,8 @@ impl Engine {
         if opts.create && engine.state.installer_password().is_none() {
             let password = crate::password::generate()?;
             let crypted = crate::password::crypt(&password)?;
+            // Kept before its hash is recorded: shown until an admin acknowledges it.
+            crate::password::keep_pending(&engine.config.state_dir, &password)?;
             engine.record(Command::SetInstallerPassword { crypted })?;
             engine.new_password = Some(password);
             appended = true;
