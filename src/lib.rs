@@ -29,7 +29,7 @@ pub mod daemon;
 mod engine;
 mod files;
 pub(crate) mod identity;
-mod password;
+pub mod password;
 mod store;
 mod time;
 

@@ -1,7 +1,14 @@
-//! The installer password: generated at random when a store is created, shown once, and kept
-//! only as its SHA-512 crypt hash (the form preseed, kickstart and autoinstall take).
+//! The installer password: generated at random when a store is created, and recorded only as
+//! its SHA-512 crypt hash (the form preseed, kickstart and autoinstall take). Until an admin
+//! acknowledges it (`nmt installer-password ack`), the plain password waits in
+//! [`PENDING_FILE`] in the state directory (mode 0600, owned by whoever created the store):
+//! it never enters the event log, and it is never lost because nobody saw it.
 
-use anyhow::{Result, anyhow};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
 use sha_crypt::{PasswordHasher, ShaCrypt};
 
 /// Letters and digits that cannot be misread on a console (no 0/O, 1/l/I).
@@ -38,6 +45,51 @@ pub fn crypt(password: &str) -> Result<String> {
         .hash_password_with_salt(password.as_bytes(), salt.as_bytes())
         .map_err(|e| anyhow!("cannot hash the installer password: {e}"))?;
     Ok(hash.to_string())
+}
+
+/// The file in the state directory that holds a generated password until it is acknowledged.
+pub const PENDING_FILE: &str = "installer-password";
+
+/// Keep a generated password in the state directory until it is acknowledged (mode 0600,
+/// synced before its hash is recorded).
+pub fn keep_pending(state_dir: &Path, password: &str) -> Result<()> {
+    let path = state_dir.join(PENDING_FILE);
+    let tmp = state_dir.join(format!(".{PENDING_FILE}.tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("while writing {}", tmp.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(format!("{password}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("while writing {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(state_dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The generated password waiting to be acknowledged, if one is.
+pub fn pending(state_dir: &Path) -> Result<Option<String>> {
+    let path = state_dir.join(PENDING_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s.trim().to_string()).filter(|p| !p.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("while reading {}", path.display())),
+    }
+}
+
+/// Forget the waiting password (it was acknowledged, or replaced); whether there was one.
+pub fn forget_pending(state_dir: &Path) -> Result<bool> {
+    let path = state_dir.join(PENDING_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("while removing {}", path.display())),
+    }
 }
 
 #[cfg(test)]

@@ -364,6 +364,10 @@ fn every_command_has_help_with_examples() {
         vec!["profile", "rm"],
         vec!["profile", "list"],
         vec!["journal", "export"],
+        vec!["installer-password", "show"],
+        vec!["installer-password", "ack"],
+        vec!["installer-password", "set"],
+        vec!["installer-password", "rotate"],
     ] {
         let mut a = cmd.clone();
         a.push("--help");
@@ -509,4 +513,48 @@ fn item_12_history_refuses_an_unknown_kind() {
     // Known kinds, in any case, still filter.
     let h = t.json(&["history", "node1", "--kind", "machineregistered"]);
     assert_eq!(h.as_array().unwrap().len(), 1, "{h}");
+}
+
+#[test]
+fn item_1_a_failing_dhcpd_check_hook_loses_no_command() {
+    let t = Nmt::new();
+    std::fs::create_dir_all(t.state()).unwrap();
+    std::fs::write(t.path("nmt.toml"), "[hooks]\ndhcpd_check = \"false\"\n").unwrap();
+    let mut errs = Vec::new();
+    for i in 1..=3 {
+        let name = format!("n{i}");
+        let err = t.fails(&["machine", "add", &mac(i), "--name", &name]);
+        assert!(err.contains("is recorded"), "{err}");
+        assert!(err.contains("dhcpd rejected the new"), "what failed\n{err}");
+        errs.push(err);
+    }
+    // Every command's own change is in the journal, and the store was created once.
+    let names: Vec<String> = t
+        .json(&["machines"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["n1", "n2", "n3"]);
+    let kinds: Vec<String> = t
+        .ok(&["journal", "export"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["type"].to_string())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.contains("StoreCreated") || k.contains("InstallerPasswordSet"))
+            .count(),
+        2,
+        "{kinds:?}"
+    );
+    // The new store's installer password was shown.
+    assert!(
+        errs[0].contains("the installer password of installed machines"),
+        "{}",
+        errs[0]
+    );
+    assert!(!errs[1].contains("the installer password of installed machines"));
 }

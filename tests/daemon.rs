@@ -329,3 +329,148 @@ fn a_group_administrator_may_switch_his_group_and_nothing_else() {
         "{status}"
     );
 }
+
+#[test]
+fn item_1_nmtd_starts_on_a_new_store_whose_dhcpd_check_fails() {
+    let t = Nmt::new();
+    std::fs::create_dir_all(t.state()).unwrap();
+    std::fs::write(t.path("nmt.toml"), "[hooks]\ndhcpd_check = \"false\"\n").unwrap();
+    let _d = Daemon::start(&t, &[]);
+    let log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
+    assert!(!log.contains("another nmtd"), "{log}");
+    assert!(
+        log.contains("dhcpd rejected the new"),
+        "the render problem is reported\n{log}"
+    );
+    // A change through it is recorded, and says what failed.
+    let err = t.fails(&["machine", "add", &mac(1), "--name", "n1"]);
+    assert!(
+        err.contains("is recorded") && err.contains("dhcpd rejected"),
+        "{err}"
+    );
+    assert_eq!(t.json(&["machines"])[0]["name"], "n1");
+}
+
+/// Start nmtd on `t` with its machine-facing listener on `http`, and stop it once it serves:
+/// the installer password it printed, if any; or, when it did not start, what it said.
+fn nmtd_password(t: &Nmt, http: &str) -> Result<Option<String>, String> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
+        .args(["--http", http])
+        .env("NMT_STATE", t.state())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut password = None;
+    let mut up = false;
+    // What nmtd prints before serving comes at once; the password comes last.
+    let mut wait = Duration::from_secs(20);
+    while let Ok(line) = rx.recv_timeout(wait) {
+        if line.starts_with("nmtd: machine-facing HTTP") {
+            up = true;
+            wait = Duration::from_secs(1);
+        }
+        if let Some(p) = line.split(" consoles is ").nth(1) {
+            password = Some(p.to_string());
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    if !up {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(password)
+}
+
+#[test]
+fn item_2_the_installer_password_survives_a_failed_first_start_until_acknowledged() {
+    let t = Nmt::new();
+    // The first start fails: its machine-facing port is taken. It makes no store.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = nmtd_password(&t, &addr).unwrap_err();
+    assert!(err.contains("machine-facing listener"), "{err}");
+    assert!(
+        !t.state().join("nmt.redb").exists(),
+        "a start that cannot serve makes no store"
+    );
+    assert!(!t.state().join("nmtd.sock").exists());
+    drop(taken);
+
+    // The next start makes the store and shows the password; so does the one after, until it
+    // is acknowledged.
+    let first = nmtd_password(&t, "127.0.0.1:0").unwrap().expect("shown");
+    let again = nmtd_password(&t, "127.0.0.1:0").unwrap();
+    assert_eq!(
+        again.as_deref(),
+        Some(first.as_str()),
+        "shown until acknowledged"
+    );
+    let kept = t.state().join("installer-password");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only nmtd's user reads it");
+    }
+    assert!(
+        !t.ok(&["journal", "export"]).contains(&first),
+        "the plain password never enters the event log"
+    );
+
+    // An admin sees it through nmtd, and acknowledges it.
+    {
+        let _d = Daemon::start(&t, &[]);
+        assert!(t.ok(&["installer-password", "show"]).contains(&first));
+        t.ok(&["installer-password", "ack"]);
+        assert!(!kept.exists());
+        assert!(
+            t.ok(&["installer-password", "show"])
+                .contains("no generated installer password")
+        );
+        let rotated = t.ok(&["installer-password", "rotate"]);
+        let new = rotated
+            .split(" is now ")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap();
+        assert_ne!(new, first);
+        assert!(!t.ok(&["journal", "export"]).contains(new));
+    }
+    assert_eq!(
+        nmtd_password(&t, "127.0.0.1:0").unwrap(),
+        None,
+        "acknowledged"
+    );
+
+    // `set` records the hash of the password read from standard input.
+    t.ok_stdin(&["installer-password", "set"], "correct horse battery\n");
+    let journal = t.ok(&["journal", "export"]);
+    assert!(!journal.contains("correct horse"));
+    assert_eq!(
+        journal.matches("InstallerPasswordSet").count(),
+        3,
+        "{journal}"
+    );
+    for a in [
+        nmt::app::Action::InstallerPasswordShow,
+        nmt::app::Action::InstallerPasswordAck,
+        nmt::app::Action::InstallerPasswordRotate,
+        nmt::app::Action::InstallerPasswordSet {
+            crypted: "$6$x$y".into(),
+        },
+    ] {
+        assert_eq!(a.right(), nmt::app::Right::Admin, "{a:?}");
+    }
+}

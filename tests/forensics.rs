@@ -37,7 +37,14 @@ fn generated(state: &Path) -> Vec<(String, Vec<u8>)> {
                 .into_owned();
             if p.is_dir() {
                 stack.push(p);
-            } else if !["nmt.redb", "rendered-seq", "nmtd.sock", "nmt.toml"].contains(&rel.as_str())
+            } else if ![
+                "nmt.redb",
+                "rendered-seq",
+                "nmtd.sock",
+                "nmt.toml",
+                "installer-password",
+            ]
+            .contains(&rel.as_str())
             {
                 out.push((rel, std::fs::read(&p).unwrap()));
             }

@@ -180,7 +180,7 @@ fn andreas_sets_unknown_to_install_and_watches_a_machine_appear_live() {
         // The first page shows the new store's installer password, once.
         c.goto(&format!("{url}/groups")).await.unwrap();
         let warn = text(&c, ".flash.warn").await;
-        assert!(warn.contains("shown only this once"), "{warn}");
+        assert!(warn.contains("nmt installer-password ack"), "{warn}");
         c.refresh().await.unwrap();
         assert!(
             c.find(Locator::Css(".flash.warn")).await.is_err(),

@@ -102,6 +102,17 @@ pub enum Action {
         machine: Option<String>,
     },
     Status,
+    /// The generated installer password waiting to be acknowledged.
+    InstallerPasswordShow,
+    /// Forget the waiting installer password (it was written down).
+    InstallerPasswordAck,
+    /// Set the installer password: its SHA-512 crypt hash (the plain password never leaves
+    /// the caller).
+    InstallerPasswordSet {
+        crypted: String,
+    },
+    /// Generate a new installer password, record its hash, and answer it once.
+    InstallerPasswordRotate,
     ReplayLogs {
         paths: Vec<std::path::PathBuf>,
         year: Option<i16>,
@@ -161,7 +172,11 @@ impl Action {
             | Action::ProfileRm { .. }
             | Action::Installed { .. }
             | Action::Render { check: false }
-            | Action::ReplayLogs { .. } => Right::Admin,
+            | Action::ReplayLogs { .. }
+            | Action::InstallerPasswordShow
+            | Action::InstallerPasswordAck
+            | Action::InstallerPasswordSet { .. }
+            | Action::InstallerPasswordRotate => Right::Admin,
         }
     }
 

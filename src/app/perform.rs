@@ -272,6 +272,62 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
             engine.drift().iter().map(|d| d.to_string()).collect(),
         )),
         Action::Render { check: false } => Ok(Reply::Rendered(engine.render_all()?.into())),
+        Action::InstallerPasswordShow => Ok(Reply::InstallerPassword {
+            password: crate::password::pending(&engine.config().state_dir)?,
+            rotated: false,
+            events: Vec::new(),
+        }),
+        Action::InstallerPasswordAck => Ok(Reply::PasswordAcknowledged(
+            crate::password::forget_pending(&engine.config().state_dir)?,
+        )),
+        Action::InstallerPasswordSet { crypted } => {
+            let done = engine.execute_from(
+                Command::SetInstallerPassword {
+                    crypted: crypted.clone(),
+                },
+                actor,
+                source,
+            );
+            // A waiting generated password is no longer the one in force.
+            if engine.state().installer_password() == Some(crypted.as_str()) {
+                crate::password::forget_pending(&engine.config().state_dir)?;
+            }
+            Ok(changed(done?, "installer password set".to_string()))
+        }
+        Action::InstallerPasswordRotate => {
+            let password = crate::password::generate()?;
+            let crypted = crate::password::crypt(&password)?;
+            // Kept until the answer is made: a failure after the commit (a hook) leaves it for
+            // `installer-password show`, never lost.
+            let dir = engine.config().state_dir.clone();
+            crate::password::keep_pending(&dir, &password)?;
+            let done = engine.execute_from(
+                Command::SetInstallerPassword {
+                    crypted: crypted.clone(),
+                },
+                actor,
+                source,
+            );
+            let in_force = engine.state().installer_password() == Some(crypted.as_str());
+            match done {
+                Ok(done) => {
+                    crate::password::forget_pending(&dir)?;
+                    Ok(Reply::InstallerPassword {
+                        password: Some(password),
+                        rotated: true,
+                        events: done.events,
+                    })
+                }
+                Err(e) if in_force => Err(e.context(
+                    "the new installer password is recorded; `nmt installer-password show` \
+                     shows it",
+                )),
+                Err(e) => {
+                    crate::password::forget_pending(&dir)?;
+                    Err(e)
+                }
+            }
+        }
         Action::ReplayLogs {
             paths,
             year,

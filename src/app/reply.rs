@@ -70,6 +70,17 @@ pub enum Reply {
     Status(Status),
     /// `nmt journal export`: the events, in sequence order.
     Journal(Vec<Envelope>),
+    /// `nmt installer-password show` and `rotate`.
+    InstallerPassword {
+        /// The password (none waits to be acknowledged, for `show`).
+        password: Option<String>,
+        /// It was just generated and recorded (`rotate`): shown this once.
+        rotated: bool,
+        /// The events appended (`rotate`).
+        events: Vec<Envelope>,
+    },
+    /// `nmt installer-password ack`: whether a password was waiting.
+    PasswordAcknowledged(bool),
 }
 
 impl Reply {

@@ -110,6 +110,12 @@ fn main() -> ExitCode {
     };
     match rt.block_on(async move {
         let bound = bind(&opts).await?;
+        if let Some(p) = &bound.render_problem {
+            eprintln!(
+                "nmtd: warning: the generated files are not up to date: {p}; fix the cause and \
+                 run `nmt render`"
+            );
+        }
         let state = std::path::absolute(&opts.state_dir).unwrap_or(opts.state_dir.clone());
         println!("nmtd: state in {}", state.display());
         let socket = std::path::absolute(&bound.socket).unwrap_or(bound.socket.clone());
@@ -146,7 +152,11 @@ fn main() -> ExitCode {
             println!(
                 "nmtd: the installer password of installed machines and installer consoles is {p}"
             );
-            println!("nmtd: it is shown only this once (nmt keeps only its hash): write it down");
+            println!(
+                "nmtd: write it down, then run `nmt installer-password ack`: until then it is kept \
+                 in {} (mode 0600) and shown at every start (the event log keeps only its hash)",
+                state.join(nmt::password::PENDING_FILE).display()
+            );
         }
         bound
             .serve(async {

@@ -260,6 +260,11 @@ Examples:
     #[command(subcommand)]
     Replay(ReplayCmd),
 
+    /// The installer password of installed machines and installer consoles: show the
+    /// generated one until it is acknowledged, set or rotate it (admins only).
+    #[command(subcommand)]
+    InstallerPassword(InstallerPasswordCmd),
+
     /// Show the configuration in force (paths of generated files), or the defaults.
     #[command(after_help = "\
 Examples:
@@ -414,6 +419,32 @@ Examples:
     /// List profiles.
     #[command(after_help = "Examples:\n  nmt profile list\n  nmt profile list --json")]
     List,
+}
+
+/// `nmt installer-password …`
+#[derive(Subcommand, Debug)]
+pub enum InstallerPasswordCmd {
+    /// Show the generated installer password, while it waits to be acknowledged.
+    #[command(after_help = "\
+A new store's password is generated at random and kept, as plain text, in STATE/installer-password
+(mode 0600) until an admin acknowledges it; the event log only ever holds its hash.
+
+Example:
+  nmt installer-password show")]
+    Show,
+    /// Acknowledge the generated installer password: it is no longer kept (only its hash is).
+    #[command(after_help = "Example:\n  nmt installer-password show && nmt installer-password ack")]
+    Ack,
+    /// Set the installer password: read from standard input (or typed at a prompt); only its
+    /// SHA-512 crypt hash is recorded.
+    #[command(after_help = "\
+Examples:
+  nmt installer-password set                      # type it at the prompt
+  pwgen -s 20 1 | tee /dev/tty | nmt installer-password set")]
+    Set,
+    /// Generate a new random installer password, record its hash, and print it once.
+    #[command(after_help = "Example:\n  nmt installer-password rotate")]
+    Rotate,
 }
 
 /// `nmt journal …`

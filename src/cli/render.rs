@@ -60,6 +60,16 @@ fn as_json(reply: &Reply) -> String {
             })),
         },
         Reply::Journal(_) => as_text(reply),
+        Reply::InstallerPassword {
+            password,
+            rotated,
+            events,
+        } => output::json(&json!({
+            "password": password,
+            "rotated": rotated,
+            "events": events,
+        })),
+        Reply::PasswordAcknowledged(was) => output::json(&json!({ "acknowledged": was })),
     }
 }
 
@@ -218,6 +228,32 @@ fn as_text(reply: &Reply) -> String {
             out
         }
         Reply::Status(status) => status_text(status),
+        Reply::InstallerPassword {
+            password: Some(p),
+            rotated: true,
+            ..
+        } => format!(
+            "the installer password of installed machines and installer consoles is now {p}\n\
+             it is shown only this once (the event log keeps only its hash): write it down\n"
+        ),
+        Reply::InstallerPassword {
+            password: Some(p), ..
+        } => format!(
+            "the installer password of installed machines and installer consoles is {p}\n\
+             write it down, then run `nmt installer-password ack`\n"
+        ),
+        Reply::InstallerPassword { password: None, .. } => {
+            "no generated installer password waits to be acknowledged (the event log keeps \
+             only its hash); `nmt installer-password rotate` makes a new one\n"
+                .to_string()
+        }
+        Reply::PasswordAcknowledged(true) => format!(
+            "acknowledged: the installer password is no longer kept in the state directory ({})\n",
+            crate::password::PENDING_FILE
+        ),
+        Reply::PasswordAcknowledged(false) => {
+            "no generated installer password was waiting; nothing to acknowledge\n".to_string()
+        }
         Reply::Journal(events) => {
             let mut text = String::new();
             for env in events {

@@ -10,7 +10,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use nmt_projections::{AnswerKind, ImportRow, Profile, ProfileKind};
 use serde_json::json;
 
-use super::args::{Cli, Cmd, GroupCmd, JournalCmd, MachineCmd, ProfileCmd, ReplayCmd, RootdevCmd};
+use super::args::{
+    Cli, Cmd, GroupCmd, InstallerPasswordCmd, JournalCmd, MachineCmd, ProfileCmd, ReplayCmd,
+    RootdevCmd,
+};
 use super::output;
 use super::render::render;
 use crate::app::{Action, Answer, Failure, Replayed, Reply, machine_add, parse_node_table};
@@ -202,7 +205,16 @@ fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
     if let Some(p) = engine.take_new_password() {
         notes.push_str(&format!(
             "nmt: the installer password of installed machines and installer consoles is {p}\n\
-             nmt: it is shown only this once (nmt keeps only its hash): write it down\n"
+             nmt: write it down, then run `nmt installer-password ack`: until then `nmt \
+             installer-password show` shows it to an admin (the event log keeps only its hash)\n"
+        ));
+    }
+    if answer.is_ok()
+        && let Some(problem) = engine.open_problem()
+    {
+        notes.push_str(&format!(
+            "nmt: the new state is recorded, but its generated files are not up to date: \
+             {problem}; fix the cause and run `nmt render`\n"
         ));
     }
     (answer, notes)
@@ -324,6 +336,14 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         },
         Cmd::Status => Action::Status,
         Cmd::Render { check } => Action::Render { check },
+        Cmd::InstallerPassword(cmd) => match cmd {
+            InstallerPasswordCmd::Show => Action::InstallerPasswordShow,
+            InstallerPasswordCmd::Ack => Action::InstallerPasswordAck,
+            InstallerPasswordCmd::Set => Action::InstallerPasswordSet {
+                crypted: crate::password::crypt(&read_new_password()?)?,
+            },
+            InstallerPasswordCmd::Rotate => Action::InstallerPasswordRotate,
+        },
         Cmd::Journal(_) | Cmd::Replay(_) | Cmd::Config { .. } => {
             unreachable!("handled by the caller")
         }
@@ -539,4 +559,21 @@ fn read_node_table(file: &Path) -> Result<Vec<ImportRow>> {
             .with_context(|| format!("while reading the node table {}", file.display()))?;
     }
     parse_node_table(&text, &file.display().to_string())
+}
+
+/// A new installer password from standard input (one line), or typed at a prompt.
+fn read_new_password() -> Result<String> {
+    use std::io::IsTerminal;
+    let mut line = String::new();
+    if std::io::stdin().is_terminal() {
+        eprint!("nmt: type the new installer password, then Enter (it is echoed): ");
+    }
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("while reading the new installer password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!("no password given on standard input; nothing was changed");
+    }
+    Ok(password.to_string())
 }

@@ -87,6 +87,9 @@ pub struct Engine {
     rendered: u64,
     /// The installer password this open generated, to show once.
     new_password: Option<String>,
+    /// Why the files could not be brought up to date when this open started a new store's
+    /// history (its events are committed all the same).
+    open_problem: Option<String>,
 }
 
 impl Engine {
@@ -106,22 +109,46 @@ impl Engine {
     }
 
     /// Start a new store's history (`opts.create`): its site key and installer password.
+    /// Their events are committed before anything is rendered, and a render or hook failure
+    /// after that does not fail the open (it is kept for [`Engine::open_problem`]): the
+    /// caller's own command still runs, and a store is never started twice.
     fn begin(self, opts: &OpenOptions) -> Result<Engine> {
         let mut engine = self;
+        let mut appended = false;
         if engine.state.last_seq() == 0 && opts.create {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
             let site_key = key.iter().map(|b| format!("{b:02x}")).collect();
-            engine.execute(Command::Init { site_key }, "nmt")?;
+            engine.record(Command::Init { site_key })?;
             engine.created = true;
+            appended = true;
         }
         if opts.create && engine.state.installer_password().is_none() {
             let password = crate::password::generate()?;
             let crypted = crate::password::crypt(&password)?;
-            engine.execute(Command::SetInstallerPassword { crypted }, "nmt")?;
+            // Kept before its hash is recorded: shown until an admin acknowledges it.
+            crate::password::keep_pending(&engine.config.state_dir, &password)?;
+            engine.record(Command::SetInstallerPassword { crypted })?;
             engine.new_password = Some(password);
+            appended = true;
+        }
+        if appended && let Err(e) = engine.render_all() {
+            engine.open_problem = Some(format!("{e:#}"));
         }
         Ok(engine)
+    }
+
+    /// Decide and append a command of nmt's own, without rendering.
+    fn record(&mut self, cmd: Command) -> Result<()> {
+        let events = decide(&self.state, cmd)?;
+        self.append(events, "nmt", Timestamp::now(), Some(Source::Cli))?;
+        Ok(())
+    }
+
+    /// Why the files could not be brought up to date after this open started a new store's
+    /// history, if they could not (and no render has succeeded since).
+    pub fn open_problem(&self) -> Option<&str> {
+        self.open_problem.as_deref()
     }
 
     /// Open without starting a new store's history (for `journal import`, which brings its
@@ -165,6 +192,7 @@ impl Engine {
             created: false,
             rendered: 0,
             new_password: None,
+            open_problem: None,
         };
         engine.load()?;
         engine.rendered = engine.read_rendered_marker();
@@ -326,7 +354,18 @@ impl Engine {
         let now = Timestamp::now();
         let before = self.state.last_seq();
         let (envelopes, affected) = self.append(events, actor, now, Some(source))?;
-        let files = self.render(&affected, before)?;
+        // The events are committed: a failure from here on must say so, never hide it.
+        let files = self.render(&affected, before).map_err(|e| {
+            let seqs = match (envelopes.first(), envelopes.last()) {
+                (Some(a), Some(b)) if a.seq != b.seq => format!("events {} to {}", a.seq, b.seq),
+                (Some(a), _) => format!("event {}", a.seq),
+                _ => "nothing to record".to_string(),
+            };
+            anyhow::anyhow!(
+                "the change is recorded ({seqs}), but the generated files are not up to date: \
+                 {e:#}; fix the cause and run `nmt render`"
+            )
+        })?;
         Ok(Executed {
             events: envelopes,
             files,

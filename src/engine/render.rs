@@ -200,7 +200,7 @@ impl Engine {
                     }
                 }
                 bail!(
-                    "{server} rejected the new {} (`{cmd}`: {why}); the previous file stays in place and {server} was not reloaded. The change is recorded; fix the cause and run `nmt render`",
+                    "{server} rejected the new {} (`{cmd}`: {why}); the previous file stays in place and {server} was not reloaded",
                     path.display()
                 );
             }
@@ -266,6 +266,7 @@ impl Engine {
     }
 
     fn mark_rendered(&mut self) {
+        self.open_problem = None;
         // Not synced on purpose: the files it vouches for were synced before, and a lost
         // marker only costs one full render.
         if self.rendered != self.state.last_seq() {

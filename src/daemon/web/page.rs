@@ -102,7 +102,9 @@ pub fn layout(web: &Arc<Web>, ctx: &Ctx, title: &str, nav: Nav, body: Markup) ->
                                 strong { "Installer password: " }
                                 code.secret { (p) }
                                 " — the password of installed machines and installer consoles. \
-                                 It is shown only this once (nmt keeps only its hash): write it down."
+                                 Write it down, then run `nmt installer-password ack`: until then \
+                                 it is shown here once after each start of nmtd (the event log \
+                                 keeps only its hash)."
                             }
                         }
                         @if let Some(f) = flash {
