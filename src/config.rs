@@ -179,12 +179,20 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(&p)
                     .with_context(|| format!("while reading the configuration {}", p.display()))?;
-                let cfg: FileConfig = toml::from_str(&text).with_context(|| {
-                    format!(
-                        "while reading the configuration {} (see `nmt config --default` for every key)",
-                        p.display()
-                    )
-                })?;
+                let cfg: FileConfig = toml::from_str(&text)
+                    .map_err(|e| {
+                        let msg = e.to_string();
+                        match did_you_mean(&msg) {
+                            Some(hint) => anyhow::anyhow!("{msg}{hint}"),
+                            None => anyhow::anyhow!("{msg}"),
+                        }
+                    })
+                    .with_context(|| {
+                        format!(
+                            "while reading the configuration {} (see `nmt config --default` for every key)",
+                            p.display()
+                        )
+                    })?;
                 (cfg, Some(p))
             }
             None => (FileConfig::default(), None),
@@ -243,9 +251,11 @@ impl Config {
         }
     }
 
-    /// The embedded defaults as a commented TOML file, for `nmt config --default`.
+    /// The embedded defaults as a commented TOML file, for `nmt config --default`: every key,
+    /// those without a default commented out with an example value.
     pub fn default_toml() -> String {
-        let body = toml::to_string_pretty(&FileConfig::default()).expect("defaults serialize");
+        let pretty = toml::to_string_pretty(&FileConfig::default()).expect("defaults serialize");
+        let body = with_examples(&pretty);
         format!(
             "# nmt configuration: put it in STATE/{CONFIG_FILE} or pass --config FILE.\n\
              # Relative paths are taken under the state directory. A production site points\n\
@@ -254,5 +264,146 @@ impl Config {
              # render.next_server is the TFTP server's IPv4 address; render.http_url is\n\
              # nmtd's machine-facing URL that installers report to.\n\n{body}"
         )
+    }
+}
+
+/// The keys that have no default, by section, as commented-out examples.
+const EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "render",
+        &[
+            "next_server = \"10.0.0.1\"                 # the TFTP server handed to clients (default: dhcpd.conf's own)",
+            "serial_console = \"ttyS0,115200\"          # console= on every kernel line, SERIAL in pxelinux",
+            "log_host = \"10.0.0.1\"                    # installers send syslog here (d-i log_host=, inst.syslog=)",
+        ],
+    ),
+    (
+        "daemon",
+        &[
+            "socket_group = \"nmt\"                     # the control socket's group",
+            "syslog = \"10.0.0.1:5514\"                 # the UDP syslog receiver for installers",
+            "journal_dir = \"/var/log/journal/remote\"  # read journals from here, not the system journal",
+        ],
+    ),
+    (
+        "access.groups",
+        &["physics = [\"reinhard\"]                   # may only switch group physics' policy"],
+    ),
+    (
+        "hooks",
+        &[
+            "dhcpd_check = \"dhcpd -t -4 -cf /etc/dhcp/dhcpd.conf\"",
+            "dhcpd_reload = \"sudo systemctl restart isc-dhcp-server\"",
+            "dnsmasq_check = \"dnsmasq --test\"",
+            "dnsmasq_reload = \"sudo systemctl reload dnsmasq\"",
+        ],
+    ),
+    (
+        "web",
+        &[
+            "listen = \"127.0.0.1:8018\"                # the web UI (off by default)",
+            "local_user = \"alice\"                     # who acts on a loopback listener",
+        ],
+    ),
+    (
+        "web.users",
+        &["alice = \"$argon2id$v=19$...\"            # from `nmtd --hash-password`"],
+    ),
+];
+
+/// `pretty` (a TOML file of sections) with each section's [`EXAMPLES`] appended to it,
+/// commented out; a section `pretty` lacks is added.
+fn with_examples(pretty: &str) -> String {
+    let mut out = String::new();
+    let mut section: Option<String> = None;
+    let mut seen = Vec::new();
+    let flush = |section: &Option<String>, out: &mut String| {
+        if let Some(s) = section
+            && let Some((_, ex)) = EXAMPLES.iter().find(|(name, _)| name == s)
+        {
+            while out.ends_with("\n\n") {
+                out.pop();
+            }
+            for line in *ex {
+                out.push_str("# ");
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+    };
+    for line in pretty.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            flush(&section, &mut out);
+            section = Some(name.to_string());
+            seen.push(name.to_string());
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    flush(&section, &mut out);
+    for (name, _) in EXAMPLES {
+        if !seen.iter().any(|s| s == name) {
+            out.push_str(&format!("[{name}]\n"));
+            flush(&Some(name.to_string()), &mut out);
+        }
+    }
+    out
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`": " (did you mean `a`?)", the
+/// known key nearest to the typo by edit distance.
+fn did_you_mean(msg: &str) -> Option<String> {
+    let rest = &msg[msg.find("unknown field `")? + "unknown field `".len()..];
+    let typo = &rest[..rest.find('`')?];
+    let expected = &rest[rest.find("expected")?..];
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let best = known
+        .iter()
+        .min_by_key(|k| edit_distance(&typo.to_lowercase(), k))?;
+    if edit_distance(&typo.to_lowercase(), best) > (best.len() / 2).max(2) {
+        return None;
+    }
+    Some(format!("; did you mean `{best}`?"))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_10_a_typo_names_the_nearest_key() {
+        let hint = did_you_mean(
+            "unknown field `next_sever`, expected one of `next_server`, `http_url`, `log_port`",
+        );
+        assert_eq!(hint.as_deref(), Some("; did you mean `next_server`?"));
+        assert_eq!(
+            did_you_mean("unknown field `zzzzzzzzzz`, expected `a`"),
+            None
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn item_10_the_default_file_parses_back() {
+        let text = Config::default_toml();
+        let back: FileConfig = toml::from_str(&text).expect("the default file parses");
+        assert_eq!(back, FileConfig::default());
     }
 }

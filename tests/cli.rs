@@ -558,3 +558,161 @@ fn item_1_a_failing_dhcpd_check_hook_loses_no_command() {
     );
     assert!(!errs[1].contains("the installer password of installed machines"));
 }
+
+#[test]
+fn item_13_multicast_broadcast_and_zero_macs_are_refused() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1), "--name", "node001"]);
+    let before = t.event_count();
+    for bad in [
+        "ff:ff:ff:ff:ff:ff",
+        "00:00:00:00:00:00",
+        "01:00:5e:00:00:01",
+        "33-33-00-00-00-01",
+    ] {
+        let err = t.fails(&["machine", "add", bad]);
+        assert!(err.contains("which no network card has"), "{bad}: {err}");
+        let err = t.fails(&["policy", bad, "localboot"]);
+        assert!(err.contains("which no network card has"), "{bad}: {err}");
+        let err = t.fails(&["installed", bad, "/dev/sda1"]);
+        assert!(err.contains("which no network card has"), "{bad}: {err}");
+        let err = t.fails(&["policy", &format!("node001,{bad}"), "localboot"]);
+        assert!(err.contains("which no network card has"), "{bad}: {err}");
+        let table = t.dir.join("nodes.csv");
+        std::fs::write(&table, format!("{},node002\n{bad},node003\n", mac(2))).unwrap();
+        let err = t.fails(&["machine", "import", table.to_str().unwrap()]);
+        assert!(
+            err.contains("line 2") && err.contains("which no network card has"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(t.event_count(), before, "refusals append nothing");
+    // A unicast address with the locally administered bit is a machine's own.
+    t.ok(&["machine", "add", "02:00:00:00:00:01"]);
+}
+
+#[test]
+fn item_13_network_broadcast_and_special_addresses_are_refused_as_fixed_ips() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(9)]);
+    let before = t.event_count();
+    for bad in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "224.0.0.1",
+        "239.1.2.3",
+        "127.0.0.1",
+        "169.254.1.1",
+        "240.0.0.1",
+        "10.0.0.0",
+        "10.0.0.255",
+    ] {
+        let err = t.fails(&["machine", "add", &mac(1), "--ip", bad]);
+        assert!(
+            err.contains(&format!("{bad} is "))
+                && err.contains("cannot be a machine's fixed address"),
+            "{bad}: {err}"
+        );
+        let table = t.dir.join("nodes.csv");
+        std::fs::write(
+            &table,
+            format!("mac,ip\n{},10.0.0.1\n{},{bad}\n", mac(2), mac(3)),
+        )
+        .unwrap();
+        let err = t.fails(&["machine", "import", table.to_str().unwrap()]);
+        assert!(
+            err.contains("line 3") && err.contains("cannot be a machine's fixed address"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(t.event_count(), before, "refusals append nothing");
+    t.ok(&["machine", "add", &mac(1), "--ip", "10.0.1.254"]);
+    t.ok(&["machine", "add", &mac(2), "--ip", "192.168.0.1"]);
+}
+
+#[test]
+fn item_13_replay_logs_refuses_years_outside_1970_to_9999() {
+    let t = Nmt::new();
+    let log = t.dir.join("dhcp.log");
+    std::fs::write(
+        &log,
+        "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 52:54:00:00:00:01\n",
+    )
+    .unwrap();
+    for bad in ["1800", "1969", "10000", "0", "twenty"] {
+        let out = t
+            .cmd(&["replay", "logs", log.to_str().unwrap(), "--year", bad])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("between 1970 and 9999"), "{bad}: {err}");
+    }
+    assert!(!t.state().join("nmt.redb").exists(), "nothing was started");
+    t.ok(&["replay", "logs", log.to_str().unwrap(), "--year", "2025"]);
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn item_10_unknown_config_keys_are_an_error_naming_the_nearest_key() {
+    let t = Nmt::new();
+    let cfg = t.dir.join("nmt.toml");
+    for (text, want) in [
+        ("[render]\nnext_sever = \"10.0.0.1\"\n", "`next_server`"),
+        ("[paths]\ntftp_rot = \"/srv/tftp\"\n", "`tftp_root`"),
+        ("[rendr]\nhttp_url = \"http://10.0.0.1:8017\"\n", "`render`"),
+        ("[daemon]\nlog = [\"/var/log/syslog\"]\n", "`logs`"),
+        ("[hooks]\ndhcpd_chek = \"true\"\n", "`dhcpd_check`"),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let err = t.fails(&["--config", cfg.to_str().unwrap(), "config"]);
+        assert!(
+            err.contains("unknown field") && err.contains(&format!("did you mean {want}?")),
+            "{text}: {err}"
+        );
+    }
+}
+
+#[test]
+fn item_10_config_default_prints_every_key_the_readme_uses() {
+    let t = Nmt::new();
+    let out = t.ok(&["config", "--default"]);
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let mut keys = Vec::new();
+    for block in readme.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let mut section = "";
+        for line in block.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                section = line.split(']').next().unwrap();
+                continue;
+            }
+            // Keys there are the site's own names (nmt groups, web users), not nmt's keys.
+            if line.starts_with('#') || section == "[access.groups" || section == "[web.users" {
+                continue;
+            }
+            if let Some((key, _)) = line.split_once('=') {
+                keys.push(key.trim().to_string());
+            }
+        }
+    }
+    assert!(keys.len() > 20, "the README's TOML examples: {keys:?}");
+    for key in &keys {
+        let found = out.lines().any(|l| {
+            let l = l.trim_start_matches("# ");
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+        });
+        assert!(found, "`nmt config --default` lacks {key}:\n{out}");
+    }
+    // It parses back, as the defaults.
+    let cfg = t.dir.join("default.toml");
+    std::fs::write(&cfg, &out).unwrap();
+    let mut shown = t.json(&["--config", cfg.to_str().unwrap(), "config"]);
+    let mut builtin = t.json(&["config"]);
+    shown["config_file"] = serde_json::Value::Null;
+    builtin["config_file"] = serde_json::Value::Null;
+    assert_eq!(shown, builtin);
+}

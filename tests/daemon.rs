@@ -474,3 +474,70 @@ fn item_2_the_installer_password_survives_a_failed_first_start_until_acknowledge
         assert_eq!(a.right(), nmt::app::Right::Admin, "{a:?}");
     }
 }
+
+/// The README's production paths (its `[paths]` example) and the unit that runs nmtd:
+/// `ProtectSystem=full` makes /etc read-only, so every directory nmt writes a file into must
+/// be a `ReadWritePaths=` (or the state directory), and `systemd-analyze verify` accepts the
+/// unit.
+#[test]
+fn item_17_the_systemd_unit_lets_nmtd_write_the_readmes_paths() {
+    crate::util::require_tool("systemd-analyze", "systemd");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("packaging/nmtd.service")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let writable: Vec<String> = unit
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ReadWritePaths="))
+        .flat_map(|v| v.split_whitespace())
+        .map(|p| p.trim_start_matches(['-', '+']).to_string())
+        .chain(["/var/lib/nmt".to_string()])
+        .collect();
+    assert!(unit.contains("StateDirectory=nmt"), "{unit}");
+    let section = readme
+        .split("[paths]\n")
+        .nth(1)
+        .expect("the README has a [paths] example");
+    let mut checked = 0;
+    for line in section.lines().take_while(|l| !l.trim().is_empty()) {
+        let (key, value) = line.split_once('=').expect("key = value");
+        let path = std::path::Path::new(value.trim().trim_matches('"'));
+        // Files and directories alike get temporaries beside them, renamed into place.
+        let dir = if key.trim() == "tftp_root" || key.trim() == "node_lists" {
+            path
+        } else {
+            path.parent().unwrap()
+        };
+        assert!(
+            writable.iter().any(|w| dir.starts_with(w)),
+            "{key}: nmt writes into {} but packaging/nmtd.service has ProtectSystem=full and no \
+             ReadWritePaths= for it (writable: {writable:?})",
+            dir.display()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "the README's [paths] example has five keys");
+
+    // systemd-analyze verify needs ExecStart's binary to exist: a copy runs the built nmtd.
+    let dir = crate::util::TestDir::new();
+    let copy = dir.path().join("nmtd.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/nmtd", env!("CARGO_BIN_EXE_nmtd")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let about_unit: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("nmtd.service"))
+        .collect();
+    assert!(
+        out.status.success() && about_unit.is_empty(),
+        "systemd-analyze verify: {}\n{stderr}",
+        out.status
+    );
+}

@@ -390,3 +390,64 @@ fn a_read_mark_that_does_not_decode_stops_its_log_and_status_says_why() {
     // Nothing was read from byte 0 instead.
     assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn item_10_a_missing_log_is_a_warning_until_it_appears() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("not-yet.log");
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    wait_for("the warning", Duration::from_secs(10), || {
+        t.json(&["status"])["sources"][0]["warning"].is_string()
+    });
+    let js = t.json(&["status"]);
+    let w = js["sources"][0]["warning"].as_str().unwrap();
+    assert!(w.contains("does not exist") && w.contains("--log"), "{w}");
+    let status = t.ok(&["status"]);
+    assert!(
+        status.contains("warning: ") && status.contains("does not exist"),
+        "{status}"
+    );
+    let daemon_log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
+    assert!(
+        daemon_log.contains("WARN") && daemon_log.contains("does not exist"),
+        "{daemon_log}"
+    );
+    append(&log, &dhcp_line(1));
+    wait_for("the warning cleared", Duration::from_secs(10), || {
+        t.json(&["status"])["sources"][0]["warning"].is_null()
+    });
+    assert!(!t.ok(&["status"]).contains("warning: "));
+}
+
+#[test]
+fn item_13_dhcp_lines_naming_broadcast_multicast_or_zero_macs_are_ignored() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dhcp.log");
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let mut text = String::new();
+    for m in [
+        "ff:ff:ff:ff:ff:ff",
+        "00:00:00:00:00:00",
+        "01:00:5e:00:00:01",
+    ] {
+        text.push_str(&format!(
+            "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {m}\n"
+        ));
+    }
+    text.push_str(&dhcp_line(7));
+    append(&log, &text);
+    wait_for("the unicast machine", Duration::from_secs(10), || {
+        t.json(&["status"])["sources"][0]["lines"] == 4
+    });
+    let m = t.json(&["machines"]);
+    let macs: Vec<&str> = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mac"].as_str().unwrap())
+        .collect();
+    assert_eq!(macs, ["52:54:00:00:00:07"]);
+    let js = t.json(&["status"]);
+    assert_eq!(js["sources"][0]["events"], 1, "{js}");
+    assert!(js["sources"][0]["last_error"].is_null(), "{js}");
+}

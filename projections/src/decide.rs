@@ -411,6 +411,9 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             group,
             ip,
         } => {
+            if let Some(why) = mac.not_a_machine() {
+                return Err(Refusal::Invalid(why));
+            }
             if let Some(m) = state.machine(&mac)
                 && m.registered
             {
@@ -643,6 +646,9 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                 .collect())
         }
         Command::ReportInstall { mac, device, via } => {
+            if let Some(why) = mac.not_a_machine() {
+                return Err(Refusal::Invalid(why));
+            }
             let device = names::root_device(&device)?;
             Ok(vec![Event::InstallReported { mac, device, via }])
         }
@@ -695,10 +701,41 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
     }
 }
 
+/// Why an address cannot be a machine's fixed address, or `None`.
+///
+/// nmt knows no netmask per machine, so the rule is fixed: never `0.0.0.0/8` ("this
+/// network"), loopback `127/8`, link-local `169.254/16`, multicast `224/4` or reserved
+/// `240/4` (which holds the broadcast `255.255.255.255`); and never an address ending in `.0`
+/// or `.255`, the network and broadcast addresses of a /24 (on a wider subnet they are
+/// hosts, but nmt keeps them free rather than hand a machine a /24's broadcast address).
+fn fixed_ip_problem(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, _, d] = ip.octets();
+    Some(if a == 0 {
+        "in 0.0.0.0/8, which means \"this network\""
+    } else if ip.is_loopback() {
+        "a loopback address"
+    } else if a == 169 && b == 254 {
+        "a link-local address"
+    } else if ip.is_multicast() {
+        "a multicast address"
+    } else if ip.is_broadcast() {
+        "the broadcast address"
+    } else if a >= 240 {
+        "a reserved address (240.0.0.0/4)"
+    } else if d == 0 {
+        "a network address (it ends in .0; nmt knows no netmask and keeps .0 and .255 free)"
+    } else if d == 255 {
+        "a broadcast address (it ends in .255; nmt knows no netmask and keeps .0 and .255 free)"
+    } else {
+        return None;
+    })
+}
+
 fn check_ip(state: &State, mac: &Mac, ip: Ipv4Addr) -> Result<(), Refusal> {
-    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+    if let Some(why) = fixed_ip_problem(ip) {
         return Err(Refusal::Invalid(format!(
-            "{ip} cannot be a machine's fixed address; give a unicast IPv4 address such as 10.0.0.42"
+            "{ip} is {why}, so it cannot be a machine's fixed address; give a unicast host \
+             address such as 10.0.0.42"
         )));
     }
     if let Some(owner) = state.machine_by_ip(&ip)
@@ -753,6 +790,10 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
             ));
             continue;
         };
+        if let Some(why) = mac.not_a_machine() {
+            err(why);
+            continue;
+        }
         if let Some(first) = seen_mac.insert(mac, line) {
             err(format!("{mac} is already on line {first}"));
             continue;

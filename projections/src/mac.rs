@@ -57,6 +57,26 @@ impl Mac {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Why this address cannot be a machine's, or `None` for a machine's own (unicast,
+    /// not all zero). Admin input (`machine add`, node tables, noderanges) is refused with
+    /// it; a DHCP log line naming such an address is ignored by discovery. Parsing itself
+    /// accepts every address, so events written before this rule still decode.
+    pub fn not_a_machine(&self) -> Option<String> {
+        let why = if self.0 == [0xff; 6] {
+            "the broadcast address"
+        } else if self.0 == [0; 6] {
+            "all zero"
+        } else if self.0[0] & 1 == 1 {
+            "a multicast address (the first octet's low bit is set)"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{self} is {why}, which no network card has as its own; give the machine's MAC \
+             as its label or `ip link` shows it, e.g. 52:54:00:12:34:56"
+        ))
+    }
+
     /// Parse any accepted spelling; `None` when it is not a MAC.
     pub fn parse(s: &str) -> Option<Mac> {
         let s = s.trim();
@@ -196,6 +216,27 @@ mod tests {
         ] {
             let err = s.parse::<Mac>().unwrap_err();
             assert!(err.to_string().contains("is not a MAC"), "{s}");
+        }
+    }
+
+    #[test]
+    fn item_13_multicast_broadcast_and_zero_macs_are_not_a_machines() {
+        for s in [
+            "ff:ff:ff:ff:ff:ff",
+            "00:00:00:00:00:00",
+            "01:00:5e:00:00:01",
+            "33:33:00:00:00:01",
+        ] {
+            let m: Mac = s.parse().unwrap();
+            assert!(m.not_a_machine().is_some(), "{s}");
+        }
+        for s in [
+            "52:54:00:12:34:56",
+            "02:00:00:00:00:01",
+            "00:00:00:00:00:01",
+        ] {
+            let m: Mac = s.parse().unwrap();
+            assert_eq!(m.not_a_machine(), None, "{s}");
         }
     }
 

@@ -101,9 +101,12 @@ pub fn installer_actor(state: &State, mac: &Mac) -> String {
 }
 
 /// The event an observation becomes, given the state just before it; `None` for an
-/// installer's log line from an address no machine was given (it is about nobody known).
+/// installer's log line from an address no machine was given (it is about nobody known),
+/// and for a DHCP line or boot entry naming a MAC no machine can have (broadcast, multicast,
+/// all zero; see [`Mac::not_a_machine`]).
 pub fn observe(state: &State, obs: Observation) -> Option<Event> {
     Some(match obs {
+        Observation::Dhcp { mac, .. } if mac.not_a_machine().is_some() => return None,
         Observation::Dhcp {
             mac,
             kind,
@@ -130,6 +133,9 @@ pub fn observe(state: &State, obs: Observation) -> Option<Event> {
             let entry = if !found {
                 None
             } else if let Some(mac) = entry_mac(&file) {
+                if mac.not_a_machine().is_some() {
+                    return None;
+                }
                 Some(mac)
             } else if is_default_entry(&file) {
                 by_lease

@@ -370,6 +370,7 @@ pub struct SourceView {
     pub lag_bytes: u64,
     pub last_event: Option<String>,
     pub last_error: Option<String>,
+    pub warning: Option<String>,
 }
 
 /// A followed log's committed position.

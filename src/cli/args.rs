@@ -507,10 +507,21 @@ Examples:
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The year of the first RFC 3164 line of each rotation set (default: inferred).
-        #[arg(long)]
+        #[arg(long, value_parser = log_year)]
         year: Option<i16>,
         /// Exit 1 when lines were not recognised (they are counted and skipped either way).
         #[arg(long)]
         strict: bool,
     },
+}
+
+/// `--year`: a year a DHCP log line can have been written in, 1970 to 9999.
+fn log_year(s: &str) -> Result<i16, String> {
+    match s.trim().parse::<i16>() {
+        Ok(y) if (1970..=9999).contains(&y) => Ok(y),
+        _ => Err(format!(
+            "{s:?} is not a year these logs can be from; give the year their oldest line was \
+             written, between 1970 and 9999 (e.g. --year 2025), or leave --year out to infer it"
+        )),
+    }
 }

@@ -370,6 +370,9 @@ fn status_text(status: &crate::app::Status) -> String {
             s.rejects,
             s.lag_bytes
         );
+        if let Some(w) = &s.warning {
+            let _ = writeln!(out, "  warning: {w}");
+        }
         match &s.checkpoint {
             Some(c) => {
                 let _ = writeln!(

@@ -44,6 +44,8 @@ pub struct SourceStats {
     pub last_event: Option<String>,
     /// The last error reading or committing.
     pub last_error: Option<String>,
+    /// Something the admin should look at while it lasts (the path does not exist).
+    pub warning: Option<String>,
 }
 
 impl SourceStats {
@@ -167,12 +169,15 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
                 e.last_event = Some(format!("{ev:?}"));
             }
         }
-        e.lag_bytes = std::fs::metadata(&e.path)
+        let meta = std::fs::metadata(&e.path);
+        e.lag_bytes = meta
+            .as_ref()
             .map(|m| {
                 m.len()
                     .saturating_sub(e.checkpoint.as_ref().map_or(0, |c| c.offset))
             })
             .unwrap_or(0);
+        note_missing(e, meta.is_err());
         if let Some(err) = error {
             tracing::warn!(path = %e.path.display(), "{err}");
             e.last_error = Some(err);
@@ -182,5 +187,26 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
             Ok(r) if r.bytes >= BATCH_BYTES => {}
             _ => return,
         }
+    }
+}
+
+/// A followed path that does not exist is a warning (in `nmt status` and nmtd's log) until
+/// it appears: a mistyped `--log` would otherwise look like a quiet log.
+fn note_missing(e: &mut SourceStats, missing: bool) {
+    match (missing, e.warning.is_some()) {
+        (true, false) => {
+            let w = format!(
+                "{} does not exist; nmtd follows it from when it appears. If that is not \
+                 expected, check the path given with --log or in [daemon] logs",
+                e.path.display()
+            );
+            tracing::warn!(path = %e.path.display(), "{w}");
+            e.warning = Some(w);
+        }
+        (false, true) => {
+            tracing::info!(path = %e.path.display(), "it exists now; following it");
+            e.warning = None;
+        }
+        _ => {}
     }
 }

@@ -28,6 +28,9 @@ pub fn resolve(state: &State, range: &str) -> Result<Vec<Mac>> {
     };
     let word = |w: &str| -> Result<Mac> {
         if let Some(mac) = Mac::parse(w) {
+            if let Some(why) = mac.not_a_machine() {
+                bail!("{why}");
+            }
             if state.machine(&mac).is_some() {
                 return Ok(mac);
             }
