@@ -131,3 +131,22 @@ fn item_12_the_replay_progress_counts_the_input_once() {
         "{last} (the file has {size} bytes)"
     );
 }
+
+#[test]
+fn item_12_status_json_says_what_the_reader_did_in_words() {
+    use std::time::Duration;
+    let t = Nmt::new();
+    let log = t.dir.join("dnsmasq.log");
+    crate::util::append(
+        &log,
+        "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 52:54:00:00:00:01\n",
+    );
+    let _d = crate::util::Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    crate::util::wait_for("the line read", Duration::from_secs(10), || {
+        t.json(&["machines"]).as_array().unwrap().len() == 1
+    });
+    let st = t.json(&["status"]);
+    let ev = st["sources"][0]["last_event"].as_str().unwrap().to_string();
+    assert!(ev.starts_with("opened "), "{ev}");
+    assert!(!ev.contains('{') && !ev.contains("FileId"), "{ev}");
+}

@@ -163,10 +163,10 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
         e.checkpoint = p.committed_tail().cloned();
         if let Ok(r) = &read {
             for ev in &r.events {
-                tracing::info!(path = %e.path.display(), "reader: {ev:?}");
+                tracing::info!(path = %e.path.display(), "reader: {ev}");
             }
             if let Some(ev) = r.events.last() {
-                e.last_event = Some(format!("{ev:?}"));
+                e.last_event = Some(ev.to_string());
             }
         }
         let meta = std::fs::metadata(&e.path);

@@ -163,3 +163,51 @@ pub enum TailEvent {
         checkpoint: Checkpoint,
     },
 }
+
+/// A sentence for `nmt status` and the daemon's log.
+impl std::fmt::Display for TailEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TailEvent::Opened { file, path, offset } => {
+                write!(
+                    f,
+                    "opened {} (file {file}) at byte {offset}",
+                    path.display()
+                )
+            }
+            TailEvent::Rotated { from, to, path } => write!(
+                f,
+                "rotated: finished file {from}, went on to {} (file {to})",
+                path.display()
+            ),
+            TailEvent::Recreated { from, to } => write!(
+                f,
+                "recreated: finished the deleted file {from}, went on to the new file {to}"
+            ),
+            TailEvent::Truncated {
+                file,
+                offset,
+                copy: Some(copy),
+            } => write!(
+                f,
+                "truncated in place after byte {offset} of file {file}: read the rest from its copy {}",
+                copy.display()
+            ),
+            TailEvent::Truncated {
+                file,
+                offset,
+                copy: None,
+            } => write!(
+                f,
+                "truncated in place after byte {offset} of file {file}, with no copy beside it: reading it again from its start"
+            ),
+            TailEvent::Missing => f.write_str("the file is missing; waiting for it to appear"),
+            TailEvent::Lost { checkpoint } => write!(
+                f,
+                "the file last read (file {}, byte {}) is nowhere to be found; reading the file at the path from its start",
+                checkpoint.file(),
+                checkpoint.offset
+            ),
+        }
+    }
+}
