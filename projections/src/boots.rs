@@ -65,6 +65,9 @@ pub struct BootTracker {
     fetched: Option<(String, Timestamp)>,
     /// The last event that set this machine's own policy or its group membership.
     setter: Option<Setter>,
+    /// While a one-shot policy is pending: who set what it reverts to, which is credited
+    /// again once the one-shot is spent.
+    before_once: Option<Option<Setter>>,
     /// The last event that set each group's policy, whether or not the machine was a
     /// member then: a machine discovered later follows a policy set before it existed.
     group_setters: std::collections::HashMap<String, Setter>,
@@ -81,6 +84,7 @@ impl BootTracker {
             last_ack: None,
             fetched: None,
             setter: None,
+            before_once: None,
             group_setters: std::collections::HashMap::new(),
             boots: Vec::new(),
         }
@@ -236,13 +240,34 @@ impl BootTracker {
             how: describe(&env.event),
             seq: env.seq,
         };
+        let once_pending = |st: &State, mac: &Mac| {
+            st.machine(mac)
+                .and_then(|m| m.policy.as_ref())
+                .is_some_and(|p| p.once)
+        };
+        let was_once = once_pending(&self.state, &self.mac);
         if sets_own {
-            self.setter = Some(setter());
+            let previous = self.setter.replace(setter());
+            if let Event::MachinePolicySet { once: true, .. } = &env.event
+                && self.before_once.is_none()
+            {
+                self.before_once = Some(previous);
+            } else if !matches!(&env.event, Event::MachinePolicySet { once: true, .. }) {
+                self.before_once = None;
+            }
         }
         if let Some(group) = sets_group {
             self.group_setters.insert(group, setter());
         }
         self.state.apply(env);
+        // A one-shot spent by a boot: its setter no longer decides the next boots.
+        if was_once
+            && !sets_own
+            && !once_pending(&self.state, &self.mac)
+            && let Some(previous) = self.before_once.take()
+        {
+            self.setter = previous;
+        }
     }
 }
 
@@ -282,6 +307,46 @@ mod tests {
             file: "pxelinux.cfg/01-52-54-00-00-00-01".into(),
             ip: None,
         }
+    }
+
+    #[test]
+    fn item_12_the_boot_after_a_one_shot_is_credited_to_who_set_what_it_reverted_to() {
+        let mac: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let mut t = BootTracker::new(mac);
+        t.feed(&env(
+            1,
+            "kathrin",
+            Event::GroupPolicySet {
+                group: crate::UNKNOWN.into(),
+                policy: "localboot".parse().unwrap(),
+            },
+        ));
+        t.feed(&env(2, "dnsmasq@lab", ack(mac)));
+        t.feed(&env(
+            3,
+            "rich",
+            Event::MachinePolicySet {
+                mac,
+                policy: Some("restore-image:lab".parse().unwrap()),
+                once: true,
+            },
+        ));
+        t.feed(&env(4, "dnsmasq@lab", ack(mac)));
+        t.feed(&env(5, "dnsmasq@lab", fetch(mac)));
+        t.feed(&env(6, "dnsmasq@lab", ack(mac)));
+        t.feed(&env(7, "dnsmasq@lab", fetch(mac)));
+        let by: Vec<(String, Option<&str>)> = t
+            .boots
+            .iter()
+            .map(|b| (b.policy.to_string(), b.set_by.as_deref()))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("restore-image:lab".to_string(), Some("rich")),
+                ("localboot".to_string(), Some("kathrin")),
+            ]
+        );
     }
 
     #[test]
