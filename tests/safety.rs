@@ -150,3 +150,20 @@ fn item_12_status_json_says_what_the_reader_did_in_words() {
     assert!(ev.starts_with("opened "), "{ev}");
     assert!(!ev.contains('{') && !ev.contains("FileId"), "{ev}");
 }
+
+#[test]
+fn item_11_show_at_finds_a_machine_by_its_name_now_when_it_had_another_then() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", "52:54:00:00:00:09", "--name", "old9"]);
+    let added = t.json(&["history", "old9"])[0]["observed_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    t.ok(&["name", "old9", "p9"]);
+    let then = t.ok(&["show", "p9", "--at", &added]);
+    assert!(then.contains("old9"), "{then}");
+    // Its name then still works too.
+    let then = t.ok(&["show", "old9", "--at", &added]);
+    assert!(then.contains("52:54:00:00:00:09"), "{then}");
+}

@@ -534,14 +534,15 @@ fn journal(
 /// `nmt show MACHINE --at T`.
 fn show_at(engine: &Engine, machine: &str, t: Timestamp) -> Result<Reply> {
     let past = engine.state_at(t)?;
+    // A name is the machine's name now (it may have had another then), else its name then.
     let mac = match Mac::parse(machine) {
         Some(m) => m,
-        None => {
-            let macs = crate::resolve(&past, machine)?;
-            *macs
+        None => match one_machine(engine.state(), machine) {
+            Ok(m) => m,
+            Err(_) => *crate::resolve(&past, machine)?
                 .first()
-                .ok_or_else(|| anyhow!("{machine:?} names no machine"))?
-        }
+                .ok_or_else(|| anyhow!("{machine:?} names no machine"))?,
+        },
     };
     if past.machine(&mac).is_none() {
         return Err(Failure::NotKnownYet {
