@@ -167,3 +167,14 @@ fn item_11_show_at_finds_a_machine_by_its_name_now_when_it_had_another_then() {
     let then = t.ok(&["show", "old9", "--at", &added]);
     assert!(then.contains("52:54:00:00:00:09"), "{then}");
 }
+
+#[test]
+fn item_11_hints_name_commands_that_work() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", "52:54:00:00:00:01"]);
+    // `@physics` where a group's name is wanted: the hint must not be `group add @physics`.
+    let no = t.fails(&["assign", "52:54:00:00:00:01", "@physics"]);
+    assert!(!no.contains("group add @"), "{no}");
+    assert!(no.contains("nmt group add physics"), "{no}");
+    t.ok(&["group", "add", "physics"]);
+}

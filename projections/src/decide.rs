@@ -223,9 +223,7 @@ pub enum Refusal {
     #[error(transparent)]
     Profile(#[from] ProfileError),
     /// The group does not exist.
-    #[error(
-        "no group named {group:?}; groups are: {known} (create it with `nmt group add {group}`)"
-    )]
+    #[error("no group named {group:?}; groups are: {known} ({})", create_group_hint(.group))]
     NoSuchGroup {
         /// The missing group.
         group: String,
@@ -842,9 +840,7 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
                 }
                 Some(_) => Some(g.to_string()),
                 None => {
-                    err(format!(
-                        "no group named {g:?} (create it first with `nmt group add {g}`)"
-                    ));
+                    err(format!("no group named {g:?} ({})", create_group_hint(g)));
                     None
                 }
             }
@@ -898,4 +894,14 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
         }
     }
     Ok(out)
+}
+/// How to make a missing group: a name written with its noderange `@` means the group
+/// without it, and `nmt group add` takes the bare name.
+fn create_group_hint(group: &str) -> String {
+    match group.strip_prefix('@') {
+        Some(bare) => format!(
+            "a group's name is written without the @ here: `{bare}`; create it with `nmt group add {bare}` if it does not exist"
+        ),
+        None => format!("create it with `nmt group add {group}`"),
+    }
 }

@@ -30,7 +30,8 @@ pub enum StoreError {
     /// Another process holds the store, and kept it for longer than we were willing to wait.
     #[error(
         "the store {location} is in use by another nmt process (a running nmtd or another nmt \
-         command) and stayed busy for {waited:?}; try again, or raise --wait"
+         command) and stayed busy for {waited:?}; stop the other process, or try again (`nmt` \
+         waits longer with --wait SECONDS)"
     )]
     Busy {
         /// Where the store is (the database file).
