@@ -123,6 +123,7 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
         9 => Command::RemoveGroup {
             group: r.pick(&["a", "b"]).to_string(),
             force: r.below(2) == 0,
+            to: (r.below(3) == 0).then(|| r.pick(&["a", "b", "localboot"]).to_string()),
         },
         10 => Command::SetRootDevice {
             macs: some(r),

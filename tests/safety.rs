@@ -178,3 +178,37 @@ fn item_11_hints_name_commands_that_work() {
     assert!(no.contains("nmt group add physics"), "{no}");
     t.ok(&["group", "add", "physics"]);
 }
+
+#[test]
+fn item_5_removing_a_group_never_sends_its_members_to_a_disk_erasing_policy() {
+    let t = Nmt::new();
+    // The README's tour: unknown machines install.
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["group", "add", "g2", "--policy", "localboot"]);
+    for i in 1..=3 {
+        t.ok(&[
+            "machine",
+            "add",
+            &format!("52:54:00:00:00:0{i}"),
+            "--group",
+            "g2",
+        ]);
+    }
+    let before = t.event_count();
+    let no = t.fails(&["group", "rm", "g2", "--force"]);
+    assert!(no.contains("3 member(s)") && no.contains("install"), "{no}");
+    assert!(no.contains("--to localboot"), "{no}");
+    assert_eq!(t.event_count(), before, "refused: nothing appended");
+    let out = t.ok(&["group", "rm", "g2", "--to", "localboot"]);
+    assert!(out.contains("3 machines moved to localboot"), "{out}");
+    for m in t.json(&["machines"]).as_array().unwrap() {
+        assert_eq!(m["group"], "localboot", "{m}");
+        assert_eq!(m["effective_policy"], "localboot", "{m}");
+    }
+    // With a harmless unknown policy, --force still moves them there.
+    t.ok(&["policy", "@unknown", "localboot"]);
+    t.ok(&["group", "add", "g3"]);
+    t.ok(&["assign", "52:54:00:00:00:01", "g3"]);
+    let out = t.ok(&["group", "rm", "g3", "--force"]);
+    assert!(out.contains("1 machine moved to unknown"), "{out}");
+}

@@ -70,6 +70,8 @@ pub enum Command {
         group: String,
         /// Move remaining members to `unknown` instead of refusing.
         force: bool,
+        /// Move remaining members to this group instead (implies `force`).
+        to: Option<String>,
     },
     /// `nmt assign`.
     Assign {
@@ -271,10 +273,25 @@ pub enum Refusal {
     /// A built-in group cannot be changed that way.
     #[error("{0}")]
     Builtin(String),
+    /// Removing the group would send its members where they erase their disks.
+    #[error(
+        "moving the {count} member(s) of {group:?} to 'unknown' would make them {policy} at \
+         their next boot ('unknown' has that policy); say where they go instead: `nmt group rm \
+         {group} --to localboot` (boot their disks) or --to ANOTHER-GROUP"
+    )]
+    WouldErase {
+        /// The group.
+        group: String,
+        /// How many members.
+        count: usize,
+        /// The disk-erasing policy they would get.
+        policy: Policy,
+    },
     /// The group still has members.
     #[error(
-        "group {group:?} still has {count} member(s); move them with `nmt assign @{group} OTHER`, \
-         or pass --force to move them to 'unknown'"
+        "group {group:?} still has {count} member(s); say where they go: `nmt group rm {group} \
+         --to OTHER` (e.g. --to localboot to boot their disks), or --force to move them to \
+         'unknown'"
     )]
     GroupNotEmpty {
         /// The group.
@@ -521,7 +538,7 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             check_policy(state, &policy)?;
             Ok(vec![Event::GroupCreated { group, policy }])
         }
-        Command::RemoveGroup { group, force } => {
+        Command::RemoveGroup { group, force, to } => {
             let g = state.group(&group).ok_or_else(|| Refusal::NoSuchGroup {
                 group: group.clone(),
                 known: known_groups(state),
@@ -531,18 +548,40 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                     "{group:?} is a built-in group and cannot be removed"
                 )));
             }
-            if !g.members.is_empty() && !force {
+            if !g.members.is_empty() && !force && to.is_none() {
                 return Err(Refusal::GroupNotEmpty {
                     group,
                     count: g.members.len(),
                 });
             }
+            let target = match &to {
+                Some(t) if *t == group => {
+                    return Err(Refusal::Builtin(format!(
+                        "the members of {group:?} cannot move into the group being removed; \
+                         give another group with --to"
+                    )));
+                }
+                Some(t) => need_group(state, t)?.to_string(),
+                None => {
+                    // Registered machines are not "never seen": they must not inherit a
+                    // policy that erases their disks by surprise.
+                    let unknown = state.group_policy(UNKNOWN);
+                    if !g.members.is_empty() && unknown.erases_disk() {
+                        return Err(Refusal::WouldErase {
+                            group,
+                            count: g.members.len(),
+                            policy: unknown,
+                        });
+                    }
+                    UNKNOWN.to_string()
+                }
+            };
             let mut out: Vec<Event> = g
                 .members
                 .iter()
                 .map(|mac| Event::MachineAssigned {
                     mac: *mac,
-                    group: UNKNOWN.to_string(),
+                    group: target.clone(),
                 })
                 .collect();
             out.push(Event::GroupRemoved { group });

@@ -506,12 +506,14 @@ fn group_rm_needs_force_when_it_has_members() {
     s.when(Command::RemoveGroup {
         group: "physics".into(),
         force: false,
+        to: None,
     })
     .then_refused("still has 1 member(s)");
     let st = s
         .when(Command::RemoveGroup {
             group: "physics".into(),
             force: true,
+            to: None,
         })
         .then_expect(vec![
             Event::MachineAssigned {
@@ -527,17 +529,20 @@ fn group_rm_needs_force_when_it_has_members() {
     s.when(Command::RemoveGroup {
         group: UNKNOWN.into(),
         force: true,
+        to: None,
     })
     .then_refused("built-in group");
     s.when(Command::RemoveGroup {
         group: "nope".into(),
         force: false,
+        to: None,
     })
     .then_refused("no group named \"nope\"");
     given(vec![group("empty", "localboot")])
         .when(Command::RemoveGroup {
             group: "empty".into(),
             force: false,
+            to: None,
         })
         .then_accepted();
 }

@@ -63,6 +63,11 @@ pub struct PolicyError {
 }
 
 impl Policy {
+    /// Whether a machine booting it erases its disk (an install, an image restored).
+    pub fn erases_disk(&self) -> bool {
+        matches!(self, Policy::Install { .. } | Policy::RestoreImage { .. })
+    }
+
     /// The policy's kind as one word (`install`, `nfsroot`, …).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -136,7 +136,8 @@ mod tests {
                     &r,
                     &Action::GroupRm {
                         group: "physics".into(),
-                        force: true
+                        force: true,
+                        to: None,
                     }
                 )
                 .is_err()

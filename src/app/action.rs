@@ -39,6 +39,9 @@ pub enum Action {
     GroupRm {
         group: String,
         force: bool,
+        /// Where its members go (instead of `unknown`).
+        #[serde(default)]
+        to: Option<String>,
     },
     GroupList,
     Assign {

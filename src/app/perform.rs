@@ -155,19 +155,22 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
             let policy = policy.map(|p| p.parse::<Policy>()).transpose()?;
             change(engine, Command::AddGroup { group, policy }, &describe_all)
         }
-        Action::GroupRm { group, force } => {
-            change(engine, Command::RemoveGroup { group, force }, &|d| match d
-                .events
-                .len()
-                .saturating_sub(1)
-            {
-                0 => describe(&d.events[0].event),
-                n => format!(
-                    "{} ({} moved to unknown)",
-                    describe(&d.events[n].event),
-                    count(n, "machine")
-                ),
-            })
+        Action::GroupRm { group, force, to } => {
+            let target = to
+                .clone()
+                .unwrap_or_else(|| nmt_projections::UNKNOWN.to_string());
+            change(
+                engine,
+                Command::RemoveGroup { group, force, to },
+                &|d| match d.events.len().saturating_sub(1) {
+                    0 => describe(&d.events[0].event),
+                    n => format!(
+                        "{} ({} moved to {target})",
+                        describe(&d.events[n].event),
+                        count(n, "machine")
+                    ),
+                },
+            )
         }
         Action::Assign { range, group } => {
             let macs = engine.resolve(&range)?;

@@ -333,14 +333,18 @@ pub enum GroupCmd {
     },
     /// Remove a named group; with --force its members move to unknown.
     #[command(
-        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --force   # its members move to unknown"
+        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --to localboot   # its members boot their disks\n  nmt group rm physics --force         # its members move to unknown\n\nMembers never move to unknown when that would erase their disks (unknown's\npolicy installs or restores an image): then --to is needed."
     )]
     Rm {
         /// The group.
         group: String,
-        /// Move remaining members to `unknown` instead of refusing.
+        /// Move remaining members to `unknown` instead of refusing (refused when unknown's
+        /// policy would erase their disks).
         #[arg(long)]
         force: bool,
+        /// Move remaining members to this group.
+        #[arg(long, value_name = "GROUP")]
+        to: Option<String>,
     },
     /// List groups with their policy and size.
     #[command(after_help = "Examples:\n  nmt group list\n  nmt group list --json")]

@@ -250,7 +250,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             pattern,
         },
         Cmd::Group(GroupCmd::Add { group, policy }) => Action::GroupAdd { group, policy },
-        Cmd::Group(GroupCmd::Rm { group, force }) => Action::GroupRm { group, force },
+        Cmd::Group(GroupCmd::Rm { group, force, to }) => Action::GroupRm { group, force, to },
         Cmd::Group(GroupCmd::List) => Action::GroupList,
         Cmd::Assign { range, group } => Action::Assign { range, group },
         Cmd::Policy {

@@ -388,6 +388,7 @@ pub async fn group_rm(
     let action = Action::GroupRm {
         group: group.to_string(),
         force: form.get("force").is_some(),
+        to: None,
     };
     act(&web, &ctx, &form, action).await
 }
