@@ -45,7 +45,7 @@ pub fn must(args: &[&str]) -> String {
 }
 
 /// What every "missing" message ends with.
-const HOW: &str = "run the README's test command (`tests/run`) as root, which installs what is \
+const HOW: &str = "run the README's test command (`tests/deps && cargo test --workspace`) as root, which installs what is \
                    missing; no test skips";
 
 /// Require something of the host: when `present` is false the test fails, saying that it

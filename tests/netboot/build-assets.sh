@@ -11,7 +11,7 @@
 #   tftp/          the static part of a TFTP root: pxelinux.0 and its modules, and GRUB's
 #                  network directory (grub/x86_64-efi/core.efi)
 #
-# Everything comes from Debian's packages (see tests/run); nothing is downloaded.
+# Everything comes from Debian's packages (see tests/deps); nothing is downloaded.
 set -euo pipefail
 
 out=${1:?usage: build-assets.sh OUTDIR}

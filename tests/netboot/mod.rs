@@ -10,7 +10,7 @@
 //! and dropping the lab removes it, also when a test fails. On failure the lab keeps its
 //! directory and prints the serial logs, the DHCP server's log and nmtd's log.
 //!
-//! The lab needs root, QEMU and the packages `tests/run` installs; it never skips. It runs
+//! The lab needs root, QEMU and the packages `tests/deps` installs; it never skips. It runs
 //! under KVM where the host has real KVM (`/sys/module/kvm_intel` or `kvm_amd`), else
 //! under software emulation (TCG).
 
