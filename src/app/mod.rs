@@ -17,9 +17,8 @@ pub use perform::{
     boots, groups, history, mac_or_name, machines, one_machine, perform, read, rootdevs, show,
 };
 pub use reply::{
-    Answer, CheckpointView, CliRequest, Counters, DaemonStatus, Failure, FileView, Files,
-    GroupView, MachineView, Replayed, Reply, RootdevView, ShowView, SourceView, Status, Then,
-    local_time,
+    Answer, CliRequest, Counters, DaemonStatus, Failure, FileView, Files, GroupView, MachineView,
+    Replayed, Reply, RootdevView, ShowView, SourceStats, Status, Then, local_time,
 };
 
 #[cfg(test)]

@@ -351,36 +351,48 @@ pub struct DaemonStatus {
     pub files_current_to: u64,
     /// What it counted.
     pub counters: Counters,
-    /// Each followed log, as nmtd reports it (see [`SourceView`] for what the CLI reads).
-    pub sources: Vec<serde_json::Value>,
+    /// Each followed log.
+    pub sources: Vec<SourceStats>,
 }
 
-/// What the CLI shows of a followed log's report.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// What `nmt status` shows for one source.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
-#[allow(missing_docs)]
-pub struct SourceView {
+pub struct SourceStats {
+    /// The configured path.
     pub path: PathBuf,
+    /// Complete lines read.
     pub lines: u64,
+    /// Events appended.
     pub events: u64,
+    /// Lines recognised that made no event of their own (detail lines, lines naming no
+    /// machine).
     pub ignored: u64,
+    /// Lines not recognised.
     pub rejects: u64,
+    /// The last rejected line (lossy, shortened).
     pub last_reject: Option<String>,
-    pub checkpoint: Option<CheckpointView>,
+    /// The committed position.
+    pub checkpoint: Option<nmt_replay::Checkpoint>,
+    /// Bytes in the file beyond the checkpoint.
     pub lag_bytes: u64,
+    /// The last thing the reader reported (rotation, truncation, a missing file).
     pub last_event: Option<String>,
+    /// The last error reading or committing.
     pub last_error: Option<String>,
+    /// Something the admin should look at while it lasts (the path does not exist).
     pub warning: Option<String>,
 }
 
-/// A followed log's committed position.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-#[allow(missing_docs)]
-pub struct CheckpointView {
-    pub offset: u64,
-    pub dev: u64,
-    pub ino: u64,
+impl SourceStats {
+    /// Take the committed counts of the source's pipeline.
+    pub fn fill(&mut self, c: &nmt_replay::Counts) {
+        self.lines = c.lines;
+        self.events = c.events;
+        self.ignored = c.ignored;
+        self.rejects = c.rejects;
+        self.last_reject.clone_from(&c.last_reject);
+    }
 }
 
 /// Counters of what the daemon refused or served.

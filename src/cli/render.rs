@@ -8,7 +8,7 @@ use nmt_projections::{Origin, describe};
 use serde_json::json;
 
 use super::output::{self, local_time, or_dash};
-use crate::app::{Files, Reply, ShowView, SourceView, Then};
+use crate::app::{Files, Reply, ShowView, Then};
 
 /// What a reply prints on standard output, and the exit status.
 pub fn render(reply: &Reply, json: bool) -> (u8, String) {
@@ -359,7 +359,6 @@ fn status_text(status: &crate::app::Status) -> String {
         out.push_str("no logs are followed (give nmtd --log PATH)\n");
     }
     for s in &d.sources {
-        let s: SourceView = serde_json::from_value(s.clone()).unwrap_or_default();
         let _ = write!(
             out,
             "\n{}\n  lines {}  events {}  ignored {}  rejects {}  lag {} bytes\n",

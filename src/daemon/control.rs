@@ -130,9 +130,7 @@ fn status(shared: &Shared, published: &Published) -> Reply {
         .sources
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|s| serde_json::to_value(s).unwrap_or_default())
-        .collect();
+        .clone();
     let counters = shared
         .counters
         .lock()

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::app::SourceStats;
 use anyhow::Result;
 use jiff::Timestamp;
-use nmt_replay::{Checkpoint, Counts, FileSource};
-use serde::Serialize;
+use nmt_replay::FileSource;
 
 use super::Shared;
 
@@ -19,45 +19,6 @@ use super::Shared;
 const BATCH_BYTES: usize = 4 << 20;
 /// The backstop: how often sources are polled when no file event woke the reader.
 const POLL_EVERY: Duration = Duration::from_millis(250);
-
-/// What `nmt status` shows for one source.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SourceStats {
-    /// The configured path.
-    pub path: PathBuf,
-    /// Complete lines read.
-    pub lines: u64,
-    /// Events appended.
-    pub events: u64,
-    /// Lines recognised that made no event of their own (detail lines, lines naming no
-    /// machine).
-    pub ignored: u64,
-    /// Lines not recognised.
-    pub rejects: u64,
-    /// The last rejected line (lossy, shortened).
-    pub last_reject: Option<String>,
-    /// The committed position.
-    pub checkpoint: Option<Checkpoint>,
-    /// Bytes in the file beyond the checkpoint.
-    pub lag_bytes: u64,
-    /// The last thing the reader reported (rotation, truncation, a missing file).
-    pub last_event: Option<String>,
-    /// The last error reading or committing.
-    pub last_error: Option<String>,
-    /// Something the admin should look at while it lasts (the path does not exist).
-    pub warning: Option<String>,
-}
-
-impl SourceStats {
-    /// Take the committed counts of the source's pipeline.
-    pub fn fill(&mut self, c: &Counts) {
-        self.lines = c.lines;
-        self.events = c.events;
-        self.ignored = c.ignored;
-        self.rejects = c.rejects;
-        self.last_reject.clone_from(&c.last_reject);
-    }
-}
 
 /// Start following `paths`, reporting into `shared.sources`. A log whose read mark does not
 /// decode is not followed (reading it from its start would ingest it twice): `nmt status`

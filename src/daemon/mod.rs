@@ -27,10 +27,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UnixListener};
 
+pub use crate::app::SourceStats;
 pub use crate::app::{AccessConfig, Caller, CliRequest, Counters};
 pub use commits::{EngineGuard, EngineLock, Published};
 pub use control::control_app;
-pub use ingest::SourceStats;
 pub use machines::machine_app;
 pub use web::{WebAuth, hash_password, web_app};
 
