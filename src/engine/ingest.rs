@@ -7,7 +7,6 @@ use nmt_projections::{Affected, Envelope, Event, Source, installer_actor, observ
 use nmt_replay::{Committed, Mark, MarkKey, Observed, Sink, SinkError};
 
 use super::{Batch, Engine};
-use crate::store::EventStore;
 
 impl Engine {
     /// Append what sources observed, each decided against the state its predecessors left

@@ -147,55 +147,6 @@ pub trait EventStore {
     fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
-/// A boxed store is a store (a backend chosen at run time, handed to
-/// [`crate::Engine::open_with_store`]).
-impl<S: EventStore + ?Sized> EventStore for Box<S> {
-    fn last_seq(&self) -> Result<u64, StoreError> {
-        (**self).last_seq()
-    }
-
-    fn append(
-        &mut self,
-        batch: &[Append<'_>],
-        checkpoints: &[(&str, &[u8])],
-        snapshot: Option<Snapshot<'_>>,
-    ) -> Result<(), StoreError> {
-        (**self).append(batch, checkpoints, snapshot)
-    }
-
-    fn scan(
-        &self,
-        range: RangeInclusive<u64>,
-        visit: &mut dyn FnMut(Envelope) -> bool,
-    ) -> Result<(), StoreError> {
-        (**self).scan(range, visit)
-    }
-
-    fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError> {
-        (**self).seqs_for_machine(mac)
-    }
-
-    fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
-        (**self).get(seq)
-    }
-
-    fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        (**self).snapshot_at_or_before(seq)
-    }
-
-    fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        (**self).snapshot_for_time(at)
-    }
-
-    fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>, StoreError> {
-        (**self).late_after(seq, at)
-    }
-
-    fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).checkpoint(source)
-    }
-}
-
 /// Snapshots kept: the newest `SNAPSHOTS_RECENT` all, and older ones thinned (every second
 /// one dropped) whenever there are more than [`SNAPSHOTS_MAX`], so old times stay reachable
 /// at a coarser grain and the store does not grow with them.
