@@ -127,7 +127,7 @@ struct Pending {
 #[derive(Clone, Debug)]
 enum Kind {
     File(MarkKey),
-    Journal { key: MarkKey, unit: String },
+    Journal(String),
     Replay,
     Syslog,
 }
@@ -175,10 +175,7 @@ impl Pipeline {
     /// A unit's journal, going on after its committed cursor.
     pub fn journal(unit: &str, sink: &dyn Sink) -> Result<Pipeline, SinkError> {
         let key = MarkKey::Journal(unit.to_string());
-        let mut p = Pipeline::new(Kind::Journal {
-            key: key.clone(),
-            unit: unit.to_string(),
-        });
+        let mut p = Pipeline::new(Kind::Journal(unit.to_string()));
         if let Some(Mark::Cursor(c)) = sink.mark(&key)? {
             p.cursor = Some(c);
         }
@@ -287,7 +284,7 @@ impl Pipeline {
     /// One line of `journalctl --output=json`.
     pub fn journal_entry(&mut self, line: &[u8], now: Timestamp) {
         self.pending.counts.lines += 1;
-        let Kind::Journal { unit, .. } = &self.kind else {
+        let Kind::Journal(unit) = &self.kind else {
             return self.reject(line);
         };
         let unit = unit.clone();
@@ -349,9 +346,9 @@ impl Pipeline {
                     marks.push((key.clone(), Mark::Tail(cp.clone())));
                 }
             }
-            Kind::Journal { key, .. } => {
+            Kind::Journal(unit) => {
                 if let Some(c) = &pending.cursor {
-                    marks.push((key.clone(), Mark::Cursor(c.clone())));
+                    marks.push((MarkKey::Journal(unit.clone()), Mark::Cursor(c.clone())));
                 }
             }
             Kind::Replay | Kind::Syslog => {}
@@ -391,7 +388,7 @@ impl Pipeline {
                 self.lanes.clone_from(&self.saved);
                 let resume = match self.kind {
                     Kind::File(_) => Resume::Tail(self.tail.clone()),
-                    Kind::Journal { .. } => Resume::Cursor(self.cursor.clone()),
+                    Kind::Journal(_) => Resume::Cursor(self.cursor.clone()),
                     Kind::Replay | Kind::Syslog => Resume::Nothing,
                 };
                 Err(Uncommitted { error, resume })
