@@ -22,7 +22,23 @@ pub fn via_daemon(socket: &Path, action: &Action) -> Option<Result<Answer>> {
         .build()
         .ok()?;
     rt.block_on(async {
-        let stream = tokio::net::UnixStream::connect(socket).await.ok()?;
+        let stream = match tokio::net::UnixStream::connect(socket).await {
+            Ok(s) => s,
+            // nmtd is there, but this user may not talk to it: working around it on the store
+            // would only fail later with an error about the store.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Some(Err(anyhow!(
+                    "nmtd's control socket {} refuses you (permission denied): run nmt as a \
+                     user who may use it (root, or a member of the group that `[daemon] \
+                     socket_group` in nmt.toml names; `ls -l {}` shows its owner and mode), \
+                     or ask an admin to add you to that group",
+                    socket.display(),
+                    socket.display()
+                )));
+            }
+            // No nmtd listens (a socket left by one that stopped): work on the store.
+            Err(_) => return None,
+        };
         Some(
             request(stream, action)
                 .await

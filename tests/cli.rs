@@ -172,14 +172,59 @@ fn hostile_names_are_refused_before_any_file() {
 }
 
 #[test]
-fn read_commands_on_a_missing_state_say_where_they_looked() {
-    let t = Nmt::new();
-    let err = t.fails(&["machines"]);
-    assert!(err.contains("no nmt state in"), "{err}");
-    assert!(err.contains("--state DIR or set NMT_STATE"), "{err}");
+fn item_11_only_init_creates_a_state_and_other_commands_say_how() {
+    let t = Nmt::bare();
+    let m = mac(1);
+    for args in [
+        vec!["machines"],
+        vec!["machine", "add", &m],
+        vec!["policy", "@unknown", "install"],
+        vec!["group", "add", "lab"],
+        vec!["render"],
+    ] {
+        let err = t.fails(&args);
+        assert!(err.contains("no nmt state in"), "{args:?}: {err}");
+        assert!(err.contains("nothing was changed"), "{args:?}: {err}");
+        assert!(err.contains("nmt init --state"), "{args:?}: {err}");
+        assert!(
+            !t.state().join("nmt.redb").exists(),
+            "{args:?} created a store"
+        );
+    }
+    let out = t.ok(&["init"]);
+    assert!(out.contains("created a new nmt state in"), "{out}");
+    assert!(out.contains("installer password"), "{out}");
+    let password = std::fs::read_to_string(t.state().join("installer-password")).unwrap();
+    assert!(out.contains(password.trim()), "{out}");
+    let events = || {
+        t.ok(&["journal", "export"])
+            .lines()
+            .filter(|l| !l.contains("\"trailer\""))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["type"].clone())
+            .collect::<Vec<_>>()
+    };
+    let first = events();
+    assert_eq!(first[0], "StoreCreated", "{first:?}");
     assert!(
-        !t.state().join("nmt.redb").exists(),
-        "reading created nothing"
+        first.iter().any(|k| k == "InstallerPasswordSet"),
+        "{first:?}"
+    );
+    // Again: nothing changes, and it says so.
+    let again = t.ok(&["init"]);
+    assert!(again.contains("already holds an nmt state"), "{again}");
+    assert_eq!(events(), first);
+    let json = t.json(&["init"]);
+    assert_eq!(json["created"], false);
+    // Now commands work on it.
+    t.ok(&["machine", "add", &m]);
+
+    let u = Nmt::bare();
+    let json = u.json(&["init"]);
+    assert_eq!(json["created"], true, "{json}");
+    assert!(
+        json["installer_password"]
+            .as_str()
+            .is_some_and(|p| p.len() >= 8)
     );
 }
 
@@ -400,7 +445,7 @@ fn show_prints_the_machine_and_its_boot_entry() {
 #[test]
 fn dhcp_is_checked_and_reloaded_only_when_its_file_changes() {
     require_tool("/usr/sbin/dhcpd", "isc-dhcp-server");
-    let t = Nmt::new();
+    let t = Nmt::bare();
     std::fs::create_dir_all(t.state()).unwrap();
     let include = t.path("dhcp/dhcpd-nmt.conf");
     let conf = t.dir.path().join("dhcpd.conf");
@@ -422,8 +467,10 @@ fn dhcp_is_checked_and_reloaded_only_when_its_file_changes() {
             .map(|s| s.lines().count())
             .unwrap_or(0)
     };
-    t.ok(&["group", "add", "lab"]);
+    t.ok(&["init"]);
     assert_eq!(count(), 1, "a new state writes its (empty) include once");
+    t.ok(&["group", "add", "lab"]);
+    assert_eq!(count(), 1, "a group leaves DHCP alone");
     t.ok(&["machine", "add", &mac(1), "--name", "a"]);
     assert_eq!(count(), 2, "a new host: checked and reloaded");
     t.ok(&["policy", "a", "ltsp"]);
@@ -517,9 +564,21 @@ fn item_12_history_refuses_an_unknown_kind() {
 
 #[test]
 fn item_1_a_failing_dhcpd_check_hook_loses_no_command() {
-    let t = Nmt::new();
+    let t = Nmt::bare();
     std::fs::create_dir_all(t.state()).unwrap();
     std::fs::write(t.path("nmt.toml"), "[hooks]\ndhcpd_check = \"false\"\n").unwrap();
+    // The new state is recorded, and its password shown, though its files could not be.
+    let init = t.cmd(&["init"]).output().unwrap();
+    assert_eq!(init.status.code(), Some(1));
+    let (out, err) = (
+        String::from_utf8_lossy(&init.stdout),
+        String::from_utf8_lossy(&init.stderr),
+    );
+    assert!(
+        out.contains("the installer password of installed machines"),
+        "{out}"
+    );
+    assert!(err.contains("the new state is recorded"), "{err}");
     let mut errs = Vec::new();
     for i in 1..=3 {
         let name = format!("n{i}");
@@ -550,13 +609,7 @@ fn item_1_a_failing_dhcpd_check_hook_loses_no_command() {
         2,
         "{kinds:?}"
     );
-    // The new store's installer password was shown.
-    assert!(
-        errs[0].contains("the installer password of installed machines"),
-        "{}",
-        errs[0]
-    );
-    assert!(!errs[1].contains("the installer password of installed machines"));
+    assert!(!errs[0].contains("the installer password of installed machines"));
 }
 
 #[test]
@@ -632,7 +685,7 @@ fn item_13_network_broadcast_and_special_addresses_are_refused_as_fixed_ips() {
 
 #[test]
 fn item_13_replay_logs_refuses_years_outside_1970_to_9999() {
-    let t = Nmt::new();
+    let t = Nmt::bare();
     let log = t.dir.join("dhcp.log");
     std::fs::write(
         &log,
@@ -649,6 +702,7 @@ fn item_13_replay_logs_refuses_years_outside_1970_to_9999() {
         assert!(err.contains("between 1970 and 9999"), "{bad}: {err}");
     }
     assert!(!t.state().join("nmt.redb").exists(), "nothing was started");
+    t.ok(&["init"]);
     t.ok(&["replay", "logs", log.to_str().unwrap(), "--year", "2025"]);
     assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 1);
 }

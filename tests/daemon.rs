@@ -332,12 +332,16 @@ fn a_group_administrator_may_switch_his_group_and_nothing_else() {
 
 #[test]
 fn item_1_nmtd_starts_on_a_new_store_whose_dhcpd_check_fails() {
-    let t = Nmt::new();
+    let t = Nmt::bare();
     std::fs::create_dir_all(t.state()).unwrap();
     std::fs::write(t.path("nmt.toml"), "[hooks]\ndhcpd_check = \"false\"\n").unwrap();
     let _d = Daemon::start(&t, &[]);
     let log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
     assert!(!log.contains("another nmtd"), "{log}");
+    assert!(
+        log.contains("there was no nmt state in") && log.contains("started a new, empty one"),
+        "nmtd's first start says it created the state\n{log}"
+    );
     assert!(
         log.contains("dhcpd rejected the new"),
         "the render problem is reported\n{log}"
@@ -394,7 +398,7 @@ fn nmtd_password(t: &Nmt, http: &str) -> Result<Option<String>, String> {
 
 #[test]
 fn item_2_the_installer_password_survives_a_failed_first_start_until_acknowledged() {
-    let t = Nmt::new();
+    let t = Nmt::bare();
     // The first start fails: its machine-facing port is taken. It makes no store.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -176,7 +176,7 @@ fn export_then_import_rebuilds_everything_byte_for_byte() {
     scenario(&t);
     let export = t.dir.path().join("journal.jsonl");
     t.ok(&["journal", "export", export.to_str().unwrap()]);
-    let other = Nmt::new();
+    let other = Nmt::bare();
     let out = other.ok(&["journal", "import", export.to_str().unwrap()]);
     assert!(out.starts_with("imported"), "{out}");
     assert_eq!(
@@ -229,7 +229,7 @@ fn a_truncated_or_corrupted_export_is_refused_with_its_line() {
     let dir = TestDir::new();
     let cut = dir.path().join("cut.jsonl");
     std::fs::write(&cut, &full[..full.len() - 20]).unwrap();
-    let other = Nmt::new();
+    let other = Nmt::bare();
     let err = other.fails(&["journal", "import", cut.to_str().unwrap()]);
     let lines = full.lines().count();
     assert!(err.contains(&format!("line {lines}")), "{err}");
@@ -344,7 +344,7 @@ fn the_disaster_story_journal_import_plus_log_replay_brings_everything_back() {
     assert!(live.contains(": 0 events appended"), "{live}");
 
     // The state disk dies. A new one, the backup, and the syslog archive.
-    let r = Nmt::new();
+    let r = Nmt::bare();
     r.ok(&[
         "journal",
         "import",
@@ -442,7 +442,7 @@ fn item_3_an_export_cut_at_a_line_boundary_is_refused() {
     let cut = dir.path().join("cut.jsonl");
     let head: String = full.lines().take(6).map(|l| format!("{l}\n")).collect();
     std::fs::write(&cut, &head).unwrap();
-    let other = Nmt::new();
+    let other = Nmt::bare();
     let err = other.fails(&["journal", "import", cut.to_str().unwrap()]);
     assert!(err.contains("trailer"), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
@@ -470,7 +470,7 @@ fn item_3_an_export_cut_at_a_line_boundary_is_refused() {
     );
     let whole = dir.path().join("whole.jsonl");
     std::fs::write(&whole, &full).unwrap();
-    let again = Nmt::new();
+    let again = Nmt::bare();
     let out = again.ok(&["journal", "import", whole.to_str().unwrap()]);
     assert!(!out.contains("--partial"), "{out}");
     assert_eq!(again.ok(&["journal", "export"]), full, "byte for byte");
@@ -485,7 +485,7 @@ fn item_3_an_edited_export_is_refused_by_its_digest() {
     let edited = dir.path().join("edited.jsonl");
     std::fs::write(&edited, full.replacen("\"lab07\"", "\"lab77\"", 1)).unwrap();
     assert_ne!(std::fs::read_to_string(&edited).unwrap(), full);
-    let other = Nmt::new();
+    let other = Nmt::bare();
     for args in [vec![], vec!["--partial"]] {
         let mut a = vec!["journal", "import"];
         a.extend(args);
@@ -521,7 +521,7 @@ fn item_3_a_filtered_export_says_its_filter_and_is_not_imported_as_whole() {
     let dir = TestDir::new();
     let path = dir.path().join("lab08.jsonl");
     std::fs::write(&path, &only).unwrap();
-    let other = Nmt::new();
+    let other = Nmt::bare();
     let err = other.fails(&["journal", "import", path.to_str().unwrap()]);
     assert!(err.contains("--machine lab08"), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");

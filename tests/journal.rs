@@ -212,7 +212,7 @@ fn every_fixture_journal_folds() {
 #[test]
 fn every_fixture_journal_imports_and_exports_byte_for_byte() {
     for (name, text) in FIXTURES {
-        let t = Nmt::new();
+        let t = Nmt::bare();
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures")
             .join(name);
@@ -251,7 +251,7 @@ fn every_fixture_journal_imports_and_exports_byte_for_byte() {
         );
         // An export (with its trailer) imports without --partial, and exports again byte
         // for byte.
-        let again = Nmt::new();
+        let again = Nmt::bare();
         let whole = t.dir.path().join("export.jsonl");
         std::fs::write(&whole, &with_trailer).unwrap();
         again.ok(&["journal", "import", whole.to_str().unwrap()]);

@@ -212,3 +212,37 @@ fn item_5_removing_a_group_never_sends_its_members_to_a_disk_erasing_policy() {
     let out = t.ok(&["group", "rm", "g3", "--force"]);
     assert!(out.contains("1 machine moved to unknown"), "{out}");
 }
+
+#[test]
+fn item_11_a_user_without_socket_access_is_told_about_the_socket() {
+    crate::util::require_root("to run nmt as another user (setpriv)");
+    let t = Nmt::new();
+    t.ok(&["machine", "add", "52:54:00:00:00:01", "--name", "n1"]);
+    let _d = crate::util::Daemon::start(&t, &[]);
+    // Anyone may read the state directory's configuration; the socket is 0660 root:root.
+    let mut dir = t.state();
+    while dir != std::path::Path::new("/") {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o005)).unwrap();
+        if !dir.pop() || dir.starts_with("/tmp") && dir.components().count() <= 2 {
+            break;
+        }
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_nmt"))
+        .args(["machines"])
+        .env("NMT_STATE", t.state())
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("control socket") && err.contains("permission denied"),
+        "the message names the socket: {err}"
+    );
+    assert!(err.contains("socket_group"), "and says what to do: {err}");
+    assert!(!err.contains("nmt.redb"), "not a store error: {err}");
+}

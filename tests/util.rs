@@ -146,7 +146,16 @@ pub struct Nmt {
 }
 
 impl Nmt {
+    /// A new state, created by `nmt init` (its output is checked by the `init` tests).
     pub fn new() -> Nmt {
+        let t = Nmt::bare();
+        t.ok(&["init"]);
+        t
+    }
+
+    /// A directory with no state yet (for `nmt init`, nmtd's first start, and what other
+    /// commands say when there is none).
+    pub fn bare() -> Nmt {
         Nmt {
             dir: TestDir::new(),
         }

@@ -1049,7 +1049,7 @@ fn hash(password: &str) -> String {
 
 #[test]
 fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
-    let t = Nmt::new();
+    let t = Nmt::bare();
     let ns = Netns::new();
     std::fs::create_dir_all(t.state()).unwrap();
     let conf = t.state().join("nmt.toml");

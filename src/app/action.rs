@@ -182,20 +182,4 @@ impl Action {
             | Action::InstallerPasswordRotate => Right::Admin,
         }
     }
-
-    /// Whether the action may start a new, empty state when there is none (it can succeed on
-    /// one). Read-only actions and actions on existing machines never create a state.
-    pub fn creates(&self) -> bool {
-        matches!(
-            self,
-            Action::MachineAdd { .. }
-                | Action::MachineImport { .. }
-                | Action::GroupAdd { .. }
-                | Action::Policy { .. }
-                | Action::ProfileAdd { .. }
-                | Action::Installed { .. }
-                | Action::Render { check: false }
-                | Action::ReplayLogs { .. }
-        )
-    }
 }

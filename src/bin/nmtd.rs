@@ -117,6 +117,13 @@ fn main() -> ExitCode {
             );
         }
         let state = std::path::absolute(&opts.state_dir).unwrap_or(opts.state_dir.clone());
+        if bound.created {
+            eprintln!(
+                "nmtd: there was no nmt state in {0}: started a new, empty one (events in \
+                 {0}/nmt.redb)",
+                state.display()
+            );
+        }
         println!("nmtd: state in {}", state.display());
         let socket = std::path::absolute(&bound.socket).unwrap_or(bound.socket.clone());
         println!(

@@ -32,8 +32,8 @@ Examples:
   nmt machines @physics --json
   nmt history node007
 
-State lives in --state DIR (or $NMT_STATE, default ./nmt-state); generated files go under it \
-unless DIR/nmt.toml names real paths (see `nmt config --default`).";
+State lives in --state DIR (or $NMT_STATE, default ./nmt-state), created by `nmt init`; \
+generated files go under it unless DIR/nmt.toml names real paths (see `nmt config --default`).";
 
 /// The `nmt` command line.
 #[derive(Parser, Debug)]
@@ -63,6 +63,18 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Create a new, empty nmt state (its event store, site key and installer password).
+    #[command(after_help = "\
+nmt never creates a state by surprise: every other command on a directory with no state says
+so and changes nothing. `nmtd`'s first start also creates one, and says so.
+
+Examples:
+  nmt init                          # ./nmt-state, or $NMT_STATE
+  nmt init --state /var/lib/nmt     # where the packaged nmtd.service keeps it
+
+Running it again on an existing state changes nothing and says so (exit 0).")]
+    Init,
+
     /// Register, import or remove machines.
     #[command(subcommand)]
     Machine(MachineCmd),

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut export_filter: Option<nmt_replay::ExportFilter> = None;
     let action = match cli.command {
         Cmd::Config { default } => return config(&state, cli.config.as_deref(), default, cli.json),
+        Cmd::Init => return init(&state, cli.config.as_deref(), cli.wait, cli.json),
         Cmd::Journal(JournalCmd::Export {
             file,
             since,
@@ -109,7 +110,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 state_dir: state.clone(),
                 config: cli.config.clone(),
                 wait: Duration::from_secs_f64(cli.wait),
-                create: action.creates(),
+                // Only `nmt init` (and nmtd's first start) creates a state.
+                create: false,
             },
             action,
         ),
@@ -196,28 +198,80 @@ fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
     )
     .map_err(|e| Failure::of(&e));
     let mut notes = String::new();
-    if engine.created() {
-        notes.push_str(&format!(
-            "nmt: started a new state in {} (events in {DB_FILE}; generated files as `nmt config` shows)\n",
-            abs(&opts.state_dir).display()
-        ));
-    }
-    if let Some(p) = engine.take_new_password() {
-        notes.push_str(&format!(
-            "nmt: the installer password of installed machines and installer consoles is {p}\n\
-             nmt: write it down, then run `nmt installer-password ack`: until then `nmt \
-             installer-password show` shows it to an admin (the event log keeps only its hash)\n"
-        ));
-    }
     if answer.is_ok()
         && let Some(problem) = engine.open_problem()
     {
         notes.push_str(&format!(
-            "nmt: the new state is recorded, but its generated files are not up to date: \
-             {problem}; fix the cause and run `nmt render`\n"
+            "nmt: the generated files are not up to date: {problem}; fix the cause and run \
+             `nmt render`\n"
         ));
     }
     (answer, notes)
+}
+
+/// `nmt init`: create a new, empty state (its first events: the site key and the installer
+/// password's hash), or say that there already is one.
+fn init(state: &Path, config: Option<&Path>, wait: f64, json: bool) -> Result<ExitCode> {
+    let dir = abs(state);
+    let db = dir.join(DB_FILE);
+    if db.exists() {
+        let text = if json {
+            output::json(&json!({ "created": false, "state": dir }))
+        } else {
+            format!(
+                "{} already holds an nmt state ({DB_FILE}); nothing changed\n",
+                dir.display()
+            )
+        };
+        Stdout.write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut engine = Engine::open(&OpenOptions {
+        state_dir: dir.clone(),
+        config: config.map(Path::to_path_buf),
+        wait: Duration::from_secs_f64(wait),
+        create: true,
+    })?;
+    let password = engine.take_new_password();
+    let problem = engine.open_problem().map(str::to_string);
+    let events = engine.state().last_seq();
+    let text = if json {
+        output::json(&json!({
+            "created": true,
+            "state": dir,
+            "events": events,
+            "installer_password": password,
+            "files_problem": problem,
+        }))
+    } else {
+        let mut text = format!(
+            "created a new nmt state in {} (events in {DB_FILE}; generated files where `nmt \
+             config` says)\n",
+            dir.display()
+        );
+        if let Some(p) = &password {
+            text.push_str(&format!(
+                "the installer password of installed machines and installer consoles is {p}\n\
+                 write it down, then run `nmt installer-password ack`: until then `nmt \
+                 installer-password show` shows it to an admin (the event log keeps only its \
+                 hash)\n"
+            ));
+        }
+        text.push_str(
+            "next: `nmt config --default > nmt.toml` in that directory to choose where files \
+             go, then `nmtd` to follow the DHCP server's log\n",
+        );
+        text
+    };
+    Stdout.write_all(text.as_bytes())?;
+    if let Some(p) = problem {
+        eprintln!(
+            "nmt: the new state is recorded, but its generated files are not up to date: {p}; \
+             fix the cause and run `nmt render`"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -344,7 +398,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             },
             InstallerPasswordCmd::Rotate => Action::InstallerPasswordRotate,
         },
-        Cmd::Journal(_) | Cmd::Replay(_) | Cmd::Config { .. } => {
+        Cmd::Journal(_) | Cmd::Replay(_) | Cmd::Config { .. } | Cmd::Init => {
             unreachable!("handled by the caller")
         }
     })
@@ -364,7 +418,7 @@ fn replay_here(
         state_dir: state.to_path_buf(),
         config: config.map(Path::to_path_buf),
         wait: Duration::from_secs(10),
-        create: true,
+        create: false,
     })?;
     // Every file is read twice (a check, then the replay): progress is shown in the input's
     // own size, with the pass it is in.

@@ -158,9 +158,10 @@ impl Engine {
         let db_path = dir.join(DB_FILE);
         if !db_path.exists() && !opts.create {
             bail!(
-                "no nmt state in {} (no {DB_FILE} there); pass --state DIR or set NMT_STATE to \
-                 the directory that holds it, or run a command that changes something (such as \
-                 `nmt machine add`) to start a new one there",
+                "no nmt state in {} (no {DB_FILE} there); nothing was changed. Pass --state DIR \
+                 or set NMT_STATE to the directory that holds it, or create a new one there \
+                 with `nmt init --state {}`",
+                dir.display(),
                 dir.display()
             );
         }
