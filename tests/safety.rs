@@ -246,3 +246,75 @@ fn item_11_a_user_without_socket_access_is_told_about_the_socket() {
     assert!(err.contains("socket_group"), "and says what to do: {err}");
     assert!(!err.contains("nmt.redb"), "not a store error: {err}");
 }
+
+#[test]
+fn item_12_a_once_revert_is_in_the_history() {
+    let t = Nmt::new();
+    let m = crate::util::mac(1);
+    t.ok(&["group", "add", "lab", "--policy", "localboot"]);
+    t.ok(&["machine", "add", &m, "--name", "n1", "--group", "lab"]);
+    t.ok(&["policy", "n1", "ltsp", "--once"]);
+    // It boots (dnsmasq's log, replayed): the one-shot is used.
+    let log = t.dir.path().join("dnsmasq.log");
+    std::fs::write(
+        &log,
+        format!(
+            "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPACK(br0) 10.0.9.1 {m}\n\
+             Nov 21 02:05:12 boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.cfg/01-{} to 10.0.9.1\n",
+            m.replace(':', "-")
+        ),
+    )
+    .unwrap();
+    t.ok(&["replay", "logs", log.to_str().unwrap(), "--year", "2099"]);
+    let text = t.ok(&["history", "n1"]);
+    let line = text
+        .lines()
+        .find(|l| l.contains("the one-shot policy"))
+        .unwrap_or_else(|| panic!("the revert is in the history:\n{text}"));
+    assert!(
+        line.contains("pxelinux.cfg/01-"),
+        "on the boot that used it: {line}"
+    );
+    assert!(
+        line.contains(
+            "the one-shot policy ltsp is used; next boots: localboot (group lab's policy)"
+        ),
+        "{line}"
+    );
+    let json = t.json(&["history", "n1"]);
+    let spent: Vec<_> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.get("one_shot_spent"))
+        .collect();
+    assert_eq!(spent.len(), 1, "{json}");
+    assert_eq!(spent[0]["used"], "ltsp");
+    assert_eq!(spent[0]["now"], "localboot");
+    assert_eq!(spent[0]["origin"], "group");
+
+    // An install one-shot over a machine's own policy is used by the install report, and the
+    // machine goes back to its own policy.
+    t.ok(&["policy", "n1", "ltsp"]);
+    t.ok(&["policy", "n1", "install", "--once"]);
+    t.ok(&["installed", "n1", "/dev/sda1"]);
+    let text = t.ok(&["history", "n1"]);
+    assert!(
+        text.lines().any(|l| l.contains("/dev/sda1")
+            && l.contains(
+                "the one-shot policy install:default is used; next boots: ltsp (its own policy)"
+            )),
+        "{text}"
+    );
+    // A one-shot replaced by the admin is not "used".
+    t.ok(&["policy", "n1", "install", "--once"]);
+    t.ok(&["policy", "n1", "localboot"]);
+    let json = t.json(&["history", "n1"]);
+    let n = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("one_shot_spent").is_some())
+        .count();
+    assert_eq!(n, 2, "{json}");
+}

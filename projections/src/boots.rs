@@ -43,6 +43,37 @@ pub struct BootRecord {
     pub set_how: Option<String>,
 }
 
+/// A one-shot policy used up: the event that spent it (a boot, or an install report), and
+/// what the machine boots next since.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneShotSpent {
+    /// The event that used it.
+    pub seq: u64,
+    /// The one-shot policy.
+    pub used: Policy,
+    /// What the machine boots next now.
+    pub now: Policy,
+    /// Where that comes from: the machine's own policy, or its group's.
+    pub origin: Origin,
+    /// Its group then.
+    pub group: String,
+}
+
+impl std::fmt::Display for OneShotSpent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the one-shot policy {} is used; next boots: {} ({})",
+            self.used,
+            self.now,
+            match self.origin {
+                Origin::Group => format!("group {}'s policy", self.group),
+                Origin::Machine | Origin::MachineOnce => "its own policy".into(),
+            }
+        )
+    }
+}
+
 /// How far apart two fetches of the same entry, with no DHCP exchange between, are still
 /// one boot.
 const SAME_BOOT_SECS: f64 = 30.0;
@@ -73,6 +104,8 @@ pub struct BootTracker {
     group_setters: std::collections::HashMap<String, Setter>,
     /// The boots found so far, oldest first.
     pub boots: Vec<BootRecord>,
+    /// The one-shot policies used up so far, oldest first.
+    pub spent: Vec<OneShotSpent>,
 }
 
 impl BootTracker {
@@ -87,6 +120,7 @@ impl BootTracker {
             before_once: None,
             group_setters: std::collections::HashMap::new(),
             boots: Vec::new(),
+            spent: Vec::new(),
         }
     }
 
@@ -94,9 +128,14 @@ impl BootTracker {
     /// and what `state` (the current one) recorded about groups and profiles: the same boots
     /// as feeding every event of the log, without reading the log.
     pub fn from_history(state: &State, mac: Mac, history: &[Envelope]) -> Vec<BootRecord> {
+        BootTracker::fed(state, mac, history).boots
+    }
+
+    /// [`BootTracker::from_history`], the whole tracker (its boots and spent one-shots).
+    pub fn fed(state: &State, mac: Mac, history: &[Envelope]) -> BootTracker {
         let mut t = BootTracker::new(mac);
         let Some(last) = history.last().map(|e| e.seq) else {
-            return Vec::new();
+            return t;
         };
         let mut settings = state
             .settings()
@@ -113,7 +152,7 @@ impl BootTracker {
                 None => t.feed(env),
             }
         }
-        t.boots
+        t
     }
 
     fn feed_setting(&mut self, s: &Setting) {
@@ -246,6 +285,11 @@ impl BootTracker {
                 .is_some_and(|p| p.once)
         };
         let was_once = once_pending(&self.state, &self.mac);
+        let used = self
+            .state
+            .machine(&self.mac)
+            .and_then(|m| m.policy.as_ref())
+            .map(|o| o.policy.clone());
         if sets_own {
             let previous = self.setter.replace(setter());
             if let Event::MachinePolicySet { once: true, .. } = &env.event
@@ -261,12 +305,26 @@ impl BootTracker {
         }
         self.state.apply(env);
         // A one-shot spent by a boot: its setter no longer decides the next boots.
-        if was_once
-            && !sets_own
-            && !once_pending(&self.state, &self.mac)
-            && let Some(previous) = self.before_once.take()
-        {
-            self.setter = previous;
+        let spent = was_once
+            && !matches!(
+                &env.event,
+                Event::MachinePolicySet { .. } | Event::MachineRemoved { .. }
+            )
+            && !once_pending(&self.state, &self.mac);
+        if spent {
+            if let (Some(used), Some(m)) = (used, self.state.machine(&self.mac)) {
+                let (now, origin) = self.state.effective_policy(m);
+                self.spent.push(OneShotSpent {
+                    seq: env.seq,
+                    used,
+                    now,
+                    origin,
+                    group: m.group.clone(),
+                });
+            }
+            if !sets_own && let Some(previous) = self.before_once.take() {
+                self.setter = previous;
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ mod token;
 mod decide_tests;
 
 pub use affected::Affected;
-pub use boots::{BootRecord, BootTracker};
+pub use boots::{BootRecord, BootTracker, OneShotSpent};
 pub use decide::{Command, ImportRow, NamePattern, Refusal, decide};
 pub use describe::describe;
 pub use event::{DecodeError, Envelope, Event, ReportVia, SCHEMA_VERSION, Source, upcast};

@@ -480,14 +480,26 @@ pub fn history(
         );
     }
     let mac = mac_or_name(engine.state(), machine)?;
-    let mut events = engine.history(&mac, since, until)?;
+    // The one-shots are found in the whole history: one set before `since` may be used after.
+    let whole = engine.history(&mac, None, None)?;
+    let spent = BootTracker::fed(engine.state(), mac, &whole).spent;
+    let mut events: Vec<Envelope> = whole
+        .into_iter()
+        .filter(|e| {
+            since.is_none_or(|s| e.observed_at >= s) && until.is_none_or(|u| e.observed_at <= u)
+        })
+        .collect();
     if !kinds.is_empty() {
         events.retain(|e| kinds.iter().any(|k| k.eq_ignore_ascii_case(e.event.kind())));
     }
     if events.is_empty() && engine.state().machine(&mac).is_none() {
         bail!("no event mentions {mac}; list machines with `nmt machines`");
     }
-    Ok(Reply::History(events))
+    let spent = spent
+        .into_iter()
+        .filter(|s| events.iter().any(|e| e.seq == s.seq))
+        .collect();
+    Ok(Reply::History { events, spent })
 }
 
 /// `nmt boots MACHINE`: its boots from its own `history` (all of it, oldest first) and what

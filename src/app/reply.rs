@@ -36,7 +36,13 @@ pub enum Reply {
     /// `nmt profile list`.
     Profiles(Vec<Profile>),
     /// `nmt history`: the events, oldest first.
-    History(Vec<Envelope>),
+    /// A machine's events, and the one-shot policies they used up (a revert is no event of
+    /// its own: the boot that used the one-shot is).
+    History {
+        events: Vec<Envelope>,
+        #[serde(default)]
+        spent: Vec<nmt_projections::OneShotSpent>,
+    },
     /// `nmt boots`.
     Boots {
         /// The machine as it was named.

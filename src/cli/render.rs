@@ -35,7 +35,25 @@ fn as_json(reply: &Reply) -> String {
         Reply::Machines(views) => output::json(views),
         Reply::Rootdevs(rows) => output::json(rows),
         Reply::Profiles(profiles) => output::json(profiles),
-        Reply::History(events) => output::json(events),
+        // Each event as exported; one that used up a one-shot policy says so in
+        // `one_shot_spent` (`used`, `now`, `origin`, `group`).
+        Reply::History { events, spent } => output::json(
+            &events
+                .iter()
+                .map(|e| {
+                    let mut v = serde_json::to_value(e).unwrap_or_default();
+                    if let (Some(s), Some(o)) =
+                        (spent.iter().find(|s| s.seq == e.seq), v.as_object_mut())
+                    {
+                        o.insert(
+                            "one_shot_spent".into(),
+                            serde_json::to_value(s).unwrap_or_default(),
+                        );
+                    }
+                    v
+                })
+                .collect::<Vec<_>>(),
+        ),
         Reply::Boots { boots, .. } => output::json(boots),
         Reply::Show(show) => output::json(&json!({
             "machine": show.machine,
@@ -148,14 +166,18 @@ fn as_text(reply: &Reply) -> String {
                 ]
             }),
         ),
-        Reply::History(events) => output::table(
+        Reply::History { events, spent } => output::table(
             &["TIME", "SEQ", "ACTOR", "EVENT"],
             events.iter().map(|e| {
+                let mut what = describe(&e.event);
+                if let Some(s) = spent.iter().find(|s| s.seq == e.seq) {
+                    let _ = write!(what, "; {s}");
+                }
                 vec![
                     local_time(e.observed_at),
                     e.seq.to_string(),
                     e.actor.clone(),
-                    describe(&e.event),
+                    what,
                 ]
             }),
         ),
