@@ -55,17 +55,23 @@ pub const PENDING_FILE: &str = "installer-password";
 pub fn keep_pending(state_dir: &Path, password: &str) -> Result<()> {
     let path = state_dir.join(PENDING_FILE);
     let tmp = state_dir.join(format!(".{PENDING_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("while writing {}", tmp.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(format!("{password}\n").as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("while writing {}", path.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(format!("{password}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        // No half-written password is left behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("while writing {}", path.display()));
+    }
     if let Ok(d) = std::fs::File::open(state_dir) {
         let _ = d.sync_all();
     }

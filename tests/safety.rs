@@ -318,3 +318,267 @@ fn item_12_a_once_revert_is_in_the_history() {
         .count();
     assert_eq!(n, 2, "{json}");
 }
+
+/// One mutating command of the matrix: its arguments and its standard input.
+struct Step {
+    args: Vec<String>,
+    stdin: Option<&'static str>,
+}
+
+fn step(args: &[&str]) -> Step {
+    Step {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        stdin: None,
+    }
+}
+
+/// A state on which every command of [`every_mutating_command`] can succeed: group `lab`
+/// (localboot), `n1` in it with an address, an unknown machine, an empty group `g2`, a profile
+/// `p2`, a node table and a dnsmasq log to replay.
+fn matrix_state(t: &Nmt) {
+    use crate::util::mac;
+    t.ok(&["group", "add", "lab", "--policy", "localboot"]);
+    t.ok(&["group", "add", "g2"]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "n1",
+        "--group",
+        "lab",
+        "--ip",
+        "10.0.0.11",
+    ]);
+    t.ok(&["machine", "add", &mac(2)]);
+    t.ok(&[
+        "profile", "add", "p2", "--kind", "install", "--kernel", "k", "--initrd", "i", "--answer",
+        "preseed",
+    ]);
+    std::fs::write(
+        t.dir.join("table.csv"),
+        format!("{},t4,,lab\n{},t5,,lab\n", mac(4), mac(5)),
+    )
+    .unwrap();
+    std::fs::write(
+        t.dir.join("dnsmasq.log"),
+        format!(
+            "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPACK(br0) 10.0.9.6 {}\n",
+            mac(6)
+        ),
+    )
+    .unwrap();
+}
+
+/// Every command that changes something, each valid on [`matrix_state`] whatever the others
+/// did.
+fn every_mutating_command(t: &Nmt) -> Vec<Step> {
+    use crate::util::mac;
+    let table = t.dir.join("table.csv");
+    let log = t.dir.join("dnsmasq.log");
+    vec![
+        step(&["machine", "add", &mac(3), "--name", "n3"]),
+        step(&["machine", "import", table.to_str().unwrap()]),
+        step(&["name", &mac(2), "n2"]),
+        step(&["name", "@unknown", "--pattern", "x{01}"]),
+        step(&["assign", "n1", "g2"]),
+        step(&["policy", "n1", "ltsp"]),
+        step(&["policy", "n1", "install", "--once"]),
+        step(&["policy", "@lab", "ltsp"]),
+        step(&["policy", "@lab", "localboot", "--members"]),
+        step(&["policy", "n1", "inherit"]),
+        step(&["rootdev", "set", "n1", "/dev/sda"]),
+        step(&["rootdev", "rm", &mac(1)]),
+        step(&[
+            "profile", "add", "p3", "--kind", "install", "--kernel", "k", "--initrd", "i",
+            "--answer", "preseed",
+        ]),
+        step(&["profile", "rm", "p2"]),
+        step(&["installed", &mac(1), "/dev/sda1"]),
+        step(&["group", "add", "g3"]),
+        step(&["group", "rm", "g2", "--to", "lab"]),
+        step(&["machine", "rm", &mac(1)]),
+        step(&["render"]),
+        step(&["installer-password", "rotate"]),
+        Step {
+            stdin: Some("a new password\n"),
+            ..step(&["installer-password", "set"])
+        },
+        step(&["installer-password", "ack"]),
+        step(&["replay", "logs", log.to_str().unwrap(), "--year", "2099"]),
+    ]
+}
+
+/// What one command did: its exit status, its messages, and the events it appended.
+struct Outcome {
+    command: String,
+    code: Option<i32>,
+    stderr: String,
+    appended: usize,
+}
+
+fn run_matrix(t: &Nmt) -> Vec<Outcome> {
+    use std::io::Write;
+    let mut outcomes = Vec::new();
+    for s in every_mutating_command(t) {
+        let before = t.event_count();
+        let args: Vec<&str> = s.args.iter().map(String::as_str).collect();
+        let mut child = t
+            .cmd(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(s.stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let after = t.event_count();
+        assert!(after >= before, "the log only grows");
+        outcomes.push(Outcome {
+            command: format!("nmt {}", s.args.join(" ")),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            appended: after - before,
+        });
+    }
+    outcomes
+}
+
+/// The journal holds exactly what each command said it recorded: a success or "the change is
+/// recorded" appended its events; any other failure appended nothing and said so.
+fn check_outcomes(outcomes: &[Outcome]) {
+    for o in outcomes {
+        let said_recorded = o.stderr.contains("is recorded") || o.stderr.contains("are recorded");
+        let said_nothing = [
+            "nothing was recorded",
+            "nothing was changed",
+            "refused",
+            "render records nothing",
+        ]
+        .iter()
+        .any(|p| o.stderr.contains(p));
+        match o.code {
+            Some(0) => assert!(
+                !said_nothing,
+                "{}: succeeded but says otherwise: {}",
+                o.command, o.stderr
+            ),
+            Some(1) if said_recorded => assert!(
+                o.appended > 0,
+                "{}: says recorded, appended nothing: {}",
+                o.command,
+                o.stderr
+            ),
+            Some(1) => {
+                assert_eq!(
+                    o.appended, 0,
+                    "{}: failed yet appended {} events: {}",
+                    o.command, o.appended, o.stderr
+                );
+                assert!(
+                    said_nothing,
+                    "{}: failed without saying whether anything was recorded: {}",
+                    o.command, o.stderr
+                );
+            }
+            other => panic!("{}: exit {other:?}: {}", o.command, o.stderr),
+        }
+    }
+}
+
+#[test]
+fn must_show_every_mutating_command_with_a_failing_hook_records_what_it_says() {
+    failing_hook_matrix(false);
+}
+
+#[test]
+fn must_show_every_mutating_command_through_nmtd_with_a_failing_hook_records_what_it_says() {
+    failing_hook_matrix(true);
+}
+
+fn failing_hook_matrix(through_nmtd: bool) {
+    let t = Nmt::new();
+    matrix_state(&t);
+    std::fs::write(
+        t.path("nmt.toml"),
+        "[hooks]\ndhcpd_check = \"false\"\ndnsmasq_check = \"false\"\n",
+    )
+    .unwrap();
+    let daemon = through_nmtd.then(|| crate::util::Daemon::start(&t, &[]));
+    let outcomes = run_matrix(&t);
+    drop(daemon);
+    check_outcomes(&outcomes);
+    // A failing hook never undoes a change: every command but `render` and `ack` (which
+    // record nothing) appended its events.
+    for o in &outcomes {
+        if !(o.command.ends_with("render") || o.command.ends_with("ack")) {
+            assert!(o.appended > 0, "{}: {}", o.command, o.stderr);
+        }
+        if o.code == Some(1) {
+            assert!(
+                o.stderr.contains("rejected"),
+                "{}: says what failed: {}",
+                o.command,
+                o.stderr
+            );
+        }
+    }
+    assert!(
+        outcomes.iter().any(|o| o.code == Some(1)),
+        "the hook failed somewhere"
+    );
+    // Once the cause is fixed, `nmt render` brings the files up to date, and the log refolds.
+    std::fs::remove_file(t.path("nmt.toml")).unwrap();
+    t.ok(&["render"]);
+    t.ok(&["verify"]);
+}
+
+#[test]
+fn must_show_every_mutating_command_on_a_full_disk_records_what_it_says() {
+    crate::util::require_root("to mount a small tmpfs");
+    let t = Nmt::bare();
+    let mnt = t.dir.join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount a tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    // The state lives on the small filesystem.
+    std::os::unix::fs::symlink(&mnt, t.state()).unwrap();
+    t.ok(&["init"]);
+    matrix_state(&t);
+    let fill = mnt.join("fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", fill.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    let outcomes = run_matrix(&t);
+    check_outcomes(&outcomes);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.stderr.contains("nothing was recorded") && o.stderr.contains("free space")),
+        "the full disk stopped some command and said what to do: {:?}",
+        outcomes.iter().map(|o| &o.stderr).collect::<Vec<_>>()
+    );
+    // With space again, nothing is damaged: the log refolds and the files come back.
+    std::fs::remove_file(&fill).unwrap();
+    t.ok(&["render"]);
+    t.ok(&["verify"]);
+    t.ok(&["render", "--check"]);
+}

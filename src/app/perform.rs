@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use jiff::Timestamp;
 use nmt_projections::render;
 use nmt_projections::{
@@ -274,7 +274,12 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
         Action::Render { check: true } => Ok(Reply::Drift(
             engine.drift().iter().map(|d| d.to_string()).collect(),
         )),
-        Action::Render { check: false } => Ok(Reply::Rendered(engine.render_all()?.into())),
+        Action::Render { check: false } => Ok(Reply::Rendered(
+            engine
+                .render_all()
+                .context("the files are not all up to date (render records nothing)")?
+                .into(),
+        )),
         Action::InstallerPasswordShow => Ok(Reply::InstallerPassword {
             password: crate::password::pending(&engine.config().state_dir)?,
             rotated: false,
@@ -303,7 +308,9 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
             // Kept until the answer is made: a failure after the commit (a hook) leaves it for
             // `installer-password show`, never lost.
             let dir = engine.config().state_dir.clone();
-            crate::password::keep_pending(&dir, &password)?;
+            crate::password::keep_pending(&dir, &password).context(
+                "nothing was recorded: the new password must be kept until an admin has seen it",
+            )?;
             let done = engine.execute_from(
                 Command::SetInstallerPassword {
                     crypted: crypted.clone(),

@@ -357,14 +357,16 @@ impl Engine {
         let (envelopes, affected) = self.append(events, actor, now, Some(source))?;
         // The events are committed: a failure from here on must say so, never hide it.
         let files = self.render(&affected, before).map_err(|e| {
-            let seqs = match (envelopes.first(), envelopes.last()) {
-                (Some(a), Some(b)) if a.seq != b.seq => format!("events {} to {}", a.seq, b.seq),
-                (Some(a), _) => format!("event {}", a.seq),
-                _ => "nothing to record".to_string(),
+            let what = match (envelopes.first(), envelopes.last()) {
+                (Some(a), Some(b)) if a.seq != b.seq => {
+                    format!("the change is recorded (events {} to {})", a.seq, b.seq)
+                }
+                (Some(a), _) => format!("the change is recorded (event {})", a.seq),
+                _ => "nothing was recorded (nothing needed to change)".to_string(),
             };
             anyhow::anyhow!(
-                "the change is recorded ({seqs}), but the generated files are not up to date: \
-                 {e:#}; fix the cause and run `nmt render`"
+                "{what}, but the generated files are not up to date: {e:#}; fix the cause and \
+                 run `nmt render`"
             )
         })?;
         Ok(Executed {
@@ -455,7 +457,22 @@ impl Engine {
         if let Err(e) = self.store.append(&appends, checkpoints, snap) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
-            return Err(e.into());
+            let full = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some_and(|io| io.raw_os_error() == Some(28))
+                || e.to_string().contains("os error 28");
+            let hint = if full {
+                format!(
+                    "; free space on the filesystem that holds {} (`df -h` there), then run \
+                     the command again",
+                    self.config.state_dir.display()
+                )
+            } else {
+                String::new()
+            };
+            return Err(anyhow::Error::new(e).context(format!(
+                "nothing was recorded: the store could not write the change{hint}"
+            )));
         }
         if snapshot.is_some() {
             self.snapshot_seq = last;

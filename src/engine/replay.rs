@@ -91,6 +91,8 @@ impl Engine {
         merged.prepare()?;
         let mut pipeline = Pipeline::replay(paths.len());
         let now = Timestamp::now();
+        // A render failure does not stop the replay: every line is recorded, then it is said.
+        let mut render_error = None;
         for line in merged {
             let l = line?;
             if pipeline.already_read(self, l.identity, l.offset)? {
@@ -104,11 +106,19 @@ impl Engine {
                 l.at.unwrap_or(now),
             );
             if pipeline.pending_lines() >= 20_000 {
-                self.replay_flush(&mut pipeline)?;
+                self.replay_flush(&mut pipeline, &mut render_error)?;
             }
         }
-        self.replay_flush(&mut pipeline)?;
+        self.replay_flush(&mut pipeline, &mut render_error)?;
         let c = pipeline.counts();
+        if let Some(e) = render_error {
+            bail!(
+                "the replayed events are recorded ({} events from {} lines), but the generated \
+                 files are not up to date: {e}; fix the cause and run `nmt render`",
+                c.events,
+                c.lines
+            );
+        }
         Ok(ReplaySummary {
             lines: c.lines,
             already: c.already,
@@ -118,13 +128,16 @@ impl Engine {
         })
     }
 
-    fn replay_flush(&mut self, pipeline: &mut Pipeline) -> Result<()> {
+    /// Commit what the pipeline holds; a render failure is kept (the last one) for the end.
+    fn replay_flush(
+        &mut self,
+        pipeline: &mut Pipeline,
+        render_error: &mut Option<String>,
+    ) -> Result<()> {
         let done = pipeline.flush(self)?;
-        match done.render_error {
-            Some(e) => bail!(
-                "the replayed events are recorded, but {e}; fix the cause and run `nmt render`"
-            ),
-            None => Ok(()),
+        if let Some(e) = done.render_error {
+            *render_error = Some(e.to_string());
         }
+        Ok(())
     }
 }

@@ -69,7 +69,7 @@ pub enum StoreError {
     },
     /// The backend failed (I/O, a transaction, a table).
     #[error("the store failed: {0}")]
-    Backend(#[source] BackendError),
+    Backend(BackendError),
 }
 
 /// The former name of [`StoreError`] for [`RedbStore::open`]'s errors.
