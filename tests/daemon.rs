@@ -545,3 +545,55 @@ fn item_17_the_systemd_unit_lets_nmtd_write_the_readmes_paths() {
         out.status
     );
 }
+
+#[test]
+fn item_12_9_a_report_never_creates_a_machine_and_needs_an_install_in_progress() {
+    let t = Nmt::new();
+    let d = Daemon::start(&t, &[]);
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
+    let tok1 = token_of(&t, &mac(1));
+    let tok2 = token_of(&t, &mac(2));
+    let url = |n: u32, tok: &str| format!("/v1/report/{}/{tok}", mac(n).replace(':', "-"));
+    // n2 is removed: its token is still the right HMAC, but nmt no longer knows it.
+    t.ok(&["machine", "rm", "n2"]);
+    // n1 is sent to its disk: no installer runs there.
+    t.ok(&["policy", "n1", "localboot"]);
+    let before = t.event_count();
+    let (code, body) = d.post(&url(2, &tok2), "rootdev=%2Fdev%2Fsda1");
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("no machine 52:54:00:00:00:02 is known"),
+        "{body}"
+    );
+    let (code, body) = d.post(&url(1, &tok1), "rootdev=%2Fdev%2Fsda1");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("was not sent to an installer"), "{body}");
+    assert_eq!(t.event_count(), before, "refused reports changed nothing");
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 1);
+    // Installing again: accepted.
+    t.ok(&["policy", "n1", "install", "--once"]);
+    let (code, body) = d.post(&url(1, &tok1), "rootdev=%2Fdev%2Fsda1");
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn item_12_10_nocloud_meta_data_needs_the_machines_token() {
+    let t = Nmt::new();
+    let d = Daemon::start(&t, &[]);
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
+    let tok1 = token_of(&t, &mac(1));
+    let tok2 = token_of(&t, &mac(2));
+    let m1 = mac(1).replace(':', "-");
+    for bad in ["0".repeat(32), tok2] {
+        let (code, body) = d.get(&format!("/nocloud/{m1}/{bad}/meta-data"));
+        assert_eq!(code, 403, "{body}");
+        assert!(!body.contains("instance-id"), "{body}");
+    }
+    let (code, body) = d.get(&format!("/nocloud/{m1}/{tok1}/meta-data"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("instance-id: nmt-"), "{body}");
+}

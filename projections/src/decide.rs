@@ -686,6 +686,23 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             if let Some(why) = mac.not_a_machine() {
                 return Err(Refusal::Invalid(why));
             }
+            // An installer reports only for a machine nmt knows, that it sent to an installer
+            // or an imager: a report is never how a machine comes into being.
+            if via == ReportVia::Installer {
+                let Some(m) = state.machine(&mac) else {
+                    return Err(Refusal::NoSuchMachine(mac));
+                };
+                let (policy, _) = state.served_policy(m);
+                if !matches!(
+                    policy,
+                    Policy::Install { .. } | Policy::SaveImage { .. } | Policy::RestoreImage { .. }
+                ) {
+                    return Err(Refusal::Invalid(format!(
+                        "{mac} was not sent to an installer or an imager (its boot entry is \
+                         {policy}); an install report is accepted only while it boots one"
+                    )));
+                }
+            }
             let device = names::root_device(&device)?;
             Ok(vec![Event::InstallReported { mac, device, via }])
         }

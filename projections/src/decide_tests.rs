@@ -821,7 +821,7 @@ fn one_shot_install_is_spent_by_the_install_report() {
 
 #[test]
 fn install_report_moves_unknown_to_localboot_keeping_the_root_device() {
-    let s = given(vec![registered(1)]);
+    let s = given(vec![unknown_installs(), registered(1)]);
     let st = s
         .when(Command::ReportInstall {
             mac: mac(1),
@@ -860,19 +860,78 @@ fn install_report_leaves_named_groups_alone() {
     assert_eq!(m.rootdev.as_deref(), Some("/dev/nvme0n1p2"));
 }
 
+fn unknown_installs() -> Event {
+    Event::GroupPolicySet {
+        group: UNKNOWN.into(),
+        policy: pol("install"),
+    }
+}
+
 #[test]
-fn install_report_of_a_never_seen_machine_lands_in_localboot() {
-    let st = given(vec![])
-        .when(Command::ReportInstall {
-            mac: mac(4),
-            device: "/dev/vda1".into(),
-            via: ReportVia::Installer,
-        })
+fn item_12_9_an_installer_reports_only_for_a_known_machine_booting_an_installer_or_imager() {
+    let report = |n: u8| Command::ReportInstall {
+        mac: mac(n),
+        device: "/dev/vda1".into(),
+        via: ReportVia::Installer,
+    };
+    // Never seen, even with unknown machines installing: no machine comes from a report.
+    given(vec![unknown_installs()])
+        .when(report(4))
+        .then_refused("no machine 52:54:00:00:00:04 is known");
+    // Known, but sent to its disk or to LTSP: not installing.
+    given(vec![registered(1)])
+        .when(report(1))
+        .then_refused("was not sent to an installer or an imager");
+    given(vec![
+        registered(1),
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("ltsp")),
+            once: false,
+        },
+    ])
+    .when(report(1))
+    .then_refused("its boot entry is ltsp");
+    // Installing, or imaging: accepted.
+    given(vec![unknown_installs(), registered(1)])
+        .when(report(1))
         .then_accepted();
-    assert_eq!(st.machine(&mac(4)).unwrap().group, LOCALBOOT);
+    given(vec![
+        registered(1),
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("restore-image:lab")),
+            once: true,
+        },
+    ])
+    .when(report(1))
+    .then_accepted();
+    // A one-shot install already fetched (the boot in progress) still counts.
+    let s = given(vec![
+        registered(1),
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("install")),
+            once: true,
+        },
+        Event::BootEntryUsed {
+            mac: mac(1),
+            file: "pxelinux.cfg/01-52-54-00-00-00-01".into(),
+            ip: None,
+        },
+    ]);
+    s.when(report(1)).then_accepted();
+    // An admin may record one by hand for any machine; a bad device is refused either way.
     given(vec![])
         .when(Command::ReportInstall {
             mac: mac(4),
+            device: "/dev/vda1".into(),
+            via: ReportVia::Manual,
+        })
+        .then_accepted();
+    given(vec![unknown_installs(), registered(1)])
+        .when(Command::ReportInstall {
+            mac: mac(1),
             device: "vda1; reboot".into(),
             via: ReportVia::Installer,
         })

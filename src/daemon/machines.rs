@@ -60,8 +60,7 @@ async fn report(
     let s2 = shared.clone();
     shared
         .write(move |engine| {
-            let key = engine.state().site_key().unwrap_or_default().to_string();
-            if !token_matches(&key, &mac, &token) {
+            if !token_ok(engine.state(), &mac, &token) {
                 tracing::warn!(%mac, %peer, "install report refused: wrong or missing token");
                 return refuse(
                     &s2,
@@ -111,13 +110,9 @@ async fn report(
 fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> Response {
     let published = shared.published();
     let st = &published.state;
-    if !token_matches(st.site_key().unwrap_or_default(), &mac, token) {
+    if !token_ok(st, &mac, token) {
         tracing::warn!(%mac, %peer, "answer file refused: wrong token");
-        return (
-            StatusCode::FORBIDDEN,
-            "the token does not belong to this machine\n",
-        )
-            .into_response();
+        return wrong_token();
     }
     let cfg = &published.config;
     let ctx = AnswerContext {
@@ -159,9 +154,32 @@ async fn nocloud_user_data(
     answer_response(&shared, mac, &token, peer)
 }
 
-async fn nocloud_meta_data(Path((mac, _token)): Path<(String, String)>) -> Response {
-    match Mac::parse(&mac) {
-        Some(m) => format!("instance-id: nmt-{}\n", m.bare()).into_response(),
-        None => (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response(),
+async fn nocloud_meta_data(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((mac, token)): Path<(String, String)>,
+) -> Response {
+    let Some(mac) = Mac::parse(&mac) else {
+        return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
+    };
+    if !token_ok(&shared.published().state, &mac, &token) {
+        tracing::warn!(%mac, %peer, "meta-data refused: wrong token");
+        return wrong_token();
     }
+    format!("instance-id: nmt-{}\n", mac.bare()).into_response()
+}
+
+/// Whether `token` is `mac`'s: never with no site key (a key nobody set is one anyone knows).
+fn token_ok(st: &nmt_projections::State, mac: &Mac, token: &str) -> bool {
+    st.site_key()
+        .filter(|k| !k.is_empty())
+        .is_some_and(|k| token_matches(k, mac, token))
+}
+
+fn wrong_token() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "the token does not belong to this machine\n",
+    )
+        .into_response()
 }
