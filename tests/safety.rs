@@ -537,36 +537,13 @@ fn failing_hook_matrix(through_nmtd: bool) {
 
 #[test]
 fn must_show_every_mutating_command_on_a_full_disk_records_what_it_says() {
-    crate::util::require_root("to mount a small tmpfs");
     let t = Nmt::bare();
-    let mnt = t.dir.join("small");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "mount a tmpfs");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(mnt.clone());
+    let small = crate::util::Tmpfs::mount(t.dir.join("small"), "8m");
     // The state lives on the small filesystem.
-    std::os::unix::fs::symlink(&mnt, t.state()).unwrap();
+    std::os::unix::fs::symlink(&small.path, t.state()).unwrap();
     t.ok(&["init"]);
     matrix_state(&t);
-    let fill = mnt.join("fill");
-    let _ = std::process::Command::new("dd")
-        .args(["if=/dev/zero", "bs=4k"])
-        .arg(format!("of={}", fill.display()))
-        .stderr(std::process::Stdio::null())
-        .status();
+    small.fill();
     let outcomes = run_matrix(&t);
     check_outcomes(&outcomes);
     assert!(
@@ -577,7 +554,7 @@ fn must_show_every_mutating_command_on_a_full_disk_records_what_it_says() {
         outcomes.iter().map(|o| &o.stderr).collect::<Vec<_>>()
     );
     // With space again, nothing is damaged: the log refolds and the files come back.
-    std::fs::remove_file(&fill).unwrap();
+    small.free();
     t.ok(&["render"]);
     t.ok(&["verify"]);
     t.ok(&["render", "--check"]);

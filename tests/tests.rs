@@ -44,3 +44,6 @@ mod layers;
 
 // Nothing lost, nothing wiped by surprise: one regression test per item of the safety review.
 mod safety;
+
+// Hostile networks and neighbours: nmtd stays up, keeps its secrets, recovers by itself.
+mod hostile;

@@ -309,3 +309,42 @@ pub fn dhcpd_check(include: &Path) {
         std::fs::read_to_string(include).unwrap_or_default()
     );
 }
+
+/// A small tmpfs mounted for a test (root only), unmounted when dropped: a disk that fills.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(at: PathBuf, size: &str) -> Tmpfs {
+        require_root("to mount a small tmpfs");
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount a tmpfs on {}", at.display());
+        Tmpfs { path: at }
+    }
+
+    /// Fill it up (a file named `fill`).
+    pub fn fill(&self) {
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4k"])
+            .arg(format!("of={}", self.path.join("fill").display()))
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
+    /// Free the space [`Tmpfs::fill`] took.
+    pub fn free(&self) {
+        std::fs::remove_file(self.path.join("fill")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}

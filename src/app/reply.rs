@@ -355,6 +355,9 @@ pub struct DaemonStatus {
     pub events: u64,
     /// Up to which event the generated files are current.
     pub files_current_to: u64,
+    /// Why they are behind, while they are (nmtd retries by itself).
+    #[serde(default)]
+    pub files_problem: Option<String>,
     /// What it counted.
     pub counters: Counters,
     /// Each followed log.

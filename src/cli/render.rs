@@ -73,6 +73,7 @@ fn as_json(reply: &Reply) -> String {
                 "pid": d.pid,
                 "events": d.events,
                 "files_current_to": d.files_current_to,
+                "files_problem": d.files_problem,
                 "counters": d.counters,
                 "sources": d.sources,
             })),
@@ -377,6 +378,15 @@ fn status_text(status: &crate::app::Status) -> String {
         c.access_refused,
         c.syslog_unattributed,
     );
+    if d.files_current_to < d.events {
+        let _ = writeln!(
+            out,
+            "warning: the generated files are behind the log by {} events: {}; nmtd renders \
+             them again by itself (fix the cause, or run `nmt render`)",
+            d.events - d.files_current_to,
+            d.files_problem.as_deref().unwrap_or("a render is due")
+        );
+    }
     if d.sources.is_empty() {
         out.push_str("no logs are followed (give nmtd --log PATH)\n");
     }

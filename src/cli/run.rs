@@ -199,7 +199,7 @@ fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
     .map_err(|e| Failure::of(&e));
     let mut notes = String::new();
     if answer.is_ok()
-        && let Some(problem) = engine.open_problem()
+        && let Some(problem) = engine.files_problem()
     {
         notes.push_str(&format!(
             "nmt: the generated files are not up to date: {problem}; fix the cause and run \
@@ -233,7 +233,7 @@ fn init(state: &Path, config: Option<&Path>, wait: f64, json: bool) -> Result<Ex
         create: true,
     })?;
     let password = engine.take_new_password();
-    let problem = engine.open_problem().map(str::to_string);
+    let problem = engine.files_problem().map(str::to_string);
     let events = engine.state().last_seq();
     let text = if json {
         output::json(&json!({

@@ -31,6 +31,8 @@ pub struct Published {
     pub config: Arc<Config>,
     /// Up to which event the generated files are current.
     pub rendered: u64,
+    /// Why the last render failed, while the files are behind.
+    pub files_problem: Option<Arc<str>>,
 }
 
 /// The engine, locked. Dropping it publishes the state and announces the new last sequence
@@ -50,6 +52,7 @@ impl EngineLock {
             state: Arc::new(engine.state().clone()),
             config: Arc::new(engine.config().clone()),
             rendered: engine.rendered_seq(),
+            files_problem: engine.files_problem().map(Arc::from),
         });
         EngineLock {
             inner: Mutex::new(engine),
@@ -108,6 +111,18 @@ impl Drop for EngineGuard<'_> {
     fn drop(&mut self) {
         let now = self.guard.state().last_seq();
         let rendered = self.guard.rendered_seq();
+        let problem = self.guard.files_problem();
+        {
+            // The render's outcome is published even when nothing else changed (a retry).
+            let mut p = self
+                .lock
+                .published
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if p.files_problem.as_deref() != problem {
+                p.files_problem = problem.map(Arc::from);
+            }
+        }
         if now == self.before && rendered == self.rendered {
             return;
         }

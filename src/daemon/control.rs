@@ -142,6 +142,7 @@ fn status(shared: &Shared, published: &Published) -> Reply {
             pid: std::process::id(),
             events: published.state.last_seq(),
             files_current_to: published.rendered,
+            files_problem: published.files_problem.as_deref().map(str::to_string),
             counters,
             sources,
         }),

@@ -144,6 +144,9 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
             e.last_error = Some(err);
             return;
         }
+        if read.as_ref().is_ok_and(|r| r.bytes > 0) && e.last_error.take().is_some() {
+            tracing::info!(path = %e.path.display(), "reading and recording again");
+        }
         match read {
             Ok(r) if r.bytes >= BATCH_BYTES => {}
             _ => return,

@@ -87,9 +87,9 @@ pub struct Engine {
     rendered: u64,
     /// The installer password this open generated, to show once.
     new_password: Option<String>,
-    /// Why the files could not be brought up to date when this open started a new store's
-    /// history (its events are committed all the same).
-    open_problem: Option<String>,
+    /// Why the last render failed, while the files are behind the log (the events are
+    /// committed all the same).
+    files_problem: Option<String>,
 }
 
 impl Engine {
@@ -110,7 +110,7 @@ impl Engine {
 
     /// Start a new store's history (`opts.create`): its site key and installer password.
     /// Their events are committed before anything is rendered, and a render or hook failure
-    /// after that does not fail the open (it is kept for [`Engine::open_problem`]): the
+    /// after that does not fail the open (it is kept for [`Engine::files_problem`]): the
     /// caller's own command still runs, and a store is never started twice.
     fn begin(self, opts: &OpenOptions) -> Result<Engine> {
         let mut engine = self;
@@ -132,8 +132,9 @@ impl Engine {
             engine.new_password = Some(password);
             appended = true;
         }
-        if appended && let Err(e) = engine.render_all() {
-            engine.open_problem = Some(format!("{e:#}"));
+        if appended {
+            // A failure is kept in `files_problem`: the open itself succeeds.
+            let _ = engine.render_all();
         }
         Ok(engine)
     }
@@ -145,10 +146,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Why the files could not be brought up to date after this open started a new store's
-    /// history, if they could not (and no render has succeeded since).
-    pub fn open_problem(&self) -> Option<&str> {
-        self.open_problem.as_deref()
+    /// Why the last render failed, if it did and none has succeeded since: the files are
+    /// behind the log.
+    pub fn files_problem(&self) -> Option<&str> {
+        self.files_problem.as_deref()
     }
 
     /// Open without starting a new store's history (for `journal import`, which brings its
@@ -193,7 +194,7 @@ impl Engine {
             created: false,
             rendered: 0,
             new_password: None,
-            open_problem: None,
+            files_problem: None,
         };
         engine.load()?;
         engine.rendered = engine.read_rendered_marker();

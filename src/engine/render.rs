@@ -131,16 +131,24 @@ impl Engine {
             return Ok(WriteOutcome::default());
         }
         let (files, removals) = self.files_for(affected);
-        let out = self.write_checked(&files, removals)?;
+        let out = self.noting(|e| e.write_checked(&files, removals))?;
         self.mark_rendered();
         Ok(out)
+    }
+
+    /// Run a write, and remember why it failed (for [`Engine::files_problem`]) or that the
+    /// files are current again.
+    fn noting(&mut self, f: impl FnOnce(&Self) -> Result<WriteOutcome>) -> Result<WriteOutcome> {
+        let r = f(self);
+        self.files_problem = r.as_ref().err().map(|e| format!("{e:#}"));
+        r
     }
 
     /// Render everything, and remove generated files that no longer belong to anything.
     pub fn render_all(&mut self) -> Result<WriteOutcome> {
         let files = render::all(&self.state, &self.config.render);
         let stale = self.stale_files(&files);
-        let out = self.write_checked(&files, stale)?;
+        let out = self.noting(|e| e.write_checked(&files, stale))?;
         self.mark_rendered();
         Ok(out)
     }
@@ -266,7 +274,7 @@ impl Engine {
     }
 
     fn mark_rendered(&mut self) {
-        self.open_problem = None;
+        self.files_problem = None;
         // Not synced on purpose: the files it vouches for were synced before, and a lost
         // marker only costs one full render.
         if self.rendered != self.state.last_seq() {

@@ -47,8 +47,12 @@ backend_errors!(
 
 /// The redb-backed event store.
 pub struct RedbStore {
-    db: Database,
+    /// `None` after a write failed and the database could not be opened again yet.
+    db: Option<Database>,
     path: PathBuf,
+    /// A write failed: redb refuses every later write of this handle ("previous I/O error"),
+    /// so the next append opens the database again first (e.g. once space is freed).
+    reopen: bool,
 }
 
 impl RedbStore {
@@ -62,8 +66,9 @@ impl RedbStore {
             match Database::create(path) {
                 Ok(db) => {
                     let store = RedbStore {
-                        db,
+                        db: Some(db),
                         path: path.to_path_buf(),
+                        reopen: false,
                     };
                     store.ensure_tables().map_err(|e| StoreError::Open {
                         location: location(),
@@ -91,38 +96,43 @@ impl RedbStore {
         }
     }
 
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or_else(|| {
+            StoreError::Backend(
+                format!(
+                    "{} could not be opened again after a failed write",
+                    self.path.display()
+                )
+                .into(),
+            )
+        })
+    }
+
+    /// After a failed write: close the database and open it again (redb checks and, if
+    /// needed, repairs it), so that writes work again once the cause is gone.
+    fn reopen(&mut self) -> Result<(), StoreError> {
+        self.db = None;
+        let db = Database::create(&self.path).map_err(|e| StoreError::Open {
+            location: self.path.display().to_string(),
+            source: Box::new(e),
+        })?;
+        self.db = Some(db);
+        self.reopen = false;
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn ensure_tables(&self) -> Result<(), redb::Error> {
-        let tx = self.db.begin_write()?;
-        tx.open_table(EVENTS)?;
-        tx.open_table(BY_MACHINE)?;
-        tx.open_table(SNAPSHOTS)?;
-        tx.open_table(SNAPSHOT_TIMES)?;
-        tx.open_table(LATE)?;
-        tx.open_table(CHECKPOINTS)?;
-        tx.commit()?;
-        Ok(())
-    }
-}
-
-impl EventStore for RedbStore {
-    fn last_seq(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(EVENTS)?;
-        Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
-    }
-
-    fn append(
-        &mut self,
+    fn append_once(
+        &self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
         snapshot: Option<Snapshot<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.db()?.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         {
             let mut events = tx.open_table(EVENTS)?;
@@ -169,12 +179,51 @@ impl EventStore for RedbStore {
         Ok(())
     }
 
+    fn ensure_tables(&self) -> Result<(), redb::Error> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let tx = db.begin_write()?;
+        tx.open_table(EVENTS)?;
+        tx.open_table(BY_MACHINE)?;
+        tx.open_table(SNAPSHOTS)?;
+        tx.open_table(SNAPSHOT_TIMES)?;
+        tx.open_table(LATE)?;
+        tx.open_table(CHECKPOINTS)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl EventStore for RedbStore {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        let tx = self.db()?.begin_read()?;
+        let t = tx.open_table(EVENTS)?;
+        Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
+    }
+
+    fn append(
+        &mut self,
+        batch: &[Append<'_>],
+        checkpoints: &[(&str, &[u8])],
+        snapshot: Option<Snapshot<'_>>,
+    ) -> Result<(), StoreError> {
+        if self.reopen {
+            self.reopen()?;
+        }
+        let result = self.append_once(batch, checkpoints, snapshot);
+        if let Err(StoreError::Backend(_)) = &result {
+            self.reopen = true;
+        }
+        result
+    }
+
     fn scan(
         &self,
         range: RangeInclusive<u64>,
         visit: &mut dyn FnMut(Envelope) -> bool,
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let t = tx.open_table(EVENTS)?;
         for row in t.range(range)? {
             let (k, v) = row?;
@@ -186,7 +235,7 @@ impl EventStore for RedbStore {
     }
 
     fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let t = tx.open_table(BY_MACHINE)?;
         let m = mac.as_u64();
         let mut out = Vec::new();
@@ -197,13 +246,13 @@ impl EventStore for RedbStore {
     }
 
     fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let t = tx.open_table(EVENTS)?;
         t.get(seq)?.map(|v| decode(seq, v.value())).transpose()
     }
 
     fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let t = tx.open_table(SNAPSHOTS)?;
         let mut r = t.range(..=seq)?;
         match r.next_back() {
@@ -216,7 +265,7 @@ impl EventStore for RedbStore {
     }
 
     fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let times = tx.open_table(SNAPSHOT_TIMES)?;
         let at = at.as_microsecond();
         // The latest observation time only grows with the sequence number: the newest
@@ -234,7 +283,7 @@ impl EventStore for RedbStore {
     }
 
     fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let t = tx.open_table(LATE)?;
         let at = at.as_microsecond();
         let mut out = Vec::new();
@@ -248,7 +297,7 @@ impl EventStore for RedbStore {
     }
 
     fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let t = tx.open_table(CHECKPOINTS)?;
         Ok(t.get(source)?.map(|v| v.value().to_vec()))
     }
