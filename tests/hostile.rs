@@ -108,3 +108,106 @@ fn item_4_a_failed_render_is_retried_and_status_and_verify_show_it_meanwhile() {
     t.ok(&["verify"]);
     assert!(!t.ok(&["status"]).contains("behind the log"));
 }
+
+/// Open a connection from `from` (another loopback address than the test's own requests),
+/// send one byte of a request, and keep it.
+fn slow_client(from: std::net::Ipv4Addr, to: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    use std::io::Write;
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::empty(),
+        None,
+    )
+    .ok()?;
+    nix::sys::socket::bind(
+        std::os::fd::AsRawFd::as_raw_fd(&sock),
+        &nix::sys::socket::SockaddrIn::from(std::net::SocketAddrV4::new(from, 0)),
+    )
+    .ok()?;
+    let std::net::SocketAddr::V4(to) = to else {
+        return None;
+    };
+    nix::sys::socket::connect(
+        std::os::fd::AsRawFd::as_raw_fd(&sock),
+        &nix::sys::socket::SockaddrIn::from(to),
+    )
+    .ok()?;
+    let mut s = std::net::TcpStream::from(sock);
+    s.write_all(b"G").ok()?;
+    Some(s)
+}
+
+#[test]
+fn item_3_slow_connections_are_cut_off_and_capped_and_nmtd_keeps_serving() {
+    let t = Nmt::new();
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    // A small open-file limit, as the review had: 128.
+    let d = Daemon::start_wrapped(
+        &t,
+        &["prlimit", "--nofile=128:128", "--"],
+        "127.0.0.1:0",
+        &[],
+    );
+    let addr: std::net::SocketAddr = d.http.parse().unwrap();
+    let start = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for i in 0..400u32 {
+        let from = std::net::Ipv4Addr::new(127, 0, 1 + (i % 4) as u8, 2);
+        if let Some(s) = slow_client(from, addr) {
+            slow.push(s);
+        }
+    }
+    // A body that never comes: its headers promise 100 bytes, one arrives.
+    let mut slow_body = std::net::TcpStream::connect(addr).unwrap();
+    {
+        use std::io::Write;
+        slow_body
+            .write_all(
+                format!(
+                    "POST /v1/report/{}/{} HTTP/1.1\r\nHost: nmtd\r\nContent-Type: \
+                     application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nr",
+                    mac(1).replace(':', "-"),
+                    "0".repeat(32)
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+    }
+    slow.push(slow_body);
+    // Meanwhile every part of nmtd serves: the machine API, the CLI socket, rendering.
+    let token = {
+        let f = t.file(&pxe(&mac(1)));
+        let at = f.find("nmt.token=").unwrap() + "nmt.token=".len();
+        f[at..at + 32].to_string()
+    };
+    let (code, body) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
+    assert_eq!(code, 200, "the machine API answers: {body}");
+    t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
+    assert!(t.path(&pxe(&mac(2))).exists(), "rendering works");
+    assert!(t.ok(&["status"]).contains("nmtd"));
+    // The slow clients are cut off once the header timeout (10 s) has passed: each read
+    // ends (end of file, a reset, or a 408) before 20 s, without us closing anything.
+    let deadline = start + Duration::from_secs(20);
+    let mut open = 0;
+    for mut s in slow {
+        use std::io::Read;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        if let Err(e) = s.read(&mut buf)
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 0, "slow connections still open after 20 s");
+    // And nmtd still serves.
+    let (code, _) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
+    assert_eq!(code, 200);
+}

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -205,5 +206,17 @@ fn hash_password_from_stdin() -> ExitCode {
             eprintln!("nmtd: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Allow as many open files as the hard limit does (the soft limit is often 1024, or lower
+/// under a service manager): clients, logs, the store and rendering all need descriptors.
+fn raise_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
     }
 }

@@ -14,12 +14,12 @@ mod control;
 mod demo;
 mod ingest;
 mod journal;
+mod listen;
 mod machines;
 mod syslog;
 mod upkeep;
 mod web;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -264,14 +264,12 @@ impl Bound {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let web = self.web.map(|(listener, settings)| {
             let app = web_app(self.shared.clone(), settings);
-            tokio::spawn(
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(wait_for(rx.clone()))
-                .into_future(),
-            )
+            tokio::spawn(listen::serve(
+                listener,
+                app,
+                listen::Limits::tcp(),
+                rx.clone(),
+            ))
         });
         let control = axum::serve(
             self.unix,
@@ -279,11 +277,12 @@ impl Bound {
                 .into_make_service_with_connect_info::<control::PeerCred>(),
         )
         .with_graceful_shutdown(wait_for(rx.clone()));
-        let machines = axum::serve(
+        let machines = listen::serve(
             self.tcp,
-            machine_app(self.shared.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(wait_for(rx));
+            machine_app(self.shared.clone()),
+            listen::Limits::tcp(),
+            rx,
+        );
         let socket = self.socket.clone();
         tokio::spawn(async move {
             shutdown.await;

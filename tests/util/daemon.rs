@@ -26,10 +26,18 @@ impl Daemon {
     /// Start nmtd inside a network namespace (when given) with its machine-facing listener
     /// on `http`.
     pub fn start_in(t: &Nmt, netns: Option<&str>, http: &str, extra: &[&str]) -> Daemon {
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_nmtd")]);
+        match netns {
+            Some(ns) => Daemon::start_wrapped(t, &["ip", "netns", "exec", ns], http, extra),
+            None => Daemon::start_wrapped(t, &[], http, extra),
+        }
+    }
+
+    /// Start nmtd through a wrapper command (`ip netns exec NS`, `prlimit --nofile=N:N --`).
+    pub fn start_wrapped(t: &Nmt, wrapper: &[&str], http: &str, extra: &[&str]) -> Daemon {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_nmtd"));
                 c
             }
             None => Command::new(env!("CARGO_BIN_EXE_nmtd")),
