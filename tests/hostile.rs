@@ -211,3 +211,24 @@ fn item_3_slow_connections_are_cut_off_and_capped_and_nmtd_keeps_serving() {
     let (code, _) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
     assert_eq!(code, 200);
 }
+
+#[test]
+fn item_6_a_flood_of_refused_requests_is_logged_a_few_lines_at_a_time() {
+    let t = Nmt::new();
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    let d = Daemon::start(&t, &[]);
+    let bad = format!("/v1/answer/{}/{}", mac(1).replace(':', "-"), "0".repeat(32));
+    for _ in 0..300 {
+        assert_eq!(d.get(&bad).0, 403);
+    }
+    // The next window's first refusal brings the summary of the last one.
+    std::thread::sleep(Duration::from_millis(10_500));
+    assert_eq!(d.get(&bad).0, 403);
+    let log = std::fs::read_to_string(t.dir.path().join("nmtd.log")).unwrap();
+    let one_by_one = log.matches("answer file refused").count();
+    assert!(one_by_one <= 10, "{one_by_one} lines for 301 refusals");
+    assert!(
+        log.contains("295 more machine API requests refused"),
+        "the rest are summarised:\n{log}"
+    );
+}

@@ -13,6 +13,10 @@ use tokio::net::UnixListener;
 use nmt_projections::Source;
 
 use super::{Caller, Published, Shared};
+
+/// Refused requests are logged a few at a time (a flood would fill the log).
+static REFUSED: super::throttle::Throttle =
+    super::throttle::Throttle::new("requests refused by the access rules");
 use crate::app::CliRequest;
 use crate::app::{self, Action, Answer, DaemonStatus, Failure, Reply, Status};
 
@@ -85,7 +89,9 @@ pub(crate) async fn act(
         .await
         .map_err(failed)?;
     if let Err(why) = verdict {
-        tracing::warn!(caller = %caller.name, ?action, %door, "refused: {why}");
+        if REFUSED.allow() {
+            tracing::warn!(caller = %caller.name, ?action, %door, "refused: {why}");
+        }
         shared.count(|c| c.access_refused += 1);
         return Err(Failure::refused(&why));
     }

@@ -21,6 +21,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::throttle::Throttle;
+
+/// Refused requests are logged a few at a time (a flood would fill the log).
+static REFUSED: Throttle = Throttle::new("machine API requests refused");
 
 /// The machine-facing router.
 pub fn machine_app(shared: Arc<Shared>) -> Router {
@@ -61,7 +65,9 @@ async fn report(
     shared
         .write(move |engine| {
             if !token_ok(engine.state(), &mac, &token) {
-                tracing::warn!(%mac, %peer, "install report refused: wrong or missing token");
+                if REFUSED.allow() {
+                    tracing::warn!(%mac, %peer, "install report refused: wrong or missing token");
+                }
                 return refuse(
                     &s2,
                     StatusCode::FORBIDDEN,
@@ -111,7 +117,9 @@ fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> 
     let published = shared.published();
     let st = &published.state;
     if !token_ok(st, &mac, token) {
-        tracing::warn!(%mac, %peer, "answer file refused: wrong token");
+        if REFUSED.allow() {
+            tracing::warn!(%mac, %peer, "answer file refused: wrong token");
+        }
         return wrong_token();
     }
     let cfg = &published.config;
@@ -163,7 +171,9 @@ async fn nocloud_meta_data(
         return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
     };
     if !token_ok(&shared.published().state, &mac, &token) {
-        tracing::warn!(%mac, %peer, "meta-data refused: wrong token");
+        if REFUSED.allow() {
+            tracing::warn!(%mac, %peer, "meta-data refused: wrong token");
+        }
         return wrong_token();
     }
     format!("instance-id: nmt-{}\n", mac.bare()).into_response()

@@ -17,6 +17,7 @@ mod journal;
 mod listen;
 mod machines;
 mod syslog;
+mod throttle;
 mod upkeep;
 mod web;
 
