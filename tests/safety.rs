@@ -1,7 +1,8 @@
 //! Nothing lost, nothing wiped by surprise: regression tests named after the items of the
 //! admin-safety review.
 
-use crate::util::Nmt;
+use crate::util::{Nmt, mac};
+use crate::web::{WebDaemon, css, flash, screenshot, submit, text, with_browser};
 
 #[test]
 fn item_7_a_list_of_groups_sets_each_groups_policy() {
@@ -211,4 +212,157 @@ fn item_5_removing_a_group_never_sends_its_members_to_a_disk_erasing_policy() {
     t.ok(&["assign", "52:54:00:00:00:01", "g3"]);
     let out = t.ok(&["group", "rm", "g3", "--force"]);
     assert!(out.contains("1 machine moved to unknown"), "{out}");
+}
+
+/// Whether the checkbox (or any element) matched by `sel` is checked, in the browser.
+async fn checked(c: &fantoccini::Client, sel: &str) -> bool {
+    let v = c
+        .execute(
+            "const e = document.querySelector(arguments[0]); return !!(e && e.checked);",
+            vec![serde_json::json!(sel)],
+        )
+        .await
+        .unwrap();
+    v == serde_json::json!(true)
+}
+
+/// The width and height of what `sel` matches, as laid out.
+async fn size(c: &fantoccini::Client, sel: &str) -> (f64, f64) {
+    let v = c
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             return [r.width, r.height];",
+            vec![serde_json::json!(sel)],
+        )
+        .await
+        .unwrap();
+    (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
+}
+
+/// The groups `nmt group list` shows.
+fn group_names(t: &Nmt) -> Vec<String> {
+    t.json(&["group", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn item_14_a_group_is_removed_in_the_web_by_saying_where_its_members_go() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics"]);
+    t.ok(&["group", "add", "lab"]);
+    t.ok(&["group", "add", "wipe", "--policy", "install:default"]);
+    t.ok(&["policy", "@unknown", "install:default"]);
+    for n in 1..=3 {
+        let g = if n <= 2 { "physics" } else { "lab" };
+        t.ok(&["machine", "add", &mac(n), "--group", g]);
+    }
+    let url = d.url.clone();
+    let t = &t;
+    with_browser(|c| async move {
+        c.goto(&format!("{url}/groups")).await.unwrap();
+        // Where the members go is a visible choice, not a control clipped to a pixel.
+        let (w, h) = size(&c, "#rm-to-physics").await;
+        assert!(w >= 8.0 && h >= 8.0, "the choice is {w}x{h} px");
+        let label = text(&c, "label[for='rm-to-physics']").await;
+        assert_eq!(label, "Move members to");
+        screenshot(&c, "item-14-groups").await;
+
+        // To unknown, whose policy installs: refused as the CLI refuses it, in the page's
+        // words; nothing moves.
+        let events = t.event_count();
+        css(&c, "#rm-to-physics option[value=unknown]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "tr[data-group='physics'] form.rm button.danger").await;
+        let f = flash(&c).await;
+        assert!(
+            f.starts_with(
+                "nmt: refused: moving the 2 members of \"physics\" to 'unknown' would make them \
+                 install:default at their next boot"
+            ),
+            "{f}"
+        );
+        assert!(
+            f.contains("Move members to") && !f.contains("--") && !f.contains("nmt group"),
+            "{f}"
+        );
+        assert_eq!(t.event_count(), events, "a refusal appends nothing");
+        assert!(group_names(t).contains(&"physics".to_string()));
+        // The CLI refuses the same move, asked for with --force or with --to unknown.
+        let cli = t.fails(&["group", "rm", "physics", "--force"]);
+        assert!(cli.contains("would make them install:default"), "{cli}");
+        let cli = t.fails(&["group", "rm", "physics", "--to", "unknown"]);
+        assert!(cli.contains("would make them install:default"), "{cli}");
+
+        // Into a group whose policy erases disks: asked first; cancelling changes nothing.
+        css(&c, "#rm-to-physics option[value=wipe]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "tr[data-group='physics'] form.rm button.danger").await;
+        let warn = text(&c, "#rm-warning").await;
+        assert!(
+            warn.contains("install:default") && warn.contains("erase their disks"),
+            "{warn}"
+        );
+        screenshot(&c, "item-14-group-rm-confirm").await;
+        submit(&c, "#cancel-group-rm").await;
+        assert_eq!(t.event_count(), events, "asking appends nothing");
+        assert!(group_names(t).contains(&"physics".to_string()));
+
+        // Into lab: removed, its members moved there.
+        css(&c, "#rm-to-physics option[value=lab]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "tr[data-group='physics'] form.rm button.danger").await;
+        let f = flash(&c).await;
+        assert!(f.contains("2 machines moved to lab"), "{f}");
+        assert!(!group_names(t).contains(&"physics".to_string()));
+        let lab = t.json(&["machines", "@lab"]);
+        assert_eq!(lab.as_array().unwrap().len(), 3, "{lab}");
+
+        // A bulk action keeps the machines ticked for the next one.
+        c.goto(&format!("{url}/machines?sort=mac")).await.unwrap();
+        for n in [1, 3] {
+            css(&c, &format!("#rows input[value='{}']", mac(n)))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        css(&c, "#bulk-policy option[value=ltsp]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "button[value=policy]").await;
+        let f = flash(&c).await;
+        assert!(f.contains("policy ltsp set on 2 machines"), "{f}");
+        for n in [1, 3] {
+            let sel = format!("#rows input[value='{}']", mac(n));
+            assert!(checked(&c, &sel).await, "{} is still ticked", mac(n));
+        }
+        assert!(!checked(&c, &format!("#rows input[value='{}']", mac(2))).await);
+        assert_eq!(text(&c, "#nsel").await, "2");
+        // And the next action goes to the same two at once.
+        css(&c, "#bulk-group option[value=wipe]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "button[value=assign]").await;
+        let f = flash(&c).await;
+        assert!(f.contains("assigned 2 machines to wipe"), "{f}");
+        assert_eq!(t.json(&["machines", "@wipe"]).as_array().unwrap().len(), 2);
+    });
 }

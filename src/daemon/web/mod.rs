@@ -13,6 +13,7 @@ mod auth;
 mod live;
 mod page;
 mod views;
+mod words;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

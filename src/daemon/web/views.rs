@@ -149,7 +149,7 @@ fn table(web: &Web, f: &Filter) -> Table {
     }
 }
 
-fn rows_html(t: &Table) -> Markup {
+fn rows_html(t: &Table, ticked: &[String]) -> Markup {
     html! {
         tbody #rows data-count=(t.rows.len()) data-total=(t.total) data-unknown=(t.unknown) {
             @if t.rows.is_empty() {
@@ -160,6 +160,7 @@ fn rows_html(t: &Table) -> Markup {
                 tr.unknown[r.group == UNKNOWN] data-mac=(r.mac) {
                     td.pick {
                         input type="checkbox" name="mac" value=(r.mac) form="act"
+                            checked[ticked.iter().any(|m| Mac::parse(m) == Some(r.mac))]
                             aria-label={ "select " (label) };
                     }
                     td.name {
@@ -227,6 +228,7 @@ pub async fn machines(
     Query(d): Query<Draft>,
 ) -> Html<String> {
     let t = table(&web, &f);
+    let ticked = web.sessions.take_selection(&ctx.sid);
     let (policies, groups, add_groups) = {
         let published = web.shared.published();
         let st = &published.state;
@@ -357,7 +359,7 @@ pub async fn machines(
                         (head("seen", "Last seen"))
                     }
                 }
-                (rows_html(&t))
+                (rows_html(&t, &ticked))
             }
         }
         datalist #policy-words {
@@ -495,7 +497,7 @@ pub fn import_page(web: &Arc<Web>, ctx: &Ctx, pasted: &str, error: Option<&str>)
 
 /// `GET /machines/rows`: the table body alone, for live updates.
 pub async fn machine_rows(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Html<String> {
-    Html(rows_html(&table(&web, &f)).into_string())
+    Html(rows_html(&table(&web, &f), &[]).into_string())
 }
 
 #[derive(Deserialize)]
@@ -902,7 +904,7 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
         members: Vec<String>,
         picker: Markup,
     }
-    let (list, new_picker) = {
+    let (list, new_picker, targets) = {
         let published = web.shared.published();
         let st = &published.state;
         let list: Vec<G> = st
@@ -923,7 +925,11 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
                 }
             })
             .collect();
-        (list, policy_picker(st, "new-policy", None, false))
+        let targets: Vec<(String, String)> = st
+            .groups()
+            .map(|g| (g.name.clone(), st.group_policy(&g.name).to_string()))
+            .collect();
+        (list, policy_picker(st, "new-policy", None, false), targets)
     };
     let body = html! {
         div.titlebar { h1 { "Groups" } }
@@ -972,11 +978,22 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
                             }
                             td.right.nowrap {
                                 @if !g.builtin {
-                                    form.inline method="post" action="/groups/rm" {
+                                    form.inline.rm method="post" action="/groups/rm" {
                                         (hidden(&ctx, "/groups"))
                                         input type="hidden" name="group" value=(g.name);
                                         @if !g.members.is_empty() {
-                                            label.check { input type="checkbox" name="force" value="1"; " move members to unknown" }
+                                            @let id = format!("rm-to-{}", g.name);
+                                            label for=(id) { "Move members to" }
+                                            select id=(id) name="to" required {
+                                                option value="" { "choose a group…" }
+                                                @for (other, policy) in &targets {
+                                                    @if *other != g.name {
+                                                        option value=(other) {
+                                                            (other) " (" (policy) ")"
+                                                        }
+                                                    }
+                                                }
+                                            }
                                         }
                                         button.danger type="submit" { "Remove" }
                                     }
@@ -989,6 +1006,43 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
         }
     };
     page::layout(&web, &ctx, "Groups", Nav::Groups, body)
+}
+
+/// The question `POST /groups/rm` asks before it moves a group's members into a group whose
+/// policy erases disks. Nothing changes until its own form is sent.
+pub fn group_rm_confirm(
+    web: &Arc<Web>,
+    ctx: &Ctx,
+    group: &str,
+    to: &str,
+    members: usize,
+    policy: &str,
+) -> Html<String> {
+    let who = if members == 1 {
+        "its 1 member".to_string()
+    } else {
+        format!("its {members} members")
+    };
+    let body = html! {
+        div.titlebar { h1 { "Remove group " (group) "?" } }
+        div.card.wide.confirm {
+            p #rm-warning {
+                "Group " strong { (to) } " has the policy " span.policy { (policy) } ", which erases "
+                "disks: " (who) " would " strong { "erase their disks" } " at their next boot."
+            }
+            form.inline.confirm-row method="post" action="/groups/rm" {
+                (hidden(ctx, "/groups"))
+                input type="hidden" name="group" value=(group);
+                input type="hidden" name="to" value=(to);
+                input type="hidden" name="confirmed" value="1";
+                button.danger.solid #confirm-group-rm type="submit" {
+                    "Move them to " (to) " and remove " (group)
+                }
+                a.button #cancel-group-rm href="/groups" { "Cancel" }
+            }
+        }
+    };
+    page::layout(web, ctx, "Remove group", Nav::Groups, body)
 }
 
 /// `GET /profiles`.
