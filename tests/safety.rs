@@ -366,3 +366,148 @@ fn item_14_a_group_is_removed_in_the_web_by_saying_where_its_members_go() {
         assert_eq!(t.json(&["machines", "@wipe"]).as_array().unwrap().len(), 2);
     });
 }
+
+/// Visible controls (links, buttons, fields, summaries) smaller than 8×8 px on the page.
+async fn tiny_controls(c: &fantoccini::Client) -> Vec<String> {
+    let v = c
+        .execute(
+            "const out = []; \
+             document.querySelectorAll('a[href], button, input, select, textarea, summary') \
+               .forEach(e => { \
+                 if (e.type === 'hidden' || e.classList.contains('skip')) return; \
+                 const s = getComputedStyle(e); \
+                 if (s.display === 'none' || s.visibility === 'hidden') return; \
+                 if (e.getClientRects().length === 0) return; \
+                 const r = e.getBoundingClientRect(); \
+                 if (r.width < 8 || r.height < 8) \
+                   out.push(e.outerHTML.slice(0, 120) + ' ' + r.width + 'x' + r.height); \
+               }); \
+             return out;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Whether the page itself overflows sideways, and where the machines table's last column
+/// ends once its own frame is scrolled to the end, against that frame and the window.
+async fn fits(c: &fantoccini::Client) -> serde_json::Value {
+    c.execute(
+        "const wrap = document.querySelector('table.machines').closest('.tablewrap'); \
+         wrap.scrollLeft = wrap.scrollWidth; \
+         const last = document.querySelector('table.machines thead th:last-child'); \
+         const cell = document.querySelector('table.machines tbody tr[data-mac] td:last-child'); \
+         const w = wrap.getBoundingClientRect(); \
+         const l = last.getBoundingClientRect(); \
+         const d = cell.getBoundingClientRect(); \
+         const name = document.querySelector('table.machines tbody tr[data-mac] td.name a') \
+           .getBoundingClientRect(); \
+         return { page: document.documentElement.scrollWidth, inner: window.innerWidth, \
+                  body: document.body.scrollWidth, \
+                  wrapLeft: w.left, wrapRight: w.right, lastLeft: l.left, lastRight: l.right, \
+                  cellRight: d.right, nameLeft: name.left, nameRight: name.right, \
+                  overflow: getComputedStyle(wrap).overflowX };",
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn item_15_every_column_is_reachable_at_800_and_375_px_and_no_control_is_a_pixel() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics-and-astronomy-lab"]);
+    for n in 1..=6 {
+        t.ok(&[
+            "machine",
+            "add",
+            &mac(n),
+            "--name",
+            &format!("a-rather-long-machine-name-{n:02}"),
+            "--group",
+            "physics-and-astronomy-lab",
+            "--ip",
+            &format!("10.200.100.{}", 100 + n),
+        ]);
+    }
+    t.ok(&[
+        "rootdev",
+        "set",
+        "@physics-and-astronomy-lab",
+        "PARTUUID=0123abcd-0123-4567-89ab-0123456789ab",
+    ]);
+    t.ok(&[
+        "policy",
+        &mac(1),
+        "nfsroot:fileserver.example.org:/srv/nfs/roots/x86_64",
+    ]);
+    let url = d.url.clone();
+    with_browser(|c| async move {
+        for width in [800u32, 375] {
+            c.set_window_size(width, 900).await.unwrap();
+            c.goto(&format!("{url}/machines")).await.unwrap();
+            css(&c, "#rows tr[data-mac]").await;
+            let f = fits(&c).await;
+            let n = |k: &str| f[k].as_f64().unwrap();
+            assert!(
+                n("page") <= n("inner") && n("body") <= n("inner"),
+                "at {width} px the page itself is cut off: {f}"
+            );
+            assert!(n("wrapRight") <= n("inner") + 0.5, "at {width} px: {f}");
+            assert!(
+                n("lastLeft") >= n("wrapLeft") - 0.5 && n("lastRight") <= n("wrapRight") + 0.5,
+                "at {width} px the last column is not reachable in its frame: {f}"
+            );
+            assert!(n("cellRight") <= n("wrapRight") + 0.5, "at {width} px: {f}");
+            // Scrolled to its last column, each row still says which machine it is.
+            assert!(
+                n("nameLeft") >= n("wrapLeft") - 0.5 && n("nameRight") <= n("wrapRight") + 0.5,
+                "at {width} px, scrolled to the end, the machine's name is out of view: {f}"
+            );
+            screenshot(&c, &format!("item-15-machines-{width}")).await;
+            for page in [
+                "/machines".to_string(),
+                "/groups".to_string(),
+                "/profiles".to_string(),
+                "/profiles/edit?name=ltsp".to_string(),
+                "/machines/import".to_string(),
+                format!("/machine/{}", mac(1)),
+            ] {
+                c.goto(&format!("{url}{page}")).await.unwrap();
+                css(&c, "main").await;
+                let tiny = tiny_controls(&c).await;
+                assert!(tiny.is_empty(), "{page} at {width} px: {tiny:#?}");
+                // What sticks out of the window (inside a frame that scrolls is fine).
+                let out = c
+                    .execute(
+                        "const out = []; \
+                         const inner = window.innerWidth; \
+                         if (document.documentElement.scrollWidth > inner) { \
+                           document.querySelectorAll('main *').forEach(e => { \
+                             if (e.closest('.tablewrap, pre.code')) return; \
+                             const r = e.getBoundingClientRect(); \
+                             if (r.right > inner + 0.5) \
+                               out.push(e.tagName + '.' + e.className + ' ' + r.right); \
+                           }); \
+                           if (out.length === 0) out.push('the page is wider than the window'); \
+                         } \
+                         return out;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    out,
+                    serde_json::json!([]),
+                    "{page} is cut off at {width} px"
+                );
+            }
+        }
+    });
+}

@@ -184,7 +184,7 @@ fn rows_html(t: &Table, ticked: &[String]) -> Markup {
                             (r.group)
                         }
                     }
-                    td { span.policy { (r.policy) } " " (origin_badge(&r.origin)) }
+                    td.policy-cell { span.policy { (r.policy) } " " (origin_badge(&r.origin)) }
                     td.mono {
                         @match (&r.ip, &r.last_ip) {
                             (Some(ip), _) => { (ip) }
@@ -257,7 +257,7 @@ pub async fn machines(
             (true, true) => "descending",
         };
         html! {
-            th scope="col" aria-sort=(aria) {
+            th.name[key == "name"] scope="col" aria-sort=(aria) {
                 a href={ "/machines" (f.query(sort, dir)) } { (label) }
             }
         }
