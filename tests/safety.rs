@@ -1,7 +1,12 @@
 //! Nothing lost, nothing wiped by surprise: regression tests named after the items of the
 //! admin-safety review.
 
-use crate::util::{Nmt, mac};
+use std::time::Duration;
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::util::{Nmt, append, mac, wait_for};
 use crate::web::{WebDaemon, css, flash, screenshot, submit, text, with_browser};
 
 #[test]
@@ -509,5 +514,263 @@ fn item_15_every_column_is_reachable_at_800_and_375_px_and_no_control_is_a_pixel
                 );
             }
         }
+    });
+}
+
+/// A boot of `m` at `at` in dnsmasq's words: the four DHCP messages, the loader and the
+/// machine's pxelinux entry over TFTP.
+fn dnsmasq_boot(m: &str, ip: &str, at: &jiff::Zoned) -> String {
+    let stamp = at.strftime("%b %e %H:%M:%S");
+    let entry = format!("01-{}", m.replace(':', "-"));
+    format!(
+        "{stamp} boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPOFFER(br0) {ip} {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPREQUEST(br0) {ip} {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPACK(br0) {ip} {m} lab07\n\
+         {stamp} boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.0 to {ip}\n\
+         {stamp} boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.cfg/{entry} to {ip}\n"
+    )
+}
+
+/// `days` days before today (in the local zone), at `hour`:`minute`.
+fn days_ago(days: i64, hour: i8, minute: i8) -> jiff::Zoned {
+    let tz = jiff::tz::TimeZone::system();
+    let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    let d = today.checked_sub(jiff::Span::new().days(days)).unwrap();
+    d.at(hour, minute, 0, 0).to_zoned(tz).unwrap()
+}
+
+/// A JavaScript expression's value on the page.
+async fn js(c: &fantoccini::Client, expr: &str) -> serde_json::Value {
+    c.execute(&format!("return {expr};"), vec![]).await.unwrap()
+}
+
+#[test]
+fn item_16_a_boot_is_one_row_with_its_lines_inside_filtered_paged_and_drawn_by_day() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    let d = WebDaemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let m = mac(7);
+    t.ok(&["machine", "add", &m, "--name", "lab07"]);
+    let boots = |t: &Nmt| t.json(&["boots", "lab07"]).as_array().unwrap().len();
+    let feed = |lines: String, want: usize| {
+        append(&log, &lines);
+        wait_for("the boots to be ingested", Duration::from_secs(30), || {
+            boots(&t) == want
+        });
+    };
+    // Ten days of local boots, two days of installs, then five busy days of LTSP.
+    feed(
+        (16..=25)
+            .map(|d| dnsmasq_boot(&m, "10.0.0.77", &days_ago(d, 8, 0)))
+            .collect(),
+        10,
+    );
+    t.ok(&["policy", "lab07", "install:default"]);
+    feed(
+        [12, 11]
+            .iter()
+            .map(|d| dnsmasq_boot(&m, "10.0.0.77", &days_ago(*d, 9, 0)))
+            .collect(),
+        12,
+    );
+    t.ok(&["policy", "lab07", "ltsp"]);
+    let mut busy = String::new();
+    for d in (1..=5).rev() {
+        for h in 0..9 {
+            busy += &dnsmasq_boot(&m, "10.0.0.77", &days_ago(d, 8 + h, 0));
+        }
+    }
+    feed(busy, 57);
+    let history = t.json(&["history", "lab07"]).as_array().unwrap().len();
+    assert_eq!(history, 57 * 6 + 3, "six events a boot, and three changes");
+    let url = d.url.clone();
+    let (t, log, m) = (&t, &log, &m);
+    with_browser(|c| async move {
+        let page = format!("{url}/machine/{m}");
+        c.goto(&page).await.unwrap();
+        css(&c, "#live.on").await;
+        screenshot(&c, "item-16-machine").await;
+        // One row a boot, newest first, fifty a page: no DHCP line stands alone.
+        let top = "#timeline > ol.timeline > li";
+        assert_eq!(
+            js(&c, &format!("document.querySelectorAll('{top}').length")).await,
+            json!(50)
+        );
+        assert_eq!(
+            js(
+                &c,
+                &format!("document.querySelectorAll('{top}.dhcp, {top}.file').length")
+            )
+            .await,
+            json!(0)
+        );
+        let first = text(&c, &format!("{top}:first-child summary")).await;
+        assert!(
+            first.contains("ltsp booted kernel")
+                && first.contains(&format!("pxelinux.cfg/01-{}", m.replace(':', "-")))
+                && first.contains("policy ltsp set by"),
+            "{first}"
+        );
+        // The newest boot is near the top of the page, not under 300 rows.
+        let y = js(
+            &c,
+            &format!(
+                "document.querySelector('{top}.boot').getBoundingClientRect().top + window.scrollY"
+            ),
+        )
+        .await;
+        assert!(y.as_f64().unwrap() < 1400.0, "the first boot is at {y} px");
+        // Its lines are inside, shown when it is opened.
+        let inner = format!("{top}:first-child ol.lines li");
+        assert_eq!(
+            js(
+                &c,
+                &format!("document.querySelector('{inner}').checkVisibility()")
+            )
+            .await,
+            json!(false),
+            "closed at first"
+        );
+        css(&c, &format!("{top}:first-child summary"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        let lines = js(
+            &c,
+            &format!("Array.from(document.querySelectorAll('{inner}')).map(l => l.className)"),
+        )
+        .await;
+        assert_eq!(
+            lines,
+            json!(["dhcp", "dhcp", "dhcp", "dhcp", "file", "boot"]),
+            "DHCP, the loader over TFTP, then the entry"
+        );
+        assert!(text(&c, &inner).await.contains("DHCP"));
+
+        // The strip: 28 days, each with a tooltip, coloured by what was booted.
+        assert_eq!(
+            js(&c, "document.querySelectorAll('#boot-cells g.day').length").await,
+            json!(28)
+        );
+        let day = |n: i64| days_ago(n, 12, 0).date().to_string();
+        let kinds = |n: i64| {
+            let c = c.clone();
+            let sel = format!("#boot-cells g.day[data-date='{}']", day(n));
+            async move {
+                let kinds = css(&c, &sel).await.attr("data-kinds").await.unwrap();
+                let title = text(&c, &format!("{sel} title")).await;
+                let title = if title.is_empty() {
+                    js(
+                        &c,
+                        &format!("document.querySelector(\"{sel} title\").textContent"),
+                    )
+                    .await
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+                } else {
+                    title
+                };
+                (kinds.unwrap_or_default(), title)
+            }
+        };
+        let (k, title) = kinds(20).await;
+        assert_eq!(k, "localboot", "{title}");
+        assert!(title.contains("1 boot: localboot ×1"), "{title}");
+        let (k, _) = kinds(12).await;
+        assert_eq!(k, "install");
+        let (k, title) = kinds(3).await;
+        assert_eq!(k, "ltsp");
+        assert!(title.contains("9 boots: ltsp ×9"), "{title}");
+        let (k, title) = kinds(14).await;
+        assert_eq!(k, "");
+        assert!(title.ends_with("no boot"), "{title}");
+        let legend = text(&c, "ul.strip-legend").await;
+        for k in ["localboot", "install", "image", "ltsp", "nfsroot", "custom"] {
+            assert!(legend.contains(k), "{legend}");
+        }
+        let fill = js(
+            &c,
+            &format!(
+                "getComputedStyle(document.querySelector(\"#boot-cells g.day[data-date='{}'] \
+                 rect.k-ltsp\")).fill",
+                day(3)
+            ),
+        )
+        .await;
+        assert_ne!(fill, json!("none"), "{fill}");
+
+        // Older and newer pages.
+        submit(&c, "#older").await;
+        assert_eq!(text(&c, "#page-of").await, "entries 51–60 of 60");
+        let rows = c.find_all(Locator::Css(top)).await.unwrap();
+        assert_eq!(rows.len(), 10);
+        let last = rows.last().unwrap().text().await.unwrap();
+        assert!(last.contains("registered"), "{last}");
+        submit(&c, "#newer").await;
+        assert_eq!(text(&c, "#page-of").await, "entries 1–50 of 60");
+
+        // Only changes: the form's kinds are query parameters.
+        for k in ["boot", "dhcp", "file", "install", "log"] {
+            css(&c, &format!("#kinds input[value={k}]"))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        submit(&c, "#kinds button[type=submit]").await;
+        assert!(
+            c.current_url()
+                .await
+                .unwrap()
+                .as_str()
+                .ends_with("?kind=admin")
+        );
+        let classes = js(
+            &c,
+            &format!("Array.from(document.querySelectorAll('{top}')).map(l => l.className)"),
+        )
+        .await;
+        assert_eq!(classes, json!(["admin", "admin", "admin"]), "{classes}");
+        // Only DHCP: every DHCP line on its own, fifty a page.
+        c.goto(&format!("{page}?kind=dhcp")).await.unwrap();
+        let classes = js(
+            &c,
+            &format!("Array.from(new Set(Array.from(document.querySelectorAll('{top}')).map(l => l.className)))"),
+        )
+        .await;
+        assert_eq!(classes, json!(["dhcp"]));
+        assert_eq!(
+            text(&c, "#page-of").await,
+            format!("entries 1–50 of {}", 57 * 4)
+        );
+        screenshot(&c, "item-16-dhcp-only").await;
+
+        // The first page follows new boots live.
+        c.goto(&page).await.unwrap();
+        css(&c, "#live.on").await;
+        let before = js(&c, &format!("document.querySelector('{top}').dataset.seq")).await;
+        c.execute("window.__stayed = 16;", vec![]).await.unwrap();
+        append(log, &dnsmasq_boot(m, "10.0.0.77", &jiff::Zoned::now()));
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(&format!("{top}.boot.new:first-child")))
+            .await
+            .expect("the new boot arrives without a reload");
+        let after = js(&c, &format!("document.querySelector('{top}').dataset.seq")).await;
+        assert_ne!(before, after);
+        assert_eq!(js(&c, "window.__stayed").await, json!(16));
+        let today = js(
+            &c,
+            &format!(
+                "document.querySelector(\"#boot-cells g.day[data-date='{}']\").dataset.boots",
+                days_ago(0, 12, 0).date()
+            ),
+        )
+        .await;
+        assert_eq!(today, json!("1"), "the strip follows too");
+        assert_eq!(t.json(&["boots", "lab07"]).as_array().unwrap().len(), 58);
     });
 }

@@ -12,6 +12,7 @@ mod assets;
 mod auth;
 mod live;
 mod page;
+mod timeline;
 mod views;
 mod words;
 

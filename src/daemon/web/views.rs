@@ -4,23 +4,21 @@
 //! renders the application layer's typed replies. Changes are never made here (see
 //! `actions`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
-use nmt_projections::{
-    BootRecord, Envelope, Event, Mac, Origin, Profile, ProfileKind, UNKNOWN, describe,
-};
+use nmt_projections::{BootRecord, Envelope, Mac, Origin, Profile, ProfileKind, UNKNOWN};
 use serde::Deserialize;
 
 use super::Web;
 use super::auth::{Ctx, Form};
 use super::page::{self, Nav, ago, group_picker, hidden, origin_badge, policy_picker, when};
+use super::timeline::{self, Ask};
 use crate::app::{self, Action, Failure, MachineView, Reply, ShowView};
 
 /// `GET /`.
@@ -500,34 +498,14 @@ pub async fn machine_rows(State(web): State<Arc<Web>>, Query(f): Query<Filter>) 
     Html(rows_html(&table(&web, &f), &[]).into_string())
 }
 
-#[derive(Deserialize)]
-pub struct AtQuery {
-    #[serde(default)]
-    at: String,
-}
-
-/// One event of a machine's timeline.
-struct Entry {
-    env: Envelope,
-    boot: Option<BootRecord>,
-}
-
-fn kind_of(ev: &Event) -> (&'static str, &'static str) {
-    match ev {
-        Event::DhcpSeen { .. } => ("dhcp", "DHCP"),
-        Event::BootEntryUsed { .. } => ("boot", "Boot"),
-        Event::FileServed { .. } => ("file", "File"),
-        Event::InstallReported { .. } => ("install", "Install report"),
-        Event::InstallerLogged { .. } => ("log", "Installer log"),
-        _ => ("admin", "Change"),
-    }
-}
-
 /// What a machine's page shows.
 struct Loaded {
     /// `nmt show` (as of the time asked), or why not.
     show: Result<ShowView, Failure>,
-    timeline: Vec<Entry>,
+    /// Its history, oldest first.
+    history: Vec<Envelope>,
+    /// Its boots, oldest first.
+    boots: Vec<BootRecord>,
     policies: Markup,
     groups: Markup,
     exists: bool,
@@ -537,7 +515,7 @@ struct Loaded {
 type Refusal = (StatusCode, String);
 
 /// The `{mac}` of a machine URL and its `?at=TIME`, or why not.
-fn machine_query(mac: &str, q: &AtQuery) -> Result<(Mac, Option<Timestamp>), Refusal> {
+fn machine_query(mac: &str, q: &Ask) -> Result<(Mac, Option<Timestamp>), Refusal> {
     let Some(mac) = Mac::parse(mac) else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -611,11 +589,10 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
             Reply::Show(view) => Ok(*view),
             _ => Err(Failure::Said("nmt: `show` answered something else".into())),
         });
-    let boots: BTreeMap<u64, BootRecord> =
-        match app::boots(st, mac, mac.to_string(), None, &history) {
-            Reply::Boots { boots, .. } => boots.into_iter().map(|b| (b.seq, b)).collect(),
-            _ => BTreeMap::new(),
-        };
+    let boots: Vec<BootRecord> = match app::boots(st, mac, mac.to_string(), None, &history) {
+        Reply::Boots { boots, .. } => boots,
+        _ => Vec::new(),
+    };
     let policies = policy_picker(
         st,
         "m-policy",
@@ -625,18 +602,10 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
         true,
     );
     let groups = group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str()));
-    let mut boots = boots;
-    let timeline: Vec<Entry> = history
-        .into_iter()
-        .rev()
-        .map(|env| Entry {
-            boot: boots.remove(&env.seq),
-            env,
-        })
-        .collect();
     Ok(Loaded {
         show,
-        timeline,
+        history,
+        boots,
         policies,
         groups,
         exists,
@@ -646,13 +615,14 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
 /// The parts of a machine's page that follow commits (`data-live`, replaced by id).
 struct Parts {
     sub: Markup,
+    strip: Markup,
     facts: Markup,
     change: Markup,
     timeline: Markup,
     files: Markup,
 }
 
-fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
+fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>, ask: &Ask) -> Parts {
     let here = format!("/machine/{mac}");
     let m = l.show.as_ref().ok().map(|s| &s.machine);
     // Its page's script leaves this form alone while someone is filling it in.
@@ -708,32 +678,9 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
             @if let Some(m) = m { (facts(m)) }
         }
     };
-    let timeline = html! {
-        ol.timeline #timeline data-live {
-            @for e in &l.timeline {
-                @let (class, label) = kind_of(&e.env.event);
-                li class={ (class) @if at.is_some_and(|t| e.env.observed_at > t) { " after" } } data-seq=(e.env.seq) {
-                    time datetime=(e.env.observed_at) { (when(e.env.observed_at)) }
-                    span class={ "chip " (class) } { (label) }
-                    span.what {
-                        @match (&e.env.event, &e.boot) {
-                            (Event::BootEntryUsed { file, .. }, Some(b)) => {
-                                "Booted " strong { (b.booted) }
-                                " (policy " span.policy { (b.policy) } ", entry " (file)
-                                @if let Some(by) = &b.set_by { ", set by " (by) }
-                                ")"
-                            }
-                            (ev, _) => { (describe(ev)) }
-                        }
-                    }
-                    span.actor title="who or what recorded it" {
-                        @if class == "admin" { "by " strong { (e.env.actor) } } @else { (e.env.actor) }
-                    }
-                    a.asof href={ (here) "?at=" (e.env.observed_at) } { "as of" }
-                }
-            }
-        }
-    };
+    let rows = timeline::rows(&l.history, &l.boots, ask);
+    let timeline = timeline::render(&rows, ask, &here, at, false);
+    let strip = timeline::strip(&l.boots, at.unwrap_or_else(Timestamp::now));
     let files = html! {
         div #files data-live {
             @if let Ok(sh) = &l.show {
@@ -748,6 +695,7 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
     };
     Parts {
         sub,
+        strip,
         facts,
         change,
         timeline,
@@ -760,8 +708,9 @@ pub async fn machine(
     State(web): State<Arc<Web>>,
     Extension(ctx): Extension<Ctx>,
     Path(mac): Path<String>,
-    Query(q): Query<AtQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let q = Ask::parse(raw.as_deref());
     let (mac, at) = match machine_query(&mac, &q) {
         Ok(x) => x,
         Err((status, why)) => return super::auth::refuse(status, &why),
@@ -777,11 +726,9 @@ pub async fn machine(
         .ok()
         .and_then(|s| s.machine.name.clone())
         .unwrap_or_else(|| mac.to_string());
-    let live_src = match at {
-        Some(_) => format!("{here}/live?at={}", urlencode(&q.at)),
-        None => format!("{here}/live"),
-    };
-    let p = parts(&l, &ctx, mac, at);
+    // The live parts are fetched as this page asked for them (its time, kinds and page).
+    let live_src = format!("{here}/live{}", q.query(q.page));
+    let p = parts(&l, &ctx, mac, at, &q);
     let body = html! {
         div #machine data-src=(live_src) {
             div.titlebar {
@@ -815,12 +762,23 @@ pub async fn machine(
                     }
                 }
             }
+            (p.strip)
             section aria-labelledby="timeline-h" {
                 h2 #timeline-h { "Timeline" }
-                p.legend {
-                    span.chip.dhcp { "DHCP" } span.chip.boot { "Boot" } span.chip.install { "Install report" }
-                    span.chip.admin { "Change" } span.chip.log { "Installer log" } span.chip.file { "File" }
-                    span.muted { " newest first; “as of” shows the state right after an event" }
+                form.kinds #kinds method="get" action=(here) {
+                    @if !q.at.is_empty() { input type="hidden" name="at" value=(q.at); }
+                    span.muted { "Show" }
+                    @for (k, label) in timeline::KINDS {
+                        label.check.kind {
+                            input type="checkbox" name="kind" value=(k) checked[q.shows(k)];
+                            " " span class={ "chip " (k) } { (label) }
+                        }
+                    }
+                    button type="submit" { "Filter" }
+                    @if !q.kinds.is_empty() { a href=(format!("{here}{}", Ask { kinds: Vec::new(), page: 0, ..q.clone() }.query(0))) { "all" } }
+                }
+                p.legend.muted {
+                    "Newest first; a boot opens to its DHCP and TFTP lines; “as of” shows the state right after an event."
                 }
                 (p.timeline)
             }
@@ -839,8 +797,9 @@ pub async fn machine_live(
     State(web): State<Arc<Web>>,
     Extension(ctx): Extension<Ctx>,
     Path(mac): Path<String>,
-    Query(q): Query<AtQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let q = Ask::parse(raw.as_deref());
     let (mac, at) = match machine_query(&mac, &q) {
         Ok(x) => x,
         Err((status, why)) => return super::auth::refuse(status, &why),
@@ -849,13 +808,9 @@ pub async fn machine_live(
         Ok(l) => l,
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
-    let p = parts(&l, &ctx, mac, at);
-    let all = html! { div { (p.sub) (p.facts) (p.change) (p.timeline) (p.files) } };
+    let p = parts(&l, &ctx, mac, at, &q);
+    let all = html! { div { (p.sub) (p.strip) (p.facts) (p.change) (p.timeline) (p.files) } };
     Html(all.into_string()).into_response()
-}
-
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn facts(m: &MachineView) -> Markup {
