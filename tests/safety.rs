@@ -1,7 +1,13 @@
 //! Nothing lost, nothing wiped by surprise: regression tests named after the items of the
 //! admin-safety review.
 
-use crate::util::Nmt;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::util::{Nmt, append, mac, wait_for};
+use crate::web::{WebDaemon, css, flash, screenshot, submit, text, with_browser};
 
 #[test]
 fn item_7_a_list_of_groups_sets_each_groups_policy() {
@@ -558,4 +564,560 @@ fn must_show_every_mutating_command_on_a_full_disk_records_what_it_says() {
     t.ok(&["render"]);
     t.ok(&["verify"]);
     t.ok(&["render", "--check"]);
+}
+
+/// Whether the checkbox (or any element) matched by `sel` is checked, in the browser.
+async fn checked(c: &fantoccini::Client, sel: &str) -> bool {
+    let v = c
+        .execute(
+            "const e = document.querySelector(arguments[0]); return !!(e && e.checked);",
+            vec![serde_json::json!(sel)],
+        )
+        .await
+        .unwrap();
+    v == serde_json::json!(true)
+}
+
+/// The width and height of what `sel` matches, as laid out.
+async fn size(c: &fantoccini::Client, sel: &str) -> (f64, f64) {
+    let v = c
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             return [r.width, r.height];",
+            vec![serde_json::json!(sel)],
+        )
+        .await
+        .unwrap();
+    (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
+}
+
+/// The groups `nmt group list` shows.
+fn group_names(t: &Nmt) -> Vec<String> {
+    t.json(&["group", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn item_14_a_group_is_removed_in_the_web_by_saying_where_its_members_go() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics"]);
+    t.ok(&["group", "add", "lab"]);
+    t.ok(&["group", "add", "wipe", "--policy", "install:default"]);
+    t.ok(&["policy", "@unknown", "install:default"]);
+    for n in 1..=3 {
+        let g = if n <= 2 { "physics" } else { "lab" };
+        t.ok(&["machine", "add", &mac(n), "--group", g]);
+    }
+    let url = d.url.clone();
+    let t = &t;
+    with_browser(|c| async move {
+        c.goto(&format!("{url}/groups")).await.unwrap();
+        // Where the members go is a visible choice, not a control clipped to a pixel.
+        let (w, h) = size(&c, "#rm-to-physics").await;
+        assert!(w >= 8.0 && h >= 8.0, "the choice is {w}x{h} px");
+        let label = text(&c, "label[for='rm-to-physics']").await;
+        assert_eq!(label, "Move members to");
+        screenshot(&c, "item-14-groups").await;
+
+        // To unknown, whose policy installs: refused as the CLI refuses it, in the page's
+        // words; nothing moves.
+        let events = t.event_count();
+        css(&c, "#rm-to-physics option[value=unknown]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "tr[data-group='physics'] form.rm button.danger").await;
+        let f = flash(&c).await;
+        assert!(
+            f.starts_with(
+                "nmt: refused: moving the 2 members of \"physics\" to 'unknown' would make them \
+                 install:default at their next boot"
+            ),
+            "{f}"
+        );
+        assert!(
+            f.contains("Move members to") && !f.contains("--") && !f.contains("nmt group"),
+            "{f}"
+        );
+        assert_eq!(t.event_count(), events, "a refusal appends nothing");
+        assert!(group_names(t).contains(&"physics".to_string()));
+        // The CLI refuses the same move, asked for with --force or with --to unknown.
+        let cli = t.fails(&["group", "rm", "physics", "--force"]);
+        assert!(cli.contains("would make them install:default"), "{cli}");
+        let cli = t.fails(&["group", "rm", "physics", "--to", "unknown"]);
+        assert!(cli.contains("would make them install:default"), "{cli}");
+
+        // Into a group whose policy erases disks: asked first; cancelling changes nothing.
+        css(&c, "#rm-to-physics option[value=wipe]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "tr[data-group='physics'] form.rm button.danger").await;
+        let warn = text(&c, "#rm-warning").await;
+        assert!(
+            warn.contains("install:default") && warn.contains("erase their disks"),
+            "{warn}"
+        );
+        screenshot(&c, "item-14-group-rm-confirm").await;
+        submit(&c, "#cancel-group-rm").await;
+        assert_eq!(t.event_count(), events, "asking appends nothing");
+        assert!(group_names(t).contains(&"physics".to_string()));
+
+        // Into lab: removed, its members moved there.
+        css(&c, "#rm-to-physics option[value=lab]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "tr[data-group='physics'] form.rm button.danger").await;
+        let f = flash(&c).await;
+        assert!(f.contains("2 machines moved to lab"), "{f}");
+        assert!(!group_names(t).contains(&"physics".to_string()));
+        let lab = t.json(&["machines", "@lab"]);
+        assert_eq!(lab.as_array().unwrap().len(), 3, "{lab}");
+
+        // A bulk action keeps the machines ticked for the next one.
+        c.goto(&format!("{url}/machines?sort=mac")).await.unwrap();
+        for n in [1, 3] {
+            css(&c, &format!("#rows input[value='{}']", mac(n)))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        css(&c, "#bulk-policy option[value=ltsp]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "button[value=policy]").await;
+        let f = flash(&c).await;
+        assert!(f.contains("policy ltsp set on 2 machines"), "{f}");
+        for n in [1, 3] {
+            let sel = format!("#rows input[value='{}']", mac(n));
+            assert!(checked(&c, &sel).await, "{} is still ticked", mac(n));
+        }
+        assert!(!checked(&c, &format!("#rows input[value='{}']", mac(2))).await);
+        assert_eq!(text(&c, "#nsel").await, "2");
+        // And the next action goes to the same two at once.
+        css(&c, "#bulk-group option[value=wipe]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        submit(&c, "button[value=assign]").await;
+        let f = flash(&c).await;
+        assert!(f.contains("assigned 2 machines to wipe"), "{f}");
+        assert_eq!(t.json(&["machines", "@wipe"]).as_array().unwrap().len(), 2);
+    });
+}
+
+/// Visible controls (links, buttons, fields, summaries) smaller than 8×8 px on the page.
+async fn tiny_controls(c: &fantoccini::Client) -> Vec<String> {
+    let v = c
+        .execute(
+            "const out = []; \
+             document.querySelectorAll('a[href], button, input, select, textarea, summary') \
+               .forEach(e => { \
+                 if (e.type === 'hidden' || e.classList.contains('skip')) return; \
+                 const s = getComputedStyle(e); \
+                 if (s.display === 'none' || s.visibility === 'hidden') return; \
+                 if (e.getClientRects().length === 0) return; \
+                 const r = e.getBoundingClientRect(); \
+                 if (r.width < 8 || r.height < 8) \
+                   out.push(e.outerHTML.slice(0, 120) + ' ' + r.width + 'x' + r.height); \
+               }); \
+             return out;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Whether the page itself overflows sideways, and where the machines table's last column
+/// ends once its own frame is scrolled to the end, against that frame and the window.
+async fn fits(c: &fantoccini::Client) -> serde_json::Value {
+    c.execute(
+        "const wrap = document.querySelector('table.machines').closest('.tablewrap'); \
+         wrap.scrollLeft = wrap.scrollWidth; \
+         const last = document.querySelector('table.machines thead th:last-child'); \
+         const cell = document.querySelector('table.machines tbody tr[data-mac] td:last-child'); \
+         const w = wrap.getBoundingClientRect(); \
+         const l = last.getBoundingClientRect(); \
+         const d = cell.getBoundingClientRect(); \
+         const name = document.querySelector('table.machines tbody tr[data-mac] td.name a') \
+           .getBoundingClientRect(); \
+         return { page: document.documentElement.scrollWidth, inner: window.innerWidth, \
+                  body: document.body.scrollWidth, \
+                  wrapLeft: w.left, wrapRight: w.right, lastLeft: l.left, lastRight: l.right, \
+                  cellRight: d.right, nameLeft: name.left, nameRight: name.right, \
+                  overflow: getComputedStyle(wrap).overflowX };",
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn item_15_every_column_is_reachable_at_800_and_375_px_and_no_control_is_a_pixel() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics-and-astronomy-lab"]);
+    for n in 1..=6 {
+        t.ok(&[
+            "machine",
+            "add",
+            &mac(n),
+            "--name",
+            &format!("a-rather-long-machine-name-{n:02}"),
+            "--group",
+            "physics-and-astronomy-lab",
+            "--ip",
+            &format!("10.200.100.{}", 100 + n),
+        ]);
+    }
+    t.ok(&[
+        "rootdev",
+        "set",
+        "@physics-and-astronomy-lab",
+        "PARTUUID=0123abcd-0123-4567-89ab-0123456789ab",
+    ]);
+    t.ok(&[
+        "policy",
+        &mac(1),
+        "nfsroot:fileserver.example.org:/srv/nfs/roots/x86_64",
+    ]);
+    let url = d.url.clone();
+    with_browser(|c| async move {
+        for width in [800u32, 375] {
+            c.set_window_size(width, 900).await.unwrap();
+            c.goto(&format!("{url}/machines")).await.unwrap();
+            css(&c, "#rows tr[data-mac]").await;
+            let f = fits(&c).await;
+            let n = |k: &str| f[k].as_f64().unwrap();
+            assert!(
+                n("page") <= n("inner") && n("body") <= n("inner"),
+                "at {width} px the page itself is cut off: {f}"
+            );
+            assert!(n("wrapRight") <= n("inner") + 0.5, "at {width} px: {f}");
+            assert!(
+                n("lastLeft") >= n("wrapLeft") - 0.5 && n("lastRight") <= n("wrapRight") + 0.5,
+                "at {width} px the last column is not reachable in its frame: {f}"
+            );
+            assert!(n("cellRight") <= n("wrapRight") + 0.5, "at {width} px: {f}");
+            // Scrolled to its last column, each row still says which machine it is.
+            assert!(
+                n("nameLeft") >= n("wrapLeft") - 0.5 && n("nameRight") <= n("wrapRight") + 0.5,
+                "at {width} px, scrolled to the end, the machine's name is out of view: {f}"
+            );
+            screenshot(&c, &format!("item-15-machines-{width}")).await;
+            for page in [
+                "/machines".to_string(),
+                "/groups".to_string(),
+                "/profiles".to_string(),
+                "/profiles/edit?name=ltsp".to_string(),
+                "/machines/import".to_string(),
+                format!("/machine/{}", mac(1)),
+            ] {
+                c.goto(&format!("{url}{page}")).await.unwrap();
+                css(&c, "main").await;
+                let tiny = tiny_controls(&c).await;
+                assert!(tiny.is_empty(), "{page} at {width} px: {tiny:#?}");
+                // What sticks out of the window (inside a frame that scrolls is fine).
+                let out = c
+                    .execute(
+                        "const out = []; \
+                         const inner = window.innerWidth; \
+                         if (document.documentElement.scrollWidth > inner) { \
+                           document.querySelectorAll('main *').forEach(e => { \
+                             if (e.closest('.tablewrap, pre.code')) return; \
+                             const r = e.getBoundingClientRect(); \
+                             if (r.right > inner + 0.5) \
+                               out.push(e.tagName + '.' + e.className + ' ' + r.right); \
+                           }); \
+                           if (out.length === 0) out.push('the page is wider than the window'); \
+                         } \
+                         return out;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    out,
+                    serde_json::json!([]),
+                    "{page} is cut off at {width} px"
+                );
+            }
+        }
+    });
+}
+
+/// A boot of `m` at `at` in dnsmasq's words: the four DHCP messages, the loader and the
+/// machine's pxelinux entry over TFTP.
+fn dnsmasq_boot(m: &str, ip: &str, at: &jiff::Zoned) -> String {
+    let stamp = at.strftime("%b %e %H:%M:%S");
+    let entry = format!("01-{}", m.replace(':', "-"));
+    format!(
+        "{stamp} boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPOFFER(br0) {ip} {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPREQUEST(br0) {ip} {m}\n\
+         {stamp} boot1 dnsmasq-dhcp[812]: DHCPACK(br0) {ip} {m} lab07\n\
+         {stamp} boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.0 to {ip}\n\
+         {stamp} boot1 dnsmasq-tftp[812]: sent /srv/tftp/pxelinux.cfg/{entry} to {ip}\n"
+    )
+}
+
+/// `days` days before today (in the local zone), at `hour`:`minute`.
+fn days_ago(days: i64, hour: i8, minute: i8) -> jiff::Zoned {
+    let tz = jiff::tz::TimeZone::system();
+    let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    let d = today.checked_sub(jiff::Span::new().days(days)).unwrap();
+    d.at(hour, minute, 0, 0).to_zoned(tz).unwrap()
+}
+
+/// A JavaScript expression's value on the page.
+async fn js(c: &fantoccini::Client, expr: &str) -> serde_json::Value {
+    c.execute(&format!("return {expr};"), vec![]).await.unwrap()
+}
+
+#[test]
+fn item_16_a_boot_is_one_row_with_its_lines_inside_filtered_paged_and_drawn_by_day() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    let d = WebDaemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let m = mac(7);
+    t.ok(&["machine", "add", &m, "--name", "lab07"]);
+    let boots = |t: &Nmt| t.json(&["boots", "lab07"]).as_array().unwrap().len();
+    let feed = |lines: String, want: usize| {
+        append(&log, &lines);
+        wait_for("the boots to be ingested", Duration::from_secs(30), || {
+            boots(&t) == want
+        });
+    };
+    // Ten days of local boots, two days of installs, then five busy days of LTSP.
+    feed(
+        (16..=25)
+            .map(|d| dnsmasq_boot(&m, "10.0.0.77", &days_ago(d, 8, 0)))
+            .collect(),
+        10,
+    );
+    t.ok(&["policy", "lab07", "install:default"]);
+    feed(
+        [12, 11]
+            .iter()
+            .map(|d| dnsmasq_boot(&m, "10.0.0.77", &days_ago(*d, 9, 0)))
+            .collect(),
+        12,
+    );
+    t.ok(&["policy", "lab07", "ltsp"]);
+    let mut busy = String::new();
+    for d in (1..=5).rev() {
+        for h in 0..9 {
+            busy += &dnsmasq_boot(&m, "10.0.0.77", &days_ago(d, 8 + h, 0));
+        }
+    }
+    feed(busy, 57);
+    let history = t.json(&["history", "lab07"]).as_array().unwrap().len();
+    assert_eq!(history, 57 * 6 + 3, "six events a boot, and three changes");
+    let url = d.url.clone();
+    let (t, log, m) = (&t, &log, &m);
+    with_browser(|c| async move {
+        let page = format!("{url}/machine/{m}");
+        c.goto(&page).await.unwrap();
+        css(&c, "#live.on").await;
+        screenshot(&c, "item-16-machine").await;
+        // One row a boot, newest first, fifty a page: no DHCP line stands alone.
+        let top = "#timeline > ol.timeline > li";
+        assert_eq!(
+            js(&c, &format!("document.querySelectorAll('{top}').length")).await,
+            json!(50)
+        );
+        assert_eq!(
+            js(
+                &c,
+                &format!("document.querySelectorAll('{top}.dhcp, {top}.file').length")
+            )
+            .await,
+            json!(0)
+        );
+        let first = text(&c, &format!("{top}:first-child summary")).await;
+        assert!(
+            first.contains("ltsp booted kernel")
+                && first.contains(&format!("pxelinux.cfg/01-{}", m.replace(':', "-")))
+                && first.contains("policy ltsp set by"),
+            "{first}"
+        );
+        // The newest boot is near the top of the page, not under 300 rows.
+        let y = js(
+            &c,
+            &format!(
+                "document.querySelector('{top}.boot').getBoundingClientRect().top + window.scrollY"
+            ),
+        )
+        .await;
+        assert!(y.as_f64().unwrap() < 1400.0, "the first boot is at {y} px");
+        // Its lines are inside, shown when it is opened.
+        let inner = format!("{top}:first-child ol.lines li");
+        assert_eq!(
+            js(
+                &c,
+                &format!("document.querySelector('{inner}').checkVisibility()")
+            )
+            .await,
+            json!(false),
+            "closed at first"
+        );
+        css(&c, &format!("{top}:first-child summary"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        let lines = js(
+            &c,
+            &format!("Array.from(document.querySelectorAll('{inner}')).map(l => l.className)"),
+        )
+        .await;
+        assert_eq!(
+            lines,
+            json!(["dhcp", "dhcp", "dhcp", "dhcp", "file", "boot"]),
+            "DHCP, the loader over TFTP, then the entry"
+        );
+        assert!(text(&c, &inner).await.contains("DHCP"));
+
+        // The strip: 28 days, each with a tooltip, coloured by what was booted.
+        assert_eq!(
+            js(&c, "document.querySelectorAll('#boot-cells g.day').length").await,
+            json!(28)
+        );
+        let day = |n: i64| days_ago(n, 12, 0).date().to_string();
+        let kinds = |n: i64| {
+            let c = c.clone();
+            let sel = format!("#boot-cells g.day[data-date='{}']", day(n));
+            async move {
+                let kinds = css(&c, &sel).await.attr("data-kinds").await.unwrap();
+                let title = text(&c, &format!("{sel} title")).await;
+                let title = if title.is_empty() {
+                    js(
+                        &c,
+                        &format!("document.querySelector(\"{sel} title\").textContent"),
+                    )
+                    .await
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+                } else {
+                    title
+                };
+                (kinds.unwrap_or_default(), title)
+            }
+        };
+        let (k, title) = kinds(20).await;
+        assert_eq!(k, "localboot", "{title}");
+        assert!(title.contains("1 boot: localboot ×1"), "{title}");
+        let (k, _) = kinds(12).await;
+        assert_eq!(k, "install");
+        let (k, title) = kinds(3).await;
+        assert_eq!(k, "ltsp");
+        assert!(title.contains("9 boots: ltsp ×9"), "{title}");
+        let (k, title) = kinds(14).await;
+        assert_eq!(k, "");
+        assert!(title.ends_with("no boot"), "{title}");
+        let legend = text(&c, "ul.strip-legend").await;
+        for k in ["localboot", "install", "image", "ltsp", "nfsroot", "custom"] {
+            assert!(legend.contains(k), "{legend}");
+        }
+        let fill = js(
+            &c,
+            &format!(
+                "getComputedStyle(document.querySelector(\"#boot-cells g.day[data-date='{}'] \
+                 rect.k-ltsp\")).fill",
+                day(3)
+            ),
+        )
+        .await;
+        assert_ne!(fill, json!("none"), "{fill}");
+
+        // Older and newer pages.
+        submit(&c, "#older").await;
+        assert_eq!(text(&c, "#page-of").await, "entries 51–60 of 60");
+        let rows = c.find_all(Locator::Css(top)).await.unwrap();
+        assert_eq!(rows.len(), 10);
+        let last = rows.last().unwrap().text().await.unwrap();
+        assert!(last.contains("registered"), "{last}");
+        submit(&c, "#newer").await;
+        assert_eq!(text(&c, "#page-of").await, "entries 1–50 of 60");
+
+        // Only changes: the form's kinds are query parameters.
+        for k in ["boot", "dhcp", "file", "install", "log"] {
+            css(&c, &format!("#kinds input[value={k}]"))
+                .await
+                .click()
+                .await
+                .unwrap();
+        }
+        submit(&c, "#kinds button[type=submit]").await;
+        assert!(
+            c.current_url()
+                .await
+                .unwrap()
+                .as_str()
+                .ends_with("?kind=admin")
+        );
+        let classes = js(
+            &c,
+            &format!("Array.from(document.querySelectorAll('{top}')).map(l => l.className)"),
+        )
+        .await;
+        assert_eq!(classes, json!(["admin", "admin", "admin"]), "{classes}");
+        // Only DHCP: every DHCP line on its own, fifty a page.
+        c.goto(&format!("{page}?kind=dhcp")).await.unwrap();
+        let classes = js(
+            &c,
+            &format!("Array.from(new Set(Array.from(document.querySelectorAll('{top}')).map(l => l.className)))"),
+        )
+        .await;
+        assert_eq!(classes, json!(["dhcp"]));
+        assert_eq!(
+            text(&c, "#page-of").await,
+            format!("entries 1–50 of {}", 57 * 4)
+        );
+        screenshot(&c, "item-16-dhcp-only").await;
+
+        // The first page follows new boots live.
+        c.goto(&page).await.unwrap();
+        css(&c, "#live.on").await;
+        let before = js(&c, &format!("document.querySelector('{top}').dataset.seq")).await;
+        c.execute("window.__stayed = 16;", vec![]).await.unwrap();
+        append(log, &dnsmasq_boot(m, "10.0.0.77", &jiff::Zoned::now()));
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(&format!("{top}.boot.new:first-child")))
+            .await
+            .expect("the new boot arrives without a reload");
+        let after = js(&c, &format!("document.querySelector('{top}').dataset.seq")).await;
+        assert_ne!(before, after);
+        assert_eq!(js(&c, "window.__stayed").await, json!(16));
+        let today = js(
+            &c,
+            &format!(
+                "document.querySelector(\"#boot-cells g.day[data-date='{}']\").dataset.boots",
+                days_ago(0, 12, 0).date()
+            ),
+        )
+        .await;
+        assert_eq!(today, json!("1"), "the strip follows too");
+        assert_eq!(t.json(&["boots", "lab07"]).as_array().unwrap().len(), 58);
+    });
 }

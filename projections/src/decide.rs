@@ -273,6 +273,38 @@ pub enum Refusal {
     /// A built-in group cannot be changed that way.
     #[error("{0}")]
     Builtin(String),
+    /// A machine nmt does not know how to boot locally cannot join `localboot`.
+    #[error(
+        "{machine} has no install report and no root device, so it cannot join 'localboot'; \
+         record one with `nmt installed {mac} DEVICE` or `nmt rootdev set {mac} DEVICE`, \
+         or assign it to a named group with policy localboot"
+    )]
+    NotInstalled {
+        /// The machine, by name or MAC.
+        machine: String,
+        /// Its MAC.
+        mac: Mac,
+    },
+    /// A machine being added cannot join `localboot`.
+    #[error(
+        "a new machine cannot join 'localboot' before it is installed; add it to a named group \
+         with policy localboot, or record its install with `nmt installed`"
+    )]
+    NewIntoLocalboot,
+    /// A group's members cannot move into the group being removed.
+    #[error(
+        "the members of {0:?} cannot move into the group being removed; give another group \
+         with --to"
+    )]
+    MoveIntoItself(String),
+    /// A one-boot policy needs a policy.
+    #[error("--once needs a policy to use for one boot, not 'group'")]
+    OnceWithoutPolicy,
+    /// A one-boot policy for a group's members, and the group has none.
+    #[error(
+        "group {0:?} has no members; --once sets each member's next boot, so there is nothing to do"
+    )]
+    OnceNoMembers(String),
     /// Removing the group would send its members where they erase their disks.
     #[error(
         "moving the {count} member(s) of {group:?} to 'unknown' would make them {policy} at \
@@ -325,8 +357,51 @@ pub enum Refusal {
         users: String,
     },
     /// A node table has bad rows; nothing was imported.
-    #[error("nothing was imported; fix these rows and run the import again:\n{0}")]
-    Import(String),
+    #[error(
+        "nothing was imported; fix these rows and run the import again:\n{}",
+        import_problems(.0)
+    )]
+    Import(Vec<ImportProblem>),
+}
+
+/// A row of a node table that cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportProblem {
+    /// Its line in the table.
+    pub line: usize,
+    /// What is wrong with it.
+    pub what: RowProblem,
+}
+
+/// What is wrong with a row of a node table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RowProblem {
+    /// It names a group that does not exist.
+    NoSuchGroup(String),
+    /// Anything else, in words that hold for every front end.
+    Said(String),
+}
+
+impl std::fmt::Display for ImportProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.what {
+            RowProblem::NoSuchGroup(g) => write!(
+                f,
+                "  line {}: no group named {g:?} ({})",
+                self.line,
+                create_group_hint(g)
+            ),
+            RowProblem::Said(s) => write!(f, "  line {}: {s}", self.line),
+        }
+    }
+}
+
+fn import_problems(rows: &[ImportProblem]) -> String {
+    rows.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn known_groups(state: &State) -> String {
@@ -397,14 +472,10 @@ fn check_localboot_member(state: &State, mac: &Mac) -> Result<(), Refusal> {
     if m.rootdev.is_some() || m.installed.is_some() {
         Ok(())
     } else {
-        Err(Refusal::Builtin(format!(
-            "{} has no install report and no root device, so it cannot join 'localboot'; \
-             record one with `nmt installed {} DEVICE` or `nmt rootdev set {} DEVICE`, \
-             or assign it to a named group with policy localboot",
-            m.name.as_deref().unwrap_or(&m.mac.to_string()),
-            m.mac,
-            m.mac
-        )))
+        Err(Refusal::NotInstalled {
+            machine: m.name.clone().unwrap_or_else(|| m.mac.to_string()),
+            mac: m.mac,
+        })
     }
 }
 
@@ -458,12 +529,7 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                 Some(g) => {
                     let g = need_group(state, &g)?.to_string();
                     if g == LOCALBOOT {
-                        return Err(Refusal::Builtin(
-                            "a new machine cannot join 'localboot' before it is installed; \
-                             add it to a named group with policy localboot, or record its install \
-                             with `nmt installed`"
-                                .into(),
-                        ));
+                        return Err(Refusal::NewIntoLocalboot);
                     }
                     Some(g)
                 }
@@ -555,27 +621,20 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                 });
             }
             let target = match &to {
-                Some(t) if *t == group => {
-                    return Err(Refusal::Builtin(format!(
-                        "the members of {group:?} cannot move into the group being removed; \
-                         give another group with --to"
-                    )));
-                }
+                Some(t) if *t == group => return Err(Refusal::MoveIntoItself(group)),
                 Some(t) => need_group(state, t)?.to_string(),
-                None => {
-                    // Registered machines are not "never seen": they must not inherit a
-                    // policy that erases their disks by surprise.
-                    let unknown = state.group_policy(UNKNOWN);
-                    if !g.members.is_empty() && unknown.erases_disk() {
-                        return Err(Refusal::WouldErase {
-                            group,
-                            count: g.members.len(),
-                            policy: unknown,
-                        });
-                    }
-                    UNKNOWN.to_string()
-                }
+                None => UNKNOWN.to_string(),
             };
+            // Registered machines are not "never seen": they must not inherit a policy that
+            // erases their disks by surprise, whether 'unknown' was asked for or implied.
+            let unknown = state.group_policy(UNKNOWN);
+            if target == UNKNOWN && !g.members.is_empty() && unknown.erases_disk() {
+                return Err(Refusal::WouldErase {
+                    group,
+                    count: g.members.len(),
+                    policy: unknown,
+                });
+            }
             let mut out: Vec<Event> = g
                 .members
                 .iter()
@@ -607,9 +666,7 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             if let Some(p) = &policy {
                 check_policy(state, p)?;
             } else if once {
-                return Err(Refusal::Invalid(
-                    "--once needs a policy to use for one boot, not 'group'".into(),
-                ));
+                return Err(Refusal::OnceWithoutPolicy);
             }
             for m in &macs {
                 need_machine(state, m)?;
@@ -642,10 +699,7 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             check_policy(state, &policy)?;
             if once {
                 if g.members.is_empty() {
-                    return Err(Refusal::Invalid(format!(
-                        "group {group:?} has no members; --once sets each member's next boot, \
-                         so there is nothing to do"
-                    )));
+                    return Err(Refusal::OnceNoMembers(group));
                 }
                 return Ok(g
                     .members
@@ -826,7 +880,7 @@ fn profile_users(state: &State, name: &str) -> String {
 }
 
 fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refusal> {
-    let mut errors: Vec<String> = Vec::new();
+    let mut errors: Vec<ImportProblem> = Vec::new();
     let mut out = Vec::with_capacity(rows.len());
     let mut seen_mac: HashMap<Mac, usize> = HashMap::new();
     let mut seen_name: HashMap<String, usize> = HashMap::new();
@@ -836,7 +890,8 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
     let mut parsed = Vec::with_capacity(rows.len());
     for row in &rows {
         let line = row.line;
-        let mut err = |e: String| errors.push(format!("  line {line}: {e}"));
+        let mut problem = |what: RowProblem| errors.push(ImportProblem { line, what });
+        let mut err = |e: String| problem(RowProblem::Said(e));
         let Some(mac) = Mac::parse(&row.mac) else {
             err(format!(
                 "{:?} is not a MAC address (want e.g. 52:54:00:12:34:56)",
@@ -896,7 +951,7 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
                 }
                 Some(_) => Some(g.to_string()),
                 None => {
-                    err(format!("no group named {g:?} ({})", create_group_hint(g)));
+                    problem(RowProblem::NoSuchGroup(g.to_string()));
                     None
                 }
             }
@@ -910,20 +965,23 @@ fn decide_import(state: &State, rows: Vec<ImportRow>) -> Result<Vec<Event>, Refu
             && owner.mac != *mac
             && !in_table.contains_key(&owner.mac)
         {
-            errors.push(format!(
-                "  line {}: the name {n} already belongs to {}",
-                seen_mac[mac], owner.mac
-            ));
+            errors.push(ImportProblem {
+                line: seen_mac[mac],
+                what: RowProblem::Said(format!("the name {n} already belongs to {}", owner.mac)),
+            });
         }
         if let Some(a) = ip
             && let Err(e) = check_ip(state, mac, *a)
             && !matches!(&e, Refusal::IpTaken { owner, .. } if in_table.contains_key(owner))
         {
-            errors.push(format!("  line {}: {e}", seen_mac[mac]));
+            errors.push(ImportProblem {
+                line: seen_mac[mac],
+                what: RowProblem::Said(e.to_string()),
+            });
         }
     }
     if !errors.is_empty() {
-        return Err(Refusal::Import(errors.join("\n")));
+        return Err(Refusal::Import(errors));
     }
     for (mac, name, ip, group) in parsed {
         match state.machine(&mac) {

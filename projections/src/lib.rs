@@ -46,7 +46,7 @@ mod decide_tests;
 
 pub use affected::Affected;
 pub use boots::{BootRecord, BootTracker, OneShotSpent};
-pub use decide::{Command, ImportRow, NamePattern, Refusal, decide};
+pub use decide::{Command, ImportProblem, ImportRow, NamePattern, Refusal, RowProblem, decide};
 pub use describe::describe;
 pub use event::{DecodeError, Envelope, Event, ReportVia, SCHEMA_VERSION, Source, upcast};
 pub use mac::{Mac, MacError};

@@ -102,12 +102,24 @@ impl Reply {
     }
 }
 
-/// Why an action failed, for the caller to print.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Why an action failed, for the caller to print. Two failures are equal when they say the
+/// same (a refusal that crossed the socket equals the one decided).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Failure {
-    /// The whole message, as printed (`nmt: refused: …`, `nmt: …`).
+    /// The whole message, as printed (`nmt: …`).
     Said(String),
+    /// A domain rule refused the change. `said` is the refusal in the command line's words
+    /// (`nmt: refused: …`), which is what crosses the socket; `refusal` is what it was, for a
+    /// front end in this process that says it in its own words (the web UI names its
+    /// buttons and fields, not `--force` or `--to`).
+    Refused {
+        /// The message, as printed.
+        said: String,
+        /// The refusal itself (only in the process that decided).
+        #[serde(skip)]
+        refusal: Option<nmt_projections::Refusal>,
+    },
     /// `nmt show MAC --at T` for a machine not known yet then (the time is the caller's to
     /// write in its zone).
     NotKnownYet {
@@ -125,10 +137,13 @@ impl Failure {
         if let Some(f) = e.downcast_ref::<Failure>() {
             return f.clone();
         }
-        Failure::Said(match e.downcast_ref::<nmt_projections::Refusal>() {
-            Some(r) => format!("nmt: refused: {r}"),
-            None => format!("nmt: {e:#}"),
-        })
+        match e.downcast_ref::<nmt_projections::Refusal>() {
+            Some(r) => Failure::Refused {
+                said: format!("nmt: refused: {r}"),
+                refusal: Some(r.clone()),
+            },
+            None => Failure::Said(format!("nmt: {e:#}")),
+        }
     }
 
     /// Refused by the access rules.
@@ -139,13 +154,32 @@ impl Failure {
     /// The message, with times in this process's time zone.
     pub fn message(&self) -> String {
         match self {
-            Failure::Said(s) => s.clone(),
+            Failure::Said(s) | Failure::Refused { said: s, .. } => s.clone(),
             Failure::NotKnownYet { machine, at } => {
                 format!("nmt: {machine} was not known yet at {}", local_time(*at))
             }
         }
     }
 }
+
+impl PartialEq for Failure {
+    fn eq(&self, other: &Failure) -> bool {
+        match (self, other) {
+            (Failure::Refused { said: a, .. }, Failure::Refused { said: b, .. }) => a == b,
+            (Failure::Said(a), Failure::Said(b)) => a == b,
+            (
+                Failure::NotKnownYet { machine, at },
+                Failure::NotKnownYet {
+                    machine: m2,
+                    at: a2,
+                },
+            ) => machine == m2 && at == a2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Failure {}
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

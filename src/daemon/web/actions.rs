@@ -126,6 +126,12 @@ pub async fn machines(
         return mistake(&web, &ctx, &form, &format!("{bad:?} is not a MAC address"));
     }
     let range = macs.join(",");
+    // The machines page after the action shows the same machines ticked, for the next
+    // action on them.
+    if back(&form, "/machines").starts_with("/machines") {
+        web.sessions
+            .keep_selection(&ctx.sid, macs.iter().map(|m| m.to_string()).collect());
+    }
     let action = match op {
         "assign" => match form.get("group") {
             Some(g) => Action::Assign {
@@ -268,11 +274,11 @@ pub async fn machine_import(
     }
     let rows = match parse_node_table(&text, &source) {
         Ok(rows) => rows,
-        Err(e) => return refused(Failure::of(&e).message()),
+        Err(e) => return refused(super::words::failure(&Failure::of(&e))),
     };
     let out = run(&web, &ctx, Action::MachineImport { rows }).await;
     if let Err(f) = &out {
-        return refused(f.message());
+        return refused(super::words::failure(f));
     }
     flash_output(&web, &ctx, &out);
     Redirect::to("/machines").into_response()
@@ -336,7 +342,7 @@ fn flash_output(web: &Web, ctx: &Ctx, out: &Answer) {
         },
         Err(f) => Flash {
             ok: false,
-            text: f.message(),
+            text: super::words::failure(f),
         },
     };
     web.sessions.flash(&ctx.sid, flash);
@@ -376,7 +382,10 @@ pub async fn group_add(
     act(&web, &ctx, &form, action).await
 }
 
-/// `POST /groups/rm`: refused while the group has members, unless asked to move them.
+/// `POST /groups/rm`: `nmt group rm GROUP [--to GROUP | --force]`. Its members go to the
+/// group chosen under "Move members to" (`to`); choosing `unknown` is `--force`, refused like
+/// it when `unknown`'s policy would erase their disks. Moving them into another group whose
+/// policy erases disks is asked first (`views::group_rm_confirm`).
 pub async fn group_rm(
     State(web): State<Arc<Web>>,
     Extension(ctx): Extension<Ctx>,
@@ -385,10 +394,31 @@ pub async fn group_rm(
     let Some(group) = form.get("group") else {
         return mistake(&web, &ctx, &form, "which group?");
     };
+    let target = form.get("to");
+    let (force, to) = match target {
+        Some(nmt_projections::UNKNOWN) => (true, None),
+        Some(t) => (false, Some(t.to_string())),
+        None => (false, None),
+    };
+    if let Some(t) = &to
+        && form.get("confirmed").is_none()
+    {
+        let ask = {
+            let published = web.shared.published();
+            let st = &published.state;
+            let members = st.group(group).map_or(0, |g| g.members.len());
+            let policy = st.group_policy(t);
+            (members > 0 && st.group(t).is_some() && policy.erases_disk())
+                .then(|| (members, policy.to_string()))
+        };
+        if let Some((members, policy)) = ask {
+            return views::group_rm_confirm(&web, &ctx, group, t, members, &policy).into_response();
+        }
+    }
     let action = Action::GroupRm {
         group: group.to_string(),
-        force: form.get("force").is_some(),
-        to: None,
+        force,
+        to,
     };
     act(&web, &ctx, &form, action).await
 }

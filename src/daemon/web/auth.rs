@@ -38,6 +38,9 @@ struct Session {
     user: Option<String>,
     csrf: String,
     flash: Option<Flash>,
+    /// The machines ticked when the last action on them was sent, ticked again on the
+    /// machines page it leads to.
+    selected: Vec<String>,
     seen: Instant,
 }
 
@@ -158,6 +161,7 @@ impl Sessions {
                 user: ctx.user.clone(),
                 csrf: ctx.csrf.clone(),
                 flash: None,
+                selected: Vec::new(),
                 seen: Instant::now(),
             },
         );
@@ -178,6 +182,21 @@ impl Sessions {
     /// The message left for this page, once.
     pub fn take_flash(&self, sid: &str) -> Option<Flash> {
         self.lock().get_mut(sid).and_then(|s| s.flash.take())
+    }
+
+    /// Keep which machines were ticked for the session's next machines page.
+    pub fn keep_selection(&self, sid: &str, macs: Vec<String>) {
+        if let Some(s) = self.lock().get_mut(sid) {
+            s.selected = macs;
+        }
+    }
+
+    /// The machines ticked before the last action, once.
+    pub fn take_selection(&self, sid: &str) -> Vec<String> {
+        self.lock()
+            .get_mut(sid)
+            .map(|s| std::mem::take(&mut s.selected))
+            .unwrap_or_default()
     }
 }
 

@@ -12,7 +12,9 @@ mod assets;
 mod auth;
 mod live;
 mod page;
+mod timeline;
 mod views;
+mod words;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

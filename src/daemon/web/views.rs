@@ -4,23 +4,21 @@
 //! renders the application layer's typed replies. Changes are never made here (see
 //! `actions`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
-use nmt_projections::{
-    BootRecord, Envelope, Event, Mac, Origin, Profile, ProfileKind, UNKNOWN, describe,
-};
+use nmt_projections::{BootRecord, Envelope, Mac, Origin, Profile, ProfileKind, UNKNOWN};
 use serde::Deserialize;
 
 use super::Web;
 use super::auth::{Ctx, Form};
 use super::page::{self, Nav, ago, group_picker, hidden, origin_badge, policy_picker, when};
+use super::timeline::{self, Ask};
 use crate::app::{self, Action, Failure, MachineView, Reply, ShowView};
 
 /// `GET /`.
@@ -149,7 +147,7 @@ fn table(web: &Web, f: &Filter) -> Table {
     }
 }
 
-fn rows_html(t: &Table) -> Markup {
+fn rows_html(t: &Table, ticked: &[String]) -> Markup {
     html! {
         tbody #rows data-count=(t.rows.len()) data-total=(t.total) data-unknown=(t.unknown) {
             @if t.rows.is_empty() {
@@ -160,6 +158,7 @@ fn rows_html(t: &Table) -> Markup {
                 tr.unknown[r.group == UNKNOWN] data-mac=(r.mac) {
                     td.pick {
                         input type="checkbox" name="mac" value=(r.mac) form="act"
+                            checked[ticked.iter().any(|m| Mac::parse(m) == Some(r.mac))]
                             aria-label={ "select " (label) };
                     }
                     td.name {
@@ -183,7 +182,7 @@ fn rows_html(t: &Table) -> Markup {
                             (r.group)
                         }
                     }
-                    td { span.policy { (r.policy) } " " (origin_badge(&r.origin)) }
+                    td.policy-cell { span.policy { (r.policy) } " " (origin_badge(&r.origin)) }
                     td.mono {
                         @match (&r.ip, &r.last_ip) {
                             (Some(ip), _) => { (ip) }
@@ -227,6 +226,7 @@ pub async fn machines(
     Query(d): Query<Draft>,
 ) -> Html<String> {
     let t = table(&web, &f);
+    let ticked = web.sessions.take_selection(&ctx.sid);
     let (policies, groups, add_groups) = {
         let published = web.shared.published();
         let st = &published.state;
@@ -255,7 +255,7 @@ pub async fn machines(
             (true, true) => "descending",
         };
         html! {
-            th scope="col" aria-sort=(aria) {
+            th.name[key == "name"] scope="col" aria-sort=(aria) {
                 a href={ "/machines" (f.query(sort, dir)) } { (label) }
             }
         }
@@ -357,7 +357,7 @@ pub async fn machines(
                         (head("seen", "Last seen"))
                     }
                 }
-                (rows_html(&t))
+                (rows_html(&t, &ticked))
             }
         }
         datalist #policy-words {
@@ -495,37 +495,17 @@ pub fn import_page(web: &Arc<Web>, ctx: &Ctx, pasted: &str, error: Option<&str>)
 
 /// `GET /machines/rows`: the table body alone, for live updates.
 pub async fn machine_rows(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Html<String> {
-    Html(rows_html(&table(&web, &f)).into_string())
-}
-
-#[derive(Deserialize)]
-pub struct AtQuery {
-    #[serde(default)]
-    at: String,
-}
-
-/// One event of a machine's timeline.
-struct Entry {
-    env: Envelope,
-    boot: Option<BootRecord>,
-}
-
-fn kind_of(ev: &Event) -> (&'static str, &'static str) {
-    match ev {
-        Event::DhcpSeen { .. } => ("dhcp", "DHCP"),
-        Event::BootEntryUsed { .. } => ("boot", "Boot"),
-        Event::FileServed { .. } => ("file", "File"),
-        Event::InstallReported { .. } => ("install", "Install report"),
-        Event::InstallerLogged { .. } => ("log", "Installer log"),
-        _ => ("admin", "Change"),
-    }
+    Html(rows_html(&table(&web, &f), &[]).into_string())
 }
 
 /// What a machine's page shows.
 struct Loaded {
     /// `nmt show` (as of the time asked), or why not.
     show: Result<ShowView, Failure>,
-    timeline: Vec<Entry>,
+    /// Its history, oldest first.
+    history: Vec<Envelope>,
+    /// Its boots, oldest first.
+    boots: Vec<BootRecord>,
     policies: Markup,
     groups: Markup,
     exists: bool,
@@ -535,7 +515,7 @@ struct Loaded {
 type Refusal = (StatusCode, String);
 
 /// The `{mac}` of a machine URL and its `?at=TIME`, or why not.
-fn machine_query(mac: &str, q: &AtQuery) -> Result<(Mac, Option<Timestamp>), Refusal> {
+fn machine_query(mac: &str, q: &Ask) -> Result<(Mac, Option<Timestamp>), Refusal> {
     let Some(mac) = Mac::parse(mac) else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -609,11 +589,10 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
             Reply::Show(view) => Ok(*view),
             _ => Err(Failure::Said("nmt: `show` answered something else".into())),
         });
-    let boots: BTreeMap<u64, BootRecord> =
-        match app::boots(st, mac, mac.to_string(), None, &history) {
-            Reply::Boots { boots, .. } => boots.into_iter().map(|b| (b.seq, b)).collect(),
-            _ => BTreeMap::new(),
-        };
+    let boots: Vec<BootRecord> = match app::boots(st, mac, mac.to_string(), None, &history) {
+        Reply::Boots { boots, .. } => boots,
+        _ => Vec::new(),
+    };
     let policies = policy_picker(
         st,
         "m-policy",
@@ -623,18 +602,10 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
         true,
     );
     let groups = group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str()));
-    let mut boots = boots;
-    let timeline: Vec<Entry> = history
-        .into_iter()
-        .rev()
-        .map(|env| Entry {
-            boot: boots.remove(&env.seq),
-            env,
-        })
-        .collect();
     Ok(Loaded {
         show,
-        timeline,
+        history,
+        boots,
         policies,
         groups,
         exists,
@@ -644,13 +615,14 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
 /// The parts of a machine's page that follow commits (`data-live`, replaced by id).
 struct Parts {
     sub: Markup,
+    strip: Markup,
     facts: Markup,
     change: Markup,
     timeline: Markup,
     files: Markup,
 }
 
-fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
+fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>, ask: &Ask) -> Parts {
     let here = format!("/machine/{mac}");
     let m = l.show.as_ref().ok().map(|s| &s.machine);
     // Its page's script leaves this form alone while someone is filling it in.
@@ -706,32 +678,9 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
             @if let Some(m) = m { (facts(m)) }
         }
     };
-    let timeline = html! {
-        ol.timeline #timeline data-live {
-            @for e in &l.timeline {
-                @let (class, label) = kind_of(&e.env.event);
-                li class={ (class) @if at.is_some_and(|t| e.env.observed_at > t) { " after" } } data-seq=(e.env.seq) {
-                    time datetime=(e.env.observed_at) { (when(e.env.observed_at)) }
-                    span class={ "chip " (class) } { (label) }
-                    span.what {
-                        @match (&e.env.event, &e.boot) {
-                            (Event::BootEntryUsed { file, .. }, Some(b)) => {
-                                "Booted " strong { (b.booted) }
-                                " (policy " span.policy { (b.policy) } ", entry " (file)
-                                @if let Some(by) = &b.set_by { ", set by " (by) }
-                                ")"
-                            }
-                            (ev, _) => { (describe(ev)) }
-                        }
-                    }
-                    span.actor title="who or what recorded it" {
-                        @if class == "admin" { "by " strong { (e.env.actor) } } @else { (e.env.actor) }
-                    }
-                    a.asof href={ (here) "?at=" (e.env.observed_at) } { "as of" }
-                }
-            }
-        }
-    };
+    let rows = timeline::rows(&l.history, &l.boots, ask);
+    let timeline = timeline::render(&rows, ask, &here, at, false);
+    let strip = timeline::strip(&l.boots, at.unwrap_or_else(Timestamp::now));
     let files = html! {
         div #files data-live {
             @if let Ok(sh) = &l.show {
@@ -746,6 +695,7 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>) -> Parts {
     };
     Parts {
         sub,
+        strip,
         facts,
         change,
         timeline,
@@ -758,8 +708,9 @@ pub async fn machine(
     State(web): State<Arc<Web>>,
     Extension(ctx): Extension<Ctx>,
     Path(mac): Path<String>,
-    Query(q): Query<AtQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let q = Ask::parse(raw.as_deref());
     let (mac, at) = match machine_query(&mac, &q) {
         Ok(x) => x,
         Err((status, why)) => return super::auth::refuse(status, &why),
@@ -775,11 +726,9 @@ pub async fn machine(
         .ok()
         .and_then(|s| s.machine.name.clone())
         .unwrap_or_else(|| mac.to_string());
-    let live_src = match at {
-        Some(_) => format!("{here}/live?at={}", urlencode(&q.at)),
-        None => format!("{here}/live"),
-    };
-    let p = parts(&l, &ctx, mac, at);
+    // The live parts are fetched as this page asked for them (its time, kinds and page).
+    let live_src = format!("{here}/live{}", q.query(q.page));
+    let p = parts(&l, &ctx, mac, at, &q);
     let body = html! {
         div #machine data-src=(live_src) {
             div.titlebar {
@@ -813,12 +762,23 @@ pub async fn machine(
                     }
                 }
             }
+            (p.strip)
             section aria-labelledby="timeline-h" {
                 h2 #timeline-h { "Timeline" }
-                p.legend {
-                    span.chip.dhcp { "DHCP" } span.chip.boot { "Boot" } span.chip.install { "Install report" }
-                    span.chip.admin { "Change" } span.chip.log { "Installer log" } span.chip.file { "File" }
-                    span.muted { " newest first; “as of” shows the state right after an event" }
+                form.kinds #kinds method="get" action=(here) {
+                    @if !q.at.is_empty() { input type="hidden" name="at" value=(q.at); }
+                    span.muted { "Show" }
+                    @for (k, label) in timeline::KINDS {
+                        label.check.kind {
+                            input type="checkbox" name="kind" value=(k) checked[q.shows(k)];
+                            " " span class={ "chip " (k) } { (label) }
+                        }
+                    }
+                    button type="submit" { "Filter" }
+                    @if !q.kinds.is_empty() { a href=(format!("{here}{}", Ask { kinds: Vec::new(), page: 0, ..q.clone() }.query(0))) { "all" } }
+                }
+                p.legend.muted {
+                    "Newest first; a boot opens to its DHCP and TFTP lines; “as of” shows the state right after an event."
                 }
                 (p.timeline)
             }
@@ -837,8 +797,9 @@ pub async fn machine_live(
     State(web): State<Arc<Web>>,
     Extension(ctx): Extension<Ctx>,
     Path(mac): Path<String>,
-    Query(q): Query<AtQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let q = Ask::parse(raw.as_deref());
     let (mac, at) = match machine_query(&mac, &q) {
         Ok(x) => x,
         Err((status, why)) => return super::auth::refuse(status, &why),
@@ -847,13 +808,9 @@ pub async fn machine_live(
         Ok(l) => l,
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
-    let p = parts(&l, &ctx, mac, at);
-    let all = html! { div { (p.sub) (p.facts) (p.change) (p.timeline) (p.files) } };
+    let p = parts(&l, &ctx, mac, at, &q);
+    let all = html! { div { (p.sub) (p.strip) (p.facts) (p.change) (p.timeline) (p.files) } };
     Html(all.into_string()).into_response()
-}
-
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn facts(m: &MachineView) -> Markup {
@@ -902,7 +859,7 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
         members: Vec<String>,
         picker: Markup,
     }
-    let (list, new_picker) = {
+    let (list, new_picker, targets) = {
         let published = web.shared.published();
         let st = &published.state;
         let list: Vec<G> = st
@@ -923,7 +880,11 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
                 }
             })
             .collect();
-        (list, policy_picker(st, "new-policy", None, false))
+        let targets: Vec<(String, String)> = st
+            .groups()
+            .map(|g| (g.name.clone(), st.group_policy(&g.name).to_string()))
+            .collect();
+        (list, policy_picker(st, "new-policy", None, false), targets)
     };
     let body = html! {
         div.titlebar { h1 { "Groups" } }
@@ -972,11 +933,22 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
                             }
                             td.right.nowrap {
                                 @if !g.builtin {
-                                    form.inline method="post" action="/groups/rm" {
+                                    form.inline.rm method="post" action="/groups/rm" {
                                         (hidden(&ctx, "/groups"))
                                         input type="hidden" name="group" value=(g.name);
                                         @if !g.members.is_empty() {
-                                            label.check { input type="checkbox" name="force" value="1"; " move members to unknown" }
+                                            @let id = format!("rm-to-{}", g.name);
+                                            label for=(id) { "Move members to" }
+                                            select id=(id) name="to" required {
+                                                option value="" { "choose a group…" }
+                                                @for (other, policy) in &targets {
+                                                    @if *other != g.name {
+                                                        option value=(other) {
+                                                            (other) " (" (policy) ")"
+                                                        }
+                                                    }
+                                                }
+                                            }
                                         }
                                         button.danger type="submit" { "Remove" }
                                     }
@@ -989,6 +961,43 @@ pub async fn groups(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>)
         }
     };
     page::layout(&web, &ctx, "Groups", Nav::Groups, body)
+}
+
+/// The question `POST /groups/rm` asks before it moves a group's members into a group whose
+/// policy erases disks. Nothing changes until its own form is sent.
+pub fn group_rm_confirm(
+    web: &Arc<Web>,
+    ctx: &Ctx,
+    group: &str,
+    to: &str,
+    members: usize,
+    policy: &str,
+) -> Html<String> {
+    let who = if members == 1 {
+        "its 1 member".to_string()
+    } else {
+        format!("its {members} members")
+    };
+    let body = html! {
+        div.titlebar { h1 { "Remove group " (group) "?" } }
+        div.card.wide.confirm {
+            p #rm-warning {
+                "Group " strong { (to) } " has the policy " span.policy { (policy) } ", which erases "
+                "disks: " (who) " would " strong { "erase their disks" } " at their next boot."
+            }
+            form.inline.confirm-row method="post" action="/groups/rm" {
+                (hidden(ctx, "/groups"))
+                input type="hidden" name="group" value=(group);
+                input type="hidden" name="to" value=(to);
+                input type="hidden" name="confirmed" value="1";
+                button.danger.solid #confirm-group-rm type="submit" {
+                    "Move them to " (to) " and remove " (group)
+                }
+                a.button #cancel-group-rm href="/groups" { "Cancel" }
+            }
+        }
+    };
+    page::layout(web, ctx, "Remove group", Nav::Groups, body)
 }
 
 /// `GET /profiles`.

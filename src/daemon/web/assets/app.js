@@ -22,10 +22,24 @@
         if (again) { again = false; run(); }
       });
     }
-    var es = new EventSource("/events");
-    es.addEventListener("open", function () { if (live) live.classList.add("on"); });
-    es.addEventListener("error", function () { if (live) live.classList.remove("on"); });
-    es.addEventListener("commit", run);
+    var es = null;
+    function connect() {
+      es = new EventSource("/events");
+      es.addEventListener("open", function () { if (live) live.classList.add("on"); });
+      es.addEventListener("error", function () { if (live) live.classList.remove("on"); });
+      es.addEventListener("commit", run);
+    }
+    connect();
+    // A page left for another (kept in the back/forward cache) lets its stream go: the
+    // browser allows a site only a few connections, and streams of pages not shown would
+    // hold them all. Shown again, it follows again, from what changed meanwhile.
+    window.addEventListener("pagehide", function () {
+      if (es) { es.close(); es = null; }
+      if (live) live.classList.remove("on");
+    });
+    window.addEventListener("pageshow", function (e) {
+      if (e.persisted && !es) { connect(); run(); }
+    });
   }
   function fetchHtml(url) {
     return fetch(url, { credentials: "same-origin" })
@@ -54,6 +68,11 @@
       document.querySelectorAll("#files details").forEach(function (d) {
         open[d.querySelector("summary").textContent] = d.open;
       });
+      // Boots someone opened stay open.
+      var opened = {};
+      document.querySelectorAll("#timeline details[data-seq]").forEach(function (d) {
+        if (d.open) opened[d.getAttribute("data-seq")] = true;
+      });
       return fetchHtml(machine.getAttribute("data-src")).then(function (fresh) {
         fresh.querySelectorAll("[data-live][id]").forEach(function (el) {
           var cur = document.getElementById(el.id);
@@ -69,6 +88,9 @@
         document.querySelectorAll("#files details").forEach(function (d) {
           var k = d.querySelector("summary").textContent;
           if (k in open) d.open = open[k];
+        });
+        document.querySelectorAll("#timeline details[data-seq]").forEach(function (d) {
+          if (opened[d.getAttribute("data-seq")]) d.open = true;
         });
       });
     });
