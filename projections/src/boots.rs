@@ -140,6 +140,7 @@ impl BootTracker {
             Event::MachinePolicySet { mac, .. }
             | Event::MachineAssigned { mac, .. }
             | Event::MachineRegistered { mac, .. }
+            | Event::MachineRestored { mac, .. }
             | Event::InstallReported { mac, .. } => *mac == self.mac,
             _ => false,
         };
