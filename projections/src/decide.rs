@@ -10,7 +10,8 @@ use std::net::Ipv4Addr;
 
 use crate::names::{self, NameError};
 use crate::{
-    Event, LOCALBOOT, Mac, MachineRecord, Policy, Profile, ProfileError, ProfileKind, ReportVia, State, UNKNOWN,
+    Event, LOCALBOOT, Mac, MachineRecord, Policy, Profile, ProfileError, ProfileKind, ReportVia,
+    State, UNKNOWN,
 };
 
 /// An admin command, with its targets already resolved to MACs.

@@ -487,7 +487,8 @@ fn machine_restore_refusals() {
         group: group.map(Into::into),
     };
     // Never removed.
-    s.when(restore(None, None)).then_refused("was never removed");
+    s.when(restore(None, None))
+        .then_refused("was never removed");
     // Registered again since.
     let again = s.and(vec![registered(1)]);
     again
@@ -580,10 +581,7 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
         "2 machines will now install at next boot: lab01, lab02"
     );
     assert!(impact.needs_confirmation());
-    assert_eq!(
-        impact.at_risk(),
-        [mac(1), mac(2)].into_iter().collect()
-    );
+    assert_eq!(impact.at_risk(), [mac(1), mac(2)].into_iter().collect());
     // One machine installing is not bulk.
     let one = before
         .when(Command::SetPolicy {

@@ -49,7 +49,10 @@ pub fn describe(ev: &Event) -> String {
         Event::MachineRemoved { mac, was: None } => format!("{mac} removed"),
         Event::MachineRemoved { mac, was: Some(w) } => format!("{mac} removed ({})", record(w)),
         Event::MachineRestored { mac, removed, was } => {
-            format!("{mac} restored as it was before event {removed} ({})", record(was))
+            format!(
+                "{mac} restored as it was before event {removed} ({})",
+                record(was)
+            )
         }
         Event::MachineNamed { mac, name } => match name {
             Some(n) => format!("{mac} named {n}"),

@@ -56,15 +56,15 @@ pub struct BootChange {
 
 impl BootChange {
     /// What the machines do at their next boot, as a verb phrase ("install", "restore image
-    /// lab", "boot their local disk").
+    /// lab", "boot from the local disk").
     pub fn doing(&self) -> String {
         match &self.policy {
-            Policy::LocalBoot => "boot their local disk".into(),
+            Policy::LocalBoot => "boot from the local disk".into(),
             Policy::Install { profile } if profile == crate::DEFAULT_INSTALL_PROFILE => {
                 "install".into()
             }
             Policy::Install { profile } => format!("install (profile {profile})"),
-            Policy::SaveImage { image } => format!("save their disk as image {image}"),
+            Policy::SaveImage { image } => format!("save the disk as image {image}"),
             Policy::RestoreImage { image } => format!("restore image {image}"),
             Policy::Ltsp => "boot LTSP".into(),
             Policy::NfsRoot { server, export } => format!("boot diskless from {server}:{export}"),

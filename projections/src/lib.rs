@@ -49,9 +49,10 @@ pub use affected::Affected;
 pub use boots::{BootRecord, BootTracker};
 pub use decide::{Command, ImportRow, NamePattern, Refusal, decide};
 pub use describe::describe;
-pub use impact::{BootChange, Impact, MachineRef, list as machine_list};
 pub use event::{
-    DecodeError, Envelope, Event, MachineRecord, ReportVia, SCHEMA_VERSION, Source, upcast};
+    DecodeError, Envelope, Event, MachineRecord, ReportVia, SCHEMA_VERSION, Source, upcast,
+};
+pub use impact::{BootChange, Impact, MachineRef, list as machine_list};
 pub use mac::{Mac, MacError};
 pub use names::{NameError, machine_name, root_device, word};
 pub use observe::{Observation, entry_mac, installer_actor, is_default_entry, observe, untrusted};
