@@ -699,3 +699,39 @@ fn item_6_dry_run_appends_nothing_and_shows_events_and_files() {
     t.ok(&["journal", "export", other.to_str().unwrap(), "--dry-run"]);
     assert!(!other.exists());
 }
+
+#[test]
+fn item_6_on_a_terminal_it_lists_the_machines_and_asks() {
+    crate::util::require_tool("script", "bsdutils");
+    let t = lab();
+    // `script` runs nmt on a pseudo-terminal, typing the answer.
+    let on_a_terminal = |answer: &str| {
+        let cmd = format!("{} machine rm @lab", env!("CARGO_BIN_EXE_nmt"));
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("NMT_STATE", t.state())
+            .env("TZ", "UTC")
+            .stdin({
+                let typed = t.dir.join("typed");
+                std::fs::write(&typed, answer).unwrap();
+                std::fs::File::open(&typed).unwrap()
+            })
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let n = t.event_count();
+    let (code, out) = on_a_terminal("n\n");
+    assert!(out.contains("Proceed? [y/N]"), "{out}");
+    assert!(out.contains("lab03 (52:54:00:00:00:03)"), "{out}");
+    assert!(out.contains("nothing was done"), "{out}");
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(t.event_count(), n);
+    let (code, out) = on_a_terminal("y\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("removed 3 machines"), "{out}");
+    assert_eq!(t.event_count(), n + 3);
+}

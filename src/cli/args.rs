@@ -115,7 +115,10 @@ Examples:
     #[command(after_help = "\
 Examples:
   nmt assign node[001-060] physics
-  nmt assign @localboot,node301 chemistry")]
+  nmt assign @localboot,node301 chemistry
+
+Moving more than one machine into a group whose policy installs or restores an image
+(erasing their disks at their next boot) lists them and asks; a script needs --yes.")]
     Assign {
         /// The machines (a noderange).
         range: String,
@@ -387,7 +390,7 @@ pub enum GroupCmd {
     },
     /// Remove a named group; with --force its members move to unknown.
     #[command(
-        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --to localboot   # its members boot their disks\n  nmt group rm physics --force         # its members move to unknown\n\nMembers never move to unknown when that would erase their disks (unknown's\npolicy installs or restores an image): then --to is needed."
+        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --to localboot   # its members boot their disks\n  nmt group rm physics --force         # its members move to unknown\n\nMembers never move to unknown when that would erase their disks (unknown's\npolicy installs or restores an image): then --to is needed. Moving more than one\nmember --to a group that installs or restores an image asks first (--yes in a script)."
     )]
     Rm {
         /// The group.
