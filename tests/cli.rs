@@ -403,6 +403,7 @@ fn every_command_has_help_with_examples() {
         vec!["render"],
         vec!["config"],
         vec!["machine", "rm"],
+        vec!["machine", "restore"],
         vec!["group", "add"],
         vec!["group", "rm"],
         vec!["group", "list"],

@@ -84,7 +84,7 @@ fn scenario(t: &Nmt) {
     wait("boots ingested", || {
         t.json(&["machines"]).as_array().unwrap().len() == 3
     });
-    t.ok(&["policy", "@physics", "restore-image:lab", "--once"]);
+    t.ok(&["policy", "@physics", "restore-image:lab", "--once", "--yes"]);
     append(&log, &boot(1, "Nov 20 02:05:00"));
     wait("the re-image boot", || {
         t.json(&["boots", "lab07"]).as_array().unwrap().len() == 2

@@ -43,7 +43,7 @@ fn the_first_release_journal_still_decodes_and_folds() {
 
 /// Every journal in `fixtures/`: the first release's, and the one that holds every event
 /// kind and every kind of source (`fixtures/README.md` says how each was made).
-const FIXTURES: [(&str, &str); 2] = [
+const FIXTURES: [(&str, &str); 3] = [
     (
         "journal-v1.jsonl",
         include_str!("../fixtures/journal-v1.jsonl"),
@@ -52,14 +52,19 @@ const FIXTURES: [(&str, &str); 2] = [
         "journal-v2.jsonl",
         include_str!("../fixtures/journal-v2.jsonl"),
     ),
+    (
+        "journal-v3.jsonl",
+        include_str!("../fixtures/journal-v3.jsonl"),
+    ),
 ];
 
 /// Every event kind there is, by name. A new kind must be added here, and to a fixture
 /// written by the release that introduces it.
-const KINDS: [&str; 20] = [
+const KINDS: [&str; 21] = [
     "StoreCreated",
     "MachineRegistered",
     "MachineRemoved",
+    "MachineRestored",
     "MachineNamed",
     "MachineAssigned",
     "MachineAddressSet",
@@ -207,6 +212,21 @@ fn every_fixture_journal_folds() {
     let inst06 = v2.machine_by_name("inst06").expect("inst06");
     assert_eq!(inst06.group, "localboot");
     assert_eq!(inst06.rootdev.as_deref(), Some("/dev/vda1"));
+    // The third's: a machine removed, restored as it was, removed again; the removals keep
+    // what it was.
+    let v3 = decode(FIXTURES[2].0, FIXTURES[2].1);
+    let restored = v3
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::MachineRestored { removed, was, .. } => Some((*removed, was.clone())),
+            _ => None,
+        })
+        .expect("a restore");
+    assert_eq!(restored.1.name.as_deref(), Some("gone"));
+    assert!(matches!(
+        &v3[restored.0 as usize - 1].event,
+        Event::MachineRemoved { was: Some(w), .. } if *w == restored.1
+    ));
 }
 
 #[test]

@@ -206,7 +206,7 @@ fn reinhard_switches_his_group_to_ltsp_and_back() {
     );
 
     // Reinstalling the group writes each member's own entry, with its report token.
-    let out = t.ok(&["policy", "@chemistry", "install"]);
+    let out = t.ok(&["policy", "@chemistry", "install", "--yes"]);
     assert!(
         out.contains("files: 62 written"),
         "60 members + GRUB and iPXE shared\n{out}"

@@ -91,7 +91,18 @@ impl Affected {
                 self.groups.insert(old);
                 self.groups.insert(new);
             }
-            Event::MachineRemoved { mac } => {
+            Event::MachineRestored { mac, was, .. } => {
+                previous_owner(was.name.as_ref(), mac);
+                self.machines.insert(*mac);
+                self.dhcp = true;
+                self.hosts = true;
+                let old = group_of(mac).unwrap_or_else(|| UNKNOWN.to_string());
+                self.node_lists.insert(old.clone());
+                self.node_lists.insert(was.group.clone());
+                self.groups.insert(old);
+                self.groups.insert(was.group.clone());
+            }
+            Event::MachineRemoved { mac, .. } => {
                 self.machines.insert(*mac);
                 self.dhcp |= listed(mac);
                 self.hosts = true;

@@ -179,6 +179,7 @@ impl BootTracker {
             Event::MachinePolicySet { mac, .. }
             | Event::MachineAssigned { mac, .. }
             | Event::MachineRegistered { mac, .. }
+            | Event::MachineRestored { mac, .. }
             | Event::InstallReported { mac, .. } => *mac == self.mac,
             _ => false,
         };

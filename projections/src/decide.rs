@@ -10,7 +10,8 @@ use std::net::Ipv4Addr;
 
 use crate::names::{self, NameError};
 use crate::{
-    Event, LOCALBOOT, Mac, Policy, Profile, ProfileError, ProfileKind, ReportVia, State, UNKNOWN,
+    Event, LOCALBOOT, Mac, MachineRecord, Policy, Profile, ProfileError, ProfileKind, ReportVia,
+    State, UNKNOWN,
 };
 
 /// An admin command, with its targets already resolved to MACs.
@@ -42,6 +43,17 @@ pub enum Command {
     RemoveMachines {
         /// The machines.
         macs: Vec<Mac>,
+    },
+    /// `nmt machine restore`: bring a removed machine back as it was just before its last
+    /// removal (the caller finds that removal in the log).
+    RestoreMachine {
+        /// The machine.
+        mac: Mac,
+        /// Its last removal: the event's sequence number and what it kept (`None`: the
+        /// machine was never removed).
+        removal: Option<(u64, MachineRecord)>,
+        /// Put it in this group instead of its old one.
+        group: Option<String>,
     },
     /// `nmt name MACHINE NAME`.
     Name {
@@ -356,6 +368,10 @@ pub enum Refusal {
         /// Who uses it.
         users: String,
     },
+    /// A removed machine cannot be restored (it is registered, was never removed, or what
+    /// it had is taken).
+    #[error("{0}")]
+    NotRemoved(String),
     /// A node table has bad rows; nothing was imported.
     #[error(
         "nothing was imported; fix these rows and run the import again:\n{}",
@@ -549,9 +565,17 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             }
             Ok(macs
                 .into_iter()
-                .map(|mac| Event::MachineRemoved { mac })
+                .map(|mac| Event::MachineRemoved {
+                    mac,
+                    was: state.record(&mac),
+                })
                 .collect())
         }
+        Command::RestoreMachine {
+            mac,
+            removal,
+            group,
+        } => decide_restore(state, mac, removal, group),
         Command::Name { mac, name } => {
             need_machine(state, &mac)?;
             let name = names::machine_name(&name)?;
@@ -807,6 +831,65 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             Ok(vec![Event::ProfileRemoved { name }])
         }
     }
+}
+
+fn decide_restore(
+    state: &State,
+    mac: Mac,
+    removal: Option<(u64, MachineRecord)>,
+    group: Option<String>,
+) -> Result<Vec<Event>, Refusal> {
+    if let Some(m) = state.machine(&mac)
+        && m.registered
+    {
+        return Err(Refusal::NotRemoved(format!(
+            "{mac} is registered{}: there is nothing to restore (`nmt show {mac}` shows it)",
+            m.name
+                .as_ref()
+                .map(|n| format!(" as {n}"))
+                .unwrap_or_default()
+        )));
+    }
+    let Some((removed, mut was)) = removal else {
+        return Err(Refusal::NotRemoved(format!(
+            "{mac} was never removed, so there is nothing to restore; register it with `nmt              machine add {mac}`"
+        )));
+    };
+    if let Some(n) = &was.name
+        && let Some(owner) = state.machine_by_name(n)
+        && owner.mac != mac
+    {
+        return Err(Refusal::NotRemoved(format!(
+            "{mac} was named {n}, and that name now belongs to {}; rename that machine first              (`nmt name {} OTHER`), then restore",
+            owner.mac, owner.mac
+        )));
+    }
+    if let Some(a) = was.ip {
+        check_ip(state, &mac, a)?;
+    }
+    match group {
+        Some(g) => {
+            let g = need_group(state, &g)?.to_string();
+            if g == LOCALBOOT && was.rootdev.is_none() {
+                return Err(Refusal::Builtin(format!(
+                    "{mac} has no root device, so it cannot join 'localboot'; give a named                      group with --group"
+                )));
+            }
+            was.group = g;
+        }
+        None if state.group(&was.group).is_none() => {
+            return Err(Refusal::NotRemoved(format!(
+                "{mac} was in group {:?}, which no longer exists; restore it into another                  group with `nmt machine restore {mac} --group GROUP` (groups are: {})",
+                was.group,
+                known_groups(state)
+            )));
+        }
+        None => {}
+    }
+    for p in was.policy.iter().chain(&was.previous) {
+        check_policy(state, p)?;
+    }
+    Ok(vec![Event::MachineRestored { mac, removed, was }])
 }
 
 /// Why an address cannot be a machine's fixed address, or `None`.

@@ -58,6 +58,15 @@ impl Scenario {
         }
     }
 
+    /// This scenario, then `events`.
+    fn and(&self, events: Vec<Event>) -> Scenario {
+        let mut s = Scenario {
+            state: self.state.clone(),
+        };
+        s.fold(events);
+        s
+    }
+
     fn when(&self, cmd: Command) -> Then<'_> {
         Then {
             scenario: self,
@@ -327,7 +336,15 @@ fn remove_machines() {
         registered(2),
     ])
     .when(Command::RemoveMachines { macs: vec![mac(1)] })
-    .then_expect(vec![Event::MachineRemoved { mac: mac(1) }]);
+    .then_expect(vec![Event::MachineRemoved {
+        mac: mac(1),
+        was: Some(crate::MachineRecord {
+            name: Some("a".into()),
+            group: UNKNOWN.into(),
+            ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            ..Default::default()
+        }),
+    }]);
     assert!(st.machine(&mac(1)).is_none());
     assert!(st.machine_by_name("a").is_none());
     assert!(st.machine_by_ip(&Ipv4Addr::new(10, 0, 0, 1)).is_none());
@@ -335,6 +352,286 @@ fn remove_machines() {
     given(vec![])
         .when(Command::RemoveMachines { macs: vec![mac(1)] })
         .then_refused("no machine 52:54:00:00:00:01 is known");
+}
+
+// ---- machine restore ----
+
+/// A machine with everything an admin can set, in group lab; then removed.
+fn removed_lab_machine() -> (Scenario, u64) {
+    let mut s = given(vec![
+        group("lab", "localboot"),
+        Event::MachineRegistered {
+            mac: mac(1),
+            name: Some("lab01".into()),
+            group: Some("lab".into()),
+            ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        },
+        Event::RootDeviceSet {
+            mac: mac(1),
+            device: "/dev/sda1".into(),
+        },
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("ltsp")),
+            once: false,
+        },
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("install")),
+            once: true,
+        },
+    ]);
+    let rm = decide(&s.state, Command::RemoveMachines { macs: vec![mac(1)] }).unwrap();
+    s.fold(rm);
+    let seq = s.state.last_seq();
+    (s, seq)
+}
+
+/// The removal as the engine finds it in the log: its sequence number and what it kept.
+fn removal_of(seq: u64) -> Option<(u64, crate::MachineRecord)> {
+    Some((seq, lab01_record()))
+}
+
+fn lab01_record() -> crate::MachineRecord {
+    crate::MachineRecord {
+        name: Some("lab01".into()),
+        group: "lab".into(),
+        ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        rootdev: Some("/dev/sda1".into()),
+        policy: Some(pol("install")),
+        once: true,
+        previous: Some(pol("ltsp")),
+    }
+}
+
+#[test]
+fn machine_rm_keeps_what_restore_needs() {
+    let before = given(vec![
+        group("lab", "localboot"),
+        Event::MachineRegistered {
+            mac: mac(1),
+            name: Some("lab01".into()),
+            group: Some("lab".into()),
+            ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        },
+        Event::RootDeviceSet {
+            mac: mac(1),
+            device: "/dev/sda1".into(),
+        },
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("ltsp")),
+            once: false,
+        },
+        Event::MachinePolicySet {
+            mac: mac(1),
+            policy: Some(pol("install")),
+            once: true,
+        },
+    ]);
+    before
+        .when(Command::RemoveMachines { macs: vec![mac(1)] })
+        .then_expect(vec![Event::MachineRemoved {
+            mac: mac(1),
+            was: Some(lab01_record()),
+        }]);
+}
+
+#[test]
+fn machine_restore_brings_back_everything_it_had() {
+    let (s, seq) = removed_lab_machine();
+    let st = s
+        .when(Command::RestoreMachine {
+            mac: mac(1),
+            removal: removal_of(seq),
+            group: None,
+        })
+        .then_expect(vec![Event::MachineRestored {
+            mac: mac(1),
+            removed: seq,
+            was: lab01_record(),
+        }]);
+    let m = st.machine(&mac(1)).expect("back");
+    assert!(m.registered);
+    assert_eq!(m.name.as_deref(), Some("lab01"));
+    assert_eq!(m.group, "lab");
+    assert!(st.group("lab").unwrap().members.contains(&mac(1)));
+    assert_eq!(m.ip, Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(st.machine_by_name("lab01").map(|m| m.mac), Some(mac(1)));
+    assert_eq!(
+        st.machine_by_ip(&Ipv4Addr::new(10, 0, 0, 1)).map(|m| m.mac),
+        Some(mac(1))
+    );
+    assert_eq!(m.rootdev.as_deref(), Some("/dev/sda1"));
+    let o = m.policy.as_ref().expect("its own policy");
+    assert_eq!((o.policy.clone(), o.once), (pol("install"), true));
+    assert_eq!(o.previous, Some(pol("ltsp")));
+    // Into another group, with --group.
+    let s2 = s.and(vec![group("other", "localboot")]);
+    let st = s2
+        .when(Command::RestoreMachine {
+            mac: mac(1),
+            removal: removal_of(seq),
+            group: Some("other".into()),
+        })
+        .then_accepted();
+    assert_eq!(st.machine(&mac(1)).unwrap().group, "other");
+}
+
+#[test]
+fn machine_restore_refusals() {
+    let (s, seq) = removed_lab_machine();
+    let restore = |removal, group: Option<&str>| Command::RestoreMachine {
+        mac: mac(1),
+        removal,
+        group: group.map(Into::into),
+    };
+    // Never removed.
+    s.when(restore(None, None))
+        .then_refused("was never removed");
+    // Registered again since.
+    let again = s.and(vec![registered(1)]);
+    again
+        .when(restore(removal_of(seq), None))
+        .then_refused("is registered");
+    // A log line about it since does not count as registered: it can be restored.
+    let seen = s.and(vec![Event::BootEntryUsed {
+        mac: mac(1),
+        file: "pxelinux.0".into(),
+        ip: None,
+    }]);
+    seen.when(restore(removal_of(seq), None)).then_accepted();
+    // Its name is taken.
+    let taken = s.and(vec![Event::MachineRegistered {
+        mac: mac(2),
+        name: Some("lab01".into()),
+        group: None,
+        ip: None,
+    }]);
+    taken
+        .when(restore(removal_of(seq), None))
+        .then_refused("that name now belongs to 52:54:00:00:00:02");
+    // Its address is taken.
+    let ip = s.and(vec![Event::MachineAddressSet {
+        mac: mac(2),
+        ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+    }]);
+    ip.when(restore(removal_of(seq), None))
+        .then_refused("10.0.0.1 is already fixed for 52:54:00:00:00:02");
+    // Its group is gone: --group says where.
+    let gone = s.and(vec![Event::GroupRemoved {
+        group: "lab".into(),
+    }]);
+    gone.when(restore(removal_of(seq), None))
+        .then_refused("--group GROUP");
+    gone.when(restore(removal_of(seq), Some("nosuch")))
+        .then_refused("no group named \"nosuch\"");
+    gone.when(restore(removal_of(seq), Some("unknown")))
+        .then_accepted();
+}
+
+// ---- what a change does to the machines ----
+
+#[test]
+fn impact_lists_removed_machines_and_new_boots_by_policy() {
+    let before = given(vec![
+        group("lab", "localboot"),
+        Event::MachineRegistered {
+            mac: mac(1),
+            name: Some("lab01".into()),
+            group: Some("lab".into()),
+            ip: None,
+        },
+        Event::MachineRegistered {
+            mac: mac(2),
+            name: Some("lab02".into()),
+            group: Some("lab".into()),
+            ip: None,
+        },
+        Event::MachineRegistered {
+            mac: mac(3),
+            name: Some("lab03".into()),
+            group: Some("lab".into()),
+            ip: None,
+        },
+        // Already installing: its next boot does not change.
+        Event::MachinePolicySet {
+            mac: mac(3),
+            policy: Some(pol("install")),
+            once: false,
+        },
+        registered(4),
+    ]);
+    let group_install = before
+        .when(Command::SetGroupPolicy {
+            group: "lab".into(),
+            policy: pol("install"),
+            once: false,
+        })
+        .then_accepted();
+    let impact = crate::Impact::between(&before.state, &group_install);
+    assert!(impact.removed.is_empty());
+    assert_eq!(impact.boot.len(), 1, "{impact:?}");
+    let b = &impact.boot[0];
+    assert!(b.erases_disk);
+    let names: Vec<String> = b.machines.iter().map(|m| m.label()).collect();
+    assert_eq!(names, ["lab01", "lab02"]);
+    assert_eq!(
+        b.sentence("will now", 10),
+        "2 machines will now install at next boot: lab01, lab02"
+    );
+    assert!(impact.needs_confirmation());
+    assert_eq!(impact.at_risk(), [mac(1), mac(2)].into_iter().collect());
+    // One machine installing is not bulk.
+    let one = before
+        .when(Command::SetPolicy {
+            macs: vec![mac(1)],
+            policy: Some(pol("install")),
+            once: true,
+        })
+        .then_accepted();
+    let impact = crate::Impact::between(&before.state, &one);
+    assert_eq!(impact.erasing().len(), 1);
+    assert!(!impact.needs_confirmation());
+    // LTSP on many erases nothing.
+    let ltsp = before
+        .when(Command::SetGroupPolicy {
+            group: "lab".into(),
+            policy: pol("ltsp"),
+            once: false,
+        })
+        .then_accepted();
+    let impact = crate::Impact::between(&before.state, &ltsp);
+    assert!(!impact.needs_confirmation(), "{impact:?}");
+    assert_eq!(impact.boot[0].machines.len(), 2);
+    // Removing two machines is.
+    let rm = before
+        .when(Command::RemoveMachines {
+            macs: vec![mac(1), mac(4)],
+        })
+        .then_accepted();
+    let impact = crate::Impact::between(&before.state, &rm);
+    assert_eq!(
+        impact.removed.iter().map(|m| m.label()).collect::<Vec<_>>(),
+        ["52:54:00:00:00:04", "lab01"]
+    );
+    assert!(impact.boot.is_empty());
+    assert!(impact.needs_confirmation());
+    assert_eq!(impact.at_risk(), [mac(1), mac(4)].into_iter().collect());
+    // Moving machines into a group that installs makes them install: the same rule.
+    let s = before.and(vec![group("wipe", "install")]);
+    let moved = s
+        .when(Command::Assign {
+            macs: vec![mac(1), mac(2)],
+            group: "wipe".into(),
+        })
+        .then_accepted();
+    let impact = crate::Impact::between(&s.state, &moved);
+    assert!(impact.needs_confirmation(), "{impact:?}");
+    // A new machine boots something new: it is listed too.
+    let added = before.when(add(9)).then_accepted();
+    let impact = crate::Impact::between(&before.state, &added);
+    assert_eq!(impact.boot[0].policy, pol("localboot"));
 }
 
 // ---- name ----

@@ -1,6 +1,28 @@
 //! One-line human descriptions of events, for `nmt history` and the web timeline.
 
-use crate::{Event, ReportVia};
+use crate::{Event, MachineRecord, ReportVia};
+
+/// A removed machine's settings in words: "was node07 in group lab, address 10.0.0.7".
+fn record(w: &MachineRecord) -> String {
+    let mut s = String::new();
+    if let Some(n) = &w.name {
+        s += &format!("{n}, ");
+    }
+    s += &format!("group {}", w.group);
+    if let Some(a) = w.ip {
+        s += &format!(", address {a}");
+    }
+    if let Some(d) = &w.rootdev {
+        s += &format!(", root device {d}");
+    }
+    if let Some(p) = &w.policy {
+        s += &format!(", own policy {p}");
+        if w.once {
+            s += " (next boot only)";
+        }
+    }
+    s
+}
 
 /// Describe an event in a few words, e.g. "policy set to install:default (next boot only)".
 pub fn describe(ev: &Event) -> String {
@@ -24,7 +46,14 @@ pub fn describe(ev: &Event) -> String {
             }
             s
         }
-        Event::MachineRemoved { mac } => format!("{mac} removed"),
+        Event::MachineRemoved { mac, was: None } => format!("{mac} removed"),
+        Event::MachineRemoved { mac, was: Some(w) } => format!("{mac} removed ({})", record(w)),
+        Event::MachineRestored { mac, removed, was } => {
+            format!(
+                "{mac} restored as it was before event {removed} ({})",
+                record(was)
+            )
+        }
         Event::MachineNamed { mac, name } => match name {
             Some(n) => format!("{mac} named {n}"),
             None => format!("{mac} unnamed"),

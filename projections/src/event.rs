@@ -182,6 +182,31 @@ pub enum ReportVia {
     Installer,
 }
 
+/// What an admin set on a machine, as kept by its removal and given back by its restore.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineRecord {
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its group.
+    pub group: String,
+    /// Its fixed IPv4 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+    /// Its mapped root device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootdev: Option<String>,
+    /// Its own policy, if it overrode its group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    /// That policy was for the next boot only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub once: bool,
+    /// What a next-boot-only policy reverts to (none: the group's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Policy>,
+}
+
 /// Every kind of fact nmt records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -210,6 +235,20 @@ pub enum Event {
     MachineRemoved {
         /// Its MAC.
         mac: Mac,
+        /// What it was just before (its name, group, address, policy, root device), so that
+        /// `nmt machine restore` can bring it back. Removals written before this field
+        /// existed have none (the state before them says the same).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        was: Option<MachineRecord>,
+    },
+    /// A removed machine was brought back as it was just before its removal.
+    MachineRestored {
+        /// Its MAC.
+        mac: Mac,
+        /// The sequence number of the removal this undoes.
+        removed: u64,
+        /// What it is again.
+        was: MachineRecord,
     },
     /// A machine was given a name (or lost it, with `null`).
     MachineNamed {
@@ -368,6 +407,7 @@ impl Event {
         "StoreCreated",
         "MachineRegistered",
         "MachineRemoved",
+        "MachineRestored",
         "MachineNamed",
         "MachineAssigned",
         "MachineAddressSet",
@@ -393,6 +433,7 @@ impl Event {
             Event::StoreCreated { .. } => "StoreCreated",
             Event::MachineRegistered { .. } => "MachineRegistered",
             Event::MachineRemoved { .. } => "MachineRemoved",
+            Event::MachineRestored { .. } => "MachineRestored",
             Event::MachineNamed { .. } => "MachineNamed",
             Event::MachineAssigned { .. } => "MachineAssigned",
             Event::MachineAddressSet { .. } => "MachineAddressSet",
@@ -417,7 +458,8 @@ impl Event {
     pub fn mac(&self) -> Option<Mac> {
         match self {
             Event::MachineRegistered { mac, .. }
-            | Event::MachineRemoved { mac }
+            | Event::MachineRemoved { mac, .. }
+            | Event::MachineRestored { mac, .. }
             | Event::MachineNamed { mac, .. }
             | Event::MachineAssigned { mac, .. }
             | Event::MachineAddressSet { mac, .. }

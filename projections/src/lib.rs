@@ -32,6 +32,7 @@ mod boots;
 mod decide;
 mod describe;
 mod event;
+mod impact;
 mod mac;
 mod names;
 mod observe;
@@ -48,7 +49,10 @@ pub use affected::Affected;
 pub use boots::{BootRecord, BootTracker, OneShotSpent};
 pub use decide::{Command, ImportProblem, ImportRow, NamePattern, Refusal, RowProblem, decide};
 pub use describe::describe;
-pub use event::{DecodeError, Envelope, Event, ReportVia, SCHEMA_VERSION, Source, upcast};
+pub use event::{
+    DecodeError, Envelope, Event, MachineRecord, ReportVia, SCHEMA_VERSION, Source, upcast,
+};
+pub use impact::{BootChange, Impact, MachineRef, list as machine_list};
 pub use mac::{Mac, MacError};
 pub use names::{NameError, machine_name, root_device, word};
 pub use observe::{Observation, entry_mac, installer_actor, is_default_entry, observe, untrusted};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Envelope, Event, Mac, Policy, Profile};
+use crate::{Envelope, Event, Mac, MachineRecord, Policy, Profile};
 
 /// The built-in group every unregistered machine lands in.
 pub const UNKNOWN: &str = "unknown";
@@ -440,6 +440,20 @@ impl State {
         }
     }
 
+    /// What an admin set on a machine, as its removal keeps it (see [`Event::MachineRemoved`]).
+    pub fn record(&self, mac: &Mac) -> Option<MachineRecord> {
+        let m = self.machine(mac)?;
+        Some(MachineRecord {
+            name: m.name.clone(),
+            group: m.group.clone(),
+            ip: m.ip,
+            rootdev: m.rootdev.clone(),
+            policy: m.policy.as_ref().map(|o| o.policy.clone()),
+            once: m.policy.as_ref().is_some_and(|o| o.once),
+            previous: m.policy.as_ref().and_then(|o| o.previous.clone()),
+        })
+    }
+
     /// The machines whose history an event belongs to: the machine it names, or every
     /// member of the group whose policy it changes.
     pub fn history_macs(&self, ev: &Event) -> Vec<Mac> {
@@ -646,7 +660,21 @@ impl State {
                     self.move_to_group(*mac, g);
                 }
             }
-            Event::MachineRemoved { mac } => {
+            Event::MachineRestored { mac, was, .. } => {
+                let m = self.ensure_machine(*mac, env);
+                m.registered = true;
+                m.rootdev.clone_from(&was.rootdev);
+                m.booting = None;
+                m.policy = was.policy.clone().map(|policy| Override {
+                    policy,
+                    once: was.once,
+                    previous: was.previous.clone().filter(|_| was.once),
+                });
+                self.set_name(*mac, was.name.clone());
+                self.set_ip(*mac, was.ip);
+                self.move_to_group(*mac, &was.group);
+            }
+            Event::MachineRemoved { mac, .. } => {
                 if let Some(m) = self.machines.remove(mac) {
                     if let Some(ip) = &m.last_ip
                         && self.leases.get(ip) == Some(mac)

@@ -27,6 +27,14 @@ pub enum Action {
     MachineRm {
         range: String,
     },
+    /// Bring a removed machine back as it was just before its last removal.
+    MachineRestore {
+        /// Its MAC, or the name it had (when only one removed machine had it).
+        machine: String,
+        /// Put it in this group instead of its old one.
+        #[serde(default)]
+        group: Option<String>,
+    },
     Name {
         target: String,
         name: Option<String>,
@@ -165,6 +173,7 @@ impl Action {
             | Action::MachineAdd { .. }
             | Action::MachineImport { .. }
             | Action::MachineRm { .. }
+            | Action::MachineRestore { .. }
             | Action::Name { .. }
             | Action::GroupAdd { .. }
             | Action::GroupRm { .. }

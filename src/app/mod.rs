@@ -14,11 +14,13 @@ pub use access::{AccessConfig, Caller};
 pub use action::{Action, Right};
 pub use input::{machine_add, parse_node_table};
 pub use perform::{
-    boots, groups, history, mac_or_name, machines, one_machine, perform, read, rootdevs, show,
+    boots, groups, history, mac_or_name, machines, one_machine, perform, perform_with, read,
+    rootdevs, show,
 };
 pub use reply::{
-    Answer, CliRequest, Counters, DaemonStatus, Failure, FileView, Files, GroupView, MachineView,
-    Replayed, Reply, RootdevView, ShowView, SourceStats, Status, Then, local_time,
+    Answer, CliRequest, Confirm, Counters, DaemonStatus, Failure, FileView, Files, GroupView,
+    MachineView, Mode, Planned, Replayed, Reply, RootdevView, ShowView, SourceStats, Status, Then,
+    UNCONFIRMED, local_time,
 };
 
 #[cfg(test)]
@@ -110,6 +112,87 @@ mod tests {
         assert!(f.message().starts_with("nmt: refused: "), "{f:?}");
         let back: Failure = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
         assert_eq!(back, f);
+    }
+
+    /// A confirmed bulk destruction is done only if it still reaches the machines that were
+    /// confirmed; asked without confirmation, it answers its plan and does nothing.
+    #[test]
+    fn what_was_confirmed_is_what_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(&OpenOptions {
+            state_dir: dir.path().join("state"),
+            config: None,
+            wait: std::time::Duration::from_secs(2),
+            create: true,
+        })
+        .unwrap();
+        let src = || nmt_projections::Source::Cli;
+        let add = |n: u8| {
+            machine_add(
+                &format!("52:54:00:00:00:0{n}"),
+                None,
+                Some("lab".into()),
+                None,
+            )
+            .unwrap()
+        };
+        perform(
+            &mut engine,
+            Action::GroupAdd {
+                group: "lab".into(),
+                policy: None,
+            },
+            "root",
+            src(),
+        )
+        .unwrap();
+        for n in 1..=2 {
+            perform(&mut engine, add(n), "root", src()).unwrap();
+        }
+        let rm = Action::MachineRm {
+            range: "@lab".into(),
+        };
+        let ask = Mode {
+            dry_run: false,
+            confirm: Confirm::Ask,
+        };
+        let last = engine.state().last_seq();
+        let Reply::Unconfirmed(plan) =
+            perform_with(&mut engine, rm.clone(), &ask, "root", src()).unwrap()
+        else {
+            panic!("two machines removed needs confirmation")
+        };
+        assert_eq!(engine.state().last_seq(), last, "nothing appended");
+        let confirmed = plan.impact.at_risk();
+        assert_eq!(confirmed.len(), 2);
+        // Meanwhile a third machine joins the group: the confirmation no longer holds.
+        perform(&mut engine, add(3), "root", src()).unwrap();
+        let last = engine.state().last_seq();
+        let reaching = Mode {
+            dry_run: false,
+            confirm: Confirm::Reaching(confirmed),
+        };
+        let err = perform_with(&mut engine, rm.clone(), &reaching, "root", src()).unwrap_err();
+        assert!(format!("{err:#}").contains("changed since"), "{err:#}");
+        assert_eq!(engine.state().last_seq(), last, "nothing appended");
+        assert_eq!(engine.state().machine_count(), 3);
+        // Confirmed as it is now: done.
+        let Reply::Unconfirmed(plan) =
+            perform_with(&mut engine, rm.clone(), &ask, "root", src()).unwrap()
+        else {
+            panic!("needs confirmation")
+        };
+        let reaching = Mode {
+            dry_run: false,
+            confirm: Confirm::Reaching(plan.impact.at_risk()),
+        };
+        let Reply::Changed { impact, .. } =
+            perform_with(&mut engine, rm, &reaching, "root", src()).unwrap()
+        else {
+            panic!("done")
+        };
+        assert_eq!(impact.removed.len(), 3);
+        assert_eq!(engine.state().machine_count(), 0);
     }
 
     /// Who may do what is decided per action: reads for everyone, a group's own policy for

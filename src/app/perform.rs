@@ -9,12 +9,14 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use jiff::Timestamp;
 use nmt_projections::render;
 use nmt_projections::{
-    BootTracker, Command, Envelope, Mac, NamePattern, Policy, ReportVia, Source, State, describe,
+    BootTracker, Command, Envelope, Impact, Mac, NamePattern, Policy, ReportVia, Source, State,
+    describe,
 };
 
 use super::action::Action;
 use super::reply::{
-    Failure, FileView, GroupView, MachineView, Replayed, Reply, RootdevView, ShowView, Status, Then,
+    Confirm, Failure, FileView, Files, GroupView, MachineView, Mode, Planned, Replayed, Reply,
+    RootdevView, ShowView, Status, Then,
 };
 use crate::{Config, Engine, Executed};
 
@@ -51,38 +53,8 @@ fn changed(done: Executed, summary: String) -> Reply {
         summary,
         events: done.events,
         files: done.files.into(),
+        impact: Impact::default(),
     }
-}
-
-/// `nmt policy @a,@b POLICY`: each group's own policy, all checked before any is set.
-fn group_policies(
-    engine: &mut Engine,
-    groups: &[&str],
-    policy: &str,
-    once: bool,
-    actor: &str,
-    source: Source,
-) -> Result<Reply> {
-    let policy: Policy = policy.parse()?;
-    let cmds: Vec<Command> = groups
-        .iter()
-        .map(|g| Command::SetGroupPolicy {
-            group: g.to_string(),
-            policy: policy.clone(),
-            once,
-        })
-        .collect();
-    for cmd in &cmds {
-        nmt_projections::decide(engine.state(), cmd.clone())?;
-    }
-    let mut all = Executed::default();
-    for cmd in cmds {
-        let done = engine.execute_from(cmd, actor, source.clone())?;
-        all.events.extend(done.events);
-        all.files.extend(done.files);
-    }
-    let text = describe_all(&all);
-    Ok(changed(all, text))
 }
 
 fn describe_all(done: &Executed) -> String {
@@ -93,92 +65,172 @@ fn describe_all(done: &Executed) -> String {
         .join("\n")
 }
 
-/// Perform an action for `actor`, who came through `source` (the CLI, a web form).
-pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source) -> Result<Reply> {
-    // What reads only the state is answered from it.
-    if let Some(reply) = read(engine.state(), engine.config(), &action) {
-        return reply;
+/// `nmt policy RANGE POLICY`: the commands (a group's own policy, each of a list of groups,
+/// or machines' own policies).
+fn policy_commands(
+    engine: &Engine,
+    range: &str,
+    policy: &str,
+    once: bool,
+    members: bool,
+) -> Result<Vec<Command>> {
+    let parsed = nmt_parsers::parse_noderange(range)?;
+    let clear = policy == "inherit";
+    let groups = parsed.as_groups().filter(|_| !members);
+    if clear && groups.is_some() {
+        bail!(
+            "`inherit` drops machines' own policies; a group's policy is always set \
+             (e.g. localboot)"
+        );
     }
-    let change = |engine: &mut Engine, cmd: Command, summary: &dyn Fn(&Executed) -> String| {
-        let done = engine.execute_from(cmd, actor, source.clone())?;
-        let text = summary(&done);
-        Ok(changed(done, text))
-    };
-    match action {
+    Ok(match groups {
+        // Each group's own policy; all are decided before any is set.
+        Some(groups) => {
+            let policy: Policy = policy.parse()?;
+            groups
+                .iter()
+                .map(|g| Command::SetGroupPolicy {
+                    group: g.to_string(),
+                    policy: policy.clone(),
+                    once,
+                })
+                .collect()
+        }
+        None => vec![Command::SetPolicy {
+            macs: engine.resolve(range)?,
+            policy: if clear { None } else { Some(policy.parse()?) },
+            once,
+        }],
+    })
+}
+
+/// The machine `nmt machine restore` means: a MAC, or the name a removed machine had.
+fn removed_machine(engine: &Engine, target: &str) -> Result<Mac> {
+    if let Some(mac) = Mac::parse(target) {
+        return Ok(mac);
+    }
+    // A registered machine of that name: the refusal says it is there.
+    if let Some(m) = engine.state().machine_by_name(&target.to_ascii_lowercase()) {
+        return Ok(m.mac);
+    }
+    let macs = engine.removed_named(target)?;
+    match macs.as_slice() {
+        [mac] => Ok(*mac),
+        [] => bail!(
+            "no removed machine was named {target:?}; give its MAC (`nmt journal export | grep \
+             MachineRemoved` lists removals)"
+        ),
+        many => bail!(
+            "{} removed machines were named {target:?}: {}; give the MAC of the one to restore",
+            many.len(),
+            many.iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The commands a changing action is made of (`None` for reads and for the actions that
+/// are not commands of the domain: rendering, the installer password's file, replays).
+/// They are decided one after the other; all are checked before any is appended.
+fn commands(engine: &Engine, action: &Action) -> Result<Option<Vec<Command>>> {
+    let cmd = match action.clone() {
         Action::MachineAdd {
             mac,
             name,
             group,
             ip,
-        } => change(
-            engine,
-            Command::AddMachine {
+        } => Command::AddMachine {
+            mac,
+            name,
+            group,
+            ip,
+        },
+        Action::MachineImport { rows } => Command::Import { rows },
+        Action::MachineRm { range } => Command::RemoveMachines {
+            macs: engine.resolve(&range)?,
+        },
+        Action::MachineRestore { machine, group } => {
+            let mac = removed_machine(engine, &machine)?;
+            Command::RestoreMachine {
                 mac,
-                name,
+                removal: engine.last_removal(&mac)?,
                 group,
-                ip,
-            },
-            &|_| format!("added {mac}"),
-        ),
-        Action::MachineImport { rows } => {
-            let n = rows.len();
-            change(engine, Command::Import { rows }, &|d| {
-                format!("imported {} ({} events)", count(n, "row"), d.events.len())
-            })
-        }
-        Action::MachineRm { range } => {
-            let macs = engine.resolve(&range)?;
-            let n = macs.len();
-            change(engine, Command::RemoveMachines { macs }, &|_| {
-                format!("removed {}", count(n, "machine"))
-            })
+            }
         }
         Action::Name {
             target,
             name,
             pattern,
-        } => {
-            let cmd = match (name, pattern) {
-                (_, Some(p)) => Command::NamePattern {
-                    macs: engine.resolve(&target)?,
-                    pattern: NamePattern::parse(&p)?,
-                },
-                (Some(name), None) => Command::Name {
-                    mac: one_machine(engine.state(), &target)?,
-                    name,
-                },
-                (None, None) => bail!("give a NAME, or --pattern 'node{{001}}'"),
-            };
-            change(engine, cmd, &describe_all)
+        } => match (name, pattern) {
+            (_, Some(p)) => Command::NamePattern {
+                macs: engine.resolve(&target)?,
+                pattern: NamePattern::parse(&p)?,
+            },
+            (Some(name), None) => Command::Name {
+                mac: one_machine(engine.state(), &target)?,
+                name,
+            },
+            (None, None) => bail!("give a NAME, or --pattern 'node{{001}}'"),
+        },
+        Action::GroupAdd { group, policy } => Command::AddGroup {
+            group,
+            policy: policy.map(|p| p.parse::<Policy>()).transpose()?,
+        },
+        Action::GroupRm { group, force, to } => Command::RemoveGroup { group, force, to },
+        Action::Assign { range, group } => Command::Assign {
+            macs: engine.resolve(&range)?,
+            group,
+        },
+        Action::Policy {
+            range,
+            policy,
+            once,
+            members,
+        } => return policy_commands(engine, &range, &policy, once, members).map(Some),
+        Action::RootdevSet { range, device } => Command::SetRootDevice {
+            macs: engine.resolve(&range)?,
+            device,
+        },
+        Action::RootdevRm { range } => Command::RemoveRootDevice {
+            macs: engine.resolve(&range)?,
+        },
+        Action::ProfileAdd { profile, replace } => Command::DefineProfile { profile, replace },
+        Action::ProfileRm { name } => Command::RemoveProfile { name },
+        Action::Installed { machine, rootdev } => Command::ReportInstall {
+            mac: mac_or_name(engine.state(), &machine)?,
+            device: rootdev,
+            via: ReportVia::Manual,
+        },
+        Action::InstallerPasswordSet { crypted } => Command::SetInstallerPassword { crypted },
+        _ => return Ok(None),
+    };
+    Ok(Some(vec![cmd]))
+}
+
+/// What a performed change says it did, from its events.
+fn summary(action: &Action, done: &Executed) -> String {
+    let n = done.events.len();
+    match action {
+        Action::MachineAdd { mac, .. } => format!("added {mac}"),
+        Action::MachineImport { rows } => {
+            format!("imported {} ({n} events)", count(rows.len(), "row"))
         }
-        Action::GroupAdd { group, policy } => {
-            let policy = policy.map(|p| p.parse::<Policy>()).transpose()?;
-            change(engine, Command::AddGroup { group, policy }, &describe_all)
+        Action::MachineRm { .. } => format!("removed {}", count(n, "machine")),
+        Action::GroupRm { to, .. } => {
+            let target = to.as_deref().unwrap_or(nmt_projections::UNKNOWN);
+            match n.saturating_sub(1) {
+                0 => describe_all(done),
+                moved => format!(
+                    "{} ({} moved to {target})",
+                    describe(&done.events[moved].event),
+                    count(moved, "machine")
+                ),
+            }
         }
-        Action::GroupRm { group, force, to } => {
-            let target = to
-                .clone()
-                .unwrap_or_else(|| nmt_projections::UNKNOWN.to_string());
-            change(
-                engine,
-                Command::RemoveGroup { group, force, to },
-                &|d| match d.events.len().saturating_sub(1) {
-                    0 => describe(&d.events[0].event),
-                    n => format!(
-                        "{} ({} moved to {target})",
-                        describe(&d.events[n].event),
-                        count(n, "machine")
-                    ),
-                },
-            )
-        }
-        Action::Assign { range, group } => {
-            let macs = engine.resolve(&range)?;
-            let n = macs.len();
-            let g = group.clone();
-            change(engine, Command::Assign { macs, group }, &|_| {
-                format!("assigned {} to {g}", count(n, "machine"))
-            })
+        Action::Assign { group, .. } => {
+            format!("assigned {} to {group}", count(n, "machine"))
         }
         Action::Policy {
             range,
@@ -186,69 +238,236 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
             once,
             members,
         } => {
-            let parsed = nmt_parsers::parse_noderange(&range)?;
-            let clear = policy == "inherit";
-            let groups = parsed.as_groups().filter(|_| !members);
-            if clear && groups.is_some() {
-                bail!(
-                    "`inherit` drops machines' own policies; a group's policy is always set \
-                     (e.g. localboot)"
-                );
-            }
-            if let Some(groups) = groups.as_ref().filter(|g| g.len() > 1) {
-                return group_policies(engine, groups, &policy, once, actor, source);
-            }
-            let cmd = match groups.as_deref() {
-                Some([g]) => Command::SetGroupPolicy {
-                    group: g.to_string(),
-                    policy: policy.parse()?,
-                    once,
-                },
-                _ => Command::SetPolicy {
-                    macs: engine.resolve(&range)?,
-                    policy: if clear { None } else { Some(policy.parse()?) },
-                    once,
-                },
-            };
-            change(engine, cmd, &|d| match d.events.as_slice() {
-                [one] => describe(&one.event),
-                many => format!(
-                    "policy {} set on {}{}",
-                    policy,
-                    count(many.len(), "machine"),
-                    if once { " (next boot only)" } else { "" }
+            let groups = nmt_parsers::parse_noderange(range)
+                .ok()
+                .and_then(|r| r.as_groups().map(|g| g.len()))
+                .filter(|_| !members);
+            match (done.events.as_slice(), groups) {
+                ([one], _) => describe(&one.event),
+                (_, Some(g)) if g > 1 => describe_all(done),
+                _ => format!(
+                    "policy {policy} set on {}{}",
+                    count(n, "machine"),
+                    if *once { " (next boot only)" } else { "" }
                 ),
-            })
+            }
         }
-        Action::Machines { range, at: Some(t) } => machines(&engine.state_at(t)?, range.as_deref()),
-        Action::RootdevSet { range, device } => {
-            let macs = engine.resolve(&range)?;
-            let n = macs.len();
-            let d = device.clone();
-            change(engine, Command::SetRootDevice { macs, device }, &|_| {
-                format!("root device {d} set on {}", count(n, "machine"))
-            })
+        Action::RootdevSet { device, .. } => {
+            format!("root device {device} set on {}", count(n, "machine"))
         }
-        Action::RootdevRm { range } => {
-            let macs = engine.resolve(&range)?;
-            change(engine, Command::RemoveRootDevice { macs }, &|d| {
-                format!(
-                    "root device removed from {}",
-                    count(d.events.len(), "machine")
+        Action::RootdevRm { .. } => {
+            format!("root device removed from {}", count(n, "machine"))
+        }
+        _ => describe_all(done),
+    }
+}
+
+/// Perform an action for `actor`, who came through `source` (the CLI, a web form): for
+/// real, with no confirmation asked (see [`perform_with`]).
+pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source) -> Result<Reply> {
+    perform_with(engine, action, &Mode::default(), actor, source)
+}
+
+/// Perform an action as `mode` says: for real or as a dry run (what it would append,
+/// write and do to the machines; nothing is done), and, for bulk destruction, only as the
+/// caller confirmed it ([`Confirm`]). The plan is decided under the same hold of the engine
+/// as the change it checks, so what was confirmed is what is done.
+pub fn perform_with(
+    engine: &mut Engine,
+    action: Action,
+    mode: &Mode,
+    actor: &str,
+    source: Source,
+) -> Result<Reply> {
+    // What reads only the state is answered from it.
+    if let Some(reply) = read(engine.state(), engine.config(), &action) {
+        return reply;
+    }
+    let Some(cmds) = commands(engine, &action)? else {
+        return if mode.dry_run {
+            dry_run(engine, action, actor, source)
+        } else {
+            perform_now(engine, action, actor, source)
+        };
+    };
+    let plan = engine.plan(cmds, actor, &source)?;
+    let impact = Impact::between(engine.state(), &plan.after);
+    let needs_confirmation = impact.needs_confirmation();
+    let planned = |files: Files| Planned {
+        summary: String::new(),
+        events: plan.events.clone(),
+        files,
+        impact: impact.clone(),
+        needs_confirmation,
+    };
+    if mode.dry_run {
+        return Ok(Reply::Planned(Box::new(planned(
+            engine.planned_files(&plan).into(),
+        ))));
+    }
+    if needs_confirmation {
+        match &mode.confirm {
+            Confirm::Unchecked => {}
+            Confirm::Ask => return Ok(Reply::Unconfirmed(Box::new(planned(Files::default())))),
+            Confirm::Reaching(confirmed) if *confirmed == impact.at_risk() => {}
+            Confirm::Reaching(confirmed) => bail!(
+                "nothing was changed: the machines this reaches changed since they were \
+                 listed ({} then, {} now: {}); run the command again and check the new list",
+                confirmed.len(),
+                impact.at_risk().len(),
+                nmt_projections::machine_list(
+                    &impact
+                        .removed
+                        .iter()
+                        .chain(impact.erasing())
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    20
                 )
-            })
+            ),
         }
-        Action::ProfileAdd { profile, replace } => change(
-            engine,
-            Command::DefineProfile { profile, replace },
-            &describe_all,
-        ),
-        Action::ProfileRm { name } => {
-            change(engine, Command::RemoveProfile { name }, &describe_all)
+    }
+    let mut reply = perform_now(engine, action, actor, source)?;
+    if let Reply::Changed { impact: i, .. } = &mut reply {
+        *i = impact;
+    }
+    Ok(reply)
+}
+
+/// `--dry-run` of an action that is not made of domain commands.
+fn dry_run(engine: &mut Engine, action: Action, actor: &str, source: Source) -> Result<Reply> {
+    let plan = |summary: String, files: Files| {
+        Ok(Reply::Planned(Box::new(Planned {
+            summary,
+            files,
+            ..Planned::default()
+        })))
+    };
+    match action {
+        Action::Render { check: false } => {
+            let mut files = Files::default();
+            for d in engine.drift() {
+                match d {
+                    crate::Drift::Missing(p) | crate::Drift::Differs(p) => files.written.push(p),
+                    crate::Drift::Stale(p) => files.removed.push(p),
+                }
+            }
+            plan("would bring every generated file up to date".into(), files)
         }
+        Action::InstallerPasswordAck => {
+            let dir = &engine.config().state_dir;
+            let waiting = crate::password::pending(dir)?.is_some();
+            let files = Files {
+                removed: if waiting {
+                    vec![dir.join(crate::password::PENDING_FILE)]
+                } else {
+                    Vec::new()
+                },
+                ..Files::default()
+            };
+            plan(
+                if waiting {
+                    "would forget the waiting installer password".into()
+                } else {
+                    "no generated installer password is waiting; nothing to forget".into()
+                },
+                files,
+            )
+        }
+        Action::InstallerPasswordRotate => {
+            // A password is made to show the event's shape; it is not kept.
+            let crypted = crate::password::crypt(&crate::password::generate()?)?;
+            let p = engine.plan(
+                vec![Command::SetInstallerPassword { crypted }],
+                actor,
+                &source,
+            )?;
+            Ok(Reply::Planned(Box::new(Planned {
+                summary: "would record the hash of a new random installer password (a \
+                          different one when done for real)"
+                    .into(),
+                events: p.events.clone(),
+                files: engine.planned_files(&p).into(),
+                ..Planned::default()
+            })))
+        }
+        Action::ReplayLogs { paths, year, .. } => {
+            let years = match year {
+                Some(y) => nmt_replay::YearRule::Fixed(y),
+                None => nmt_replay::YearRule::Infer,
+            };
+            let (summary, events, files) = engine.replay_plan(&paths, years)?;
+            Ok(Reply::Planned(Box::new(Planned {
+                summary: format!(
+                    "would replay {} lines: {} events, {} lines already read before, {} \
+                     detail lines, {} not recognised",
+                    summary.lines,
+                    summary.events,
+                    summary.already,
+                    summary.ignored,
+                    summary.rejects
+                ),
+                events,
+                files: files.into(),
+                ..Planned::default()
+            })))
+        }
+        // Nothing else changes anything: it is answered as it is.
+        action => perform_now(engine, action, actor, source),
+    }
+}
+
+/// Perform an action for real.
+fn perform_now(engine: &mut Engine, action: Action, actor: &str, source: Source) -> Result<Reply> {
+    match action {
         Action::Installed { machine, rootdev } => {
             installed(engine, &machine, rootdev, actor, source)
         }
+        Action::InstallerPasswordSet { .. } => password_set(engine, action, actor, source),
+        action => match commands(engine, &action)? {
+            Some(cmds) => {
+                let mut done = Executed::default();
+                for cmd in cmds {
+                    let d = engine.execute_from(cmd, actor, source.clone())?;
+                    done.events.extend(d.events);
+                    done.files.extend(d.files);
+                }
+                let text = summary(&action, &done);
+                Ok(changed(done, text))
+            }
+            None => perform_other(engine, action, actor, source),
+        },
+    }
+}
+
+/// `nmt installer-password set`.
+fn password_set(engine: &mut Engine, action: Action, actor: &str, source: Source) -> Result<Reply> {
+    let Action::InstallerPasswordSet { crypted } = action else {
+        unreachable!("only installer-password set")
+    };
+    let done = engine.execute_from(
+        Command::SetInstallerPassword {
+            crypted: crypted.clone(),
+        },
+        actor,
+        source,
+    );
+    // A waiting generated password is no longer the one in force.
+    if engine.state().installer_password() == Some(crypted.as_str()) {
+        crate::password::forget_pending(&engine.config().state_dir)?;
+    }
+    Ok(changed(done?, "installer password set".to_string()))
+}
+
+/// The actions that are not domain commands.
+fn perform_other(
+    engine: &mut Engine,
+    action: Action,
+    actor: &str,
+    source: Source,
+) -> Result<Reply> {
+    match action {
+        Action::Machines { range, at: Some(t) } => machines(&engine.state_at(t)?, range.as_deref()),
         Action::History {
             machine,
             since,
@@ -288,20 +507,6 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
         Action::InstallerPasswordAck => Ok(Reply::PasswordAcknowledged(
             crate::password::forget_pending(&engine.config().state_dir)?,
         )),
-        Action::InstallerPasswordSet { crypted } => {
-            let done = engine.execute_from(
-                Command::SetInstallerPassword {
-                    crypted: crypted.clone(),
-                },
-                actor,
-                source,
-            );
-            // A waiting generated password is no longer the one in force.
-            if engine.state().installer_password() == Some(crypted.as_str()) {
-                crate::password::forget_pending(&engine.config().state_dir)?;
-            }
-            Ok(changed(done?, "installer password set".to_string()))
-        }
         Action::InstallerPasswordRotate => {
             let password = crate::password::generate()?;
             let crypted = crate::password::crypt(&password)?;
@@ -364,6 +569,21 @@ pub fn perform(engine: &mut Engine, action: Action, actor: &str, source: Source)
         | Action::RootdevList
         | Action::ProfileList
         | Action::Show { at: None, .. } => unreachable!("answered by `read` above"),
+        Action::MachineAdd { .. }
+        | Action::MachineImport { .. }
+        | Action::MachineRm { .. }
+        | Action::MachineRestore { .. }
+        | Action::Name { .. }
+        | Action::GroupAdd { .. }
+        | Action::GroupRm { .. }
+        | Action::Assign { .. }
+        | Action::Policy { .. }
+        | Action::RootdevSet { .. }
+        | Action::RootdevRm { .. }
+        | Action::ProfileAdd { .. }
+        | Action::ProfileRm { .. }
+        | Action::Installed { .. }
+        | Action::InstallerPasswordSet { .. } => unreachable!("domain commands, performed above"),
     }
 }
 

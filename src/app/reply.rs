@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use nmt_projections::{
-    BootRecord, Envelope, Installed, LastBoot, Mac, Machine, Origin, Policy, Profile, State,
+    BootRecord, Envelope, Impact, Installed, LastBoot, Mac, Machine, Origin, Policy, Profile, State,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,16 @@ pub enum Reply {
         events: Vec<Envelope>,
         /// The files written and removed.
         files: Files,
+        /// What it did to the machines: those removed, and what each whose next boot
+        /// changed boots now.
+        #[serde(default)]
+        impact: Impact,
     },
+    /// `--dry-run`: what the command would do; nothing was done.
+    Planned(Box<Planned>),
+    /// Bulk destruction that the caller must confirm (see [`Confirm::Ask`]); nothing was
+    /// done.
+    Unconfirmed(Box<Planned>),
     /// `nmt group list`.
     Groups(Vec<GroupView>),
     /// `nmt machines`.
@@ -91,16 +100,20 @@ pub enum Reply {
 
 impl Reply {
     /// The exit status: 1 when drift or problems were found, or `--strict` rejected lines;
-    /// else 0.
+    /// [`UNCONFIRMED`] (3) when a bulk destruction waits for confirmation; else 0.
     pub fn code(&self) -> u8 {
         match self {
             Reply::Verify { problems, .. } => u8::from(!problems.is_empty()),
             Reply::Drift(d) => u8::from(!d.is_empty()),
             Reply::Replayed { summary, strict } => u8::from(*strict && summary.rejects > 0),
+            Reply::Unconfirmed(_) => UNCONFIRMED,
             _ => 0,
         }
     }
 }
+
+/// The exit status of a bulk destruction that was not confirmed (nothing was done).
+pub const UNCONFIRMED: u8 = 3;
 
 /// Why an action failed, for the caller to print. Two failures are equal when they say the
 /// same (a refusal that crossed the socket equals the one decided).
@@ -451,9 +464,57 @@ pub struct Counters {
     pub syslog_unattributed: u64,
 }
 
+/// What a command would do, worked out without doing it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Planned {
+    /// What it is, in words, when the events do not say it alone.
+    #[serde(default)]
+    pub summary: String,
+    /// The events it would append, in the envelopes they would have.
+    pub events: Vec<Envelope>,
+    /// The files it would write (new, or with new bytes), leave alone, and remove.
+    pub files: Files,
+    /// What it would do to the machines.
+    pub impact: Impact,
+    /// Whether it is bulk destruction, performed only once confirmed (`--yes`).
+    pub needs_confirmation: bool,
+}
+
+/// What the caller confirmed of a bulk destruction: more than one machine removed, or made
+/// to erase its disk at its next boot (see [`nmt_projections::Impact::needs_confirmation`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confirm {
+    /// Perform it whatever it reaches: `--yes`, the web UI (which asks on its own pages) and
+    /// callers from before confirmations.
+    #[default]
+    Unchecked,
+    /// Do not perform bulk destruction: answer [`Reply::Unconfirmed`] with its plan, for
+    /// the caller to show and confirm.
+    Ask,
+    /// Perform it only if the machines at risk ([`nmt_projections::Impact::at_risk`]) are
+    /// exactly these: what the caller was shown and confirmed. Otherwise refuse.
+    Reaching(std::collections::BTreeSet<Mac>),
+}
+
+/// How to perform an action.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mode {
+    /// Only say what it would do (events, files, machines); append and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// What the caller confirmed.
+    #[serde(default)]
+    pub confirm: Confirm,
+}
+
 /// What the CLI sends over nmtd's control socket.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CliRequest {
     /// What to do.
     pub action: Action,
+    /// How: for real or `--dry-run`, and what was confirmed (absent from older callers: for
+    /// real, unchecked).
+    #[serde(default)]
+    pub mode: Mode,
 }

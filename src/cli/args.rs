@@ -31,6 +31,15 @@ Examples:
   nmt policy node007 install --once       # reinstall one machine, once
   nmt machines @physics --json
   nmt history node007
+  nmt machine rm @retired --dry-run       # what it would append and remove; nothing done
+  nmt machine rm @retired --yes           # a script: more than one machine needs --yes
+  nmt machine restore node042             # undo a removal
+
+Bulk destruction asks first: removing more than one machine, or making more than one
+machine install or restore an image at its next boot, lists the machines and asks
+\"Proceed? [y/N]\" on a terminal; a script must pass --yes (else exit status 3, nothing done).
+After every change nmt says what machines will boot next where it changed, e.g.
+\"3 machines will now install at next boot: lab01, lab02, lab03\".
 
 State lives in --state DIR (or $NMT_STATE, default ./nmt-state), created by `nmt init`; \
 generated files go under it unless DIR/nmt.toml names real paths (see `nmt config --default`).";
@@ -50,6 +59,19 @@ pub struct Cli {
     /// Print JSON instead of tables and messages (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Only show what the command would do: the events it would append (kind and JSON), the
+    /// files it would write or remove, and what the machines would boot next. Nothing is
+    /// appended, written, reloaded or asked. Every command takes it.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Do a bulk destruction without asking: removing more than one machine, or making more
+    /// than one machine install or restore an image (erasing its disk) at its next boot.
+    /// Without it nmt lists the machines and asks on a terminal, and refuses in a script
+    /// (exit status 3, nothing done); check the list (--dry-run shows it), then pass --yes.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
 
     /// Seconds to wait while another nmt process holds the store.
     #[arg(long, global = true, default_value_t = 10.0, value_name = "SECONDS")]
@@ -105,7 +127,10 @@ Examples:
     #[command(after_help = "\
 Examples:
   nmt assign node[001-060] physics
-  nmt assign @localboot,node301 chemistry")]
+  nmt assign @localboot,node301 chemistry
+
+Moving more than one machine into a group whose policy installs or restores an image
+(erasing their disks at their next boot) lists them and asks; a script needs --yes.")]
     Assign {
         /// The machines (a noderange).
         range: String,
@@ -123,8 +148,13 @@ Examples:
   nmt policy @unknown install             # every new machine installs
   nmt policy @physics ltsp                # the group's policy
   nmt policy node007 install --once       # one machine, next boot only, then back
-  nmt policy @lab restore-image:lab --once  # each member re-images once, then boots as before
-  nmt policy node007 inherit")]
+  nmt policy @lab restore-image:lab --once --yes  # each member re-images once, then as before
+  nmt policy node007 inherit
+
+A policy that erases disks (install, restore-image) reaching more than one machine (a group
+of more than one member included) lists them and asks on a terminal; a script needs --yes.
+nmt then prints what machines will boot next, e.g. \"3 machines will now install at next
+boot: lab01, lab02, lab03\".")]
     Policy {
         /// The machines (a noderange), or exactly one @group to set the group's own policy.
         range: String,
@@ -323,11 +353,38 @@ Example:
         /// The CSV file, or - for standard input.
         file: PathBuf,
     },
-    /// Remove machines (their generated files go too).
-    #[command(after_help = "Examples:\n  nmt machine rm node042\n  nmt machine rm @retired")]
+    /// Remove machines (their generated files go too); `nmt machine restore` undoes it.
+    #[command(after_help = "\
+Removing more than one machine lists them and asks \"Proceed? [y/N]\" on a terminal; in a
+script it is refused (exit status 3, nothing removed) unless --yes is given. The removal
+keeps in the log what each machine was (name, group, address, policy, root device), so
+`nmt machine restore` brings it back.
+
+Examples:
+  nmt machine rm node042
+  nmt machine rm @retired --dry-run    # the events and files, nothing removed
+  nmt machine rm @retired --yes        # in a script, once the list is checked")]
     Rm {
         /// The machines (a noderange).
         range: String,
+    },
+    /// Bring a removed machine back as it was just before its last removal: its name,
+    /// group, fixed address, own policy and root device (a new event; the removal stays in
+    /// the history).
+    #[command(after_help = "\
+Refused when the machine is registered now, was never removed, or its old name or address
+now belongs to another machine; when its old group is gone, give another with --group.
+
+Examples:
+  nmt machine restore 52:54:00:12:34:56
+  nmt machine restore node042              # its name before the removal
+  nmt machine restore node042 --group lab  # its old group was removed")]
+    Restore {
+        /// Its MAC, or the name it had (when only one removed machine had it).
+        machine: String,
+        /// Put it in this group instead of its old one.
+        #[arg(long)]
+        group: Option<String>,
     },
 }
 
@@ -345,7 +402,7 @@ pub enum GroupCmd {
     },
     /// Remove a named group; with --force its members move to unknown.
     #[command(
-        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --to localboot   # its members boot their disks\n  nmt group rm physics --force         # its members move to unknown\n\nMembers never move to unknown when that would erase their disks (unknown's\npolicy installs or restores an image): then --to is needed."
+        after_help = "Examples:\n  nmt group rm physics\n  nmt group rm physics --to localboot   # its members boot their disks\n  nmt group rm physics --force         # its members move to unknown\n\nMembers never move to unknown when that would erase their disks (unknown's\npolicy installs or restores an image): then --to is needed. Moving more than one\nmember --to a group that installs or restores an image asks first (--yes in a script)."
     )]
     Rm {
         /// The group.

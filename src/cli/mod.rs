@@ -17,7 +17,8 @@ pub use output::json as json_string;
 pub use render::{arch_kind, render};
 
 /// Run `nmt` with the process's arguments; the exit status is 0 on success, 1 when a command
-/// was refused or failed (or `render --check` found drift), 2 on a usage error.
+/// was refused or failed (or `render --check` found drift), 2 on a usage error, 3 when a bulk
+/// destruction was not confirmed (nothing done; see `--yes`).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run::run(cli) {

@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
-use nmt_projections::{Origin, describe};
+use nmt_projections::{Impact, Origin, describe, machine_list};
 use serde_json::json;
 
 use super::output::{self, local_time, or_dash};
-use crate::app::{Files, Reply, ShowView, Then};
+use crate::app::{Files, Planned, Reply, ShowView, Then};
 
 /// What a reply prints on standard output, and the exit status.
 pub fn render(reply: &Reply, json: bool) -> (u8, String) {
@@ -26,9 +26,28 @@ fn files_json(f: &Files) -> serde_json::Value {
 
 fn as_json(reply: &Reply) -> String {
     match reply {
-        Reply::Changed { events, files, .. } => output::json(&json!({
+        Reply::Changed {
+            events,
+            files,
+            impact,
+            ..
+        } => output::json(&json!({
             "events": events,
             "files": files_json(files),
+            "impact": impact,
+        })),
+        Reply::Planned(p) => output::json(&json!({
+            "dry_run": true,
+            "summary": p.summary,
+            "events": p.events,
+            "files": files_json(&p.files),
+            "impact": p.impact,
+            "needs_confirmation": p.needs_confirmation,
+        })),
+        Reply::Unconfirmed(p) => output::json(&json!({
+            "done": false,
+            "needs_confirmation": true,
+            "impact": p.impact,
         })),
         // As a JSON value: its keys in order, as `group list --json` always printed them.
         Reply::Groups(groups) => output::json(&json!(groups)),
@@ -94,7 +113,12 @@ fn as_json(reply: &Reply) -> String {
 
 fn as_text(reply: &Reply) -> String {
     match reply {
-        Reply::Changed { summary, files, .. } => {
+        Reply::Changed {
+            summary,
+            files,
+            impact,
+            ..
+        } => {
             let mut out = format!("{summary}\n");
             if !files.written.is_empty() || !files.removed.is_empty() {
                 let _ = writeln!(
@@ -104,8 +128,12 @@ fn as_text(reply: &Reply) -> String {
                     files.removed.len()
                 );
             }
+            out.push_str(&impact_text(impact, false));
             out
         }
+        Reply::Planned(p) => planned_text(p),
+        // The list goes to standard error with the question (or the refusal).
+        Reply::Unconfirmed(_) => String::new(),
         Reply::Groups(groups) => output::table(
             &["GROUP", "POLICY", "MEMBERS", "KIND"],
             groups.iter().map(|g| {
@@ -285,6 +313,122 @@ fn as_text(reply: &Reply) -> String {
             }
             text
         }
+    }
+}
+
+/// How many machines a sentence names before "and N more".
+const LISTED: usize = 20;
+
+/// What a change did (or would do) to the machines: those removed, and one line per new
+/// next-boot policy ("3 machines will now install at next boot: lab01, lab02, lab03").
+fn impact_text(impact: &Impact, would: bool) -> String {
+    let mut out = String::new();
+    if !impact.removed.is_empty() {
+        let n = impact.removed.len();
+        let _ = writeln!(
+            out,
+            "{} {} removed: {}{}",
+            if n == 1 {
+                "1 machine".to_string()
+            } else {
+                format!("{n} machines")
+            },
+            match (would, n) {
+                (true, _) => "would be",
+                (false, 1) => "was",
+                (false, _) => "were",
+            },
+            machine_list(&impact.removed, LISTED),
+            if would {
+                ""
+            } else {
+                " (`nmt machine restore MAC` brings one back)"
+            }
+        );
+    }
+    for b in &impact.boot {
+        let _ = writeln!(
+            out,
+            "{}",
+            b.sentence(if would { "would" } else { "will now" }, LISTED)
+        );
+    }
+    out
+}
+
+/// `--dry-run`: the events, the files, the machines.
+fn planned_text(p: &Planned) -> String {
+    let mut out = String::from("dry run: nothing was appended, written or reloaded\n");
+    if !p.summary.is_empty() {
+        let _ = writeln!(out, "{}", p.summary);
+    }
+    if p.events.is_empty() {
+        out.push_str("would append no event\n");
+    } else {
+        let _ = writeln!(out, "would append {}:", plural(p.events.len(), "event"));
+        for e in &p.events {
+            let _ = writeln!(
+                out,
+                "  #{} {} {}",
+                e.seq,
+                e.event.kind(),
+                serde_json::to_string(&e.event).unwrap_or_default()
+            );
+        }
+    }
+    for (verb, paths) in [("write", &p.files.written), ("remove", &p.files.removed)] {
+        if !paths.is_empty() {
+            let _ = writeln!(out, "would {verb} {}:", plural(paths.len(), "file"));
+            for path in paths.iter() {
+                let _ = writeln!(out, "  {}", path.display());
+            }
+        }
+    }
+    if p.files.written.is_empty() && p.files.removed.is_empty() {
+        out.push_str("would change no file\n");
+    }
+    out.push_str(&impact_text(&p.impact, true));
+    if p.needs_confirmation {
+        out.push_str(
+            "it needs confirmation: nmt asks on a terminal; in a script pass --yes once the \
+             list is checked\n",
+        );
+    }
+    out
+}
+
+/// A bulk destruction waiting for the admin's word: every machine it reaches.
+pub fn confirmation_text(impact: &Impact) -> String {
+    let mut out = String::new();
+    if !impact.removed.is_empty() {
+        let _ = writeln!(
+            out,
+            "this removes {}:",
+            plural(impact.removed.len(), "machine")
+        );
+        for m in &impact.removed {
+            let _ = writeln!(out, "  {m}");
+        }
+    }
+    for b in impact.boot.iter().filter(|b| b.erases_disk) {
+        let _ = writeln!(
+            out,
+            "this makes {} {} at their next boot, erasing their disks:",
+            plural(b.machines.len(), "machine"),
+            b.doing()
+        );
+        for m in &b.machines {
+            let _ = writeln!(out, "  {m}");
+        }
+    }
+    out
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 

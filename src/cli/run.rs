@@ -16,7 +16,9 @@ use super::args::{
 };
 use super::output;
 use super::render::render;
-use crate::app::{Action, Answer, Failure, Replayed, Reply, machine_add, parse_node_table};
+use crate::app::{
+    Action, Answer, Confirm, Failure, Mode, Replayed, Reply, machine_add, parse_node_table,
+};
 use crate::{Config, DB_FILE, Engine, OpenOptions, current_actor, parse_time};
 
 /// The state directory used when neither --state nor NMT_STATE is given.
@@ -71,7 +73,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Journal(JournalCmd::Import { file, partial }) => {
-            return import(&state, cli.config.as_deref(), &file, partial, cli.json);
+            return import(
+                &state,
+                cli.config.as_deref(),
+                &file,
+                partial,
+                cli.json,
+                cli.dry_run,
+            );
         }
         Cmd::Replay(ReplayCmd::Logs {
             files,
@@ -85,8 +94,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 strict,
             };
             let socket = Config::load(&state, cli.config.as_deref())?.daemon.socket;
-            if crate::client::via_daemon(&socket, &Action::Status).is_some() {
-                // nmtd owns the store: it reads the files itself (as its own user).
+            if cli.dry_run || crate::client::via_daemon(&socket, &Action::Status).is_some() {
+                // nmtd owns the store: it reads the files itself (as its own user). A dry run
+                // is planned like any other command.
                 action
             } else {
                 return replay_here(
@@ -103,19 +113,49 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     // A running nmtd owns the store: ask it. Otherwise work on the store directly.
     let socket = Config::load(&state, cli.config.as_deref())?.daemon.socket;
-    let (answer, notes) = match crate::client::via_daemon(&socket, &action) {
-        Some(answer) => (answer?, String::new()),
-        None => perform_here(
-            &OpenOptions {
-                state_dir: state.clone(),
-                config: cli.config.clone(),
-                wait: Duration::from_secs_f64(cli.wait),
-                // Only `nmt init` (and nmtd's first start) creates a state.
-                create: false,
-            },
-            action,
-        ),
+    let opts = OpenOptions {
+        state_dir: state.clone(),
+        config: cli.config.clone(),
+        wait: Duration::from_secs_f64(cli.wait),
+        // Only `nmt init` (and nmtd's first start) creates a state.
+        create: false,
     };
+    let mut mode = Mode {
+        dry_run: cli.dry_run,
+        confirm: if cli.yes {
+            Confirm::Unchecked
+        } else {
+            Confirm::Ask
+        },
+    };
+    let (mut answer, mut notes) = perform(&socket, &opts, &action, &mode)?;
+    // Bulk destruction: the machines it reaches are listed, and it is done only once
+    // confirmed, and only if it still reaches exactly them.
+    if let Ok(Reply::Unconfirmed(plan)) = &answer {
+        use std::io::IsTerminal;
+        let list = super::render::confirmation_text(&plan.impact);
+        let set = plan.impact.at_risk();
+        if std::io::stdin().is_terminal() && !cli.json {
+            eprint!("{notes}{list}Proceed? [y/N] ");
+            notes.clear();
+            if confirmed(&mut std::io::stdin().lock())? {
+                mode.confirm = Confirm::Reaching(set);
+                (answer, notes) = perform(&socket, &opts, &action, &mode)?;
+            } else {
+                eprintln!("nmt: nothing was done");
+                return Ok(ExitCode::from(crate::app::UNCONFIRMED));
+            }
+        } else {
+            notes.push_str(&format!(
+                "{}nmt: not done: this needs confirmation, and standard input is not a \
+                 terminal to ask on; check the list above (`--dry-run` shows every event and \
+                 file), then run the command again with --yes. Nothing was changed.\n",
+                list.lines()
+                    .map(|l| format!("nmt: {l}\n"))
+                    .collect::<String>()
+            ));
+        }
+    }
     let (code, stdout, stderr) = match answer {
         Ok(reply) => {
             let (code, mut text) = render(&reply, cli.json);
@@ -129,7 +169,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Err(f) => (1, String::new(), format!("{notes}{}\n", f.message())),
     };
-    if let Some(path) = export_to
+    if let Some(path) = export_to.as_ref().filter(|_| cli.dry_run && code == 0) {
+        Stdout.write_all(
+            format!(
+                "dry run: would write {} ({} lines); nothing was written\n",
+                abs(path).display(),
+                stdout.lines().count()
+            )
+            .as_bytes(),
+        )?;
+    } else if let Some(path) = export_to
         && code == 0
     {
         write_atomically(&path, stdout.as_bytes())?;
@@ -183,16 +232,43 @@ pub fn closed_stdout(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Perform through nmtd when one answers on `socket`, else on the store directly: the
+/// answer, and what to say first on standard error.
+fn perform(
+    socket: &Path,
+    opts: &OpenOptions,
+    action: &Action,
+    mode: &Mode,
+) -> Result<(Answer, String)> {
+    Ok(match crate::client::via_daemon_with(socket, action, mode) {
+        Some(answer) => (answer?, String::new()),
+        None => perform_here(opts, action.clone(), mode),
+    })
+}
+
+/// Whether the admin answered yes (`y` or `yes`, any case) to "Proceed? [y/N]".
+fn confirmed(input: &mut dyn std::io::BufRead) -> Result<bool> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .context("while reading the answer from standard input")?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 /// Perform on the store directly: the answer, and what to say first on standard error (a
 /// new state, its installer password).
-fn perform_here(opts: &OpenOptions, action: Action) -> (Answer, String) {
+fn perform_here(opts: &OpenOptions, action: Action, mode: &Mode) -> (Answer, String) {
     let mut engine = match Engine::open(opts) {
         Ok(e) => e,
         Err(e) => return (Err(Failure::of(&e)), String::new()),
     };
-    let answer = crate::app::perform(
+    let answer = crate::app::perform_with(
         &mut engine,
         action,
+        mode,
         &current_actor(),
         nmt_projections::Source::Cli,
     )
@@ -294,6 +370,9 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             rows: read_node_table(&file)?,
         },
         Cmd::Machine(MachineCmd::Rm { range }) => Action::MachineRm { range },
+        Cmd::Machine(MachineCmd::Restore { machine, group }) => {
+            Action::MachineRestore { machine, group }
+        }
         Cmd::Name {
             target,
             name,
@@ -483,6 +562,7 @@ fn import(
     file: &Path,
     partial: bool,
     json: bool,
+    dry_run: bool,
 ) -> Result<ExitCode> {
     let socket = Config::load(state, config)?.daemon.socket;
     if crate::client::via_daemon(&socket, &Action::Status).is_some() {
@@ -530,6 +610,34 @@ fn import(
              --partial",
             events.len()
         );
+    }
+    if dry_run {
+        let kinds: std::collections::BTreeMap<&str, usize> =
+            events.iter().fold(Default::default(), |mut m, e| {
+                *m.entry(e.event.kind()).or_default() += 1;
+                m
+            });
+        let text = if json {
+            output::json(&json!({
+                "dry_run": true,
+                "events": events.len(),
+                "kinds": kinds,
+                "partial": prefix.is_some(),
+            }))
+        } else {
+            let mut t = format!(
+                "dry run: nothing was imported or written\nwould import {} events into {} \
+                 (it must hold none), then write every generated file:\n",
+                events.len(),
+                abs(state).display()
+            );
+            for (k, n) in kinds {
+                t.push_str(&format!("  {n} {k}\n"));
+            }
+            t
+        };
+        Stdout.write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
     }
     let mut engine = Engine::open_bare(&OpenOptions {
         state_dir: state.to_path_buf(),

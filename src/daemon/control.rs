@@ -18,7 +18,7 @@ use super::{Caller, Published, Shared};
 static REFUSED: super::throttle::Throttle =
     super::throttle::Throttle::new("requests refused by the access rules");
 use crate::app::CliRequest;
-use crate::app::{self, Action, Answer, DaemonStatus, Failure, Reply, Status};
+use crate::app::{self, Action, Answer, DaemonStatus, Failure, Mode, Reply, Status};
 
 /// The peer credentials of a control-socket connection.
 #[derive(Clone, Debug)]
@@ -39,6 +39,7 @@ impl connect_info::Connected<axum::serve::IncomingStream<'_, UnixListener>> for 
 pub fn control_app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/cli", post(cli))
+        .route("/v1/perform", post(cli))
         .route("/v1/ping", get(ping))
         .with_state(shared)
 }
@@ -63,7 +64,7 @@ async fn cli(
         Err(e) => return Json(Err(failed(e))),
     };
     let actor = caller.name.clone();
-    Json(act(&shared, &caller, actor, req.action, Source::Cli).await)
+    Json(act_with(&shared, &caller, actor, req.action, &req.mode, Source::Cli).await)
 }
 
 fn failed(e: impl std::fmt::Display) -> Failure {
@@ -79,6 +80,18 @@ pub(crate) async fn act(
     caller: &Caller,
     actor: String,
     action: Action,
+    door: Source,
+) -> Answer {
+    act_with(shared, caller, actor, action, &Mode::default(), door).await
+}
+
+/// [`act`], performed as `mode` says (a dry run; what the caller confirmed).
+pub(crate) async fn act_with(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    actor: String,
+    action: Action,
+    mode: &Mode,
     door: Source,
 ) -> Answer {
     let right = action.right();
@@ -102,7 +115,10 @@ pub(crate) async fn act(
         action => match app::read(&published.state, &published.config, &action) {
             Some(reply) => reply.map_err(|e| Failure::of(&e)),
             None => shared
-                .write(move |engine| app::perform(engine, action, &actor, door))
+                .write({
+                    let mode = mode.clone();
+                    move |engine| app::perform_with(engine, action, &mode, &actor, door)
+                })
                 .await
                 .and_then(|r| r)
                 .map_err(|e| Failure::of(&e)),

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
-use nmt_projections::{Affected, Command, Envelope, Event, Mac, Source, State, decide};
+use nmt_projections::{
+    Affected, Command, Envelope, Event, Mac, MachineRecord, Source, State, decide,
+};
 
 pub use replay::ReplaySummary;
 pub use resolve::resolve;
@@ -74,6 +76,18 @@ pub struct Executed {
     pub events: Vec<Envelope>,
     /// The files written and removed.
     pub files: WriteOutcome,
+}
+
+/// What commands would do, decided and folded on a copy of the state: nothing appended,
+/// written or run (see [`Engine::plan`]).
+#[derive(Debug)]
+pub struct Plan {
+    /// The events that would be appended, in the envelopes they would have.
+    pub events: Vec<Envelope>,
+    /// The state after them.
+    pub after: State,
+    /// The files they may change.
+    affected: Affected,
 }
 
 /// The engine.
@@ -376,6 +390,38 @@ impl Engine {
         })
     }
 
+    /// What `cmds`, performed one after the other, would do: each is decided against the
+    /// state the ones before it leave, and folded into a copy of the state. Nothing is
+    /// appended, written or run; a refusal is returned as [`Engine::execute_from`] returns
+    /// it. [`Engine::planned_files`] says which files it would change.
+    pub fn plan(&self, cmds: Vec<Command>, actor: &str, source: &Source) -> Result<Plan> {
+        let mut after = self.state.clone();
+        let mut affected = Affected::default();
+        let mut events = Vec::new();
+        let now = Timestamp::now();
+        for cmd in cmds {
+            for event in decide(&after, cmd)? {
+                affected.add(&after, &event);
+                let env = Envelope {
+                    seq: after.last_seq() + 1,
+                    v: nmt_projections::SCHEMA_VERSION,
+                    recorded_at: now,
+                    observed_at: now,
+                    actor: actor.to_string(),
+                    source: Some(source.clone()),
+                    event,
+                };
+                after.apply(&env);
+                events.push(env);
+            }
+        }
+        Ok(Plan {
+            events,
+            after,
+            affected,
+        })
+    }
+
     /// Append already-decided events (log lines, reports) with their envelope fields, fold
     /// them, and return them with the files they may affect. Files are not written.
     pub fn append(
@@ -479,6 +525,66 @@ impl Engine {
             self.snapshot_seq = last;
         }
         Ok((batch.envelopes, batch.affected))
+    }
+
+    /// The state right after event `seq`: the newest snapshot at or before it, and the
+    /// events after that snapshot up to `seq`.
+    pub fn state_through(&self, seq: u64) -> Result<State> {
+        let (mut st, from) = match self.store.snapshot_at_or_before(seq)? {
+            Some((at, bytes)) => match snapshot_decode(&bytes) {
+                Some(s) if s.last_seq() == at => (s, at + 1),
+                _ => (State::new(), 1),
+            },
+            None => (State::new(), 1),
+        };
+        if from <= seq {
+            self.store.scan(from..=seq, &mut |env| {
+                st.apply(&env);
+                true
+            })?;
+        }
+        Ok(st)
+    }
+
+    /// A machine's last removal: its sequence number and what the machine was just before
+    /// (kept by the event; for a removal written before events kept it, the state before
+    /// it). `None` when it was never removed.
+    pub fn last_removal(&self, mac: &Mac) -> Result<Option<(u64, MachineRecord)>> {
+        let last = self
+            .history(mac, None, None)?
+            .into_iter()
+            .rev()
+            .find_map(|env| match env.event {
+                Event::MachineRemoved { was, .. } => Some((env.seq, was)),
+                _ => None,
+            });
+        Ok(match last {
+            None => None,
+            Some((seq, Some(was))) => Some((seq, was)),
+            Some((seq, None)) => self
+                .state_through(seq - 1)?
+                .record(mac)
+                .map(|was| (seq, was)),
+        })
+    }
+
+    /// The machines, not registered now, whose last removal kept this name.
+    pub fn removed_named(&self, name: &str) -> Result<Vec<Mac>> {
+        let mut last: std::collections::BTreeMap<Mac, Option<String>> = Default::default();
+        self.events(None, None, &mut |env| {
+            if let Event::MachineRemoved { mac, was } = &env.event {
+                last.insert(*mac, was.as_ref().and_then(|w| w.name.clone()));
+            }
+            Ok(true)
+        })?;
+        Ok(last
+            .into_iter()
+            .filter(|(mac, n)| {
+                n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
+                    && !self.state.machine(mac).is_some_and(|m| m.registered)
+            })
+            .map(|(mac, _)| mac)
+            .collect())
     }
 
     /// Every event that touched a machine, oldest first, optionally within a time window.

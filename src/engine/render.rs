@@ -58,13 +58,38 @@ impl Engine {
         Ok(out)
     }
 
-    fn files_for(&self, affected: &Affected) -> (Vec<File>, Vec<PathBuf>) {
+    /// The files a plan would write (new bytes, or new files) and remove (those that
+    /// exist), compared with what is on disk now; nothing is written.
+    pub fn planned_files(&self, plan: &super::Plan) -> WriteOutcome {
+        let (files, removals) = self.files_for(&plan.after, &plan.affected);
+        let mut out = WriteOutcome::default();
+        let mut seen = HashSet::new();
+        for f in files {
+            let path = self.config.path_of(&f.target);
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            if std::fs::read(&path).ok().as_deref() == Some(f.bytes.as_slice()) {
+                out.unchanged += 1;
+            } else {
+                out.written.push(path);
+            }
+        }
+        for p in removals {
+            if p.exists() && seen.insert(p.clone()) {
+                out.removed.push(p);
+            }
+        }
+        out
+    }
+
+    fn files_for(&self, state: &State, affected: &Affected) -> (Vec<File>, Vec<PathBuf>) {
         let cfg = &self.config.render;
         let mut out = Vec::new();
         let mut removals = Vec::new();
         for mac in &affected.machines {
-            if self.state.machine(mac).is_some() {
-                out.extend(render::machine_files(&self.state, mac, cfg));
+            if state.machine(mac).is_some() {
+                out.extend(render::machine_files(state, mac, cfg));
             } else {
                 removals.extend(
                     render::machine_targets(mac)
@@ -74,17 +99,17 @@ impl Engine {
             }
         }
         if affected.defaults {
-            out.extend(render::default_files(&self.state, cfg));
+            out.extend(render::default_files(state, cfg));
         }
         if affected.dhcp {
-            out.push(render::dhcpd_include(&self.state, cfg));
-            out.push(render::dnsmasq_hosts(&self.state, cfg));
+            out.push(render::dhcpd_include(state, cfg));
+            out.push(render::dnsmasq_hosts(state, cfg));
         }
         if affected.hosts {
-            out.push(render::etc_hosts(&self.state, cfg));
+            out.push(render::etc_hosts(state, cfg));
         }
         for g in &affected.groups {
-            let files = render::group_files(&self.state, g, cfg);
+            let files = render::group_files(state, g, cfg);
             let keep: HashSet<PathBuf> = files
                 .iter()
                 .map(|f| self.config.path_of(&f.target))
@@ -111,7 +136,7 @@ impl Engine {
             out.extend(files);
         }
         for g in &affected.node_lists {
-            match render::node_list(&self.state, g) {
+            match render::node_list(state, g) {
                 Some(f) => out.push(f),
                 None => removals.push(self.config.path_of(&Target::NodeList(g.clone()))),
             }
@@ -130,7 +155,7 @@ impl Engine {
             self.mark_rendered();
             return Ok(WriteOutcome::default());
         }
-        let (files, removals) = self.files_for(affected);
+        let (files, removals) = self.files_for(&self.state, affected);
         let out = self.noting(|e| e.write_checked(&files, removals))?;
         self.mark_rendered();
         Ok(out)

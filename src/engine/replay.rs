@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use jiff::Timestamp;
-use nmt_projections::{Envelope, Source};
-use nmt_replay::{Mark, MarkKey, Pipeline};
+use nmt_projections::{Affected, Envelope, Event, Source, installer_actor, observe};
+use nmt_replay::{Committed, Mark, MarkKey, Observed, Pipeline, Sink, SinkError};
 
 use super::{Batch, Engine};
 use crate::files::WriteOutcome;
@@ -128,6 +128,61 @@ impl Engine {
         })
     }
 
+    /// What [`Engine::replay`] would do, without appending or writing: the summary, the
+    /// first [`PLAN_EVENTS`] events it would append, and the files it would change.
+    pub fn replay_plan(
+        &self,
+        paths: &[PathBuf],
+        years: nmt_replay::YearRule,
+    ) -> Result<(ReplaySummary, Vec<Envelope>, WriteOutcome)> {
+        let mut archives = Vec::with_capacity(paths.len());
+        for p in paths {
+            archives.push(nmt_replay::Archive::open(p)?);
+        }
+        let mut merged = nmt_replay::merge(archives, years);
+        merged.prepare()?;
+        let mut pipeline = Pipeline::replay(paths.len());
+        let mut sink = DrySink {
+            engine: self,
+            plan: super::Plan {
+                events: Vec::new(),
+                after: self.state.clone(),
+                affected: Affected::default(),
+            },
+        };
+        let now = Timestamp::now();
+        for line in merged {
+            let l = line?;
+            if pipeline.already_read(&sink, l.identity, l.offset)? {
+                continue;
+            }
+            pipeline.line(
+                l.path_index,
+                l.identity,
+                l.offset,
+                &l.bytes,
+                l.at.unwrap_or(now),
+            );
+            if pipeline.pending_lines() >= 20_000 {
+                pipeline.flush(&mut sink)?;
+            }
+        }
+        pipeline.flush(&mut sink)?;
+        let c = pipeline.counts();
+        let files = self.planned_files(&sink.plan);
+        Ok((
+            ReplaySummary {
+                lines: c.lines,
+                already: c.already,
+                events: c.events,
+                ignored: c.ignored,
+                rejects: c.rejects,
+            },
+            sink.plan.events,
+            files,
+        ))
+    }
+
     /// Commit what the pipeline holds; a render failure is kept (the last one) for the end.
     fn replay_flush(
         &mut self,
@@ -139,5 +194,61 @@ impl Engine {
             *render_error = Some(e.to_string());
         }
         Ok(())
+    }
+}
+
+/// How many of a replay's events a dry run shows.
+pub const PLAN_EVENTS: usize = 200;
+
+/// The engine's state as a replay's sink that commits nothing: what it would append is
+/// folded into a copy of the state.
+struct DrySink<'a> {
+    engine: &'a Engine,
+    plan: super::Plan,
+}
+
+impl Sink for DrySink<'_> {
+    fn mark(&self, key: &MarkKey) -> Result<Option<Mark>, SinkError> {
+        self.engine
+            .mark(key)
+            .map_err(|e| SinkError(format!("{e:#}")))
+    }
+
+    fn commit(
+        &mut self,
+        observed: Vec<(Observed, Source)>,
+        _marks: Vec<(MarkKey, Mark)>,
+    ) -> Result<Committed, SinkError> {
+        let mut n = 0;
+        let recorded_at = Timestamp::now();
+        for (o, source) in observed {
+            let after = &mut self.plan.after;
+            let Some(event) = observe(after, o.observation) else {
+                continue;
+            };
+            let actor = match &event {
+                Event::InstallerLogged { mac, .. } => installer_actor(after, mac),
+                _ => o.actor,
+            };
+            self.plan.affected.add(after, &event);
+            let env = Envelope {
+                seq: after.last_seq() + 1,
+                v: nmt_projections::SCHEMA_VERSION,
+                recorded_at,
+                observed_at: o.at,
+                actor,
+                source: Some(source),
+                event,
+            };
+            after.apply(&env);
+            if self.plan.events.len() < PLAN_EVENTS {
+                self.plan.events.push(env);
+            }
+            n += 1;
+        }
+        Ok(Committed {
+            events: n,
+            render_error: None,
+        })
     }
 }
