@@ -191,6 +191,9 @@ fn item_11_only_init_creates_a_state_and_other_commands_say_how() {
             "{args:?} created a store"
         );
     }
+    let out = t.ok(&["init", "--dry-run"]);
+    assert!(out.contains("nothing was created"), "{out}");
+    assert!(!t.state().exists(), "a dry run creates nothing");
     let out = t.ok(&["init"]);
     assert!(out.contains("created a new nmt state in"), "{out}");
     assert!(out.contains("installer password"), "{out}");

@@ -404,6 +404,7 @@ fn every_mutating_command(t: &Nmt) -> Vec<Step> {
         step(&["group", "add", "g3"]),
         step(&["group", "rm", "g2", "--to", "lab"]),
         step(&["machine", "rm", &mac(1)]),
+        step(&["machine", "restore", &mac(1)]),
         step(&["render"]),
         step(&["installer-password", "rotate"]),
         Step {
@@ -1599,7 +1600,7 @@ fn item_6_dry_run_appends_nothing_and_shows_events_and_files() {
     // A journal import too: it is checked, and nothing is imported.
     let export = t.dir.join("export.jsonl");
     t.ok(&["journal", "export", export.to_str().unwrap()]);
-    let fresh = Nmt::new();
+    let fresh = Nmt::bare();
     let out = fresh.ok(&["journal", "import", export.to_str().unwrap(), "--dry-run"]);
     assert!(out.contains("would import"), "{out}");
     assert!(!fresh.state().join("nmt.redb").exists(), "{out}");

@@ -770,11 +770,21 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                 let Some(m) = state.machine(&mac) else {
                     return Err(Refusal::NoSuchMachine(mac));
                 };
+                let installs = |p: &Policy| {
+                    matches!(
+                        p,
+                        Policy::Install { .. }
+                            | Policy::SaveImage { .. }
+                            | Policy::RestoreImage { .. }
+                    )
+                };
                 let (policy, _) = state.served_policy(m);
-                if !matches!(
-                    policy,
-                    Policy::Install { .. } | Policy::SaveImage { .. } | Policy::RestoreImage { .. }
-                ) {
+                // Its entry says install now, or the last entry it fetched did and no report
+                // came since (the installer's own DHCP exchange ends a one-shot's boot).
+                let booted_one = m.last_boot.as_ref().is_some_and(|b| {
+                    installs(&b.policy) && m.installed.as_ref().is_none_or(|i| i.at < b.at)
+                });
+                if !installs(&policy) && !booted_one {
                     return Err(Refusal::Invalid(format!(
                         "{mac} was not sent to an installer or an imager (its boot entry is \
                          {policy}); an install report is accepted only while it boots one"

@@ -1218,6 +1218,26 @@ fn item_12_9_an_installer_reports_only_for_a_known_machine_booting_an_installer_
         },
     ]);
     s.when(report(1)).then_accepted();
+    // The installer's own DHCP exchange ends the one-shot's boot: its report still counts,
+    // once.
+    let mut s = s;
+    s.fold(vec![Event::DhcpSeen {
+        mac: mac(1),
+        kind: "ack".into(),
+        ip: None,
+        hostname: None,
+        arch: None,
+        vendor_class: None,
+        server: "dnsmasq".into(),
+        via: None,
+        note: None,
+    }]);
+    let report_events = s.when(report(1)).then_accepted();
+    let s = Scenario {
+        state: report_events,
+    };
+    s.when(report(1))
+        .then_refused("was not sent to an installer or an imager");
     // An admin may record one by hand for any machine; a bad device is refused either way.
     given(vec![])
         .when(Command::ReportInstall {

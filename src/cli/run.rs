@@ -38,7 +38,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut export_filter: Option<nmt_replay::ExportFilter> = None;
     let action = match cli.command {
         Cmd::Config { default } => return config(&state, cli.config.as_deref(), default, cli.json),
-        Cmd::Init => return init(&state, cli.config.as_deref(), cli.wait, cli.json),
+        Cmd::Init => {
+            return init(
+                &state,
+                cli.config.as_deref(),
+                cli.wait,
+                cli.json,
+                cli.dry_run,
+            );
+        }
         Cmd::Journal(JournalCmd::Export {
             file,
             since,
@@ -287,9 +295,28 @@ fn perform_here(opts: &OpenOptions, action: Action, mode: &Mode) -> (Answer, Str
 
 /// `nmt init`: create a new, empty state (its first events: the site key and the installer
 /// password's hash), or say that there already is one.
-fn init(state: &Path, config: Option<&Path>, wait: f64, json: bool) -> Result<ExitCode> {
+fn init(
+    state: &Path,
+    config: Option<&Path>,
+    wait: f64,
+    json: bool,
+    dry_run: bool,
+) -> Result<ExitCode> {
     let dir = abs(state);
     let db = dir.join(DB_FILE);
+    if dry_run && !db.exists() {
+        let text = if json {
+            output::json(&json!({ "created": false, "would_create": true, "state": dir }))
+        } else {
+            format!(
+                "dry run: would create a new nmt state in {} ({DB_FILE}, its site key and an \
+                 installer password, and the generated files); nothing was created\n",
+                dir.display()
+            )
+        };
+        Stdout.write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if db.exists() {
         let text = if json {
             output::json(&json!({ "created": false, "state": dir }))
