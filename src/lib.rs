@@ -30,6 +30,7 @@ mod engine;
 mod files;
 pub(crate) mod identity;
 pub mod password;
+mod site_key;
 mod store;
 mod time;
 

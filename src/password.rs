@@ -4,8 +4,6 @@
 //! [`PENDING_FILE`] in the state directory (mode 0600, owned by whoever created the store):
 //! it never enters the event log, and it is never lost because nobody saw it.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
@@ -53,29 +51,10 @@ pub const PENDING_FILE: &str = "installer-password";
 /// Keep a generated password in the state directory until it is acknowledged (mode 0600,
 /// synced before its hash is recorded).
 pub fn keep_pending(state_dir: &Path, password: &str) -> Result<()> {
-    let path = state_dir.join(PENDING_FILE);
-    let tmp = state_dir.join(format!(".{PENDING_FILE}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(format!("{password}\n").as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    if let Err(e) = write() {
-        // No half-written password is left behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("while writing {}", path.display()));
-    }
-    if let Ok(d) = std::fs::File::open(state_dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::files::write_private(
+        &state_dir.join(PENDING_FILE),
+        format!("{password}\n").as_bytes(),
+    )
 }
 
 /// The generated password waiting to be acknowledged, if one is.

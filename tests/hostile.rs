@@ -232,3 +232,149 @@ fn item_6_a_flood_of_refused_requests_is_logged_a_few_lines_at_a_time() {
         "the rest are summarised:\n{log}"
     );
 }
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn token_in(t: &Nmt, m: &str) -> String {
+    let f = t.file(&pxe(m));
+    let at = f.find("nmt.token=").expect("the entry carries a token") + "nmt.token=".len();
+    f[at..at + 32].to_string()
+}
+
+#[test]
+fn item_7_the_site_key_is_kept_out_of_the_log_in_a_private_file() {
+    let t = Nmt::new();
+    // The state directory, the store and the key: not for every local user.
+    assert_eq!(mode(&t.state()), 0o750);
+    assert_eq!(mode(&t.path("nmt.redb")), 0o640);
+    let key_file = t.path("site-key");
+    assert_eq!(mode(&key_file), 0o600);
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key = key.trim();
+    assert_eq!(key.len(), 64, "{key}");
+    // The log, an export, holds no key.
+    let export = t.ok(&["journal", "export"]);
+    assert!(!export.contains(key), "the key is not in the log");
+    assert!(!export.contains("site_key"), "{export}");
+    let raw = std::fs::read(t.path("nmt.redb")).unwrap();
+    assert!(
+        !raw.windows(key.len()).any(|w| w == key.as_bytes()),
+        "nor anywhere in the store's bytes (snapshots included)"
+    );
+    // Tokens derive from it all the same, and nmtd checks them with it.
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    let token = token_in(&t, &mac(1));
+    let d = Daemon::start(&t, &[]);
+    let url = format!("/v1/report/{}/{token}", mac(1).replace(':', "-"));
+    let (code, body) = d.post(&url, "rootdev=%2Fdev%2Fsda1");
+    assert_eq!(code, 200, "{body}");
+    // Single use: that install has reported; its token no longer works, even when the
+    // machine is sent to install again (its new entry carries a new token).
+    t.ok(&["policy", "n1", "install", "--once"]);
+    let (code, body) = d.post(&url, "rootdev=%2Fdev%2Fsda1");
+    assert_eq!(code, 403, "a used token: {body}");
+    let again = token_in(&t, &mac(1));
+    assert_ne!(again, token);
+    let (code, body) = d.post(
+        &format!("/v1/report/{}/{again}", mac(1).replace(':', "-")),
+        "rootdev=%2Fdev%2Fsda1",
+    );
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn item_7_an_old_journal_that_carries_its_key_is_still_read_and_its_key_moves_out() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/journal-v1.jsonl");
+    let logged = std::fs::read_to_string(fixture)
+        .unwrap()
+        .lines()
+        .next()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["event"]["site_key"].as_str().map(str::to_string))
+        .expect("the first release's journal carries its key");
+    let t = Nmt::bare();
+    t.ok(&["journal", "import", "--partial", fixture]);
+    let kept = std::fs::read_to_string(t.path("site-key")).unwrap();
+    assert_eq!(
+        kept.trim(),
+        logged,
+        "the old key is kept, so its tokens stay valid"
+    );
+    assert_eq!(mode(&t.path("site-key")), 0o600);
+    t.ok(&["verify"]);
+    // The log still holds it (it is append-only): an admin's export shows it as written.
+    assert!(t.ok(&["journal", "export"]).contains(&logged));
+}
+
+#[test]
+fn item_7_tokens_and_keys_are_hidden_from_who_may_not_use_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let user = "nmt-reader";
+    crate::daemon::test_user(user);
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/journal-v1.jsonl");
+    let t = Nmt::bare();
+    // An old store, whose log carries its key.
+    t.ok(&["journal", "import", "--partial", fixture]);
+    let key = std::fs::read_to_string(t.path("site-key")).unwrap();
+    let key = key.trim().to_string();
+    for d in [t.dir.path(), &t.state()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        t.path("nmt.toml"),
+        format!("[daemon]\nsocket_mode = \"0666\"\n\n[access.groups]\nphysics = [\"{user}\"]\n"),
+    )
+    .unwrap();
+    t.ok(&["group", "add", "physics", "--policy", "install"]);
+    t.ok(&["group", "add", "chemistry", "--policy", "install"]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "p1",
+        "--group",
+        "physics",
+    ]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(2),
+        "--name",
+        "c1",
+        "--group",
+        "chemistry",
+    ]);
+    let (p1, c1) = (token_in(&t, &mac(1)), token_in(&t, &mac(2)));
+    let _d = Daemon::start(&t, &[]);
+    let as_user = |args: &[&str]| {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", user, "--", env!("CARGO_BIN_EXE_nmt"), "--state"])
+            .arg(t.state())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The physics admin sees his own machine's token, not chemistry's, nor the key.
+    let own = as_user(&["show", "p1"]);
+    assert!(own.contains(&p1), "{own}");
+    let other = as_user(&["show", "c1"]);
+    assert!(!other.contains(&c1), "{other}");
+    assert!(other.contains("(hidden)"), "{other}");
+    let export = as_user(&["journal", "export"]);
+    assert!(!export.contains(&key), "the old key in the log is hidden");
+    assert!(!export.contains(&c1));
+    // An nmt admin (root) sees everything.
+    assert!(t.ok(&["show", "c1"]).contains(&c1));
+    assert!(t.ok(&["journal", "export"]).contains(&key));
+}

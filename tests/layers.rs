@@ -14,9 +14,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("app", 3),
     ("engine", 2),
     ("store", 1),
-    ("files", 1),
     ("config", 1),
     ("password", 1),
+    ("site_key", 1),
+    ("files", 0),
     ("identity", 0),
     ("time", 0),
 ];

@@ -18,11 +18,9 @@ use crate::{
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Command {
-    /// Start a new store: record the site key and the default profiles.
-    Init {
-        /// 32 random bytes, hex.
-        site_key: String,
-    },
+    /// Start a new store: record its creation and the default profiles (the site key is
+    /// kept out of the log).
+    Init,
     /// `nmt machine add`.
     AddMachine {
         /// The MAC.
@@ -498,8 +496,10 @@ fn check_localboot_member(state: &State, mac: &Mac) -> Result<(), Refusal> {
 /// Decide what a command means: the events to append, or why it is refused.
 pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
     match cmd {
-        Command::Init { site_key } => {
-            let mut out = vec![Event::StoreCreated { site_key }];
+        Command::Init => {
+            let mut out = vec![Event::StoreCreated {
+                site_key: String::new(),
+            }];
             out.extend(
                 Profile::defaults()
                     .into_iter()

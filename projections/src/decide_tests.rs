@@ -38,13 +38,7 @@ fn given(events: Vec<Event>) -> Scenario {
     let mut s = Scenario {
         state: State::new(),
     };
-    let init = decide(
-        &s.state,
-        Command::Init {
-            site_key: "k".into(),
-        },
-    )
-    .unwrap();
+    let init = decide(&s.state, Command::Init).unwrap();
     s.fold(init);
     s.fold(events);
     s
@@ -1356,9 +1350,15 @@ fn profiles_define_replace_and_remove() {
 }
 
 #[test]
-fn init_records_the_site_key_and_default_profiles() {
+fn init_records_the_default_profiles_and_no_site_key() {
     let s = given(vec![]);
-    assert_eq!(s.state.site_key(), Some("k"));
+    assert_eq!(s.state.site_key(), None, "the site key is never in the log");
+    assert_eq!(
+        decide(&State::new(), Command::Init).unwrap()[0],
+        Event::StoreCreated {
+            site_key: String::new()
+        }
+    );
     let names: Vec<&str> = s.state.profiles().map(|p| p.name.as_str()).collect();
     for n in ["default", "ltsp", "save-image", "restore-image", "nfsroot"] {
         assert!(names.contains(&n), "{names:?}");

@@ -212,9 +212,12 @@ pub struct MachineRecord {
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum Event {
-    /// A new store was created. `site_key` (hex) derives per-machine report tokens.
+    /// A new store was created. Stores written before site keys left the log carry their
+    /// `site_key` (hex) here; new ones keep it in a file beside the store (`site-key`), and
+    /// write none here.
     StoreCreated {
-        /// 32 random bytes, hex.
+        /// 32 random bytes, hex (old stores only; empty and not written in new ones).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         site_key: String,
     },
     /// An admin registered a machine.

@@ -59,4 +59,4 @@ pub use observe::{Observation, entry_mac, installer_actor, is_default_entry, obs
 pub use policy::{DEFAULT_INSTALL_PROFILE, Policy, PolicyError};
 pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
 pub use state::{Group, Installed, LOCALBOOT, LastBoot, Machine, Origin, Override, State, UNKNOWN};
-pub use token::{report_token, token_matches};
+pub use token::{SiteKey, report_token, token_matches};

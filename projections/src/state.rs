@@ -140,6 +140,12 @@ impl Machine {
     pub fn dhcp_listed(&self) -> bool {
         self.registered || self.name.is_some() || self.ip.is_some() || self.group != UNKNOWN
     }
+
+    /// Which install this is: when its last install report came (microseconds; 0 before
+    /// any). A report token is good for one generation.
+    pub fn install_generation(&self) -> i64 {
+        self.installed.as_ref().map_or(0, |i| i.at.as_microsecond())
+    }
 }
 
 /// A group and its members.
@@ -271,6 +277,10 @@ pub struct State {
     /// Who was last acknowledged each address, to attribute file fetches by address.
     #[serde(skip)]
     leases: HashMap<Ipv4Addr, Mac>,
+    /// The site key in force, given by whoever holds it ([`State::set_site_key`]): it is
+    /// never in the log (nor in snapshots), only in a file beside the store.
+    #[serde(skip)]
+    key: Option<crate::SiteKey>,
 }
 
 impl Default for State {
@@ -296,6 +306,7 @@ impl Default for State {
             names: HashMap::new(),
             ips: HashMap::new(),
             leases: HashMap::new(),
+            key: None,
         }
     }
 }
@@ -351,9 +362,26 @@ impl State {
         self.max_observed
     }
 
-    /// The site key (hex) that report tokens derive from.
+    /// The site key that report tokens derive from: the one given with
+    /// [`State::set_site_key`], else the one a store written before site keys left the log
+    /// recorded in its first event. Never an empty one.
     pub fn site_key(&self) -> Option<&str> {
-        self.site_key.as_deref()
+        self.key
+            .as_ref()
+            .map(crate::SiteKey::as_str)
+            .or(self.site_key.as_deref())
+            .filter(|k| !k.is_empty())
+    }
+
+    /// The site key a store written before site keys left the log recorded in its first
+    /// event (it is read from there once, into the key file).
+    pub fn logged_site_key(&self) -> Option<&str> {
+        self.site_key.as_deref().filter(|k| !k.is_empty())
+    }
+
+    /// Give the state the site key in force (kept outside the log).
+    pub fn set_site_key(&mut self, key: crate::SiteKey) {
+        self.key = Some(key);
     }
 
     /// The crypted installer password (`$6$…`), once set.
@@ -642,7 +670,10 @@ impl State {
         }
         let at = env.observed_at;
         match &env.event {
-            Event::StoreCreated { site_key } => self.site_key = Some(site_key.clone()),
+            // Stores written before site keys left the log carry it here.
+            Event::StoreCreated { site_key } => {
+                self.site_key = Some(site_key.clone()).filter(|k| !k.is_empty());
+            }
             Event::MachineRegistered {
                 mac,
                 name,

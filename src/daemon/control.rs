@@ -109,6 +109,89 @@ pub(crate) async fn act_with(
         return Err(Failure::refused(&why));
     }
     let published = shared.published();
+    // What only admins may read (the site key, other machines' report tokens) is hidden
+    // from everyone else in what they are answered.
+    let hides_secrets = matches!(
+        action,
+        Action::Show { .. } | Action::History { .. } | Action::JournalExport { .. }
+    );
+    let answer = act_on(shared, &published, actor, action, mode, door).await;
+    if !hides_secrets {
+        return answer;
+    }
+    let reply = answer?;
+    let access = published.config.clone();
+    let who = caller.clone();
+    let state = published.state.clone();
+    tokio::task::spawn_blocking(move || {
+        let secrets = hidden_from(&access.access, &who, &state);
+        if secrets.is_empty() {
+            return Ok(reply);
+        }
+        redact(reply, &secrets)
+    })
+    .await
+    .map_err(failed)?
+}
+
+/// The secrets `caller` may not read: the site key unless an nmt admin; each machine's
+/// report token unless an admin of its group.
+fn hidden_from(
+    access: &crate::config::AccessConfig,
+    caller: &Caller,
+    state: &nmt_projections::State,
+) -> Vec<String> {
+    use app::Right;
+    if access.allows(caller, &Right::Admin).is_ok() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = state
+        .site_key()
+        .into_iter()
+        .chain(state.logged_site_key())
+        .map(str::to_string)
+        .collect();
+    if let Some(key) = state.site_key() {
+        let mut may: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        for m in state.machines() {
+            let allowed = *may.entry(m.group.as_str()).or_insert_with(|| {
+                access
+                    .allows(caller, &Right::GroupPolicy(vec![m.group.clone()]))
+                    .is_ok()
+            });
+            if !allowed {
+                out.push(nmt_projections::report_token(
+                    key,
+                    &m.mac,
+                    m.install_generation(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `reply` with every secret in it replaced by `(hidden)`.
+fn redact(reply: Reply, secrets: &[String]) -> Answer {
+    let mut text = serde_json::to_string(&reply).map_err(failed)?;
+    for s in secrets {
+        if text.contains(s.as_str()) {
+            text = text.replace(s.as_str(), "(hidden)");
+        }
+    }
+    serde_json::from_str(&text).map_err(failed)
+}
+
+/// [`act_with`] once allowed: a read from the published state, or a change on the engine.
+async fn act_on(
+    shared: &Arc<Shared>,
+    published: &Published,
+    actor: String,
+    action: Action,
+    mode: &Mode,
+    door: Source,
+) -> Answer {
+    let published = published.clone();
     match action {
         Action::Status => Ok(status(shared, &published)),
         Action::Boots { machine, since } => boots(shared, &published, machine, since).await,

@@ -179,11 +179,14 @@ async fn nocloud_meta_data(
     format!("instance-id: nmt-{}\n", mac.bare()).into_response()
 }
 
-/// Whether `token` is `mac`'s: never with no site key (a key nobody set is one anyone knows).
+/// Whether `token` is `mac`'s, for its current install: never for a machine nmt does not
+/// know, nor with no site key (a key nobody set is one anyone knows).
 fn token_ok(st: &nmt_projections::State, mac: &Mac, token: &str) -> bool {
+    let Some(m) = st.machine(mac) else {
+        return false;
+    };
     st.site_key()
-        .filter(|k| !k.is_empty())
-        .is_some_and(|k| token_matches(k, mac, token))
+        .is_some_and(|k| token_matches(k, mac, m.install_generation(), token))
 }
 
 fn wrong_token() -> Response {

@@ -23,6 +23,7 @@ impl Engine {
             fresh.apply(&env);
             Ok(true)
         })?;
+        let fresh = self.keyed(fresh);
         let mut out = Vec::new();
         if fresh != self.state {
             out.push(format!(

@@ -66,6 +66,8 @@ impl Engine {
             self.commit(batch, &[])?;
         }
         self.ingest(Vec::new(), &marks)?;
+        // The imported log's own key when it carries one (an old store's), else a new one.
+        self.attach_site_key(true)?;
         self.render_all()
     }
 

@@ -62,9 +62,16 @@ impl RedbStore {
         let start = Instant::now();
         let mut pause = Duration::from_millis(2);
         let location = || path.display().to_string();
+        let new = !path.exists();
         loop {
             match Database::create(path) {
                 Ok(db) => {
+                    if new {
+                        // The log is readable by nmtd's group (backups), not by everyone.
+                        use std::os::unix::fs::PermissionsExt;
+                        let _ =
+                            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640));
+                    }
                     let store = RedbStore {
                         db: Some(db),
                         path: path.to_path_buf(),

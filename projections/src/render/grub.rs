@@ -253,7 +253,7 @@ mod tests {
         let (state, _) = fixture();
         // node01 follows lab.
         let s = grub(&state, "52:54:00:00:00:01");
-        let t = crate::report_token(crate::render::tests::SITE_KEY, &mac("52:54:00:00:00:01"));
+        let t = crate::report_token(crate::render::tests::SITE_KEY, &mac("52:54:00:00:00:01"), 0);
         assert_eq!(
             s,
             format!(

@@ -247,7 +247,7 @@ mod tests {
     fn a_following_machine_sets_its_values_and_chains_to_its_group() {
         let (state, _) = fixture();
         let s = ipxe(&state, "52:54:00:00:00:06");
-        let t = crate::report_token(crate::render::tests::SITE_KEY, &mac("52:54:00:00:00:06"));
+        let t = crate::report_token(crate::render::tests::SITE_KEY, &mac("52:54:00:00:00:06"), 0);
         assert_eq!(
             s,
             format!(

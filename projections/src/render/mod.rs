@@ -533,7 +533,11 @@ fn policy_vars(policy: &Policy, cfg: &RenderConfig, profile: &str) -> Vars {
 /// A machine's per-machine values, raw, in the order of [`MachineVar::ALL`]: its MAC, its
 /// name (or MAC), its report token, and its answer and report URLs.
 fn machine_values(state: &State, m: &Machine, server: &str) -> [String; 5] {
-    let token = report_token(state.site_key().unwrap_or(""), &m.mac);
+    // With no site key (never in nmt's own use) the token is one no report can match.
+    let token = match state.site_key() {
+        Some(key) => report_token(key, &m.mac, m.install_generation()),
+        None => "0".repeat(32),
+    };
     let dashed = m.mac.dashed();
     [
         m.mac.to_string(),

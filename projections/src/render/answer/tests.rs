@@ -136,7 +136,7 @@ fn report_url(m: &str) -> String {
     format!(
         "{HTTP}/v1/report/{}/{}",
         m.dashed(),
-        report_token(SITE_KEY, &m)
+        report_token(SITE_KEY, &m, 0)
     )
 }
 
@@ -758,7 +758,7 @@ fn report_commands_post_the_root_device_and_never_run_the_url() {
         let url = format!(
             "{hostile}/v1/report/{}/{}",
             m.dashed(),
-            report_token(SITE_KEY, &m)
+            report_token(SITE_KEY, &m, 0)
         );
 
         // findmnt finds a btrfs subvolume: the device without the subvolume.
