@@ -378,3 +378,240 @@ fn item_7_tokens_and_keys_are_hidden_from_who_may_not_use_them() {
     assert!(t.ok(&["show", "c1"]).contains(&c1));
     assert!(t.ok(&["journal", "export"]).contains(&key));
 }
+
+/// A valid whole export of a small store.
+fn an_export(t: &Nmt) -> String {
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
+    t.ok(&["journal", "export"])
+}
+
+#[test]
+fn item_11_import_refuses_unknown_versions_and_broken_invariants() {
+    let t = Nmt::new();
+    let export = an_export(&t);
+    let lines: Vec<serde_json::Value> = export
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"trailer":"#))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let write = |name: &str, events: &[serde_json::Value]| {
+        let p = t.dir.join(name);
+        let text: String = events
+            .iter()
+            .map(|e| format!("{}\n", serde_json::to_string(e).unwrap()))
+            .collect();
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let renumber = |events: &mut Vec<serde_json::Value>| {
+        for (i, e) in events.iter_mut().enumerate() {
+            e["seq"] = serde_json::json!(i + 1);
+        }
+    };
+    let mut cases: Vec<(&str, Vec<serde_json::Value>, &str)> = Vec::new();
+    for (v, name) in [(serde_json::json!(2), "v2"), (serde_json::json!(0), "v0")] {
+        let mut e = lines.clone();
+        e[3]["v"] = v;
+        cases.push((name, e, "schema version"));
+    }
+    let mut e = lines.clone();
+    e[3].as_object_mut().unwrap().remove("v");
+    cases.push(("no-v", e, "has no schema version"));
+    let mut e = lines.clone();
+    e.insert(3, lines[0].clone());
+    renumber(&mut e);
+    cases.push(("second", e, "creates the store a second time"));
+    let mut e = lines[1..].to_vec();
+    renumber(&mut e);
+    cases.push(("none", e, "a log starts with the store's creation"));
+    for (name, events, why) in cases {
+        let p = write(name, &events);
+        let fresh = Nmt::bare();
+        // Even as a prefix on purpose.
+        let err = fresh.fails(&["journal", "import", "--partial", p.to_str().unwrap()]);
+        assert!(err.contains(why), "{name}: {err}");
+        assert!(err.contains("nothing was imported"), "{name}: {err}");
+        assert!(!fresh.path("nmt.redb").exists(), "{name}");
+    }
+    // A flipped byte in a MAC, an actor, anywhere: the trailer's digest refuses it.
+    for (from, to) in [
+        ("52:54:00:00:00:01", "52:54:00:00:00:11"),
+        ("\"root\"", "\"toor\""),
+    ] {
+        let edited = export.replacen(from, to, 1);
+        assert_ne!(edited, export, "{from} is in the export");
+        let p = t.dir.join("edited.jsonl");
+        std::fs::write(&p, edited).unwrap();
+        let fresh = Nmt::bare();
+        let err = fresh.fails(&["journal", "import", p.to_str().unwrap()]);
+        assert!(err.contains("cut or edited"), "{from}: {err}");
+    }
+}
+
+/// A small deterministic random source (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn fuzz_journal_import_refuses_every_damaged_export_and_never_half_imports() {
+    let t = Nmt::new();
+    let export = an_export(&t).into_bytes();
+    let mut rng = Rng(0x6e6d_7421_2026);
+    let path = t.dir.join("mutant.jsonl");
+    for round in 0..150 {
+        let mut m = export.clone();
+        let what = match rng.below(5) {
+            0 => {
+                let i = rng.below(m.len());
+                m[i] ^= 1 << rng.below(8);
+                "a flipped bit"
+            }
+            1 => {
+                let i = rng.below(m.len());
+                m.remove(i);
+                "a dropped byte"
+            }
+            2 => {
+                m.truncate(rng.below(m.len()));
+                "a cut"
+            }
+            3 => {
+                let i = rng.below(m.len());
+                let b = m[rng.below(m.len())];
+                m.insert(i, b);
+                "an inserted byte"
+            }
+            _ => {
+                let lines: Vec<&[u8]> = m.split(|b| *b == b'\n').collect();
+                let (a, b) = (rng.below(lines.len()), rng.below(lines.len()));
+                let mut l = lines.clone();
+                l.swap(a, b);
+                m = l.join(&b'\n');
+                "swapped lines"
+            }
+        };
+        if m == export {
+            continue;
+        }
+        std::fs::write(&path, &m).unwrap();
+        let fresh = Nmt::bare();
+        let out = fresh
+            .cmd(&["journal", "import", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "round {round}, {what}: a damaged export is refused, never a crash: {err}"
+        );
+        assert!(err.contains("nothing was imported"), "round {round}: {err}");
+        assert!(
+            !fresh.path("nmt.redb").exists(),
+            "round {round}, {what}: nothing half-imported"
+        );
+    }
+}
+
+#[test]
+fn fuzz_machine_api_requests_change_nothing_and_never_bring_nmtd_down() {
+    use std::io::{Read, Write};
+    let t = Nmt::new();
+    t.ok(&["policy", "@unknown", "install"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    let token = token_in(&t, &mac(1));
+    let d = Daemon::start(&t, &[]);
+    let before = t.event_count();
+    let mut rng = Rng(0x6675_7a7a_2026);
+    // The right token, but for its last digit: a near miss is still wrong.
+    let near = format!(
+        "{}{}",
+        &token[..31],
+        if token.ends_with('0') { '1' } else { '0' }
+    );
+    let pieces = [
+        "/v1/report/",
+        "/v1/answer/",
+        "/nocloud/",
+        "/user-data",
+        "/meta-data",
+        "52-54-00-00-00-01",
+        "52:54:00:00:00:01",
+        "ff-ff-ff-ff-ff-ff",
+        &near,
+        "%2e%2e/",
+        "../",
+        "%00",
+        "\u{e9}",
+        "//",
+        "?x=1",
+        "0000000000000000000000000000000",
+    ];
+    for round in 0..300 {
+        let method = ["GET", "POST", "PUT", "DELETE", "G\x01T", ""][rng.below(6)];
+        let mut path = String::new();
+        for _ in 0..rng.below(6) {
+            path.push_str(pieces[rng.below(pieces.len())]);
+        }
+        let mut body: Vec<u8> = match rng.below(4) {
+            0 => b"rootdev=%2Fdev%2Fsda1".to_vec(),
+            1 => b"rootdev=".to_vec(),
+            2 => (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
+            _ => Vec::new(),
+        };
+        let length = match rng.below(4) {
+            0 => format!("Content-Length: {}\r\n", body.len() + rng.below(3)),
+            1 => "Content-Length: -1\r\n".into(),
+            2 => "Transfer-Encoding: chunked\r\n".into(),
+            _ => format!("Content-Length: {}\r\n", body.len()),
+        };
+        let ctype = [
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            "Content-Type: multipart/form-data; boundary=x\r\n",
+            "",
+        ][rng.below(3)];
+        let mut req = format!(
+            "{method} /{path} HTTP/1.1\r\nHost: nmtd\r\n{ctype}{length}Connection: close\r\n\r\n"
+        )
+        .into_bytes();
+        req.append(&mut body);
+        if rng.below(5) == 0 {
+            let i = rng.below(req.len());
+            req[i] = rng.next() as u8;
+        }
+        let mut s = std::net::TcpStream::connect(&d.http).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let _ = s.write_all(&req);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut resp = Vec::new();
+        let _ = s.read_to_end(&mut resp);
+        let head = String::from_utf8_lossy(&resp[..resp.len().min(12)]).into_owned();
+        assert!(
+            resp.is_empty() || head.starts_with("HTTP/1.1 "),
+            "round {round}: {head:?}"
+        );
+        assert!(
+            !head.starts_with("HTTP/1.1 200") || method == "GET",
+            "round {round}: only a read may succeed: {}",
+            String::from_utf8_lossy(&req)
+        );
+    }
+    // Nothing changed, and nmtd serves on.
+    assert_eq!(t.event_count(), before, "no request changed the log");
+    let (code, _) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
+    assert_eq!(code, 200);
+}

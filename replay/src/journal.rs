@@ -78,12 +78,68 @@ pub enum JournalError {
         /// What differs.
         reason: String,
     },
+    /// An event of a schema version this nmt does not know (or none at all).
+    #[error(
+        "line {line}: {what}; this nmt reads versions 1 to {known} (an export from a newer nmt \
+         needs that nmt, and a line without a version was edited)"
+    )]
+    Version {
+        /// 1-based line number.
+        line: usize,
+        /// What was found.
+        what: String,
+        /// The newest version known.
+        known: u32,
+    },
+    /// The events break the log's own rules (one store creation, first).
+    #[error("line {line}: {reason}; this is not a log nmt wrote")]
+    Invariant {
+        /// 1-based line number.
+        line: usize,
+        /// Which rule.
+        reason: String,
+    },
     /// Something follows the trailer, which ends an export.
     #[error("line {line}: a line after the trailer, which ends an export (two exports joined?)")]
     AfterTrailer {
         /// 1-based line number.
         line: usize,
     },
+}
+
+/// The rules every exported event keeps: a known schema version, written out; the store's
+/// creation first, and only there.
+fn check_event(line: usize, raw: &[u8], env: &Envelope) -> Result<(), JournalError> {
+    let known = nmt_projections::SCHEMA_VERSION;
+    let written = raw.windows(4).any(|w| w == b"\"v\":");
+    if !written || env.v == 0 || env.v > known {
+        return Err(JournalError::Version {
+            line,
+            what: if written {
+                format!("event {} says it is of schema version {}", env.seq, env.v)
+            } else {
+                format!("event {} has no schema version (\"v\")", env.seq)
+            },
+            known,
+        });
+    }
+    let creates = matches!(env.event, nmt_projections::Event::StoreCreated { .. });
+    if env.seq == 1 && !creates {
+        return Err(JournalError::Invariant {
+            line,
+            reason: format!(
+                "event 1 is {}, but a log starts with the store's creation (StoreCreated)",
+                env.event.kind()
+            ),
+        });
+    }
+    if env.seq != 1 && creates {
+        return Err(JournalError::Invariant {
+            line,
+            reason: format!("event {} creates the store a second time", env.seq),
+        });
+    }
+    Ok(())
 }
 
 /// What chose an export's events: `nmt journal export --since/--until/--machine`. Empty for
@@ -218,6 +274,7 @@ pub fn read_export(reader: impl BufRead) -> Result<Journal, JournalError> {
             line: line_no,
             source,
         })?;
+        check_event(line_no, trimmed, &env)?;
         if env.seq != previous + 1 && first_gap.is_none() {
             first_gap = Some((line_no, env.seq, previous));
         }
