@@ -76,6 +76,11 @@ pub struct DaemonConfig {
     /// Read journals from this directory instead of the system journal (a remote or copied
     /// journal, `journalctl --directory`).
     pub journal_dir: Option<PathBuf>,
+    /// At most this many never-seen machines are recorded per minute of log (0: no limit):
+    /// spoofed DHCP traffic from random MACs must not grow the store and the TFTP root
+    /// without bound. Machines over the limit are counted (`nmt status`), and recorded when
+    /// they ask again after the flood.
+    pub new_machines_per_minute: u32,
 }
 
 impl Default for DaemonConfig {
@@ -89,6 +94,7 @@ impl Default for DaemonConfig {
             syslog: None,
             journal_units: Vec::new(),
             journal_dir: None,
+            new_machines_per_minute: 600,
         }
     }
 }

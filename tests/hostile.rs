@@ -615,3 +615,58 @@ fn fuzz_machine_api_requests_change_nothing_and_never_bring_nmtd_down() {
     let (code, _) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
     assert_eq!(code, 200);
 }
+
+#[test]
+fn item_5_a_flood_of_spoofed_macs_is_capped_per_minute_and_counted() {
+    let t = Nmt::new();
+    std::fs::write(
+        t.path("nmt.toml"),
+        "[daemon]\nnew_machines_per_minute = 20\n",
+    )
+    .unwrap();
+    t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
+    let log = t.dir.join("dnsmasq.log");
+    append(&log, "");
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    // 500 never-seen MACs within one minute of log, then the known machine.
+    let mut flood = String::new();
+    for n in 0..500u32 {
+        flood.push_str(&format!(
+            "Nov 21 02:05:{:02} boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 02:00:00:00:{:02x}:{:02x}\n",
+            n % 60,
+            n >> 8,
+            n & 0xff
+        ));
+    }
+    flood.push_str(&format!(
+        "Nov 21 02:05:59 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {}\n",
+        mac(1)
+    ));
+    // The next minute: room again.
+    flood
+        .push_str("Nov 21 02:06:01 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 02:00:00:00:ff:ff\n");
+    append(&log, &flood);
+    wait_for("the log read", Duration::from_secs(30), || {
+        status(&t)["sources"][0]["lines"] == 502
+    });
+    let machines = t.json(&["machines"]).as_array().unwrap().len();
+    assert_eq!(
+        machines,
+        1 + 20 + 1,
+        "n1, 20 in the flood's minute, 1 in the next"
+    );
+    let s = status(&t);
+    assert_eq!(s["new_machines_limited"], 480, "{s}");
+    assert!(
+        t.ok(&["status"])
+            .contains("480 never-seen machines were not recorded")
+    );
+    // A known machine is never limited: its line is in its history.
+    let h = t.ok(&["history", "n1"]);
+    assert!(h.contains("DHCPDISCOVER") || h.contains("discover"), "{h}");
+    // The store and the TFTP root stay small: entries for 21 discovered machines at most.
+    let entries = std::fs::read_dir(t.path("tftp/pxelinux.cfg"))
+        .unwrap()
+        .count();
+    assert!(entries < 40, "{entries} entries");
+}

@@ -405,6 +405,10 @@ pub struct DaemonStatus {
     /// Why they are behind, while they are (nmtd retries by itself).
     #[serde(default)]
     pub files_problem: Option<String>,
+    /// Never-seen machines not recorded since nmtd started: more than
+    /// `[daemon] new_machines_per_minute` appeared in a minute of log.
+    #[serde(default)]
+    pub new_machines_limited: u64,
     /// What it counted.
     pub counters: Counters,
     /// Each followed log.

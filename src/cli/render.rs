@@ -93,6 +93,7 @@ fn as_json(reply: &Reply) -> String {
                 "events": d.events,
                 "files_current_to": d.files_current_to,
                 "files_problem": d.files_problem,
+                "new_machines_limited": d.new_machines_limited,
                 "counters": d.counters,
                 "sources": d.sources,
             })),
@@ -522,6 +523,15 @@ fn status_text(status: &crate::app::Status) -> String {
         c.access_refused,
         c.syslog_unattributed,
     );
+    if d.new_machines_limited > 0 {
+        let _ = writeln!(
+            out,
+            "warning: {} never-seen machines were not recorded: more appeared in a minute than \
+             [daemon] new_machines_per_minute allows (spoofed DHCP traffic?); they are recorded \
+             when they ask again",
+            d.new_machines_limited
+        );
+    }
     if d.files_current_to < d.events {
         let _ = writeln!(
             out,

@@ -33,6 +33,8 @@ pub struct Published {
     pub rendered: u64,
     /// Why the last render failed, while the files are behind.
     pub files_problem: Option<Arc<str>>,
+    /// Never-seen machines not recorded (over `new_machines_per_minute`).
+    pub new_machines_limited: u64,
 }
 
 /// The engine, locked. Dropping it publishes the state and announces the new last sequence
@@ -53,6 +55,7 @@ impl EngineLock {
             config: Arc::new(engine.config().clone()),
             rendered: engine.rendered_seq(),
             files_problem: engine.files_problem().map(Arc::from),
+            new_machines_limited: engine.discoveries_limited(),
         });
         EngineLock {
             inner: Mutex::new(engine),
@@ -122,6 +125,7 @@ impl Drop for EngineGuard<'_> {
             if p.files_problem.as_deref() != problem {
                 p.files_problem = problem.map(Arc::from);
             }
+            p.new_machines_limited = self.guard.discoveries_limited();
         }
         if now == self.before && rendered == self.rendered {
             return;

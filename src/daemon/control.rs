@@ -248,6 +248,7 @@ fn status(shared: &Shared, published: &Published) -> Reply {
             events: published.state.last_seq(),
             files_current_to: published.rendered,
             files_problem: published.files_problem.as_deref().map(str::to_string),
+            new_machines_limited: published.new_machines_limited,
             counters,
             sources,
         }),

@@ -20,10 +20,17 @@ impl Engine {
         marks: &[(MarkKey, Mark)],
     ) -> Result<(Vec<Envelope>, Affected)> {
         let mut batch = Batch::new();
+        let limit = self.config.daemon.new_machines_per_minute;
         for (o, source) in observed {
             let Some(event) = observe(&self.state, o.observation) else {
                 continue;
             };
+            if let Event::DhcpSeen { mac, .. } = &event
+                && self.state.machine(mac).is_none()
+                && !self.discoveries.admit(o.at, limit)
+            {
+                continue;
+            }
             let actor = match &event {
                 Event::InstallerLogged { mac, .. } => installer_actor(&self.state, mac),
                 _ => o.actor,
@@ -44,6 +51,38 @@ impl Engine {
         match self.store.checkpoint(&key.key())? {
             Some(bytes) => Ok(Some(Mark::decode(key, &bytes)?)),
             None => Ok(None),
+        }
+    }
+}
+
+/// How many never-seen machines were recorded in the current minute of log, and how many
+/// were not (over `[daemon] new_machines_per_minute`).
+#[derive(Debug, Default)]
+pub(crate) struct Discoveries {
+    /// The minute (of observation time) being counted, and its discoveries so far.
+    minute: i64,
+    count: u32,
+    /// Never-seen machines not recorded since this engine opened.
+    pub(crate) limited: u64,
+}
+
+impl Discoveries {
+    /// Whether a machine first seen at `at` may be recorded under `per_minute` (0: always).
+    fn admit(&mut self, at: jiff::Timestamp, per_minute: u32) -> bool {
+        if per_minute == 0 {
+            return true;
+        }
+        let minute = at.as_second().div_euclid(60);
+        if minute != self.minute {
+            self.minute = minute;
+            self.count = 0;
+        }
+        if self.count < per_minute {
+            self.count += 1;
+            true
+        } else {
+            self.limited += 1;
+            false
         }
     }
 }

@@ -106,6 +106,8 @@ pub struct Engine {
     files_problem: Option<String>,
     /// The site key (from `STATE/site-key`, never from or into the log).
     site_key: Option<nmt_projections::SiteKey>,
+    /// Never-seen machines recorded per minute of log, and those that were not.
+    discoveries: ingest::Discoveries,
 }
 
 impl Engine {
@@ -218,6 +220,7 @@ impl Engine {
             new_password: None,
             files_problem: None,
             site_key: None,
+            discoveries: ingest::Discoveries::default(),
         };
         engine.load()?;
         // An existing store has a key (an old one's is copied out of its first event).
@@ -328,6 +331,12 @@ impl Engine {
             st.set_site_key(k.clone());
         }
         st
+    }
+
+    /// How many never-seen machines were not recorded because more than
+    /// `[daemon] new_machines_per_minute` appeared in a minute of log.
+    pub fn discoveries_limited(&self) -> u64 {
+        self.discoveries.limited
     }
 
     /// Whether this open created a new store.
