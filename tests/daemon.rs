@@ -596,3 +596,214 @@ fn item_12_10_nocloud_meta_data_needs_the_machines_token() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("instance-id: nmt-"), "{body}");
 }
+
+/// A copy-on-write view of this host's root (an overlay, writes kept apart), booted with
+/// systemd as its init in a container with no network, stopped and removed when dropped.
+struct Container {
+    dir: crate::util::TestDir,
+    root: std::path::PathBuf,
+    nspawn: Option<std::process::Child>,
+}
+
+impl Container {
+    fn new() -> Container {
+        require_root("it mounts an overlay and boots a container");
+        crate::util::require_tool("systemd-nspawn", "systemd-container");
+        let dir = crate::util::TestDir::new();
+        let (upper, work, root) = (dir.join("upper"), dir.join("work"), dir.join("root"));
+        for d in [&upper, &work, &root] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let ok = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o"])
+            .arg(format!(
+                "lowerdir=/,upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            ))
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount an overlay of / on {}", root.display());
+        Container {
+            dir,
+            root,
+            nspawn: None,
+        }
+    }
+
+    /// A path inside the container.
+    fn path(&self, p: &str) -> std::path::PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+
+    /// Run a command on the container's tree before it boots (`useradd --root`, …).
+    fn prepare(&self, cmd: &[&str]) {
+        let out = Command::new(cmd[0]).args(&cmd[1..]).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    }
+
+    /// Boot it; its console goes to `console.log` beside it.
+    fn boot(&mut self) {
+        let console = std::fs::File::create(self.dir.join("console.log")).unwrap();
+        self.nspawn = Some(
+            Command::new("systemd-nspawn")
+                .arg(format!("--directory={}", self.root.display()))
+                .args([
+                    "--boot",
+                    "--machine=nmt-unit-test",
+                    "--register=no",
+                    "--keep-unit",
+                    "--link-journal=no",
+                    "--private-network",
+                ])
+                .stdin(std::process::Stdio::null())
+                .stdout(console.try_clone().unwrap())
+                .stderr(console)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    fn console(&self) -> String {
+        std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.nspawn.take() {
+            // SIGTERM: nspawn asks the container's systemd to power off.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("umount").arg("-l").arg(&self.root).status();
+    }
+}
+
+#[test]
+fn item_17_nmtd_started_by_systemd_through_its_unit_writes_the_readmes_paths() {
+    let mut c = Container::new();
+    let root = c.root.to_str().unwrap().to_string();
+    // nmtd where the unit runs it, the unit enabled, its user, and the README's production
+    // configuration; the container's services that would only slow its boot are masked.
+    std::fs::copy(env!("CARGO_BIN_EXE_nmtd"), c.path("/usr/local/bin/nmtd")).unwrap();
+    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/nmtd.service");
+    std::fs::copy(unit, c.path("/etc/systemd/system/nmtd.service")).unwrap();
+    let wants = c.path("/etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    let _ = std::fs::remove_file(wants.join("nmtd.service"));
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/nmtd.service",
+        wants.join("nmtd.service"),
+    )
+    .unwrap();
+    for masked in [
+        "postgresql.service",
+        "postgresql@15-main.service",
+        "isc-dhcp-server.service",
+        "dnsmasq.service",
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "man-db.timer",
+    ] {
+        let p = c.path(&format!("/etc/systemd/system/{masked}"));
+        let _ = std::fs::remove_file(&p);
+        std::os::unix::fs::symlink("/dev/null", p).unwrap();
+    }
+    c.prepare(&["groupadd", "--root", &root, "--system", "-f", "nmt"]);
+    let _ = Command::new("useradd")
+        .args([
+            "--root",
+            &root,
+            "--system",
+            "--gid",
+            "nmt",
+            "--home",
+            "/var/lib/nmt",
+            "nmt",
+        ])
+        .status();
+    let ids = |what: &str| {
+        let out = Command::new("chroot")
+            .args([&root, "id", what, "nmt"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let (uid, gid) = (ids("-u"), ids("-g"));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let paths: String = readme
+        .split("[paths]\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // The directories the admin prepares, as the unit's comment says: writable by nmt.
+    for d in ["/var/lib/nmt", "/srv/tftp", "/etc/dhcp", "/etc/nmt"] {
+        std::fs::create_dir_all(c.path(d)).unwrap();
+        nix::unistd::chown(
+            &c.path(d),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        c.path("/var/lib/nmt/nmt.toml"),
+        format!("[paths]\n{paths}\n[daemon]\nhttp = \"127.0.0.1:8017\"\n"),
+    )
+    .unwrap();
+    c.boot();
+    // nmtd's first start creates the state and writes every generated file where the
+    // README's configuration says, through ProtectSystem=full.
+    let wanted = [
+        "/var/lib/nmt/nmt.redb",
+        "/var/lib/nmt/site-key",
+        "/etc/dhcp/nmt-hosts.conf",
+        "/etc/nmt/dnsmasq-nmt.hosts",
+        "/etc/nmt/hosts",
+        "/srv/tftp/pxelinux.cfg/default",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while Instant::now() < deadline && !wanted.iter().all(|p| c.path(p).exists()) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for p in wanted {
+        assert!(
+            c.path(p).exists(),
+            "nmtd, run by systemd through packaging/nmtd.service, did not write {p}; the \
+             container's console:\n{}",
+            c.console()
+        );
+    }
+    // Written by nmtd's user, as the unit runs it.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(c.path("/etc/dhcp/nmt-hosts.conf"))
+            .unwrap()
+            .uid(),
+        uid
+    );
+    assert_eq!(
+        std::fs::metadata(c.path("/var/lib/nmt/site-key"))
+            .unwrap()
+            .uid(),
+        uid
+    );
+}
