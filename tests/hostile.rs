@@ -670,3 +670,143 @@ fn item_5_a_flood_of_spoofed_macs_is_capped_per_minute_and_counted() {
         .count();
     assert!(entries < 40, "{entries} entries");
 }
+
+/// A figure from /proc/PID/status, in kB (`VmRSS`, `VmHWM`).
+fn proc_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn soak_nmtd_under_a_minute_of_hostile_traffic_ingests_every_line_once_and_answers() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const SECS: u64 = 60;
+    const MACHINES: u32 = 50;
+    let t = Nmt::new();
+    let table: String = (1..=MACHINES)
+        .map(|n| format!("{},m{n:03},,\n", mac(n)))
+        .collect();
+    t.ok_stdin(&["machine", "import", "-"], &table);
+    let log = t.dir.join("dnsmasq.log");
+    append(&log, "");
+    let d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let addr: std::net::SocketAddr = d.http.parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    // The log grows: one DHCP line of a known machine every 20 ms.
+    let written = Arc::new(AtomicU64::new(0));
+    {
+        let (stop, written, log) = (stop.clone(), written.clone(), log.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                append(
+                    &log,
+                    &format!(
+                        "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {}\n",
+                        mac(1 + n % MACHINES)
+                    ),
+                );
+                written.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+    // A flood of bad reports.
+    let bad = Arc::new(AtomicU64::new(0));
+    {
+        let (stop, bad) = (stop.clone(), bad.clone());
+        let url = format!("/v1/report/{}/{}", mac(1).replace(':', "-"), "0".repeat(32));
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                    let _ = s.write_all(
+                        format!(
+                            "POST {url} HTTP/1.1\r\nHost: nmtd\r\nContent-Type: \
+                             application/x-www-form-urlencoded\r\nContent-Length: 20\r\n\
+                             Connection: close\r\n\r\nrootdev=%2Fdev%2Fsda"
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = std::io::Read::read_to_end(&mut s, &mut Vec::new());
+                    bad.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    // Slow clients from four addresses, reconnecting as they are cut off.
+    {
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                held.retain(|s: &std::net::TcpStream| s.peek(&mut [0u8; 1]).is_err());
+                while held.len() < 200 {
+                    i += 1;
+                    let from = std::net::Ipv4Addr::new(127, 0, 1 + (i % 4) as u8, 2);
+                    match slow_client(from, addr) {
+                        Some(s) => {
+                            s.set_nonblocking(true).unwrap();
+                            held.push(s);
+                        }
+                        None => break,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }));
+    }
+    // Meanwhile, the CLI through the socket.
+    let start = std::time::Instant::now();
+    let mut latencies = Vec::new();
+    let mut peak_kb = 0;
+    while start.elapsed() < Duration::from_secs(SECS) {
+        let t0 = std::time::Instant::now();
+        let out = t.cmd(&["machines", "m001", "--json"]).output().unwrap();
+        latencies.push(t0.elapsed());
+        assert!(out.status.success(), "{out:?}");
+        peak_kb = peak_kb.max(proc_kb(d.pid(), "VmRSS"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for th in threads {
+        th.join().unwrap();
+    }
+    let lines = written.load(Ordering::Relaxed);
+    wait_for("every line read", Duration::from_secs(30), || {
+        status(&t)["sources"][0]["lines"] == lines
+    });
+    let s = status(&t);
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let hwm = proc_kb(d.pid(), "VmHWM");
+    println!(
+        "soak: {SECS} s; {lines} log lines, {} bad reports, 200 slow clients held; CLI \
+         ({} calls, process start included): p50 {:?}, p99 {:?}, max {:?}; nmtd RSS peak {} MB \
+         (high-water mark {} MB)",
+        bad.load(Ordering::Relaxed),
+        latencies.len(),
+        p(0.5),
+        p(0.99),
+        latencies.last().unwrap(),
+        peak_kb / 1024,
+        hwm / 1024
+    );
+    assert_eq!(s["sources"][0]["events"], lines, "each line once: {s}");
+    assert!(
+        p(0.99) < Duration::from_millis(100),
+        "CLI p99 {:?}",
+        p(0.99)
+    );
+    assert!(hwm < 300 * 1024, "nmtd's memory: {} MB", hwm / 1024);
+    assert!(bad.load(Ordering::Relaxed) > 100, "the flood ran");
+    t.ok(&["verify"]);
+}

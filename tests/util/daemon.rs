@@ -123,6 +123,11 @@ impl Daemon {
         (code, body)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stop it with SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
