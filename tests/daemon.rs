@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Daemon, Nmt, mac, pxe, require_root};
 
-fn token_of(t: &Nmt, m: &str) -> String {
+pub(crate) fn token_of(t: &Nmt, m: &str) -> String {
     let f = t.file(&pxe(m));
     let at = f.find("nmt.token=").expect("the entry carries a token") + "nmt.token=".len();
     f[at..at + 32].to_string()

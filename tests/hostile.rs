@@ -177,11 +177,7 @@ fn item_3_slow_connections_are_cut_off_and_capped_and_nmtd_keeps_serving() {
     }
     slow.push(slow_body);
     // Meanwhile every part of nmtd serves: the machine API, the CLI socket, rendering.
-    let token = {
-        let f = t.file(&pxe(&mac(1)));
-        let at = f.find("nmt.token=").unwrap() + "nmt.token=".len();
-        f[at..at + 32].to_string()
-    };
+    let token = token_in(&t, &mac(1));
     let (code, body) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
     assert_eq!(code, 200, "the machine API answers: {body}");
     t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
@@ -239,9 +235,7 @@ fn mode(p: &std::path::Path) -> u32 {
 }
 
 fn token_in(t: &Nmt, m: &str) -> String {
-    let f = t.file(&pxe(m));
-    let at = f.find("nmt.token=").expect("the entry carries a token") + "nmt.token=".len();
-    f[at..at + 32].to_string()
+    crate::daemon::token_of(t, m)
 }
 
 #[test]

@@ -31,7 +31,9 @@ pub fn machine_app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/report/{mac}/{token}", post(report))
         .route("/v1/answer/{mac}/{token}", get(answer))
-        .route("/nocloud/{mac}/{token}/user-data", get(nocloud_user_data))
+        // Ubuntu's NoCloud datasource (`ds=nocloud-net;s={server}/nocloud/{mac}/{token}/`)
+        // fetches `user-data` (the autoinstall file) and `meta-data` below that prefix.
+        .route("/nocloud/{mac}/{token}/user-data", get(answer))
         .route("/nocloud/{mac}/{token}/meta-data", get(nocloud_meta_data))
         .with_state(shared)
 }
@@ -139,19 +141,6 @@ fn answer_response(shared: &Shared, mac: Mac, token: &str, peer: SocketAddr) -> 
 }
 
 async fn answer(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((mac, token)): Path<(String, String)>,
-) -> Response {
-    let Some(mac) = Mac::parse(&mac) else {
-        return (StatusCode::BAD_REQUEST, "not a MAC address\n").into_response();
-    };
-    answer_response(&shared, mac, &token, peer)
-}
-
-/// Ubuntu's NoCloud datasource (`ds=nocloud-net;s={server}/nocloud/{mac}/{token}/`) fetches
-/// `user-data` and `meta-data` below that prefix; the user-data is the autoinstall file.
-async fn nocloud_user_data(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((mac, token)): Path<(String, String)>,

@@ -92,26 +92,8 @@ impl Engine {
         // Reads every file once first: a damaged archive is refused before anything is added.
         merged.prepare()?;
         let mut pipeline = Pipeline::replay(paths.len());
-        let now = Timestamp::now();
         // A render failure does not stop the replay: every line is recorded, then it is said.
-        let mut render_error = None;
-        for line in merged {
-            let l = line?;
-            if pipeline.already_read(self, l.identity, l.offset)? {
-                continue;
-            }
-            pipeline.line(
-                l.path_index,
-                l.identity,
-                l.offset,
-                &l.bytes,
-                l.at.unwrap_or(now),
-            );
-            if pipeline.pending_lines() >= 20_000 {
-                self.replay_flush(&mut pipeline, &mut render_error)?;
-            }
-        }
-        self.replay_flush(&mut pipeline, &mut render_error)?;
+        let render_error = feed(merged, &mut pipeline, self)?;
         let c = pipeline.counts();
         if let Some(e) = render_error {
             bail!(
@@ -152,24 +134,7 @@ impl Engine {
                 affected: Affected::default(),
             },
         };
-        let now = Timestamp::now();
-        for line in merged {
-            let l = line?;
-            if pipeline.already_read(&sink, l.identity, l.offset)? {
-                continue;
-            }
-            pipeline.line(
-                l.path_index,
-                l.identity,
-                l.offset,
-                &l.bytes,
-                l.at.unwrap_or(now),
-            );
-            if pipeline.pending_lines() >= 20_000 {
-                pipeline.flush(&mut sink)?;
-            }
-        }
-        pipeline.flush(&mut sink)?;
+        feed(merged, &mut pipeline, &mut sink)?;
         let c = pipeline.counts();
         let files = self.planned_files(&sink.plan);
         Ok((
@@ -184,19 +149,40 @@ impl Engine {
             files,
         ))
     }
+}
 
-    /// Commit what the pipeline holds; a render failure is kept (the last one) for the end.
-    fn replay_flush(
-        &mut self,
-        pipeline: &mut Pipeline,
-        render_error: &mut Option<String>,
-    ) -> Result<()> {
-        let done = pipeline.flush(self)?;
-        if let Some(e) = done.render_error {
-            *render_error = Some(e.to_string());
+/// Feed every line of `merged` not read before through `pipeline` into `sink`, committing
+/// every 20,000 lines and at the end. A render failure does not stop it: the last one is
+/// returned, once every line is in.
+fn feed(
+    merged: nmt_replay::Merged,
+    pipeline: &mut Pipeline,
+    sink: &mut dyn Sink,
+) -> Result<Option<String>> {
+    let now = Timestamp::now();
+    let mut render_error = None;
+    for line in merged {
+        let l = line?;
+        if pipeline.already_read(&*sink, l.identity, l.offset)? {
+            continue;
         }
-        Ok(())
+        pipeline.line(
+            l.path_index,
+            l.identity,
+            l.offset,
+            &l.bytes,
+            l.at.unwrap_or(now),
+        );
+        if pipeline.pending_lines() >= 20_000
+            && let Some(e) = pipeline.flush(sink)?.render_error
+        {
+            render_error = Some(e.to_string());
+        }
     }
+    if let Some(e) = pipeline.flush(sink)?.render_error {
+        render_error = Some(e.to_string());
+    }
+    Ok(render_error)
 }
 
 /// How many of a replay's events a dry run shows.
