@@ -73,6 +73,7 @@ fn main() {
 
     // 1. One command at a time.
     let state = dir.path().join("one-by-one");
+    nmt(&state, &["init"]);
     nmt(&state, &["group", "add", "big"]);
     let mut each = Vec::with_capacity(n);
     let start = Instant::now();
@@ -124,6 +125,7 @@ fn main() {
     let csv_path = dir.path().join("nodes.csv");
     std::fs::write(&csv_path, csv).unwrap();
     let state2 = dir.path().join("import");
+    nmt(&state2, &["init"]);
     nmt(&state2, &["group", "add", "big"]);
     let (import_time, out) = nmt(&state2, &["machine", "import", csv_path.to_str().unwrap()]);
     let import_files = files_written(&out);

@@ -59,6 +59,7 @@ fn main() {
 
     // 1. A journal: a real store's start, then n DHCP observations over a year.
     let seed = dir.path().join("seed");
+    nmt(&seed, &["init"]);
     nmt(&seed, &["group", "add", "lab"]);
     let (_, head) = nmt(&seed, &["journal", "export"]);
     let journal = dir.path().join("journal.jsonl");
@@ -212,6 +213,14 @@ fn main() {
     ];
     args.extend(files.iter().rev().map(|f| f.display().to_string()));
     let rstate = dir.path().join("replayed");
+    nmt(&rstate, &["init"]);
+    // Raw replay: the archive discovers 10,000 machines in its first minutes, which the
+    // default limit on new machines per minute would spread out.
+    std::fs::write(
+        rstate.join("nmt.toml"),
+        "[daemon]\nnew_machines_per_minute = 0\n",
+    )
+    .unwrap();
     nmt(&rstate, &["group", "add", "lab"]);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let (replay, out) = nmt(&rstate, &a);
