@@ -36,7 +36,8 @@ mod time;
 
 pub use config::{CONFIG_FILE, Config, DaemonConfig, FileConfig, Paths, WebConfig};
 pub use engine::{
-    DB_FILE, Engine, Executed, OpenOptions, Plan, ReplaySummary, SNAPSHOT_EVERY, resolve,
+    DB_FILE, Engine, Executed, LeasesSummary, OpenOptions, Plan, ReplaySummary, SNAPSHOT_EVERY,
+    resolve,
 };
 pub use files::{Drift, WriteOutcome, write_batch};
 pub use identity::current_actor;

@@ -582,3 +582,80 @@ fn item_4_an_export_into_a_missing_directory_is_refused() {
         "no temporary is left"
     );
 }
+
+#[test]
+fn item_13_a_pool_that_booted_before_nmt_comes_in_from_leases_files() {
+    let t = Nmt::new();
+    let isc = t.dir.path().join("dhcpd.leases");
+    std::fs::write(
+        &isc,
+        "# The format of this file is documented in the dhcpd.leases(5) manual page.\n\
+         authoring-byte-order little-endian;\n\
+         lease 10.0.0.50 {\n  starts 3 2025/03/05 07:15:09;\n  ends 3 2025/03/05 19:15:09;\n\
+           binding state active;\n  hardware ethernet 52:54:00:00:00:01;\n\
+           client-hostname \"pc-01\";\n}\n\
+         lease 10.0.0.51 {\n  starts 3 2025/03/05 07:16:00;\n  binding state active;\n\
+           hardware ethernet 52:54:00:00:00:02;\n}\n\
+         lease 10.0.0.52 {\n  starts 3 2025/03/05 07:17:00;\n  binding state active;\n\
+           hardware ethernet ff:ff:ff:ff:ff:ff;\n}\n\
+         lease 10.0.0.50 {\n  starts 4 2025/03/06 08:00:00;\n  binding state active;\n\
+           hardware ethernet 52:54:00:00:00:01;\n  client-hostname \"pc-01\";\n}\n",
+    )
+    .unwrap();
+    let dnsmasq = t.dir.path().join("dnsmasq.leases");
+    std::fs::write(&dnsmasq, format!("1741202109 {} 10.0.1.9 lab9 *\n", mac(9))).unwrap();
+    // A dry run shows them and records nothing.
+    let before = t.event_count();
+    let dry = t.ok(&["replay", "leases", isc.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.contains("would replay 3 leases: 2 events"), "{dry}");
+    assert_eq!(t.event_count(), before);
+    let out = t.json(&[
+        "replay",
+        "leases",
+        isc.to_str().unwrap(),
+        dnsmasq.to_str().unwrap(),
+    ]);
+    assert_eq!(out["leases"], 4, "{out}");
+    assert_eq!(out["events"], 3, "{out}");
+    assert_eq!(out["not_machines"], 1, "{out}");
+    let machines = t.json(&["machines"]);
+    let by_mac = |m: &str| {
+        machines
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["mac"] == m)
+            .cloned()
+            .unwrap_or_else(|| panic!("{m} in {machines}"))
+    };
+    assert_eq!(by_mac(&mac(1))["group"], "unknown");
+    let h = t.json(&["history", &mac(1)]);
+    assert_eq!(h[0]["event"]["kind"], "lease", "{h}");
+    assert_eq!(h[0]["event"]["ip"], "10.0.0.50");
+    assert_eq!(h[0]["event"]["hostname"], "pc-01");
+    assert_eq!(h[0]["actor"], "dhcpd@leases");
+    assert!(
+        h[0]["observed_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-03-06T08:00:00"),
+        "the last block of an address wins, at its start: {h}"
+    );
+    assert_eq!(by_mac(&mac(9))["mac"], mac(9).as_str());
+    // Again: nothing new, through nmtd too (it reads the files itself).
+    let _d = Daemon::start(&t, &[]);
+    let n = t.event_count();
+    let again = t.ok(&[
+        "replay",
+        "leases",
+        isc.to_str().unwrap(),
+        dnsmasq.to_str().unwrap(),
+    ]);
+    assert!(again.contains("0 events appended, 3 no newer"), "{again}");
+    assert_eq!(t.event_count(), n);
+    // Not a leases file: refused, and says what it expected.
+    let other = t.dir.path().join("notes.txt");
+    std::fs::write(&other, "hello world\n").unwrap();
+    let err = t.fails(&["replay", "leases", other.to_str().unwrap()]);
+    assert!(err.contains("leases"), "{err}");
+}

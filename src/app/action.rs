@@ -129,6 +129,10 @@ pub enum Action {
         year: Option<i16>,
         strict: bool,
     },
+    /// Append what DHCP servers' leases files tell (ISC dhcpd, dnsmasq).
+    ReplayLeases {
+        paths: Vec<std::path::PathBuf>,
+    },
 }
 
 /// The right an action needs (the daemon's `[access]` rules give rights to callers).
@@ -185,6 +189,7 @@ impl Action {
             | Action::Installed { .. }
             | Action::Render { check: false }
             | Action::ReplayLogs { .. }
+            | Action::ReplayLeases { .. }
             | Action::InstallerPasswordShow
             | Action::InstallerPasswordAck
             | Action::InstallerPasswordSet { .. }

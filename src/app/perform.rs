@@ -412,6 +412,19 @@ fn dry_run(engine: &mut Engine, action: Action, actor: &str, source: Source) -> 
                 ..Planned::default()
             })))
         }
+        Action::ReplayLeases { paths } => {
+            let (plan, s) = engine.leases_plan(&paths)?;
+            Ok(Reply::Planned(Box::new(Planned {
+                summary: format!(
+                    "would replay {} leases: {} events, {} no newer than what nmt saw last, {} \
+                     of addresses no network card has",
+                    s.leases, s.events, s.already, s.not_machines
+                ),
+                files: engine.planned_files(&plan).into(),
+                events: plan.events,
+                ..Planned::default()
+            })))
+        }
         // Nothing else changes anything: it is answered as it is.
         action => perform_now(engine, action, actor, source),
     }
@@ -543,6 +556,7 @@ fn perform_other(
                 }
             }
         }
+        Action::ReplayLeases { paths } => Ok(Reply::LeasesReplayed(engine.replay_leases(&paths)?)),
         Action::ReplayLogs {
             paths,
             year,

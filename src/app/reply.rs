@@ -75,6 +75,8 @@ pub enum Reply {
     /// `nmt render`.
     Rendered(Files),
     /// `nmt replay logs`.
+    /// `nmt replay leases`.
+    LeasesReplayed(crate::LeasesSummary),
     Replayed {
         /// What the replay read and appended.
         summary: Replayed,

@@ -586,6 +586,24 @@ Examples:
         #[arg(long)]
         strict: bool,
     },
+
+    /// Append what DHCP servers' leases files tell: ISC dhcpd's `dhcpd.leases` (the last
+    /// block for each address wins: its hardware ethernet address, start and client host
+    /// name) and dnsmasq's leases file. This brings in a pool that booted before nmt was
+    /// installed. Replaying a file again adds nothing.
+    #[command(after_help = "\
+A lease is recorded as a DHCP event of kind `lease` at its start (dnsmasq's file does not say
+when a lease started: the file's modification time is used), unless nmt has seen its machine
+since. Leases of multicast, broadcast or all-zero addresses are skipped.
+
+Examples:
+  nmt replay leases /var/lib/dhcp/dhcpd.leases
+  nmt replay leases /var/lib/misc/dnsmasq.leases --dry-run")]
+    Leases {
+        /// The leases files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `--year`: a year a DHCP log line can have been written in, 1970 to 9999.

@@ -85,6 +85,7 @@ fn as_json(reply: &Reply) -> String {
         Reply::Drift(drift) => output::json(&json!({ "drift": drift })),
         Reply::Rendered(files) => output::json(&files_json(files)),
         Reply::Replayed { summary, .. } => output::json(summary),
+        Reply::LeasesReplayed(summary) => output::json(summary),
         Reply::Status(status) => match &status.daemon {
             None => output::json(&json!({ "daemon": false, "sources": [] })),
             Some(d) => output::json(&json!({
@@ -268,6 +269,11 @@ fn as_text(reply: &Reply) -> String {
             files.written.len(),
             files.unchanged,
             files.removed.len()
+        ),
+        Reply::LeasesReplayed(s) => format!(
+            "replayed {} leases: {} events appended, {} no newer than what nmt saw last, {} of \
+             addresses no network card has\n",
+            s.leases, s.events, s.already, s.not_machines
         ),
         Reply::Replayed { summary: s, .. } => {
             let mut out = format!(

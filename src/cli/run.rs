@@ -504,7 +504,10 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             },
             InstallerPasswordCmd::Rotate => Action::InstallerPasswordRotate,
         },
-        Cmd::Journal(_) | Cmd::Replay(_) | Cmd::Config { .. } | Cmd::Init => {
+        Cmd::Replay(ReplayCmd::Leases { files }) => Action::ReplayLeases {
+            paths: files.iter().map(|f| abs(f)).collect(),
+        },
+        Cmd::Journal(_) | Cmd::Replay(ReplayCmd::Logs { .. }) | Cmd::Config { .. } | Cmd::Init => {
             unreachable!("handled by the caller")
         }
     })

@@ -6,6 +6,7 @@
 //! only sequences them with I/O.
 
 mod ingest;
+mod leases;
 mod render;
 mod replay;
 mod resolve;
@@ -20,6 +21,7 @@ use nmt_projections::{
     Affected, Command, Envelope, Event, Mac, MachineRecord, Source, State, decide,
 };
 
+pub use leases::LeasesSummary;
 pub use replay::ReplaySummary;
 pub use resolve::resolve;
 pub use snapshot::SNAPSHOT_EVERY;
