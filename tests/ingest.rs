@@ -451,3 +451,47 @@ fn item_13_dhcp_lines_naming_broadcast_multicast_or_zero_macs_are_ignored() {
     assert_eq!(js["sources"][0]["events"], 1, "{js}");
     assert!(js["sources"][0]["last_error"].is_null(), "{js}");
 }
+
+#[test]
+fn item_13_status_breaks_rejects_down_by_reason_with_examples() {
+    let t = Nmt::new();
+    let log = t.dir.join("mixed.log");
+    append(&log, "");
+    let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);
+    append(
+        &log,
+        "Nov 21 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) 52:54:00:00:00:01\n\
+         Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: something dnsmasq never says\n\
+         Nov 21 02:05:13 boot1 dnsmasq-dhcp[812]: something else it never says\n\
+         Nov 21 02:05:14 boot1 sshd[99]: Accepted publickey for root from 10.0.0.9\n",
+    );
+    wait_for("four lines read", Duration::from_secs(20), || {
+        t.json(&["status"])["sources"][0]["lines"] == 4
+    });
+    let s = t.json(&["status"]);
+    let reasons = s["sources"][0]["reject_reasons"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let total: u64 = reasons.values().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 3, "{reasons:?}");
+    assert!(
+        reasons.len() >= 2,
+        "a line nmt does not know, and noise: {reasons:?}"
+    );
+    let examples: Vec<&str> = reasons
+        .values()
+        .flat_map(|r| r["examples"].as_array().unwrap())
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        examples.iter().any(|e| e.contains("never says")),
+        "{examples:?}"
+    );
+    assert!(examples.iter().any(|e| e.contains("sshd")), "{examples:?}");
+    let text = t.ok(&["status"]);
+    assert!(
+        text.contains("rejected, ") && text.contains("e.g. "),
+        "{text}"
+    );
+}

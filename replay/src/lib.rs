@@ -32,7 +32,7 @@ pub use journal::{
 };
 pub use marks::{Mark, MarkError, MarkKey};
 pub use pipeline::{
-    Committed, Counts, FileSource, Pipeline, Read, Resume, Sink, SinkError, Uncommitted,
+    Committed, Counts, FileSource, Pipeline, Read, Rejected, Resume, Sink, SinkError, Uncommitted,
 };
 pub use records::{Converter, Observed, Skipped};
 pub use tail::{

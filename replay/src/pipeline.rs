@@ -75,6 +75,32 @@ pub struct Counts {
     pub already: u64,
     /// The last line not recognised (lossy, shortened).
     pub last_reject: Option<String>,
+    /// Lines not recognised, by why (a line nmt does not know, or noise), with a few
+    /// examples of each.
+    pub reject_reasons: std::collections::BTreeMap<String, Rejected>,
+}
+
+/// Lines not recognised for one reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Rejected {
+    /// How many.
+    pub count: u64,
+    /// The first few (lossy, shortened).
+    pub examples: Vec<String>,
+}
+
+/// How many examples of each reason are kept.
+const REJECT_EXAMPLES: usize = 3;
+
+impl Rejected {
+    fn add(&mut self, o: &Rejected) {
+        self.count += o.count;
+        for e in &o.examples {
+            if self.examples.len() < REJECT_EXAMPLES {
+                self.examples.push(e.clone());
+            }
+        }
+    }
 }
 
 impl Counts {
@@ -87,6 +113,9 @@ impl Counts {
         self.already += o.already;
         if o.last_reject.is_some() {
             self.last_reject.clone_from(&o.last_reject);
+        }
+        for (why, r) in &o.reject_reasons {
+            self.reject_reasons.entry(why.clone()).or_default().add(r);
         }
     }
 }
@@ -215,10 +244,16 @@ impl Pipeline {
         self.pending.counts.lines
     }
 
-    fn reject(&mut self, bytes: &[u8]) {
-        self.pending.counts.rejects += 1;
-        self.pending.counts.last_reject =
-            Some(String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
+    fn reject(&mut self, bytes: &[u8], why: &dyn std::fmt::Display) {
+        let line = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+        let c = &mut self.pending.counts;
+        c.rejects += 1;
+        let r = c.reject_reasons.entry(why.to_string()).or_default();
+        r.count += 1;
+        if r.examples.len() < REJECT_EXAMPLES {
+            r.examples.push(line.clone());
+        }
+        c.last_reject = Some(line);
     }
 
     /// One complete line of a log file (live or archived): `identity` is the file's content
@@ -236,8 +271,9 @@ impl Pipeline {
         let end = offset + bytes.len() as u64 + 1;
         let e = self.pending.read_to.entry(identity).or_insert(end);
         *e = (*e).max(end);
-        let Ok(ll) = parse_line(bytes) else {
-            return self.reject(bytes);
+        let ll = match parse_line(bytes) {
+            Ok(ll) => ll,
+            Err(r) => return self.reject(bytes, &r.reason),
         };
         match self.lanes[lane].convert(&ll, reference) {
             Ok(o) => self
@@ -285,19 +321,21 @@ impl Pipeline {
     pub fn journal_entry(&mut self, line: &[u8], now: Timestamp) {
         self.pending.counts.lines += 1;
         let Kind::Journal(unit) = &self.kind else {
-            return self.reject(line);
+            return self.reject(line, &"not from a journal");
         };
         let unit = unit.clone();
-        let Ok(entry) = parse_journal_json(line) else {
-            return self.reject(line);
+        let entry = match parse_journal_json(line) {
+            Ok(e) => e,
+            Err(r) => return self.reject(line, &r.reason),
         };
         // An entry without a cursor could not be found again: it is not taken.
         let Some(cursor) = entry.cursor.clone() else {
-            return self.reject(line);
+            return self.reject(line, &"a journal entry without a cursor");
         };
         self.pending.cursor = Some(cursor);
-        let Ok(ll) = entry.log_line() else {
-            return self.reject(line);
+        let ll = match entry.log_line() {
+            Ok(ll) => ll,
+            Err(r) => return self.reject(line, &r.reason),
         };
         match self.lanes[0].convert(&ll, now) {
             Ok(o) => self.pending.observed.push((o, Source::Journal { unit })),

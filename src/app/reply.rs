@@ -434,6 +434,8 @@ pub struct SourceStats {
     pub rejects: u64,
     /// The last rejected line (lossy, shortened).
     pub last_reject: Option<String>,
+    /// Rejected lines by why, with a few examples of each.
+    pub reject_reasons: std::collections::BTreeMap<String, nmt_replay::Rejected>,
     /// The committed position.
     pub checkpoint: Option<nmt_replay::Checkpoint>,
     /// Bytes in the file beyond the checkpoint.
@@ -454,6 +456,7 @@ impl SourceStats {
         self.ignored = c.ignored;
         self.rejects = c.rejects;
         self.last_reject.clone_from(&c.last_reject);
+        self.reject_reasons.clone_from(&c.reject_reasons);
     }
 }
 

@@ -574,6 +574,12 @@ fn status_text(status: &crate::app::Status) -> String {
             }
             None => out.push_str("  position: nothing read yet\n"),
         }
+        for (why, r) in &s.reject_reasons {
+            let _ = writeln!(out, "  rejected, {why}: {}", r.count);
+            for e in &r.examples {
+                let _ = writeln!(out, "    e.g. {e:?}");
+            }
+        }
         if let Some(r) = &s.last_reject {
             let _ = writeln!(out, "  last rejected line: {r:?}");
         }
