@@ -111,6 +111,16 @@ pub(crate) async fn act_with(
     let published = shared.published();
     match action {
         Action::Status => Ok(status(shared, &published)),
+        Action::WebLogin => match shared.links.issue(caller) {
+            Ok(url) => {
+                tracing::info!(caller = %caller.name, %door, "web login link handed out");
+                Ok(Reply::WebLogin {
+                    url,
+                    expires_in: super::links::LINK_LIFE.as_secs(),
+                })
+            }
+            Err(why) => Err(Failure::Said(format!("nmt: {why}"))),
+        },
         Action::Boots { machine, since } => boots(shared, &published, machine, since).await,
         action => match app::read(&published.state, &published.config, &action) {
             Some(reply) => reply.map_err(|e| Failure::of(&e)),
