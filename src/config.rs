@@ -307,7 +307,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "web",
         &[
             "listen = \"127.0.0.1:8018\"                # the web UI (off by default)",
-            "hosts = [\"nmt.example.org\"]             # names it answers to (besides its address)",
+            "hosts = [\"nmt.example.org\"]              # names it answers to (besides its address)",
         ],
     ),
     (
