@@ -1143,6 +1143,14 @@ fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
     let a = addr.clone();
     let steps = ns.run(move || {
         let mut log = Vec::new();
+        // Only its own address names it: another Host (a rebound DNS name) is refused.
+        let (s, body) = exchange(
+            &a,
+            b"GET /login HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            false,
+        );
+        assert_eq!(s, 421, "{body}");
+        assert!(body.contains("[web] hosts"), "{body}");
         // Pages send a stranger to the login.
         let (s, h, _) = http(&a, "GET", "/machines", &[], "");
         assert_eq!(s, 303);
