@@ -807,3 +807,28 @@ fn item_12_every_answer_forbids_framing_and_inline_script_and_unknown_hosts_are_
     assert!(answer.contains("is not a MAC address"), "{answer}");
     assert!(answer.len() < 300, "{} bytes: {answer}", answer.len());
 }
+
+#[test]
+fn item_2_a_100k_row_table_reaches_nmtd_through_the_cli() {
+    let t = Nmt::new();
+    let _d = Daemon::start(&t, &[]);
+    t.ok(&["group", "add", "physics"]);
+    // 100,000 rows (some 10 MB as JSON on the socket), the last one in a group that does not
+    // exist: nmtd reads them all and refuses the import by its own rules (a table too large
+    // for the socket was once refused as such, and could not be imported at all).
+    let rows = 100_000;
+    let mut table = big_table(rows);
+    table.push_str("52:54:ff:00:00:01,last,,nosuchgroup\n");
+    let file = t.dir.path().join("big.csv");
+    std::fs::write(&file, &table).unwrap();
+    let started = std::time::Instant::now();
+    let err = t.fails(&["machine", "import", file.to_str().unwrap()]);
+    println!(
+        "{rows} rows sent to nmtd and judged in {:.2?}",
+        started.elapsed()
+    );
+    assert!(!err.contains("413"), "{err}");
+    assert!(err.contains("nosuchgroup"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(t.json(&["machines"]).as_array().unwrap().is_empty());
+}

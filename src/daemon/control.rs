@@ -35,12 +35,18 @@ impl connect_info::Connected<axum::serve::IncomingStream<'_, UnixListener>> for 
     }
 }
 
+/// The largest request the socket accepts.
+const MAX_REQUEST: usize = 256 * 1024 * 1024;
+
 /// The control router.
 pub fn control_app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/cli", post(cli))
         .route("/v1/perform", post(cli))
         .route("/v1/ping", get(ping))
+        // A node table of 100,000 rows is some 10 MB of JSON (axum's default is 2 MB); the
+        // socket is local and its permissions say who may connect.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(shared)
 }
 
