@@ -104,14 +104,21 @@ impl Shared {
 /// The longest run of a client's input an answer quotes (a MAC, a name, a header).
 pub(crate) const ECHO_MAX: usize = 80;
 
-/// `text` with every word longer than [`ECHO_MAX`] characters cut there (`…`): refusals
-/// quote what a client sent, and must not hand a megabyte of it back (into a page, a log, a
-/// JSON answer).
+/// The longest refusal an answer carries.
+const REFUSAL_MAX: usize = 8192;
+
+/// `text` with every word longer than [`ECHO_MAX`] characters cut there (`…`), and the
+/// whole cut at [`REFUSAL_MAX`]: refusals quote what a client sent, and must not hand a
+/// megabyte of it back (into a page, a log, a JSON answer).
 pub(crate) fn clip_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(4096));
     let mut run = 0usize;
     let mut cut = false;
-    for c in text.chars() {
+    for (n, c) in text.chars().enumerate() {
+        if n >= REFUSAL_MAX {
+            out.push_str(" … (cut short)");
+            break;
+        }
         if c.is_whitespace() {
             run = 0;
             cut = false;
@@ -361,5 +368,22 @@ async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn refusals_quote_at_most_80_characters_of_a_word_and_8_kib_in_all() {
+        assert_eq!(super::clip_words("a short refusal"), "a short refusal");
+        let long = format!("no {:?} here", "x".repeat(5000));
+        let cut = super::clip_words(&long);
+        assert!(
+            cut.starts_with(&format!("no \"{}…", "x".repeat(79))),
+            "{cut}"
+        );
+        assert!(cut.ends_with(" here"), "{cut}");
+        let many = "ab ".repeat(10_000);
+        assert!(super::clip_words(&many).len() < 8300);
     }
 }
