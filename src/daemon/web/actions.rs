@@ -289,13 +289,47 @@ pub async fn machine_import(
         Ok(Err(why)) => return refused(why),
         Err(e) => return refused(format!("nmt: nmtd failed while reading the table: {e}")),
     };
-    let out = run(&web, &ctx, Action::MachineImport { rows }).await;
+    // A very large table may take longer to import (a boot file per machine) than a request
+    // may last: the import goes on by itself, and its outcome waits for the next page.
+    let count = rows.len();
+    let mut import = tokio::spawn({
+        let (web, ctx) = (web.clone(), ctx.clone());
+        async move { run(&web, &ctx, Action::MachineImport { rows }).await }
+    });
+    let out = match tokio::time::timeout(IMPORT_WAIT, &mut import).await {
+        Ok(done) => done.unwrap_or_else(|e| Err(Failure::Said(format!("nmt: nmtd failed: {e}")))),
+        Err(_) => {
+            tracing::info!(count, "web: a long import goes on after its request");
+            tokio::spawn({
+                let (web, ctx) = (web.clone(), ctx.clone());
+                async move {
+                    if let Ok(out) = import.await {
+                        flash_output(&web, &ctx, &out);
+                    }
+                }
+            });
+            web.sessions.flash(
+                &ctx.sid,
+                Flash {
+                    ok: true,
+                    text: format!(
+                        "importing {count} rows: this takes a while; the machines appear as \
+                         soon as it is done, and the next page after that says how it went"
+                    ),
+                },
+            );
+            return Redirect::to("/machines").into_response();
+        }
+    };
     if let Err(f) = &out {
         return refused(super::words::failure(f));
     }
     flash_output(&web, &ctx, &out);
     Redirect::to("/machines").into_response()
 }
+
+/// How long an import's request waits for it (the listener's limit is 30 s).
+const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn upload_name(u: &Upload) -> &str {
     if u.filename.is_empty() {
