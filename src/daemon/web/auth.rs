@@ -254,7 +254,7 @@ struct Failures {
 
 /// Password logins: how many are checked at once, and the back-off after failures.
 pub struct Logins {
-    checks: tokio::sync::Semaphore,
+    checks: Arc<tokio::sync::Semaphore>,
     waiting: AtomicUsize,
     failures: Mutex<HashMap<String, Failures>>,
 }
@@ -262,7 +262,7 @@ pub struct Logins {
 impl Default for Logins {
     fn default() -> Logins {
         Logins {
-            checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
+            checks: Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)),
             waiting: AtomicUsize::new(0),
             failures: Mutex::new(HashMap::new()),
         }
@@ -375,17 +375,30 @@ impl Logins {
     /// Check `password` against `hash` off the async threads, at most [`CHECKS_AT_ONCE`] at
     /// a time; `None` when too many wait already.
     async fn check(&self, hash: String, password: String) -> Option<bool> {
+        /// One check waiting for its turn, counted until dropped (also when its client
+        /// goes away meanwhile).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let waiting = Waiting(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= CHECKS_WAITING {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        let permit = self.checks.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = self.checks.clone().acquire_owned().await;
+        drop(waiting);
         let permit = permit.ok()?;
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
-            .await
-            .unwrap_or(false);
-        drop(permit);
+        // The permit goes with the check: it is given back when the check ends, even if its
+        // client has gone away meanwhile.
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = verify(&hash, &password);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
         Some(ok)
     }
 }
