@@ -120,14 +120,19 @@ pub struct Hooks {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
-    /// `ADDR:PORT`, e.g. `127.0.0.1:8018`. On a loopback address nobody logs in (the local
-    /// user below acts); on any other address every page asks for a login.
+    /// `ADDR:PORT`, e.g. `127.0.0.1:8018`. On a loopback address pages are read-only until
+    /// a user logs in with `nmt web-login`; on any other address every page asks for a login.
     pub listen: Option<String>,
+    /// Host names the web UI answers to besides its own address (e.g. `nmt.example.org`
+    /// behind a name); a request for any other `Host` is refused (no DNS rebinding). A
+    /// loopback listener also answers to `localhost`.
+    pub hosts: Vec<String>,
     /// Who may log in: user name → argon2 hash in PHC form (`nmtd --hash-password` makes
     /// one). `[access]` rules match these names as they match Unix users.
     pub users: std::collections::BTreeMap<String, String>,
-    /// Who acts on a loopback listener without a login (default: nmtd's own user, who may
-    /// do everything). Events record it as `NAME via web`.
+    /// No longer used (it once made everyone who reached a loopback listener act as this
+    /// user); kept so that old files still load. Users log in with `nmt web-login`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_user: Option<String>,
 }
 
@@ -308,7 +313,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "web",
         &[
             "listen = \"127.0.0.1:8018\"                # the web UI (off by default)",
-            "local_user = \"alice\"                     # who acts on a loopback listener",
+            "hosts = [\"nmt.example.org\"]              # names it answers to (besides its address)",
         ],
     ),
     (

@@ -7,7 +7,7 @@ use fantoccini::Locator;
 use serde_json::json;
 
 use crate::util::{Nmt, append, mac, wait_for};
-use crate::web::{WebDaemon, css, flash, screenshot, submit, text, with_browser};
+use crate::web::{WebDaemon, css, flash, log_in, screenshot, submit, text, with_browser};
 
 #[test]
 fn item_7_a_list_of_groups_sets_each_groups_policy() {
@@ -617,6 +617,7 @@ fn item_14_a_group_is_removed_in_the_web_by_saying_where_its_members_go() {
     let url = d.url.clone();
     let t = &t;
     with_browser(|c| async move {
+        log_in(&c, t).await;
         c.goto(&format!("{url}/groups")).await.unwrap();
         // Where the members go is a visible choice, not a control clipped to a pixel.
         let (w, h) = size(&c, "#rm-to-physics").await;
@@ -801,7 +802,9 @@ fn item_15_every_column_is_reachable_at_800_and_375_px_and_no_control_is_a_pixel
         "nfsroot:fileserver.example.org:/srv/nfs/roots/x86_64",
     ]);
     let url = d.url.clone();
+    let t = &t;
     with_browser(|c| async move {
+        log_in(&c, t).await;
         for width in [800u32, 375] {
             c.set_window_size(width, 900).await.unwrap();
             c.goto(&format!("{url}/machines")).await.unwrap();
@@ -935,6 +938,7 @@ fn item_16_a_boot_is_one_row_with_its_lines_inside_filtered_paged_and_drawn_by_d
     let url = d.url.clone();
     let (t, log, m) = (&t, &log, &m);
     with_browser(|c| async move {
+        log_in(&c, t).await;
         let page = format!("{url}/machine/{m}");
         c.goto(&page).await.unwrap();
         css(&c, "#live.on").await;

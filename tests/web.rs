@@ -153,6 +153,32 @@ pub(crate) async fn text(c: &Client, sel: &str) -> String {
     css(c, sel).await.text().await.unwrap()
 }
 
+/// A one-time link from `nmt web-login`, for the test's own user.
+pub(crate) fn login_link(t: &Nmt) -> String {
+    let v = t.json(&["web-login"]);
+    v["url"]
+        .as_str()
+        .expect("web-login --json names the link")
+        .to_string()
+}
+
+/// Log the browser in as the test's user, as a user does: `nmt web-login`, then its link.
+pub(crate) async fn log_in(c: &Client, t: &Nmt) {
+    c.goto(&login_link(t)).await.unwrap();
+    let who = text(c, "#who").await;
+    assert_eq!(who, nmt::current_actor(), "logged in as the test's user");
+}
+
+/// A logged-in session for plain HTTP: its cookie (`nmt_session=…`), from a web-login link.
+pub(crate) fn logged_in_cookie(t: &Nmt) -> String {
+    let link = login_link(t);
+    let rest = link.trim_start_matches("http://");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    let (s, h, body) = http(addr, "GET", path, &[], "");
+    assert_eq!(s, 303, "{body}");
+    session_cookie(&h).expect("the link starts a session")
+}
+
 /// The message the last action left (success or refusal).
 pub(crate) async fn flash(c: &Client) -> String {
     text(c, "main .flash.ok, main .flash.err").await
@@ -177,11 +203,16 @@ fn andreas_sets_unknown_to_install_and_watches_a_machine_appear_live() {
     let url = d.url.clone();
     let (t, log) = (&t, &log);
     with_browser(|c| async move {
-        // The first page shows the new store's installer password, once.
+        // Before a login the pages are read-only, and keep the new store's installer
+        // password for an admin.
         c.goto(&format!("{url}/groups")).await.unwrap();
+        assert_eq!(text(&c, "#who").await, "read-only: log in");
+        assert!(c.find(Locator::Css(".flash.warn")).await.is_err());
+        // The first page after the login shows it, once.
+        log_in(&c, t).await;
         let warn = text(&c, ".flash.warn").await;
         assert!(warn.contains("nmt installer-password ack"), "{warn}");
-        c.refresh().await.unwrap();
+        c.goto(&format!("{url}/groups")).await.unwrap();
         assert!(
             c.find(Locator::Css(".flash.warn")).await.is_err(),
             "the password is shown once"
@@ -298,7 +329,9 @@ fn a_dhcp_hostname_with_a_script_tag_is_shown_as_text() {
         assert!(Instant::now() < deadline, "the machine was not discovered");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let t = &t;
     with_browser(|c| async move {
+        log_in(&c, t).await;
         for page in ["/machines".to_string(), format!("/machine/{m}")] {
             c.goto(&format!("{url}{page}")).await.unwrap();
             let sent = text(&c, ".sent").await;
@@ -336,6 +369,7 @@ fn kathrin_names_ten_machines_moves_them_into_a_new_group_and_sets_its_policy() 
     let url = d.url.clone();
     let (t, me) = (&t, &me);
     with_browser(|c| async move {
+        log_in(&c, t).await;
         // Name all twelve by a pattern, in the order they were first seen.
         c.goto(&format!("{url}/machines?group=unknown"))
             .await
@@ -587,6 +621,7 @@ fn a_machine_is_added_by_form_and_machines_are_removed_after_a_confirmation() {
     let url = d.url.clone();
     let t = &t;
     with_browser(|c| async move {
+        log_in(&c, t).await;
         // Add one: MAC, name, IP; the row appears and every file has it.
         c.goto(&format!("{url}/machines")).await.unwrap();
         css(&c, "#add summary").await.click().await.unwrap();
@@ -730,6 +765,7 @@ fn a_node_table_is_imported_by_upload_all_rows_or_none() {
     .unwrap();
     let (t, good, bad) = (&t, &good, &bad);
     with_browser(|c| async move {
+        log_in(&c, t).await;
         let upload = |file: PathBuf| {
             let (c, url) = (c.clone(), url.clone());
             async move {
@@ -798,6 +834,7 @@ fn a_machine_page_follows_new_events_live() {
     let url = d.url.clone();
     let (t, log, m) = (&t, &log, &m);
     with_browser(|c| async move {
+        log_in(&c, t).await;
         c.goto(&format!("{url}/machine/{m}")).await.unwrap();
         css(&c, "#live.on").await;
         assert!(c.find(Locator::Css("#timeline li.dhcp")).await.is_err());
@@ -869,9 +906,9 @@ fn an_upload_cut_short_is_refused_and_nothing_is_written() {
     let t = Nmt::new();
     let d = WebDaemon::start(&t, &[]);
     let addr = d.url.trim_start_matches("http://").to_string();
-    let (s, h, page) = http(&addr, "GET", "/machines/import", &[], "");
+    let cookie = logged_in_cookie(&t);
+    let (s, _, page) = http(&addr, "GET", "/machines/import", &[("Cookie", &cookie)], "");
     assert_eq!(s, 200);
-    let cookie = session_cookie(&h).unwrap();
     let csrf = csrf_of(&page);
     let events = t.event_count();
     let post = |kind: &str, length: usize, body: &[u8]| {
@@ -990,7 +1027,7 @@ impl Drop for Netns {
 }
 
 /// A plain HTTP/1.1 exchange: status, headers (lowercase names), body.
-fn http(
+pub(crate) fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -1023,7 +1060,7 @@ fn http(
     (status, hs, body.to_string())
 }
 
-fn session_cookie(headers: &[(String, String)]) -> Option<String> {
+pub(crate) fn session_cookie(headers: &[(String, String)]) -> Option<String> {
     headers
         .iter()
         .filter(|(k, _)| k == "set-cookie")
@@ -1035,7 +1072,7 @@ fn session_cookie(headers: &[(String, String)]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html
         .find("name=\"csrf\" value=\"")
         .expect("a form with a CSRF token")
@@ -1043,7 +1080,7 @@ fn csrf_of(html: &str) -> String {
     html[at..at + 64].to_string()
 }
 
-fn hash(password: &str) -> String {
+pub(crate) fn hash(password: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
         .arg("--hash-password")
         .stdin(Stdio::piped())
@@ -1106,6 +1143,14 @@ fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
     let a = addr.clone();
     let steps = ns.run(move || {
         let mut log = Vec::new();
+        // Only its own address names it: another Host (a rebound DNS name) is refused.
+        let (s, body) = exchange(
+            &a,
+            b"GET /login HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            false,
+        );
+        assert_eq!(s, 421, "{body}");
+        assert!(body.contains("[web] hosts"), "{body}");
         // Pages send a stranger to the login.
         let (s, h, _) = http(&a, "GET", "/machines", &[], "");
         assert_eq!(s, 303);

@@ -133,6 +133,9 @@ pub enum Action {
     ReplayLeases {
         paths: Vec<std::path::PathBuf>,
     },
+    /// A one-time link that logs the caller into nmtd's web UI as themselves (with their own
+    /// rights): only nmtd answers it, from the socket's peer credentials.
+    WebLogin,
 }
 
 /// The right an action needs (the daemon's `[access]` rules give rights to callers).
@@ -161,7 +164,10 @@ impl Action {
             | Action::Show { .. }
             | Action::Render { check: true }
             | Action::JournalExport { .. }
-            | Action::Status => Right::Read,
+            | Action::Status
+            // Anyone who can reach the socket may have a web session, with their own rights
+            // (the session acts as the caller, judged by `[access]` like the socket).
+            | Action::WebLogin => Right::Read,
             Action::Policy {
                 range,
                 members: false,

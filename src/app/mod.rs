@@ -214,5 +214,7 @@ mod tests {
         assert_eq!(Action::Render { check: true }.right(), Right::Read);
         assert_eq!(Action::Render { check: false }.right(), Right::Admin);
         assert_eq!(Action::Status.right(), Right::Read);
+        // A web session acts with the caller's own rights: anyone who reaches the socket.
+        assert_eq!(Action::WebLogin.right(), Right::Read);
     }
 }

@@ -573,6 +573,11 @@ fn perform_other(
             })
         }
         Action::Status => Ok(Reply::Status(Status { daemon: None })),
+        Action::WebLogin => bail!(
+            "nmtd is not running (or does not answer on its socket), and the web UI is \
+             nmtd's: start nmtd with --web 127.0.0.1:8018 (or [web] listen in nmt.toml), then \
+             run `nmt web-login` again"
+        ),
         Action::JournalExport {
             since,
             until,

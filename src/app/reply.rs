@@ -98,6 +98,13 @@ pub enum Reply {
     },
     /// `nmt installer-password ack`: whether a password was waiting.
     PasswordAcknowledged(bool),
+    /// `nmt web-login`: the one-time link that logs the caller into the web UI.
+    WebLogin {
+        /// The link (`http://ADDR:PORT/login/link/TOKEN`).
+        url: String,
+        /// For the user: the seconds it may wait to be opened.
+        expires_in: u64,
+    },
 }
 
 impl Reply {

@@ -135,8 +135,9 @@ fn main() -> ExitCode {
         println!("nmtd: machine-facing HTTP on http://{}", bound.http);
         if let Some((addr, auth)) = &bound.web_addr {
             match auth {
-                WebAuth::Local(user) => println!(
-                    "nmtd: web UI on http://{addr} (loopback: no login, changes are made as {user})"
+                WebAuth::Local => println!(
+                    "nmtd: web UI on http://{addr} (loopback: read-only until you log in with \
+                     `nmt web-login`)"
                 ),
                 WebAuth::Login => println!("nmtd: web UI on http://{addr} (login required)"),
             }

@@ -294,6 +294,21 @@ Examples:
   nmt status --json | jq '.sources[] | {path, rejects, last_reject}'")]
     Status,
 
+    /// A one-time link that logs you into nmtd's web UI as yourself.
+    ///
+    /// nmtd's web UI shows its pages to anyone who reaches it, but makes changes only for a
+    /// logged-in user. This asks the running nmtd, through its control socket, for a link:
+    /// the socket's permissions decide whether you may ask, and its peer credentials say who
+    /// you are. Opening the link (within 60 seconds, once) starts a web session as your Unix
+    /// user, with exactly the rights `[access]` gives you; what you change is recorded as
+    /// "USER via web". The link is kept in nmtd's memory only, never in the event log.
+    /// (Users listed under [web.users] may log in with their password instead.)
+    #[command(after_help = "\
+Examples:
+  nmt web-login                        # prints http://127.0.0.1:8018/login/link/…
+  xdg-open \"$(nmt web-login --json | jq -r .url)\"")]
+    WebLogin,
+
     /// Export or import the event log.
     #[command(subcommand)]
     Journal(JournalCmd),

@@ -110,6 +110,9 @@ fn as_json(reply: &Reply) -> String {
             "events": events,
         })),
         Reply::PasswordAcknowledged(was) => output::json(&json!({ "acknowledged": was })),
+        Reply::WebLogin { url, expires_in } => {
+            output::json(&json!({ "url": url, "expires_in": expires_in }))
+        }
     }
 }
 
@@ -308,6 +311,10 @@ fn as_text(reply: &Reply) -> String {
         Reply::PasswordAcknowledged(true) => format!(
             "acknowledged: the installer password is no longer kept in the state directory ({})\n",
             crate::password::PENDING_FILE
+        ),
+        Reply::WebLogin { url, expires_in } => format!(
+            "{url}\nopen this link within {expires_in} s to log into nmt's web UI as yourself \
+             (it works once; run `nmt web-login` again for another)\n"
         ),
         Reply::PasswordAcknowledged(false) => {
             "no generated installer password was waiting; nothing to acknowledge\n".to_string()

@@ -495,6 +495,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             at: at.as_deref().map(parse_time).transpose()?,
         },
         Cmd::Status => Action::Status,
+        Cmd::WebLogin => Action::WebLogin,
         Cmd::Render { check } => Action::Render { check },
         Cmd::InstallerPassword(cmd) => match cmd {
             InstallerPasswordCmd::Show => Action::InstallerPasswordShow,

@@ -35,12 +35,18 @@ impl connect_info::Connected<axum::serve::IncomingStream<'_, UnixListener>> for 
     }
 }
 
+/// The largest request the socket accepts.
+const MAX_REQUEST: usize = 256 * 1024 * 1024;
+
 /// The control router.
 pub fn control_app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/cli", post(cli))
         .route("/v1/perform", post(cli))
         .route("/v1/ping", get(ping))
+        // A node table of 100,000 rows is some 10 MB of JSON (axum's default is 2 MB); the
+        // socket is local and its permissions say who may connect.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(shared)
 }
 
@@ -115,7 +121,7 @@ pub(crate) async fn act_with(
         action,
         Action::Show { .. } | Action::History { .. } | Action::JournalExport { .. }
     );
-    let answer = act_on(shared, &published, actor, action, mode, door).await;
+    let answer = act_on(shared, &published, caller, actor, action, mode, door).await;
     if !hides_secrets {
         return answer;
     }
@@ -186,6 +192,7 @@ fn redact(reply: Reply, secrets: &[String]) -> Answer {
 async fn act_on(
     shared: &Arc<Shared>,
     published: &Published,
+    caller: &Caller,
     actor: String,
     action: Action,
     mode: &Mode,
@@ -194,6 +201,16 @@ async fn act_on(
     let published = published.clone();
     match action {
         Action::Status => Ok(status(shared, &published)),
+        Action::WebLogin => match shared.links.issue(caller) {
+            Ok(url) => {
+                tracing::info!(caller = %caller.name, %door, "web login link handed out");
+                Ok(Reply::WebLogin {
+                    url,
+                    expires_in: super::links::LINK_LIFE.as_secs(),
+                })
+            }
+            Err(why) => Err(Failure::Said(format!("nmt: {why}"))),
+        },
         Action::Boots { machine, since } => boots(shared, &published, machine, since).await,
         action => match app::read(&published.state, &published.config, &action) {
             Some(reply) => reply.map_err(|e| Failure::of(&e)),

@@ -47,6 +47,8 @@ pub struct Report {
 
 fn refuse(shared: &Shared, status: StatusCode, why: String) -> (StatusCode, Json<Value>) {
     shared.count(|c| c.reports_refused += 1);
+    // What it quotes of the request is cut short.
+    let why = super::clip_words(&why);
     (status, Json(json!({ "accepted": false, "error": why })))
 }
 

@@ -14,6 +14,7 @@ mod control;
 mod demo;
 mod ingest;
 mod journal;
+mod links;
 mod listen;
 mod machines;
 mod syslog;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub counters: Mutex<Counters>,
     /// Each followed log's progress, for `nmt status`.
     pub sources: Mutex<Vec<SourceStats>>,
+    /// One-time web login links (`nmt web-login`), in memory only.
+    pub links: links::LoginLinks,
 }
 
 impl Shared {
@@ -96,6 +99,39 @@ impl Shared {
     pub fn count(&self, f: impl FnOnce(&mut Counters)) {
         f(&mut self.counters.lock().unwrap_or_else(|p| p.into_inner()));
     }
+}
+
+/// The longest run of a client's input an answer quotes (a MAC, a name, a header).
+pub(crate) const ECHO_MAX: usize = 80;
+
+/// The longest refusal an answer carries.
+const REFUSAL_MAX: usize = 8192;
+
+/// `text` with every word longer than [`ECHO_MAX`] characters cut there (`…`), and the
+/// whole cut at [`REFUSAL_MAX`]: refusals quote what a client sent, and must not hand a
+/// megabyte of it back (into a page, a log, a JSON answer).
+pub(crate) fn clip_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4096));
+    let mut run = 0usize;
+    let mut cut = false;
+    for (n, c) in text.chars().enumerate() {
+        if n >= REFUSAL_MAX {
+            out.push_str(" … (cut short)");
+            break;
+        }
+        if c.is_whitespace() {
+            run = 0;
+            cut = false;
+            out.push(c);
+        } else if run < ECHO_MAX {
+            run += 1;
+            out.push(c);
+        } else if !cut {
+            cut = true;
+            out.push('…');
+        }
+    }
+    out
 }
 
 /// Listeners bound and ready, before serving (so a caller can print them).
@@ -218,6 +254,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
             engine: EngineLock::new(engine),
             counters: Mutex::new(Counters::default()),
             sources: Mutex::new(Vec::new()),
+            links: links::LoginLinks::new(web_addr.as_ref().map(|(a, _)| format!("http://{a}"))),
         }),
         logs,
         demo: opts.demo.then(|| opts.state_dir.clone()),
@@ -331,5 +368,22 @@ async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn refusals_quote_at_most_80_characters_of_a_word_and_8_kib_in_all() {
+        assert_eq!(super::clip_words("a short refusal"), "a short refusal");
+        let long = format!("no {:?} here", "x".repeat(5000));
+        let cut = super::clip_words(&long);
+        assert!(
+            cut.starts_with(&format!("no \"{}…", "x".repeat(79))),
+            "{cut}"
+        );
+        assert!(cut.ends_with(" here"), "{cut}");
+        let many = "ab ".repeat(10_000);
+        assert!(super::clip_words(&many).len() < 8300);
     }
 }

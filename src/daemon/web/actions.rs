@@ -8,38 +8,25 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use nix::unistd::{Uid, User};
 use nmt_projections::{AnswerKind, Profile, ProfileKind};
 
-use super::auth::{Ctx, Flash, Form, Upload, Uploads};
-use super::{Web, WebAuth, views};
+use super::auth::{Ctx, Flash, Form, NO_UID, Upload, Uploads};
+use super::{Web, views};
 use crate::app::{Action, Answer, Failure, Reply, machine_add as add_action, parse_node_table};
 use crate::daemon::Caller;
 
-/// A uid no user has: web users are matched by name only.
-const NO_UID: u32 = u32::MAX;
-
 /// Who acts for this request: the caller the access rules judge, and the actor events
-/// record (`NAME via web`).
-pub fn caller(web: &Web, ctx: &Ctx) -> (Caller, String) {
-    let name = match &web.auth {
-        WebAuth::Local(user) => user.clone(),
-        WebAuth::Login => ctx.user.clone().unwrap_or_else(|| "nobody".into()),
-    };
-    let uid = match &web.auth {
-        // The local user is a Unix user when one has that name (nmtd's own by default).
-        WebAuth::Local(_) => match User::from_name(&name) {
-            Ok(Some(u)) => u.uid.as_raw(),
-            _ if name == crate::identity::user_name(Uid::current().as_raw()) => {
-                Uid::current().as_raw()
-            }
-            _ => NO_UID,
+/// record (`NAME via web`). Without a login nobody acts: `nobody`, who may only read.
+pub fn caller(_web: &Web, ctx: &Ctx) -> (Caller, String) {
+    let caller = match &ctx.user {
+        Some(u) => u.caller(),
+        None => Caller {
+            uid: NO_UID,
+            name: "nobody".into(),
         },
-        // A logged-in user has exactly the rights `[access]` gives their name.
-        WebAuth::Login => NO_UID,
     };
-    let actor = format!("{name} via web");
-    (Caller { uid, name }, actor)
+    let actor = format!("{} via web", caller.name);
+    (caller, actor)
 }
 
 /// Whether this request's user may change everything (sees the new installer password).
@@ -55,6 +42,13 @@ pub fn is_admin(web: &Web, ctx: &Ctx) -> bool {
 
 /// Check and carry out an action as the control socket does.
 pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Answer {
+    if ctx.user.is_none() && action.right() != crate::app::Right::Read {
+        return Err(Failure::Said(
+            "nmt: refused: log in first (`nmt web-login`): without a login the web UI only \
+             shows"
+                .into(),
+        ));
+    }
     let (caller, actor) = caller(web, ctx);
     crate::daemon::control::act(
         &web.shared,
@@ -79,7 +73,7 @@ pub fn mistake(web: &Web, ctx: &Ctx, form: &Form, text: &str) -> Response {
         &ctx.sid,
         Flash {
             ok: false,
-            text: format!("nmt: {text}"),
+            text: crate::daemon::clip_words(&format!("nmt: {text}")),
         },
     );
     Redirect::to(&back(form, "/machines")).into_response()
@@ -254,35 +248,88 @@ pub async fn machine_import(
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         resp
     };
-    let (text, source) = match uploads.get("file") {
-        Some(u) => match upload_text(u) {
-            Ok(text) => (text, upload_name(u).to_string()),
-            Err(why) => return refused(why),
-        },
-        None if pasted.trim().is_empty() => {
-            return refused(
-                "nmt: choose a CSV file or paste the table (rows of mac,name,ip,group)".into(),
-            );
+    // Who may import is checked first: nobody else's table is even read.
+    let (who, _) = caller(&web, &ctx);
+    let right = Action::MachineImport { rows: Vec::new() }.right();
+    let access = web.shared.published().config.clone();
+    let verdict = tokio::task::spawn_blocking(move || access.access.allows(&who, &right)).await;
+    match verdict {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            tracing::warn!(user = ?ctx.user.as_ref().map(|u| &u.name), "web: import refused: {why}");
+            return refused(super::words::failure(&Failure::refused(&why)));
         }
-        None => (pasted.clone(), "the pasted table".to_string()),
-    };
-    if let Some(line) = open_quote(&text) {
-        return refused(format!(
-            "nmt: {source}: the quoted field that opens on line {line} is never closed, so the \
-             table looks cut short; nothing was imported"
-        ));
+        Err(e) => return refused(format!("nmt: nmtd failed while checking access: {e}")),
     }
-    let rows = match parse_node_table(&text, &source) {
-        Ok(rows) => rows,
-        Err(e) => return refused(super::words::failure(&Failure::of(&e))),
+    let upload = uploads.get("file").cloned();
+    if upload.is_none() && pasted.trim().is_empty() {
+        return refused(
+            "nmt: choose a CSV file or paste the table (rows of mac,name,ip,group)".into(),
+        );
+    }
+    // A large table takes a moment to read: on a blocking thread, never on the threads that
+    // serve every other request.
+    let table = pasted.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let (text, source) = match &upload {
+            Some(u) => (upload_text(u)?, upload_name(u).to_string()),
+            None => (table, "the pasted table".to_string()),
+        };
+        if let Some(line) = open_quote(&text) {
+            return Err(format!(
+                "nmt: {source}: the quoted field that opens on line {line} is never closed, so \
+                 the table looks cut short; nothing was imported"
+            ));
+        }
+        parse_node_table(&text, &source).map_err(|e| super::words::failure(&Failure::of(&e)))
+    })
+    .await;
+    let rows = match parsed {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(why)) => return refused(why),
+        Err(e) => return refused(format!("nmt: nmtd failed while reading the table: {e}")),
     };
-    let out = run(&web, &ctx, Action::MachineImport { rows }).await;
+    // A very large table may take longer to import (a boot file per machine) than a request
+    // may last: the import goes on by itself, and its outcome waits for the next page.
+    let count = rows.len();
+    let mut import = tokio::spawn({
+        let (web, ctx) = (web.clone(), ctx.clone());
+        async move { run(&web, &ctx, Action::MachineImport { rows }).await }
+    });
+    let out = match tokio::time::timeout(IMPORT_WAIT, &mut import).await {
+        Ok(done) => done.unwrap_or_else(|e| Err(Failure::Said(format!("nmt: nmtd failed: {e}")))),
+        Err(_) => {
+            tracing::info!(count, "web: a long import goes on after its request");
+            tokio::spawn({
+                let (web, ctx) = (web.clone(), ctx.clone());
+                async move {
+                    if let Ok(out) = import.await {
+                        flash_output(&web, &ctx, &out);
+                    }
+                }
+            });
+            web.sessions.flash(
+                &ctx.sid,
+                Flash {
+                    ok: true,
+                    text: format!(
+                        "importing {count} rows: this takes a while; the machines appear as \
+                         soon as it is done, and the next page after that says how it went"
+                    ),
+                },
+            );
+            return Redirect::to("/machines").into_response();
+        }
+    };
     if let Err(f) = &out {
         return refused(super::words::failure(f));
     }
     flash_output(&web, &ctx, &out);
     Redirect::to("/machines").into_response()
 }
+
+/// How long an import's request waits for it (the listener's limit is 30 s).
+const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn upload_name(u: &Upload) -> &str {
     if u.filename.is_empty() {

@@ -1,25 +1,31 @@
-//! Who is asking, and may they: sessions (a random id in an HttpOnly cookie), the login of
-//! non-loopback listeners (argon2 hashes from `[web.users]`), and the guard every request
-//! passes: a loopback listener answers only to local host names (no DNS rebinding), and
-//! every POST carries its session's CSRF token and no foreign `Origin`.
+//! Who is asking, and may they: sessions (a random id in an HttpOnly cookie), logins
+//! (a one-time link from `nmt web-login`, or a password from `[web.users]`, argon2 hashes
+//! checked a few at a time with a back-off after failures), and the guard every request
+//! passes: only known host names (no DNS rebinding), a login for every change (and for every
+//! page off loopback), every POST with its session's CSRF token and no foreign `Origin`, and
+//! headers that forbid framing, inline script and sniffing on every answer.
 //!
 //! What a logged-in user may change is decided later, by the daemon's `[access]` rules.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
 use super::{Web, WebAuth, page};
+use crate::app::Caller;
+use crate::daemon::links::LINK_PATH;
 
 const COOKIE: &str = "nmt_session";
 /// A session unused this long is forgotten.
@@ -34,8 +40,30 @@ pub struct Flash {
     pub text: String,
 }
 
+/// Who a session is logged in as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebUser {
+    /// The name `[access]` rules match and events record (`NAME via web`).
+    pub name: String,
+    /// The Unix uid of a `nmt web-login` user; [`NO_UID`] for a `[web.users]` login.
+    pub uid: u32,
+}
+
+/// A uid no user has: `[web.users]` logins are matched by name only.
+pub const NO_UID: u32 = u32::MAX;
+
+impl WebUser {
+    /// The caller the access rules judge.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            uid: self.uid,
+            name: self.name.clone(),
+        }
+    }
+}
+
 struct Session {
-    user: Option<String>,
+    user: Option<WebUser>,
     csrf: String,
     flash: Option<Flash>,
     /// The machines ticked when the last action on them was sent, ticked again on the
@@ -57,8 +85,8 @@ pub struct Ctx {
     pub sid: String,
     /// The token every form carries.
     pub csrf: String,
-    /// The logged-in user (login listeners).
-    pub user: Option<String>,
+    /// The logged-in user, if any (without one, nothing can be changed).
+    pub user: Option<WebUser>,
 }
 
 /// A POSTed form's fields, in order (a field may repeat: `mac=…&mac=…`).
@@ -141,7 +169,7 @@ impl Sessions {
         })
     }
 
-    fn create(&self, user: Option<String>) -> Ctx {
+    fn create(&self, user: Option<WebUser>) -> Ctx {
         let mut map = self.lock();
         if map.len() > 4096 {
             map.retain(|_, s| s.seen.elapsed() < IDLE);
@@ -200,6 +228,181 @@ impl Sessions {
     }
 }
 
+/// Password checks that may run at once: each takes argon2's 19 MiB for a moment, on a
+/// blocking thread.
+const CHECKS_AT_ONCE: usize = 2;
+/// Password checks that may wait for their turn; more are refused (503) at once.
+const CHECKS_WAITING: usize = 64;
+/// Failed logins allowed (per address and per user name) before the back-off begins.
+const FREE_FAILURES: u32 = 5;
+/// The longest back-off.
+const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// Entries kept about failed logins (a flood of names forgets the oldest first).
+const MAX_TRACKED: usize = 10_000;
+
+/// Who failed to log in lately, from one address or as one user name.
+#[derive(Clone, Debug, Default)]
+struct Failures {
+    /// Failures in a row (a success forgets them).
+    count: u32,
+    /// Checks under way.
+    pending: u32,
+    /// Refused until then.
+    until: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// Password logins: how many are checked at once, and the back-off after failures.
+pub struct Logins {
+    checks: Arc<tokio::sync::Semaphore>,
+    waiting: AtomicUsize,
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+impl Default for Logins {
+    fn default() -> Logins {
+        Logins {
+            checks: Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)),
+            waiting: AtomicUsize::new(0),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// How long a key is refused after its `count`th failure in a row: nothing for the first
+/// [`FREE_FAILURES`] - 1, then 2 s, doubling up to [`MAX_BACKOFF`].
+fn backoff(count: u32) -> Option<Duration> {
+    (count >= FREE_FAILURES).then(|| {
+        let doublings = (count - FREE_FAILURES).min(16);
+        (Duration::from_secs(2) * 2u32.pow(doublings)).min(MAX_BACKOFF)
+    })
+}
+
+impl Logins {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Start an attempt for these keys (`ip:…`, `user:…`), or why not: a key that failed
+    /// too often lately waits out its back-off, and attempts already under way count as
+    /// failures until they are decided (a burst cannot outrun the count).
+    /// On refusal, how long to wait.
+    fn begin(&self, keys: Vec<String>) -> Result<Attempt<'_>, Duration> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let mut wait = Duration::ZERO;
+        for k in &keys {
+            if let Some(f) = map.get(k) {
+                if let Some(until) = f.until.filter(|u| *u > now) {
+                    wait = wait.max(until - now);
+                } else if f.pending > 0 && f.count + f.pending >= FREE_FAILURES {
+                    // The checks under way may end the free tries (or a back-off's one).
+                    wait = wait.max(Duration::from_secs(1));
+                }
+            }
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, f| f.pending > 0 || f.until.is_some_and(|u| u > now));
+            if map.len() >= MAX_TRACKED {
+                let mut old: Vec<(String, Option<Instant>)> =
+                    map.iter().map(|(k, f)| (k.clone(), f.last)).collect();
+                old.sort_by_key(|(_, last)| *last);
+                for (k, _) in old.into_iter().take(MAX_TRACKED / 2) {
+                    map.remove(&k);
+                }
+            }
+        }
+        for k in &keys {
+            map.entry(k.clone()).or_default().pending += 1;
+        }
+        Ok(Attempt {
+            logins: self,
+            keys,
+            decided: false,
+        })
+    }
+
+    /// An attempt on these keys ended: decided (`Some(ok)`), or abandoned.
+    fn end(&self, keys: &[String], ok: Option<bool>) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        for k in keys {
+            let f = map.entry(k.clone()).or_default();
+            f.pending = f.pending.saturating_sub(1);
+            if ok.is_none() {
+                // Abandoned (the client went away): neither a failure nor a success.
+            } else if ok == Some(true) {
+                f.count = 0;
+                f.until = None;
+            } else {
+                f.count += 1;
+                f.last = Some(now);
+                f.until = backoff(f.count).map(|d| now + d);
+            }
+            if f.count == 0 && f.pending == 0 {
+                map.remove(k);
+            }
+        }
+    }
+}
+
+/// A login attempt under way; dropped undecided, it counts for nothing.
+struct Attempt<'a> {
+    logins: &'a Logins,
+    keys: Vec<String>,
+    decided: bool,
+}
+
+impl Attempt<'_> {
+    fn decide(mut self, ok: bool) {
+        self.decided = true;
+        self.logins.end(&self.keys, Some(ok));
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.decided {
+            self.logins.end(&self.keys, None);
+        }
+    }
+}
+
+impl Logins {
+    /// Check `password` against `hash` off the async threads, at most [`CHECKS_AT_ONCE`] at
+    /// a time; `None` when too many wait already.
+    async fn check(&self, hash: String, password: String) -> Option<bool> {
+        /// One check waiting for its turn, counted until dropped (also when its client
+        /// goes away meanwhile).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let waiting = Waiting(&self.waiting);
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= CHECKS_WAITING {
+            return None;
+        }
+        let permit = self.checks.clone().acquire_owned().await;
+        drop(waiting);
+        let permit = permit.ok()?;
+        // The permit goes with the check: it is given back when the check ends, even if its
+        // client has gone away meanwhile.
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = verify(&hash, &password);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
+        Some(ok)
+    }
+}
+
 /// The argon2 hash of a password, in PHC form, for `[web.users]`.
 pub fn hash_password(password: &str) -> Result<String> {
     if password.is_empty() {
@@ -225,12 +428,65 @@ pub fn check_hash(user: &str, hash: &str) -> Result<()> {
     }
 }
 
+/// Argon2's working memory (19 MiB for the default hash), kept for the next check: at
+/// most [`CHECKS_AT_ONCE`] of them exist, whichever thread checks. (Allocated afresh for
+/// each check, the freed memory stayed in the allocator's per-thread arenas: a burst of
+/// logins on many blocking threads kept hundreds of MiB.)
+static MEMORY: Mutex<Vec<Vec<argon2::Block>>> = Mutex::new(Vec::new());
+
+/// Whether `password` matches the argon2 PHC `hash`.
 fn verify(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    let Ok(h) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        argon2::Algorithm::try_from(h.algorithm),
+        argon2::Params::try_from(&h),
+        h.salt,
+        h.hash,
+    ) else {
+        return false;
+    };
+    let Ok(version) = h
+        .version
+        .map(argon2::Version::try_from)
+        .transpose()
+        .map(Option::unwrap_or_default)
+    else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let mut memory = MEMORY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let done = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut out,
+        &mut memory[..],
+    );
+    let mut pool = MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < CHECKS_AT_ONCE {
+        pool.push(memory);
+    }
+    drop(pool);
+    done.is_ok()
+        && out.len() == expected.as_bytes().len()
+        && out
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |d, (a, b)| d | (a ^ b))
+            == 0
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -250,20 +506,66 @@ fn set_cookie(resp: &mut Response, sid: &str) {
     }
 }
 
-/// Whether a Host header names this machine itself (a loopback listener answers nothing
-/// else, so a page elsewhere cannot rebind a DNS name to 127.0.0.1 and read it).
-fn local_host(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
+/// The host name a Host header names (without its port; an IPv6 address without brackets),
+/// lowercase.
+fn host_name(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    Some(name.to_ascii_lowercase())
+}
+
+/// Whether a Host header names this listener: on loopback, this machine itself (localhost
+/// or a loopback address); anywhere, the listener's own address or a name in `[web] hosts`.
+/// A page elsewhere cannot rebind a DNS name of its own to this address and read it.
+fn known_host(headers: &HeaderMap, loopback: bool, hosts: &[String]) -> bool {
+    let Some(name) = host_name(headers) else {
+        return false;
+    };
+    if name.is_empty() {
+        return false;
+    }
+    let ip = name.parse::<IpAddr>().ok();
+    (loopback && (name == "localhost" || ip.is_some_and(|ip| ip.is_loopback())))
+        || hosts
+            .iter()
+            .any(|h| *h == name || ip.is_some_and(|ip| h.parse::<IpAddr>().is_ok_and(|h| h == ip)))
+}
+
+/// At most `max` characters of what a client sent, for quoting it in an answer.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &text[..at], text.len()),
+    }
+}
+
+/// What every answer carries: no framing (clickjacking), no script but the UI's own file,
+/// no referrer leaving the site (`same-origin`: browsers send `Origin: null` with forms under
+/// `no-referrer`), no content sniffing.
+fn secure(resp: &mut Response) {
+    const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                       img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                       base-uri 'none'; frame-ancestors 'none'";
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
 }
 
 /// A refusal page (403 unless told otherwise).
@@ -273,7 +575,7 @@ pub fn refuse(status: StatusCode, why: &str) -> Response {
         html! {
             main.narrow {
                 h1 { "Refused" }
-                p.flash.err role="alert" { (why) }
+                p.flash.err role="alert" { (crate::daemon::clip_words(why)) }
                 p { a href="/machines" { "Back to the machines" } }
             }
         },
@@ -281,31 +583,54 @@ pub fn refuse(status: StatusCode, why: &str) -> Response {
     (status, body).into_response()
 }
 
-/// Every request passes here: host check, session, login, CSRF.
+/// Every request passes here: host check, session, login, CSRF; every answer leaves with
+/// the headers [`secure`] sets.
 pub async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Response {
-    if matches!(web.auth, WebAuth::Local(_)) && !local_host(req.headers()) {
-        return refuse(
-            StatusCode::MISDIRECTED_REQUEST,
-            "this web UI listens on loopback and answers only to localhost or 127.0.0.1",
-        );
+    let mut resp = checked(web, req, next).await;
+    secure(&mut resp);
+    resp
+}
+
+async fn checked(web: Arc<Web>, req: Request, next: Next) -> Response {
+    let loopback = web.auth == WebAuth::Local;
+    if !known_host(req.headers(), loopback, &web.hosts) {
+        let why = if loopback {
+            "this web UI listens on loopback and answers only to localhost, a loopback address \
+             or a name in [web] hosts"
+                .to_string()
+        } else {
+            format!(
+                "this web UI answers only to its own address or a name in [web] hosts ({})",
+                web.hosts.join(", ")
+            )
+        };
+        return refuse(StatusCode::MISDIRECTED_REQUEST, &why);
     }
     let path = req.uri().path().to_string();
-    if path.starts_with("/static/") {
+    if path.starts_with("/static/") || path.starts_with(LINK_PATH) {
         return next.run(req).await;
     }
     let found = cookie(req.headers(), COOKIE).and_then(|sid| web.sessions.get(&sid));
     let new = found.is_none();
     let ctx = found.unwrap_or_else(|| web.sessions.create(None));
     let is_post = req.method() == Method::POST;
-    if web.auth == WebAuth::Login && ctx.user.is_none() && path != "/login" {
-        let mut resp = if is_post {
+    // Without a login: nothing changes anywhere, and off loopback nothing is shown.
+    let open = matches!(path.as_str(), "/login" | "/logout");
+    if ctx.user.is_none() && !open && (is_post || !loopback) {
+        let mut resp = if !is_post {
+            Redirect::to("/login").into_response()
+        } else if loopback {
+            refuse(
+                StatusCode::FORBIDDEN,
+                "log in first: changes need a user. Run `nmt web-login` on this machine and \
+                 open the link it prints (you act with your own rights), or log in at /login",
+            )
+        } else {
             refuse(
                 StatusCode::FORBIDDEN,
                 "log in first: this web UI listens on a network address, and changes need a \
                  user (/login)",
             )
-        } else {
-            Redirect::to("/login").into_response()
         };
         if new {
             set_cookie(&mut resp, &ctx.sid);
@@ -496,8 +821,9 @@ fn foreign_origin(headers: &HeaderMap) -> Option<String> {
         && !matches!(site, "same-origin" | "none")
     {
         return Some(format!(
-            "this form was sent from another site (Sec-Fetch-Site: {site}); nmtd accepts \
-             forms only from its own pages"
+            "this form was sent from another site (Sec-Fetch-Site: {}); nmtd accepts \
+             forms only from its own pages",
+            clip(site, 80)
         ));
     }
     let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("?");
@@ -511,8 +837,10 @@ fn foreign_origin(headers: &HeaderMap) -> Option<String> {
         .is_some_and(|o| o.eq_ignore_ascii_case(host));
     (!ok).then(|| {
         format!(
-            "this form was sent from {origin}, not from this web UI ({host}); nmtd accepts \
-             forms only from its own pages"
+            "this form was sent from {}, not from this web UI ({}); nmtd accepts forms only \
+             from its own pages",
+            clip(origin, 80),
+            clip(host, 80)
         )
     })
 }
@@ -522,13 +850,13 @@ pub async fn login_page(
     State(web): State<Arc<Web>>,
     axum::Extension(ctx): axum::Extension<Ctx>,
 ) -> Response {
-    if web.auth != WebAuth::Login || ctx.user.is_some() {
+    if ctx.user.is_some() {
         return Redirect::to("/machines").into_response();
     }
-    login_form(&ctx, None).into_response()
+    login_form(&web, &ctx, None).into_response()
 }
 
-fn login_form(ctx: &Ctx, error: Option<&str>) -> axum::response::Html<String> {
+fn login_form(web: &Web, ctx: &Ctx, error: Option<&str>) -> axum::response::Html<String> {
     page::bare(
         "Log in",
         html! {
@@ -536,30 +864,53 @@ fn login_form(ctx: &Ctx, error: Option<&str>) -> axum::response::Html<String> {
                 h1 { "nmt" }
                 p.muted { "Log in to manage the netboot pool." }
                 @if let Some(e) = error {
-                    p.flash.err role="alert" { (e) }
+                    p.flash.err role="alert" #login-error { (e) }
                 }
-                form.stack method="post" action="/login" {
-                    input type="hidden" name="csrf" value=(ctx.csrf);
-                    label for="user" { "User" }
-                    input #user type="text" name="user" autocomplete="username" required autofocus;
-                    label for="password" { "Password" }
-                    input #password type="password" name="password" autocomplete="current-password" required;
-                    button.primary type="submit" { "Log in" }
+                p #web-login {
+                    "On the machine nmtd runs on, run " code { "nmt web-login" }
+                    " and open the link it prints: you are logged in as your own user, with \
+                     the rights nmt gives you."
+                    @if web.auth == WebAuth::Local {
+                        " Until then these pages are read-only."
+                    }
+                }
+                @if !web.users.is_empty() {
+                    form.stack method="post" action="/login" {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        label for="user" { "User" }
+                        input #user type="text" name="user" autocomplete="username" required autofocus;
+                        label for="password" { "Password" }
+                        input #password type="password" name="password" autocomplete="current-password" required;
+                        button.primary type="submit" { "Log in" }
+                    }
                 }
             }
         },
     )
 }
 
-/// `POST /login`: a new session for the user (never the id the form came with).
+/// Log `user` in: a new session (never the id the request came with), and on to the
+/// machines.
+fn logged_in(web: &Web, old: Option<&Ctx>, user: WebUser) -> Response {
+    tracing::info!(user = user.name, "web: logged in");
+    if let Some(old) = old {
+        web.sessions.remove(&old.sid);
+    }
+    let fresh = web.sessions.create(Some(user));
+    let mut resp = Redirect::to("/machines").into_response();
+    set_cookie(&mut resp, &fresh.sid);
+    resp
+}
+
+/// `POST /login`: a `[web.users]` password, checked a few at a time off the async threads;
+/// an address or user name that failed too often lately waits (429) before it may try
+/// again.
 pub async fn login(
     State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     axum::Extension(ctx): axum::Extension<Ctx>,
     axum::Extension(form): axum::Extension<Form>,
 ) -> Response {
-    if web.auth != WebAuth::Login {
-        return Redirect::to("/machines").into_response();
-    }
     let user = form.get("user").unwrap_or("").to_string();
     let password = form
         .0
@@ -567,6 +918,36 @@ pub async fn login(
         .find(|(k, _)| k == "password")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    let failed = |status: StatusCode, why: &str| {
+        let mut resp = login_form(&web, &ctx, Some(why)).into_response();
+        *resp.status_mut() = status;
+        resp
+    };
+    if web.users.is_empty() {
+        return failed(
+            StatusCode::UNAUTHORIZED,
+            "No user logs in with a password here: run `nmt web-login` on this machine.",
+        );
+    }
+    let keys = vec![
+        format!("ip:{}", peer.ip()),
+        format!("user:{}", clip(&user, 64)),
+    ];
+    let attempt = match web.logins.begin(keys) {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(user = clip(&user, 64), %peer, "web: login refused: too many failures");
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut resp = failed(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("too many failed logins; try again in {secs} s"),
+            );
+            if let Ok(v) = secs.to_string().parse() {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    };
     // An unknown user costs as much as a known one: no timing tells which names exist.
     let hash = web
         .users
@@ -575,22 +956,53 @@ pub async fn login(
         .cloned()
         .unwrap_or_default();
     let known = web.users.contains_key(&user);
-    let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
-        .await
-        .unwrap_or(false)
-        && known;
-    if !ok {
-        tracing::warn!(user, "web: failed login");
-        let mut resp = login_form(&ctx, Some("Wrong user name or password.")).into_response();
-        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    let Some(matched) = web.logins.check(hash, password).await else {
+        drop(attempt);
+        let mut resp = failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins are being checked at once; try again in a moment",
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return resp;
+    };
+    let ok = matched && known;
+    attempt.decide(ok);
+    if !ok {
+        tracing::warn!(user = clip(&user, 64), %peer, "web: failed login");
+        return failed(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     }
-    tracing::info!(user, "web: logged in");
-    web.sessions.remove(&ctx.sid);
-    let fresh = web.sessions.create(Some(user));
-    let mut resp = Redirect::to("/machines").into_response();
-    set_cookie(&mut resp, &fresh.sid);
-    resp
+    logged_in(
+        &web,
+        Some(&ctx),
+        WebUser {
+            name: user,
+            uid: NO_UID,
+        },
+    )
+}
+
+/// `GET /login/link/{token}`: a one-time link from `nmt web-login` logs its user in, as the
+/// Unix user who asked for it.
+pub async fn login_link(
+    State(web): State<Arc<Web>>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    match web.shared.links.redeem(&token) {
+        Some(Caller { uid, name }) => {
+            let old = cookie(req.headers(), COOKIE).and_then(|sid| web.sessions.get(&sid));
+            logged_in(&web, old.as_ref(), WebUser { name, uid })
+        }
+        None => {
+            tracing::warn!("web: a login link that was used, expired or never given was opened");
+            refuse(
+                StatusCode::FORBIDDEN,
+                "this login link was used already, has expired (a link lasts 60 s) or was \
+                 never given: run `nmt web-login` again and open the new link",
+            )
+        }
+    }
 }
 
 /// `POST /logout`.
@@ -599,7 +1011,12 @@ pub async fn logout(
     axum::Extension(ctx): axum::Extension<Ctx>,
 ) -> Response {
     web.sessions.remove(&ctx.sid);
-    let mut resp = Redirect::to("/login").into_response();
+    let mut resp = Redirect::to(if web.auth == WebAuth::Local {
+        "/machines"
+    } else {
+        "/login"
+    })
+    .into_response();
     if let Ok(v) = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0").parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -646,17 +1063,35 @@ mod tests {
     }
 
     #[test]
-    fn only_local_host_names_reach_a_loopback_listener() {
+    fn only_known_host_names_reach_a_listener() {
         let h = |v: &str| {
             let mut m = HeaderMap::new();
             m.insert(header::HOST, v.parse().unwrap());
             m
         };
-        assert!(local_host(&h("127.0.0.1:8018")));
-        assert!(local_host(&h("localhost:8018")));
-        assert!(local_host(&h("[::1]:8018")));
-        assert!(!local_host(&h("evil.example:8018")));
-        assert!(!local_host(&h("10.0.0.1:8018")));
-        assert!(!local_host(&HeaderMap::new()));
+        let own = vec!["127.0.0.1".to_string()];
+        assert!(known_host(&h("127.0.0.1:8018"), true, &own));
+        assert!(known_host(&h("localhost:8018"), true, &own));
+        assert!(known_host(&h("[::1]:8018"), true, &own));
+        assert!(!known_host(&h("evil.example:8018"), true, &own));
+        assert!(!known_host(&h("10.0.0.1:8018"), true, &own));
+        assert!(!known_host(&HeaderMap::new(), true, &own));
+        let net = vec!["10.0.0.1".to_string(), "nmt.example.org".to_string()];
+        assert!(known_host(&h("10.0.0.1:8018"), false, &net));
+        assert!(known_host(&h("NMT.example.org"), false, &net));
+        assert!(!known_host(&h("localhost:8018"), false, &net));
+        assert!(!known_host(&h("10.0.0.2:8018"), false, &net));
+        assert!(!known_host(&h("evil.example"), false, &net));
+    }
+
+    #[test]
+    fn the_back_off_doubles_after_five_failures() {
+        assert_eq!(backoff(4), None);
+        assert_eq!(backoff(5), Some(Duration::from_secs(2)));
+        assert_eq!(backoff(6), Some(Duration::from_secs(4)));
+        assert_eq!(backoff(40), Some(MAX_BACKOFF));
+        assert_eq!(clip("abc", 80), "abc");
+        assert!(clip(&"x".repeat(100), 80).starts_with(&"x".repeat(80)));
+        assert!(clip(&"x".repeat(100), 80).len() < 110);
     }
 }

@@ -3,9 +3,14 @@
 //! updates, select-all), and forms that become [`crate::app::Action`]s, checked by the same
 //! access rules and carried out by the same application layer as the CLI's.
 //!
-//! Who acts: on a loopback listener nobody logs in and the configured local user acts; on
-//! any other address users log in (`[web.users]`, argon2 hashes). Events record the actor as
-//! `NAME via web`. Domain rules do not live here; nor does the control socket.
+//! Who acts: nobody, until someone logs in. On a loopback listener the pages are shown to
+//! anyone who reaches them, read-only; `nmt web-login` (asked through the control socket,
+//! which knows its caller) gives a one-time link that logs the caller in as their Unix user.
+//! On any other address every page asks for a login (`[web.users]`, argon2 hashes; a
+//! `nmt web-login` link works there too). A logged-in user has exactly the rights `[access]`
+//! gives them; events record the actor as `NAME via web`. Every answer forbids framing and
+//! inline script, and names only hosts this listener answers to. Domain rules do not live
+//! here; nor does the control socket.
 
 mod actions;
 mod assets;
@@ -33,9 +38,9 @@ pub use auth::hash_password;
 /// How the web UI decides who acts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebAuth {
-    /// A loopback listener: nobody logs in; this user acts.
-    Local(String),
-    /// Any other address: users log in.
+    /// A loopback listener: pages are read-only until someone logs in (`nmt web-login`).
+    Local,
+    /// Any other address: every page asks for a login.
     Login,
 }
 
@@ -43,6 +48,7 @@ pub enum WebAuth {
 pub struct Settings {
     auth: WebAuth,
     users: BTreeMap<String, String>,
+    hosts: Vec<String>,
     new_password: Option<String>,
 }
 
@@ -63,7 +69,11 @@ pub(crate) struct Web {
     shared: Arc<Shared>,
     auth: WebAuth,
     users: BTreeMap<String, String>,
+    /// The host names (besides its own address) the listener answers to.
+    hosts: Vec<String>,
     sessions: auth::Sessions,
+    /// Password checks: how many run at once, and who failed lately.
+    logins: auth::Logins,
     /// The installer password of a new store, shown once to the first admin who looks.
     new_password: Mutex<Option<String>>,
 }
@@ -78,27 +88,34 @@ pub async fn bind(addr: &str, cfg: &WebConfig) -> Result<(TcpListener, Settings)
         .await
         .with_context(|| format!("while binding the web UI listener {addr}"))?;
     let local: SocketAddr = listener.local_addr()?;
-    let auth =
-        if local.ip().is_loopback() {
-            WebAuth::Local(cfg.local_user.clone().unwrap_or_else(|| {
-                crate::identity::user_name(nix::unistd::Uid::current().as_raw())
-            }))
-        } else {
-            if cfg.users.is_empty() {
-                bail!(
-                    "the web UI would listen on {local}, which is not a loopback address, so users \
+    if cfg.local_user.is_some() {
+        tracing::warn!(
+            "[web] local_user is no longer used: nobody acts on the loopback web UI without a \
+             login; each user logs in as themselves with `nmt web-login`"
+        );
+    }
+    let auth = if local.ip().is_loopback() {
+        WebAuth::Local
+    } else {
+        if cfg.users.is_empty() {
+            bail!(
+                "the web UI would listen on {local}, which is not a loopback address, so users \
                  must log in there, but nmt.toml names none: add them under [web.users] as \
                  `name = \"HASH\"` (make a HASH with `nmtd --hash-password`), or listen on \
                  127.0.0.1"
-                );
-            }
-            WebAuth::Login
-        };
+            );
+        }
+        WebAuth::Login
+    };
+    // The listener's own address always names it; `[web] hosts` adds names.
+    let mut hosts = vec![local.ip().to_string()];
+    hosts.extend(cfg.hosts.iter().map(|h| h.trim().to_ascii_lowercase()));
     Ok((
         listener,
         Settings {
             auth,
             users: cfg.users.clone(),
+            hosts,
             new_password: None,
         },
     ))
@@ -110,7 +127,9 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         shared,
         auth: settings.auth,
         users: settings.users,
+        hosts: settings.hosts,
         sessions: auth::Sessions::default(),
+        logins: auth::Logins::default(),
         new_password: Mutex::new(settings.new_password),
     });
     Router::new()
@@ -135,6 +154,7 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         .route("/profiles/save", post(actions::profile_save))
         .route("/profiles/rm", post(actions::profile_rm))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login/link/{token}", get(auth::login_link))
         .route("/logout", post(auth::logout))
         .route("/events", get(live::events))
         .route("/static/{file}", get(assets::serve))

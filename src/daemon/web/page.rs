@@ -85,8 +85,15 @@ pub fn layout(web: &Arc<Web>, ctx: &Ctx, title: &str, nav: Nav, body: Markup) ->
                             (item(Nav::Profiles, "/profiles", "Profiles"))
                         }
                         div.who {
-                            span title="Changes you make are recorded with this name" {
-                                (caller.name)
+                            @if ctx.user.is_some() {
+                                span #who title="Changes you make are recorded with this name" {
+                                    (caller.name)
+                                }
+                            } @else {
+                                a #who.readonly href="/login"
+                                    title="Run `nmt web-login` and open its link to make changes" {
+                                    "read-only: log in"
+                                }
                             }
                             @if ctx.user.is_some() {
                                 form.inline method="post" action="/logout" {

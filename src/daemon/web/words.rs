@@ -7,14 +7,14 @@ use nmt_projections::{ImportProblem, Refusal, RowProblem};
 
 use crate::app::Failure;
 
-/// A failure as the web UI shows it.
+/// A failure as the web UI shows it (what it quotes of the input cut short).
 pub fn failure(f: &Failure) -> String {
-    match f {
+    crate::daemon::clip_words(&match f {
         Failure::Refused {
             refusal: Some(r), ..
         } => format!("nmt: refused: {}", refusal(r)),
         other => other.message(),
-    }
+    })
 }
 
 fn members(count: usize) -> String {
