@@ -344,7 +344,7 @@ fn item_7_tokens_and_keys_are_hidden_from_who_may_not_use_them() {
         "chemistry",
     ]);
     let (p1, c1) = (token_in(&t, &mac(1)), token_in(&t, &mac(2)));
-    let _d = Daemon::start(&t, &[]);
+    let d = Daemon::start(&t, &["--web", "127.0.0.1:0"]);
     let as_user = |args: &[&str]| {
         let out = std::process::Command::new("runuser")
             .args(["-u", user, "--", env!("CARGO_BIN_EXE_nmt"), "--state"])
@@ -371,6 +371,31 @@ fn item_7_tokens_and_keys_are_hidden_from_who_may_not_use_them() {
     // An nmt admin (root) sees everything.
     assert!(t.ok(&["show", "c1"]).contains(&c1));
     assert!(t.ok(&["journal", "export"]).contains(&key));
+    // The web UI hides the same from the same user.
+    let link: serde_json::Value = serde_json::from_str(&as_user(&["web-login", "--json"])).unwrap();
+    let (s, cookie, _) = open_link(link["url"].as_str().unwrap());
+    assert_eq!(s, 303);
+    let cookie = cookie.unwrap();
+    let addr = web_addr(&d);
+    let page = |m: &str| {
+        let (s, _, body) = crate::web::http(
+            &addr,
+            "GET",
+            &format!("/machine/{m}"),
+            &[("Cookie", &cookie)],
+            "",
+        );
+        assert_eq!(s, 200, "{body}");
+        body
+    };
+    let own = page(&mac(1));
+    assert!(
+        own.contains(&p1),
+        "his own machine's entries carry its token"
+    );
+    let other = page(&mac(2));
+    assert!(!other.contains(&c1), "not chemistry's");
+    assert!(other.contains("(hidden)"));
 }
 
 /// A valid whole export of a small store.

@@ -142,7 +142,7 @@ pub(crate) async fn act_with(
 
 /// The secrets `caller` may not read: the site key unless an nmt admin; each machine's
 /// report token unless an admin of its group.
-fn hidden_from(
+pub(crate) fn hidden_from(
     access: &crate::config::AccessConfig,
     caller: &Caller,
     state: &nmt_projections::State,
@@ -179,13 +179,25 @@ fn hidden_from(
 
 /// `reply` with every secret in it replaced by `(hidden)`.
 fn redact(reply: Reply, secrets: &[String]) -> Answer {
-    let mut text = serde_json::to_string(&reply).map_err(failed)?;
+    redacted(reply, secrets).map_err(failed)
+}
+
+/// `value` with every secret in it replaced by `(hidden)` (through its JSON form, so that
+/// no field of it is missed).
+pub(crate) fn redacted<T: serde::Serialize + serde::de::DeserializeOwned>(
+    value: T,
+    secrets: &[String],
+) -> Result<T, serde_json::Error> {
+    if secrets.is_empty() {
+        return Ok(value);
+    }
+    let mut text = serde_json::to_string(&value)?;
     for s in secrets {
         if text.contains(s.as_str()) {
             text = text.replace(s.as_str(), "(hidden)");
         }
     }
-    serde_json::from_str(&text).map_err(failed)
+    serde_json::from_str(&text)
 }
 
 /// [`act_with`] once allowed: a read from the published state, or a change on the engine.

@@ -537,7 +537,12 @@ fn machine_query(mac: &str, q: &Ask) -> Result<(Mac, Option<Timestamp>), Refusal
 /// Read what a machine's page shows: `nmt show` (as of `at`), its history and boots. Only
 /// the history (and a past state) is read under the engine's lock; the rest comes from the
 /// state published with it.
-async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded, Refusal> {
+async fn load(
+    web: &Arc<Web>,
+    ctx: &Ctx,
+    mac: Mac,
+    at: Option<Timestamp>,
+) -> Result<Loaded, Refusal> {
     let shared = web.shared.clone();
     let read = web
         .shared
@@ -602,6 +607,23 @@ async fn load(web: &Arc<Web>, mac: Mac, at: Option<Timestamp>) -> Result<Loaded,
         true,
     );
     let groups = group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str()));
+    // The site key and the report tokens of machines this user may not administer are not
+    // shown (the entries and the installers' log lines carry tokens).
+    let (caller, _) = super::actions::caller(web, ctx);
+    let (access, state) = (published.config.clone(), published.state.clone());
+    let secrets = tokio::task::spawn_blocking(move || {
+        crate::daemon::control::hidden_from(&access.access, &caller, &state)
+    })
+    .await
+    .map_err(|_| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "nmtd failed reading".to_string(),
+        )
+    })?;
+    let hide = |e: serde_json::Error| Failure::Said(format!("nmt: {e}"));
+    let show = show.and_then(|v| crate::daemon::control::redacted(v, &secrets).map_err(hide));
+    let history = crate::daemon::control::redacted(history, &secrets).unwrap_or_default();
     Ok(Loaded {
         show,
         history,
@@ -715,7 +737,7 @@ pub async fn machine(
         Ok(x) => x,
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
-    let l = match load(&web, mac, at).await {
+    let l = match load(&web, &ctx, mac, at).await {
         Ok(l) => l,
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
@@ -804,7 +826,7 @@ pub async fn machine_live(
         Ok(x) => x,
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
-    let l = match load(&web, mac, at).await {
+    let l = match load(&web, &ctx, mac, at).await {
         Ok(l) => l,
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
