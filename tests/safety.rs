@@ -1649,3 +1649,90 @@ fn item_6_on_a_terminal_it_lists_the_machines_and_asks() {
     assert!(out.contains("removed 3 machines"), "{out}");
     assert_eq!(t.event_count(), n + 3);
 }
+
+#[test]
+fn item_6_the_web_ui_lists_the_machines_an_erasing_policy_reaches_before_it_acts() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab", "--policy", "localboot"]);
+    for i in 1..=3 {
+        t.ok(&[
+            "machine",
+            "add",
+            &mac(i),
+            "--name",
+            &format!("lab0{i}"),
+            "--group",
+            "lab",
+        ]);
+    }
+    let d = crate::util::Daemon::start(&t, &["--web", "127.0.0.1:0"]);
+    let addr = d
+        .web
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_string();
+    let link = crate::web::login_link(&t);
+    let rest = link.trim_start_matches("http://");
+    let (_, h, _) = crate::web::http(&addr, "GET", &rest[rest.find('/').unwrap()..], &[], "");
+    let cookie = crate::web::session_cookie(&h).unwrap();
+    let get = |path: &str| crate::web::http(&addr, "GET", path, &[("Cookie", &cookie)], "");
+    let post = |path: &str, body: &str| {
+        crate::web::http(&addr, "POST", path, &[("Cookie", &cookie)], body)
+    };
+    let (_, _, page) = get("/groups");
+    let csrf = crate::web::csrf_of(&page);
+    let before = t.event_count();
+    // The group's policy to install: three machines would erase their disks.
+    let (s, _, body) = post(
+        "/groups/policy",
+        &format!("csrf={csrf}&back=%2Fgroups&group=lab&policy=install"),
+    );
+    assert_eq!(s, 200, "a confirmation page, not a redirect: {body}");
+    assert!(body.contains("3 machines will"), "{body}");
+    for i in 1..=3 {
+        assert!(body.contains(&format!("lab0{i}")), "{body}");
+    }
+    assert_eq!(t.event_count(), before, "nothing done yet");
+    // Cancel: nothing.
+    let (s, _, _) = post("/confirm", &format!("csrf={csrf}&cancel=1"));
+    assert_eq!(s, 303);
+    assert_eq!(t.event_count(), before);
+    // Again, and the set of machines changes meanwhile: refused.
+    post(
+        "/groups/policy",
+        &format!("csrf={csrf}&back=%2Fgroups&group=lab&policy=install"),
+    );
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(4),
+        "--name",
+        "lab04",
+        "--group",
+        "lab",
+    ]);
+    let n = t.event_count();
+    post("/confirm", &format!("csrf={csrf}&proceed=1"));
+    assert_eq!(
+        t.event_count(),
+        n,
+        "it reaches lab04 too now, which was not listed"
+    );
+    let (_, _, page) = get("/groups");
+    assert!(
+        page.contains("the machines this reaches changed since they were"),
+        "and the page says so"
+    );
+    // Asked again, and confirmed: done.
+    let (_, _, body) = post(
+        "/groups/policy",
+        &format!("csrf={csrf}&back=%2Fgroups&group=lab&policy=install"),
+    );
+    assert!(body.contains("4 machines will"), "{body}");
+    post("/confirm", &format!("csrf={csrf}&proceed=1"));
+    assert_eq!(
+        t.json(&["machines", "lab01"])[0]["effective_policy"],
+        "install:default"
+    );
+}

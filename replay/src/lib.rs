@@ -14,7 +14,8 @@
 //!   also gives its [`Trailer`] (event count, digest, filter), checked.
 //!
 //! ```
-//! let journal = br#"{"seq":1,"v":1,"recorded_at":"2026-01-01T00:00:00Z","observed_at":"2026-01-01T00:00:00Z","actor":"root","event":{"type":"GroupCreated","group":"lab","policy":"ltsp"}}"#;
+//! let journal = br#"{"seq":1,"v":1,"recorded_at":"2026-01-01T00:00:00Z","observed_at":"2026-01-01T00:00:00Z","actor":"nmt","event":{"type":"StoreCreated"}}
+//! {"seq":2,"v":1,"recorded_at":"2026-01-01T00:00:00Z","observed_at":"2026-01-01T00:00:00Z","actor":"root","event":{"type":"GroupCreated","group":"lab","policy":"ltsp"}}"#;
 //! let state = nmt_replay::fold_journal(&journal[..]).unwrap();
 //! assert_eq!(state.group_policy("lab").to_string(), "ltsp");
 //! ```

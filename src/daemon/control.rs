@@ -77,21 +77,11 @@ fn failed(e: impl std::fmt::Display) -> Failure {
     Failure::of(&anyhow::anyhow!("nmtd failed while performing: {e}"))
 }
 
-/// Carry out `action` for `caller`, recording `actor` in its events: checked by the access
-/// rules (a refusal is logged and counted for `nmt status`), then answered from the
-/// published state when it only reads that, else performed on the engine. Every door into
-/// the daemon (the CLI's socket, the web UI) goes through here.
-pub(crate) async fn act(
-    shared: &Arc<Shared>,
-    caller: &Caller,
-    actor: String,
-    action: Action,
-    door: Source,
-) -> Answer {
-    act_with(shared, caller, actor, action, &Mode::default(), door).await
-}
-
-/// [`act`], performed as `mode` says (a dry run; what the caller confirmed).
+/// Carry out `action` for `caller`, recording `actor` in its events, as `mode` says (a dry
+/// run; what the caller confirmed): checked by the access rules (a refusal is logged and
+/// counted for `nmt status`), then answered from the published state when it only reads
+/// that, else performed on the engine. Every door into the daemon (the CLI's socket, the web
+/// UI) goes through here.
 pub(crate) async fn act_with(
     shared: &Arc<Shared>,
     caller: &Caller,

@@ -42,6 +42,16 @@ pub fn is_admin(web: &Web, ctx: &Ctx) -> bool {
 
 /// Check and carry out an action as the control socket does.
 pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Answer {
+    run_with(web, ctx, action, &crate::app::Mode::default()).await
+}
+
+/// [`run`], performed as `mode` says (what the user confirmed).
+pub async fn run_with(
+    web: &Arc<Web>,
+    ctx: &Ctx,
+    action: Action,
+    mode: &crate::app::Mode,
+) -> Answer {
     if ctx.user.is_none() && action.right() != crate::app::Right::Read {
         return Err(Failure::Said(
             "nmt: refused: log in first (`nmt web-login`): without a login the web UI only \
@@ -50,21 +60,75 @@ pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Answer {
         ));
     }
     let (caller, actor) = caller(web, ctx);
-    crate::daemon::control::act(
+    crate::daemon::control::act_with(
         &web.shared,
         &caller,
         actor,
         action,
+        mode,
         nmt_projections::Source::Web,
     )
     .await
 }
 
-/// Perform, leave the outcome for the next page, and go back to `back`.
+/// Perform, leave the outcome for the next page, and go back to `back`. An action that
+/// would make more than one machine erase its disk, or remove several, is not performed:
+/// its confirmation page lists them first (`POST /confirm` then performs it).
 async fn act(web: &Arc<Web>, ctx: &Ctx, form: &Form, action: Action) -> Response {
-    let out = run(web, ctx, action).await;
+    let ask = crate::app::Mode {
+        dry_run: false,
+        confirm: crate::app::Confirm::Ask,
+    };
+    let out = run_with(web, ctx, action.clone(), &ask).await;
+    if let Ok(Reply::Unconfirmed(plan)) = &out {
+        let back = back(form, "/machines");
+        web.sessions.keep_pending(
+            &ctx.sid,
+            super::auth::Pending {
+                action,
+                at_risk: plan.impact.at_risk(),
+                back: back.clone(),
+            },
+        );
+        return views::bulk_confirm(web, ctx, &plan.impact, &back).into_response();
+    }
     flash_output(web, ctx, &out);
     Redirect::to(&back(form, "/machines")).into_response()
+}
+
+/// `POST /confirm`: the answer of a confirmation page. "Proceed" performs the waiting
+/// action, only if it still reaches exactly the machines listed; anything else drops it.
+pub async fn confirm(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(p) = web.sessions.take_pending(&ctx.sid) else {
+        return mistake(
+            &web,
+            &ctx,
+            &form,
+            "nothing is waiting for a confirmation (it was answered, or nmtd restarted); \
+             nothing was done",
+        );
+    };
+    if form.get("proceed").is_none() {
+        web.sessions.flash(
+            &ctx.sid,
+            Flash {
+                ok: true,
+                text: "nothing was done".into(),
+            },
+        );
+        return Redirect::to(&p.back).into_response();
+    }
+    let mode = crate::app::Mode {
+        dry_run: false,
+        confirm: crate::app::Confirm::Reaching(p.at_risk),
+    };
+    let out = run_with(&web, &ctx, p.action, &mode).await;
+    flash_output(&web, &ctx, &out);
+    Redirect::to(&p.back).into_response()
 }
 
 /// A mistake in the form itself, said like the CLI's usage errors.

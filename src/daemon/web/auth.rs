@@ -69,7 +69,19 @@ struct Session {
     /// The machines ticked when the last action on them was sent, ticked again on the
     /// machines page it leads to.
     selected: Vec<String>,
+    /// An action that makes machines erase their disks (or removes several), shown on a
+    /// confirmation page and waiting for its answer.
+    pending: Option<Pending>,
     seen: Instant,
+}
+
+/// An action waiting for its confirmation: what it is, the machines it was shown to reach
+/// (it is performed only if it still reaches exactly them), and where to go after.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub action: crate::app::Action,
+    pub at_risk: std::collections::BTreeSet<nmt_projections::Mac>,
+    pub back: String,
 }
 
 /// The sessions of this run (a restart logs everyone out).
@@ -190,6 +202,7 @@ impl Sessions {
                 csrf: ctx.csrf.clone(),
                 flash: None,
                 selected: Vec::new(),
+                pending: None,
                 seen: Instant::now(),
             },
         );
@@ -217,6 +230,18 @@ impl Sessions {
         if let Some(s) = self.lock().get_mut(sid) {
             s.selected = macs;
         }
+    }
+
+    /// Keep an action for its confirmation page.
+    pub fn keep_pending(&self, sid: &str, pending: Pending) {
+        if let Some(s) = self.lock().get_mut(sid) {
+            s.pending = Some(pending);
+        }
+    }
+
+    /// The action waiting for confirmation, once.
+    pub fn take_pending(&self, sid: &str) -> Option<Pending> {
+        self.lock().get_mut(sid).and_then(|s| s.pending.take())
     }
 
     /// The machines ticked before the last action, once.

@@ -139,6 +139,7 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         .route("/machines/act", post(actions::machines))
         .route("/machines/add", post(actions::machine_add))
         .route("/machines/remove", post(views::remove_confirm))
+        .route("/confirm", post(actions::confirm))
         .route(
             "/machines/import",
             get(views::import).post(actions::machine_import),

@@ -459,6 +459,71 @@ pub async fn remove_confirm(
     page::layout(&web, &ctx, "Remove machines", Nav::Machines, body).into_response()
 }
 
+/// The confirmation page of an action that removes several machines or makes more than one
+/// erase its disk at its next boot: how many, and which, before anything is done.
+pub fn bulk_confirm(
+    web: &Arc<Web>,
+    ctx: &Ctx,
+    impact: &nmt_projections::Impact,
+    back: &str,
+) -> Html<String> {
+    let label = |m: &nmt_projections::MachineRef| (m.name.clone(), m.mac);
+    let mut groups: Vec<(String, Vec<(Option<String>, Mac)>)> = Vec::new();
+    if !impact.removed.is_empty() {
+        groups.push((
+            format!("Remove {}", count(impact.removed.len())),
+            impact.removed.iter().map(label).collect(),
+        ));
+    }
+    for b in impact.boot.iter().filter(|b| b.erases_disk) {
+        groups.push((
+            format!(
+                "{} will {} at their next boot, erasing their disks",
+                count(b.machines.len()),
+                b.doing()
+            ),
+            b.machines.iter().map(label).collect(),
+        ));
+    }
+    let total = impact.at_risk().len();
+    let body = html! {
+        div.titlebar { h1 { "Erase or remove " (count(total)) "?" } }
+        div.card.wide.confirm {
+            @for (title, machines) in &groups {
+                h2 { (title) }
+                div.tablewrap {
+                    table {
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "MAC" } } }
+                        tbody.at-risk {
+                            @for (name, mac) in machines {
+                                tr {
+                                    td { @match name { Some(n) => { (n) } None => { span.muted { "unnamed" } } } }
+                                    td.mono { (mac) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { "Nothing is done until you proceed. If the machines this reaches change meanwhile, it is refused." }
+            form.inline.confirm-row method="post" action="/confirm" {
+                (hidden(ctx, back))
+                button.danger.solid #confirm-bulk type="submit" name="proceed" value="1" { "Proceed" }
+                button #cancel-bulk type="submit" name="cancel" value="1" { "Cancel" }
+            }
+        }
+    };
+    page::layout(web, ctx, "Confirm", Nav::Machines, body)
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 machine".into()
+    } else {
+        format!("{n} machines")
+    }
+}
+
 /// `GET /machines/import`.
 pub async fn import(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>) -> Html<String> {
     import_page(&web, &ctx, "", None)
