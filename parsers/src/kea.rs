@@ -31,6 +31,11 @@ pub(crate) fn looks_like(body: &[u8]) -> bool {
 
 pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
     let mut b = body;
+    // Kea's own stamp inside a syslog or journal message (systemd runs it
+    // with its file pattern on stdout): `2025-08-13 14:23:38.856 INFO ...`.
+    if b.len() > 24 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
+        b = trim_start(token(token(b).1).1);
+    }
     let (first, rest) = token(b);
     if SEVERITIES.contains(&first) {
         b = trim_start(rest);
