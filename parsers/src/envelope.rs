@@ -66,6 +66,16 @@ pub(crate) fn parse(line: &[u8]) -> Result<Envelope<'_>, RejectReason> {
         return Ok(env);
     }
 
+    // The common case first: `Nov 20 02:05:11 [host ]prog[pid]: msg`.
+    if month(rest).is_some()
+        && rest.get(3) == Some(&b' ')
+        && let Ok((after, stamp)) = stamp_3164(rest)
+        && let Some(after) = after.strip_prefix(b" ")
+        && let Some(env) = host_and_tag(stamp, after)
+    {
+        return Ok(env);
+    }
+
     if let Some(tag) = find_tag(line) {
         let (stamp, host) = read_prefix(&line[..tag.start])?;
         return Ok(Envelope {
@@ -91,6 +101,34 @@ pub(crate) fn parse(line: &[u8]) -> Result<Envelope<'_>, RejectReason> {
         program: None,
         pid: None,
         body,
+    })
+}
+
+/// After an RFC 3164 stamp: `host prog[pid]: msg` or `prog[pid]: msg`, or
+/// `None` for any other shape (the general scanner reads those).
+#[inline(always)]
+fn host_and_tag(stamp: Stamp, s: &[u8]) -> Option<Envelope<'_>> {
+    let (first, rest) = token(s);
+    if let Some((program, pid)) = tag_token(first) {
+        return Some(Envelope {
+            stamp: Some(stamp),
+            host: None,
+            program: Some(program),
+            pid,
+            body: rest,
+        });
+    }
+    if !is_host(first) || first.contains(&b'\t') {
+        return None;
+    }
+    let (second, rest) = token(rest);
+    let (program, pid) = tag_token(second)?;
+    Some(Envelope {
+        stamp: Some(stamp),
+        host: Some(first),
+        program: Some(program),
+        pid,
+        body: rest,
     })
 }
 
