@@ -18,7 +18,7 @@
 use crate::logline::{
     ClientInfo, Dhcp, DhcpKind, Info, Record, RejectReason, Server, Tftp, TftpKind,
 };
-use crate::scan::{dec_u32, ipv4, mac, peer_ipv4, rfind, token, trim_start};
+use crate::scan::{dec_u32, duid_mac, ipv4, mac, peer_ipv4, rfind, token, trim_start};
 
 /// Any dnsmasq message (DHCP, detail or TFTP).
 pub(crate) fn parse(body: &[u8]) -> Result<Record<'_>, RejectReason> {
@@ -60,7 +60,13 @@ fn dhcp_line(s: &[u8], xid: Option<u32>) -> Result<Option<Dhcp<'_>>, RejectReaso
         b"DHCPDECLINE" => DhcpKind::Decline,
         b"BOOTP" => DhcpKind::BootReply,
         b"PXE" => DhcpKind::Pxe,
-        // DHCPv6 and RA lines share the shape; nmt reads DHCPv4 only.
+        // DHCPv6 (`rfc3315.c`): the client is a DUID.
+        b"DHCPSOLICIT" => DhcpKind::Discover,
+        b"DHCPADVERTISE" => DhcpKind::Offer,
+        b"DHCPRENEW" | b"DHCPREBIND" | b"DHCPCONFIRM" => DhcpKind::Request,
+        b"DHCPREPLY" => DhcpKind::Ack,
+        b"DHCPINFORMATION-REQUEST" => DhcpKind::Inform,
+        // Router advertisements and other words share the shape.
         _ if ty.iter().all(|c| c.is_ascii_uppercase() || *c == b'-') && !ty.is_empty() => {
             return Err(RejectReason::Unrecognised);
         }
@@ -77,13 +83,18 @@ fn dhcp_line(s: &[u8], xid: Option<u32>) -> Result<Option<Dhcp<'_>>, RejectReaso
             let (t2, r2) = token(r1);
             (Some(ip), t2, r2)
         }
+        // DHCPv6: `<ipv6 address> <duid>`.
+        _ if !r1.is_empty() && is_ipv6(t1) => {
+            let (t2, r2) = token(r1);
+            (None, t2, r2)
+        }
         _ => (None, t1, r1),
     };
     let tail = Some(trim_start(tail)).filter(|t| !t.is_empty());
     let mut d = Dhcp {
         server: Server::Dnsmasq,
         kind,
-        mac: mac(hw),
+        mac: mac(hw).or_else(|| duid_mac(hw)),
         ip,
         hostname: None,
         via: Some(iface).filter(|i| !i.is_empty()),
@@ -93,15 +104,23 @@ fn dhcp_line(s: &[u8], xid: Option<u32>) -> Result<Option<Dhcp<'_>>, RejectReaso
     };
     // On DHCPACK the free text is the client's name; elsewhere it is an
     // error (or, on PXE, the boot file / `proxy`).
-    if kind == DhcpKind::Ack {
+    if kind == DhcpKind::Ack && tail != Some(b"no addresses available") {
         d.hostname = tail;
     } else {
         d.note = tail;
-        if tail == Some(b"no address available") {
+        if tail == Some(b"no address available") || tail == Some(b"no addresses available") {
             d.kind = DhcpKind::NoFreeLeases;
         }
     }
     Ok(Some(d))
+}
+
+/// An IPv6 address as `inet_ntop` prints it (not a DUID, whose groups are
+/// all two hex digits).
+fn is_ipv6(s: &[u8]) -> bool {
+    s.len() >= 2
+        && s.iter().all(|&c| c == b':' || c.is_ascii_hexdigit())
+        && s.split(|&c| c == b':').any(|g| g.len() != 2)
 }
 
 fn info(s: &[u8]) -> Info<'_> {
@@ -213,9 +232,33 @@ mod tests {
         let d = dhcp("3173129068 PXE(vsrv) 10.10.0.37 52:54:00:aa:bb:07 ipxe.efi");
         assert_eq!((d.kind, d.note), (DhcpKind::Pxe, Some(&b"ipxe.efi"[..])));
         assert_eq!(
-            parse(b"DHCPSOLICIT(br0) 00:01:00:01"),
+            parse(b"RTR-ADVERT(br0) fd00:6470:6865::"),
             Err(RejectReason::Unrecognised)
         );
+    }
+
+    #[test]
+    fn dhcpv6_duid_ll_and_llt_carry_the_mac() {
+        // dnsmasq's own words (rfc3315.c), as a forum post quoted them.
+        let d = dhcp("658188 DHCPSOLICIT(br0) 00:03:00:01:52:54:00:12:34:56 ");
+        assert_eq!(
+            (d.kind, d.mac, d.xid, d.ip),
+            (DhcpKind::Discover, Some(MAC), Some(658188), None)
+        );
+        let d = dhcp("DHCPADVERTISE(br0) fd00:6470:6865::54 00:03:00:01:52:54:00:12:34:56 ");
+        assert_eq!((d.kind, d.mac), (DhcpKind::Offer, Some(MAC)));
+        let d = dhcp("DHCPREPLY(br0) 2001:db8::c 00:01:00:01:2c:5a:3b:1e:52:54:00:12:34:56 pc-42");
+        assert_eq!(
+            (d.kind, d.mac, d.hostname),
+            (DhcpKind::Ack, Some(MAC), Some(&b"pc-42"[..]))
+        );
+        let d = dhcp("DHCPREQUEST(br0) 00:01:00:01:2c:5a:3b:1e:52:54:00:12:34:56");
+        assert_eq!((d.kind, d.mac), (DhcpKind::Request, Some(MAC)));
+        // DUID-EN and DUID-UUID name no machine.
+        let d = dhcp("DHCPSOLICIT(br0) 00:02:00:00:ab:11:f1:e2:d3:c4:b5:a6");
+        assert_eq!(d.mac, None);
+        let d = dhcp("DHCPADVERTISE(br0) 00:03:00:01:52:54:00:12:34:56 no addresses available");
+        assert_eq!((d.kind, d.mac), (DhcpKind::NoFreeLeases, Some(MAC)));
     }
 
     #[test]

@@ -25,8 +25,22 @@ pub(crate) struct Envelope<'a> {
 
 type R<'a, T> = IResult<&'a [u8], T, ()>;
 
+/// At most this many bytes and fields precede a program tag: an envelope
+/// is a few short fields, and a tag quoted further on in a message is not
+/// the line's program.
+const MAX_PREFIX: usize = 320;
+const MAX_FIELDS: usize = 16;
+
 /// Splits a line (already trimmed at the end, not empty) into envelope and
 /// message.
+///
+/// The line's program is its first syslog tag (`prog[pid]:` or `prog:`)
+/// within the first [`MAX_FIELDS`] fields, whatever precedes it: a time in
+/// any of the shapes [`stamp_at`] reads, host names, the sender's address,
+/// `facility.level`, a `<PRI>`, tabs. The time is read from what precedes
+/// the tag when it can be; a line with no tag is a bare message, perhaps
+/// after a time stamp. RFC 5424 and Kea's own file format have no tag and
+/// are read by their own rules.
 pub(crate) fn parse(line: &[u8]) -> Result<Envelope<'_>, RejectReason> {
     let (rest, pri) = match pri(line) {
         Ok((rest, p)) => (rest, Some(p)),
@@ -43,33 +57,512 @@ pub(crate) fn parse(line: &[u8]) -> Result<Envelope<'_>, RejectReason> {
         return rfc5424(after_version);
     }
 
-    match rest.first() {
-        Some(b'A'..=b'Z') if month(rest).is_some() => {
-            let (after, stamp) = stamp_3164(rest).map_err(|_| RejectReason::BadEnvelope)?;
-            let after = after.strip_prefix(b" ").ok_or(RejectReason::BadEnvelope)?;
-            host_and_tag(Some(stamp), after)
-        }
-        Some(b'0'..=b'9') if looks_like_date(rest) => {
-            let (after, (stamp, kea_style)) =
-                full_stamp(rest).map_err(|_| RejectReason::BadEnvelope)?;
-            let after = after.strip_prefix(b" ").ok_or(RejectReason::BadEnvelope)?;
-            if kea_style && let Some(env) = kea_file(stamp, after) {
-                return Ok(env);
-            }
-            host_and_tag(Some(stamp), after)
-        }
-        _ if pri.is_some() => {
-            // `<30>dhcpd[812]: msg`: a PRI but no time stamp.
-            host_and_tag(None, rest)
-        }
-        _ => Ok(Envelope {
-            stamp: None,
-            host: None,
-            program: None,
-            pid: None,
-            body: rest,
-        }),
+    // Kea's own file: `2026-11-20 02:05:11.123 INFO  [kea-dhcp4.leases/812.1] ...`.
+    if looks_like_date(rest)
+        && let Ok((after, (stamp, true))) = full_stamp(rest)
+        && let Some(after) = after.strip_prefix(b" ")
+        && let Some(env) = kea_file(stamp, after)
+    {
+        return Ok(env);
     }
+
+    // The common case first: `Nov 20 02:05:11 [host ]prog[pid]: msg`.
+    if month(rest).is_some()
+        && rest.get(3) == Some(&b' ')
+        && let Ok((after, stamp)) = stamp_3164(rest)
+        && let Some(after) = after.strip_prefix(b" ")
+        && let Some(env) = host_and_tag(stamp, after)
+    {
+        return Ok(env);
+    }
+
+    if let Some(tag) = find_tag(line) {
+        let (stamp, host) = read_prefix(&line[..tag.start])?;
+        return Ok(Envelope {
+            stamp,
+            host,
+            program: Some(tag.program),
+            pid: tag.pid,
+            body: tag.body,
+        });
+    }
+
+    // No tag: a bare message (`dhcpd -d`, `docker logs`), perhaps after a
+    // time stamp (`docker logs --timestamps`).
+    let rest = trim_start(rest);
+    let (stamp, body) = match stamp_at(rest) {
+        Some((stamp, used)) => (Some(stamp), trim_start(&rest[used..])),
+        None if strict_shape(rest) => return Err(RejectReason::BadEnvelope),
+        None => (None, rest),
+    };
+    Ok(Envelope {
+        stamp,
+        host: None,
+        program: None,
+        pid: None,
+        body,
+    })
+}
+
+/// After an RFC 3164 stamp: `host prog[pid]: msg` or `prog[pid]: msg`, or
+/// `None` for any other shape (the general scanner reads those).
+#[inline(always)]
+fn host_and_tag(stamp: Stamp, s: &[u8]) -> Option<Envelope<'_>> {
+    let (first, rest) = token(s);
+    if let Some((program, pid)) = tag_token(first) {
+        return Some(Envelope {
+            stamp: Some(stamp),
+            host: None,
+            program: Some(program),
+            pid,
+            body: rest,
+        });
+    }
+    if !is_host(first) || first.contains(&b'\t') {
+        return None;
+    }
+    let (second, rest) = token(rest);
+    let (program, pid) = tag_token(second)?;
+    Some(Envelope {
+        stamp: Some(stamp),
+        host: Some(first),
+        program: Some(program),
+        pid,
+        body: rest,
+    })
+}
+
+/// A program tag found in a line.
+struct Tag<'a> {
+    /// Where the tag's field starts (what precedes it is the envelope).
+    start: usize,
+    program: &'a [u8],
+    pid: Option<u32>,
+    body: &'a [u8],
+}
+
+#[inline(always)]
+fn is_sep(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// The first field that is a syslog tag, unless a message starts first.
+#[inline]
+fn find_tag(line: &[u8]) -> Option<Tag<'_>> {
+    let limit = line.len().min(MAX_PREFIX);
+    let mut i = 0;
+    for _ in 0..MAX_FIELDS {
+        while i < line.len() && is_sep(line[i]) {
+            i += 1;
+        }
+        if i >= limit {
+            return None;
+        }
+        let start = i;
+        while i < line.len() && !is_sep(line[i]) {
+            i += 1;
+        }
+        let field = &line[start..i];
+        if field.last() == Some(&b':') {
+            // `<30>dhcpd[812]:`: a PRI glued to the tag.
+            let (skip, t) = match field.strip_prefix(b"<") {
+                Some(r) => match crate::scan::pos(r, b'>') {
+                    Some(k) => (k + 2, &r[k + 1..]),
+                    None => (0, field),
+                },
+                None => (0, field),
+            };
+            if let Some((program, pid)) = tag_token(t) {
+                let body = line.get(i + 1..).unwrap_or_default();
+                return Some(Tag {
+                    start: start + skip,
+                    program,
+                    pid,
+                    body,
+                });
+            }
+        } else if starts_message(field, &line[i..]) {
+            return None;
+        }
+    }
+    None
+}
+
+/// True when `field` is the first word of a server message (so the line
+/// has no tag before it): ISC's `DHCPACK on`, dnsmasq's `DHCPACK(eth0)`,
+/// Kea's ids, tftpd-hpa's `RRQ from`, or a dnsmasq transaction number.
+#[inline]
+fn starts_message(field: &[u8], after: &[u8]) -> bool {
+    match field.first() {
+        Some(b'D' | b'B' | b'P' | b'R' | b'W' | b'A') => {}
+        Some(b'0'..=b'9') => return xid_then_detail(field, after),
+        _ => return false,
+    }
+    if field.starts_with(b"DHCP4_")
+        || field.starts_with(b"DHCP6_")
+        || field.starts_with(b"ALLOC_ENGINE_")
+    {
+        return true;
+    }
+    let word_end = field
+        .iter()
+        .position(|c| !(c.is_ascii_uppercase() || *c == b'-'))
+        .unwrap_or(field.len());
+    if word_end < 3 {
+        return false;
+    }
+    if field.get(word_end) == Some(&b'(') {
+        return true;
+    }
+    if word_end != field.len() {
+        return false;
+    }
+    let next = token(trim_start(after)).0;
+    match field {
+        b"RRQ" | b"WRQ" => next == b"from",
+        _ if field.starts_with(b"DHCP") || field.starts_with(b"BOOT") => {
+            matches!(next, b"from" | b"on" | b"for" | b"of" | b"to")
+        }
+        _ => false,
+    }
+}
+
+/// dnsmasq's `--log-dhcp` transaction number before its message
+/// (`3173129068 vendor class: ...`, `3173129068 DHCPACK(br0) ...`).
+#[inline]
+fn xid_then_detail(field: &[u8], after: &[u8]) -> bool {
+    if field.len() > 10 || !field.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let next = token(trim_start(after)).0;
+    if next.first().is_some_and(u8::is_ascii_uppercase) {
+        return crate::scan::pos(next, b'(').is_some();
+    }
+    matches!(
+        next,
+        b"vendor"
+            | b"user"
+            | b"tags:"
+            | b"client"
+            | b"bootfile"
+            | b"requested"
+            | b"available"
+            | b"sent"
+            | b"next"
+            | b"broadcast"
+            | b"server"
+            | b"static"
+            | b"requested options:"
+    )
+}
+
+/// Reads the time and host from what precedes a tag. The time is the first
+/// stamp found at the start of a field; the host is the last field after
+/// it that is not a `facility.level`, a `<PRI>` or a separator.
+#[inline]
+fn read_prefix(prefix: &[u8]) -> Result<(Option<Stamp>, Option<&[u8]>), RejectReason> {
+    let mut i = 0;
+    let mut first = true;
+    let mut found = None;
+    while i < prefix.len() {
+        while i < prefix.len() && is_sep(prefix[i]) {
+            i += 1;
+        }
+        if i >= prefix.len() {
+            break;
+        }
+        let mut s = &prefix[i..];
+        if let Ok((r, _)) = pri(s) {
+            s = r;
+        }
+        if let Some(r) = s.strip_prefix(b"[") {
+            s = r;
+        }
+        let skipped = prefix.len() - i - s.len();
+        if let Some((stamp, used)) = stamp_at(s) {
+            found = Some((stamp, i + skipped + used));
+            break;
+        }
+        if first && strict_shape(s) {
+            return Err(RejectReason::BadEnvelope);
+        }
+        first = false;
+        while i < prefix.len() && !is_sep(prefix[i]) {
+            i += 1;
+        }
+    }
+    let Some((stamp, end)) = found else {
+        return Ok((None, None));
+    };
+    let mut host = None;
+    let mut rest = &prefix[end.min(prefix.len())..];
+    while !rest.is_empty() {
+        let r = trim_start(rest);
+        let n = r.iter().position(|&c| is_sep(c)).unwrap_or(r.len());
+        let field = &r[..n];
+        if is_host(field) {
+            host = Some(field);
+        }
+        rest = &r[n..];
+    }
+    Ok((Some(stamp), host))
+}
+
+const FACILITIES: [&[u8]; 20] = [
+    b"kern",
+    b"user",
+    b"mail",
+    b"daemon",
+    b"auth",
+    b"syslog",
+    b"lpr",
+    b"news",
+    b"uucp",
+    b"cron",
+    b"authpriv",
+    b"ftp",
+    b"local0",
+    b"local1",
+    b"local2",
+    b"local3",
+    b"local4",
+    b"local5",
+    b"local6",
+    b"local7",
+];
+
+/// A field that may name the sending host: not `daemon.info`, not a `<PRI>`,
+/// not punctuation (`|`, `-`) and not a bare number or a bracket.
+#[inline]
+fn is_host(f: &[u8]) -> bool {
+    let Some(&c) = f.first() else {
+        return false;
+    };
+    if !(c.is_ascii_alphanumeric() || c >= 0x80) || f.last() == Some(&b']') {
+        return false;
+    }
+    if f.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if let Some(dot) = crate::scan::pos(f, b'.') {
+        let fac = &f[..dot];
+        if FACILITIES.iter().any(|x| x.eq_ignore_ascii_case(fac)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A field that starts like a time stamp nmt knows (an English month and a
+/// space, or `YYYY-`): when it does not read as one, the envelope is
+/// broken rather than foreign.
+#[inline]
+fn strict_shape(s: &[u8]) -> bool {
+    (month(s).is_some() && s.get(3) == Some(&b' ')) || looks_like_date(s)
+}
+
+/// A time stamp at the start of `s`, and how many bytes it takes:
+///
+/// * RFC 3339 / ISO 8601 with `T` or a space, any fraction, a zone or none
+///   (`2025-03-03T07:15:09.123456789Z`, journalctl `short-iso`);
+/// * RFC 3164 (`Mar  3 07:15:09`, with a fraction for `short-precise`),
+///   followed or not by a year (OpenWrt `logread`: `Mon Mar  3 07:15:09
+///   2025`, the weekday being a field of its own);
+/// * a month name in another locale (`mar 03`, `Okt  3`, `déc. 3`,
+///   `мар 3`) or numbered (`3月  3`, `3월  3`).
+#[inline]
+pub(crate) fn stamp_at(s: &[u8]) -> Option<(Stamp, usize)> {
+    let first = *s.first()?;
+    let (rest, stamp) = if first.is_ascii_digit() {
+        if looks_like_date(s) {
+            full_stamp(s).ok().map(|(r, (st, _))| (r, st))?
+        } else {
+            numbered_month(s)?
+        }
+    } else if month(s).is_some() && s.get(3) == Some(&b' ') {
+        stamp_3164(s).ok()?
+    } else {
+        local_month(s)?
+    };
+    let (rest, stamp) = with_year(rest, stamp);
+    Some((stamp, s.len() - rest.len()))
+}
+
+/// `Mon Mar  3 07:15:09 2025`: a year after an RFC 3164 time.
+#[inline]
+fn with_year(rest: &[u8], stamp: Stamp) -> (&[u8], Stamp) {
+    if let Stamp::NoYear {
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos,
+    } = stamp
+        && let [b' ', y1, y2, y3, y4, tail @ ..] = rest
+        && [y1, y2, y3, y4].iter().all(|c| c.is_ascii_digit())
+        && tail.first().is_none_or(|c| is_sep(*c))
+    {
+        let year = [y1, y2, y3, y4]
+            .iter()
+            .fold(0i16, |a, c| a * 10 + i16::from(**c - b'0'));
+        return (
+            tail,
+            Stamp::Full {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                nanos,
+                offset_seconds: None,
+            },
+        );
+    }
+    (rest, stamp)
+}
+
+/// Month names and abbreviations as `%b` prints them in common locales
+/// (lower case, without a trailing `.`).
+const MONTHS: [(&str, u8); 66] = [
+    ("jan", 1),
+    ("janv", 1),
+    ("ene", 1),
+    ("gen", 1),
+    ("sty", 1),
+    ("jän", 1),
+    ("янв", 1),
+    ("feb", 2),
+    ("févr", 2),
+    ("fév", 2),
+    ("fev", 2),
+    ("lut", 2),
+    ("фев", 2),
+    ("mar", 3),
+    ("mars", 3),
+    ("mär", 3),
+    ("mrt", 3),
+    ("мар", 3),
+    ("apr", 4),
+    ("avr", 4),
+    ("abr", 4),
+    ("kwi", 4),
+    ("апр", 4),
+    ("may", 5),
+    ("mai", 5),
+    ("mag", 5),
+    ("mei", 5),
+    ("maj", 5),
+    ("мая", 5),
+    ("май", 5),
+    ("jun", 6),
+    ("juin", 6),
+    ("giu", 6),
+    ("cze", 6),
+    ("июн", 6),
+    ("jul", 7),
+    ("juil", 7),
+    ("lug", 7),
+    ("lip", 7),
+    ("июл", 7),
+    ("aug", 8),
+    ("août", 8),
+    ("ago", 8),
+    ("sie", 8),
+    ("авг", 8),
+    ("sep", 9),
+    ("sept", 9),
+    ("set", 9),
+    ("wrz", 9),
+    ("сен", 9),
+    ("oct", 10),
+    ("okt", 10),
+    ("ott", 10),
+    ("out", 10),
+    ("paź", 10),
+    ("окт", 10),
+    ("nov", 11),
+    ("lis", 11),
+    ("ноя", 11),
+    ("dec", 12),
+    ("déc", 12),
+    ("dic", 12),
+    ("dez", 12),
+    ("gru", 12),
+    ("дек", 12),
+    ("des", 12),
+];
+
+/// A month name in another locale, then the day and time.
+fn local_month(s: &[u8]) -> Option<(&[u8], Stamp)> {
+    let end = s.iter().position(|&c| is_sep(c)).unwrap_or(s.len());
+    let word = &s[..end];
+    let word = word.strip_suffix(b".").unwrap_or(word);
+    if word.len() < 3 || word.len() > 8 {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    for (b, c) in buf.iter_mut().zip(word) {
+        *b = c.to_ascii_lowercase();
+    }
+    let lower = &buf[..word.len()];
+    let month = MONTHS
+        .iter()
+        .find(|(name, _)| name.as_bytes() == lower)
+        .map(|m| m.1)?;
+    day_and_time(month, &s[end..])
+}
+
+/// `3月  3 07:15:09` (Chinese, Japanese) and `3월  3 07:15:09` (Korean).
+fn numbered_month(s: &[u8]) -> Option<(&[u8], Stamp)> {
+    let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 2 {
+        return None;
+    }
+    let month = dec_u32(&s[..digits])?;
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let r = &s[digits..];
+    let r = r
+        .strip_prefix("月".as_bytes())
+        .or_else(|| r.strip_prefix("월".as_bytes()))?;
+    day_and_time(month as u8, r)
+}
+
+/// After a month name: spaces, a day of one or two digits (with `.`, `日`
+/// or `일` after it in some locales), a space and `HH:MM:SS[.frac]`.
+fn day_and_time(month: u8, s: &[u8]) -> Option<(&[u8], Stamp)> {
+    let s = trim_start(s);
+    let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 2 {
+        return None;
+    }
+    let day = dec_u32(&s[..digits])? as u8;
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut r = &s[digits..];
+    for suffix in [&b"."[..], "日".as_bytes(), "일".as_bytes()] {
+        if let Some(x) = r.strip_prefix(suffix) {
+            r = x;
+        }
+    }
+    let r = trim_start(r);
+    let (r, (hour, minute, second)) = hms(r).ok()?;
+    let (r, nanos) = nanos(r).ok()?;
+    Some((
+        r,
+        Stamp::NoYear {
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanos,
+        },
+    ))
 }
 
 /// `<PRI>`: 1 to 3 digits, at most 191.
@@ -253,49 +746,26 @@ fn zone(i: &[u8]) -> R<'_, Option<i32>> {
     .parse(i)
 }
 
-/// A syslog tag: `prog[pid]:` or `prog:`. Returns the program and pid.
+/// A syslog tag: `prog[pid]:` or `prog:`, where the program is a name or a
+/// path (`/usr/sbin/dhcpd`). Returns the program and pid.
 #[inline(always)]
 fn tag_token(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
     let name = t.strip_suffix(b":")?;
-    if let Some(inner) = name.strip_suffix(b"]") {
-        let open = crate::scan::rpos(inner, b'[')?;
-        let program = &inner[..open];
-        if program.is_empty() {
-            return None;
+    let (program, pid) = match name.strip_suffix(b"]") {
+        Some(inner) => {
+            let open = crate::scan::rpos(inner, b'[')?;
+            (&inner[..open], Some(dec_u32(&inner[open + 1..])?))
         }
-        return Some((program, dec_u32(&inner[open + 1..])));
-    }
-    if name.is_empty() || name.contains(&b'[') {
+        None => (name, None),
+    };
+    let first = *program.first()?;
+    if !(first.is_ascii_alphabetic() || first == b'/') {
         return None;
     }
-    Some((name, None))
-}
-
-/// After the time stamp: `host prog[pid]: msg`, or `prog[pid]: msg` with
-/// no host (dnsmasq's own `log-facility=` file).
-#[inline]
-fn host_and_tag(stamp: Option<Stamp>, s: &[u8]) -> Result<Envelope<'_>, RejectReason> {
-    let (first, rest) = token(s);
-    if let Some((program, pid)) = tag_token(first) {
-        return Ok(Envelope {
-            stamp,
-            host: None,
-            program: Some(program),
-            pid,
-            body: rest,
-        });
-    }
-    let (second, rest) = token(rest);
-    match tag_token(second) {
-        Some((program, pid)) if !first.is_empty() => Ok(Envelope {
-            stamp,
-            host: Some(first),
-            program: Some(program),
-            pid,
-            body: rest,
-        }),
-        _ => Err(RejectReason::NotAServerLine),
-    }
+    program
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/' | b'@' | b'+'))
+        .then_some((program, pid))
 }
 
 /// RFC 5424, after `<PRI>1 `.
@@ -513,10 +983,9 @@ mod tests {
             parse(b"Nov 20 25:05:11 h p: x"),
             Err(RejectReason::BadEnvelope)
         );
-        assert_eq!(
-            parse(b"Nov 20 02:05:11 host -- MARK --"),
-            Err(RejectReason::NotAServerLine)
-        );
+        // A time and no program: a bare message (parse_line rejects it).
+        let e = env("Nov 20 02:05:11 host -- MARK --");
+        assert_eq!((e.program, e.body), (None, &b"host -- MARK --"[..]));
         assert_eq!(parse(b"<999>x"), Err(RejectReason::BadEnvelope));
     }
 }

@@ -16,19 +16,26 @@
 //! [`RejectReason::Unrecognised`].
 
 use crate::logline::{Dhcp, DhcpKind, RejectReason, Server};
-use crate::scan::{after, dec_u32, find, hex_u32_prefix, ipv4, mac, token, trim_start};
+use crate::scan::{after, dec_u32, duid_mac, find, hex_u32_prefix, ipv4, mac, token, trim_start};
 
 const SEVERITIES: [&[u8]; 5] = [b"FATAL", b"ERROR", b"WARN", b"INFO", b"DEBUG"];
 
 /// True when a body with no program name looks like Kea's.
 pub(crate) fn looks_like(body: &[u8]) -> bool {
     body.starts_with(b"DHCP4_")
+        || body.starts_with(b"DHCP6_")
         || body.starts_with(b"ALLOC_ENGINE_V4")
+        || body.starts_with(b"ALLOC_ENGINE_V6")
         || SEVERITIES.contains(&token(body).0)
 }
 
 pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
     let mut b = body;
+    // Kea's own stamp inside a syslog or journal message (systemd runs it
+    // with its file pattern on stdout): `2025-08-13 14:23:38.856 INFO ...`.
+    if b.len() > 24 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
+        b = trim_start(token(token(b).1).1);
+    }
     let (first, rest) = token(b);
     if SEVERITIES.contains(&first) {
         b = trim_start(rest);
@@ -51,6 +58,16 @@ pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
         b"DHCP4_QUERY_LABEL" => (DhcpKind::Received, None),
         b"DHCP4_PACKET_RECEIVED" => (packet_kind(after(text, b": "))?, None),
         b"DHCP4_PACKET_SEND" => (packet_kind(after(text, b"trying to send packet "))?, None),
+        // DHCPv6 (`dhcp6_messages.mes`): addresses are IPv6, the client a DUID.
+        b"DHCP6_LEASE_ALLOC" | b"DHCP6_PD_LEASE_ALLOC" | b"DHCP6_LEASE_RENEW" => {
+            (DhcpKind::Ack, None)
+        }
+        b"DHCP6_LEASE_ADVERT" | b"DHCP6_PD_LEASE_ADVERT" => (DhcpKind::Offer, None),
+        b"DHCP6_RELEASE_NA" | b"DHCP6_RELEASE_PD" => (DhcpKind::Release, None),
+        b"DHCP6_DECLINE_LEASE" => (DhcpKind::Decline, None),
+        b"DHCP6_QUERY_LABEL" => (DhcpKind::Received, None),
+        b"DHCP6_PACKET_RECEIVED" => (packet6_kind(after(text, b": "))?, None),
+        _ if id.starts_with(b"ALLOC_ENGINE_V6_ALLOC_FAIL") => (DhcpKind::NoFreeLeases, None),
         _ if id.starts_with(b"DHCP4_PACKET_NAK_") => (DhcpKind::Nak, None),
         _ if id.starts_with(b"ALLOC_ENGINE_V4_ALLOC_FAIL") => (DhcpKind::NoFreeLeases, None),
         _ => return Err(RejectReason::Unrecognised),
@@ -70,7 +87,14 @@ pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
     if let Some(at) = ip_at {
         d.ip = Some(ipv4(token(at).0).ok_or(RejectReason::Malformed)?);
     }
-    if let Some(hw) = after(text, b"[hwtype=") {
+    if id.starts_with(b"DHCP6_") || id.starts_with(b"ALLOC_ENGINE_V6") {
+        // Only a DUID-LL or DUID-LLT names the client's MAC.
+        if let Some(duid) = after(text, b"duid=[") {
+            let end = crate::scan::pos(duid, b']').unwrap_or(duid.len());
+            d.mac = duid_mac(&duid[..end]);
+            d.client_id = Some(&duid[..end]).filter(|c| *c != b"no info" && !c.is_empty());
+        }
+    } else if let Some(hw) = after(text, b"[hwtype=") {
         let (htype, rest) = token(hw);
         let end = crate::scan::pos(rest, b']').unwrap_or(rest.len());
         if dec_u32(htype) == Some(1) {
@@ -86,7 +110,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
         d.xid = hex_u32_prefix(tid);
         reason = find(tid, b": ").map(|i| &tid[i + 2..]);
     }
-    if (id == b"DHCP4_PACKET_RECEIVED" || id == b"DHCP4_PACKET_SEND")
+    if (id == b"DHCP4_PACKET_RECEIVED"
+        || id == b"DHCP4_PACKET_SEND"
+        || id == b"DHCP6_PACKET_RECEIVED")
         && let Some(iface) = after(text, b"on interface ")
     {
         d.via = Some(token(iface).0).filter(|v| !v.is_empty());
@@ -95,6 +121,21 @@ pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
         d.note = reason.or(Some(text)).filter(|n| !n.is_empty());
     }
     Ok(d)
+}
+
+/// The DHCPv6 packet type word in `SOLICIT (type 1)`.
+fn packet6_kind(s: Option<&[u8]>) -> Result<DhcpKind, RejectReason> {
+    let word = token(s.ok_or(RejectReason::Malformed)?).0;
+    Ok(match word {
+        b"SOLICIT" => DhcpKind::Discover,
+        b"ADVERTISE" => DhcpKind::Offer,
+        b"REQUEST" | b"RENEW" | b"REBIND" | b"CONFIRM" => DhcpKind::Request,
+        b"REPLY" => DhcpKind::Ack,
+        b"RELEASE" => DhcpKind::Release,
+        b"DECLINE" => DhcpKind::Decline,
+        b"INFORMATION_REQUEST" | b"INFORMATION-REQUEST" => DhcpKind::Inform,
+        _ => return Err(RejectReason::Unrecognised),
+    })
 }
 
 /// The packet type word in `DHCPDISCOVER (type 1)`.
@@ -180,6 +221,33 @@ mod tests {
         );
         let d = p("DHCP4_QUERY_LABEL received query: [no hwaddr info], cid=[no info], tid=0x5");
         assert_eq!(d.mac, None);
+    }
+
+    #[test]
+    fn dhcpv6_macs_come_from_duid_ll_and_llt_only() {
+        let d = p(
+            "INFO  [kea-dhcp6.leases/1.2] DHCP6_LEASE_ALLOC duid=[00:01:00:01:2c:5a:3b:1e:52:54:00:12:34:56], [no hwaddr info], tid=0xa492a1: lease for address 2001:db8::1057 and iaid=0 has been allocated for 1800 seconds",
+        );
+        assert_eq!(
+            (d.kind, d.mac, d.ip, d.xid),
+            (DhcpKind::Ack, Some(MAC), None, Some(0xa492a1))
+        );
+        let d = p(
+            "DHCP6_LEASE_ADVERT duid=[00:03:00:01:52:54:00:12:34:56], [hwtype=1 52:54:00:12:34:56], tid=0x1: lease for address 2001:db8::5 and iaid=1 will be advertised",
+        );
+        assert_eq!((d.kind, d.mac), (DhcpKind::Offer, Some(MAC)));
+        // A DUID-EN is no MAC, even when Kea prints a hardware address.
+        let d = p(
+            "DHCP6_LEASE_ALLOC duid=[00:02:00:00:09:bf:12:34:56:78], [hwtype=1 52:54:00:12:34:56], tid=0x1: lease for address 2001:db8::5 and iaid=1 has been allocated for 60 seconds",
+        );
+        assert_eq!(d.mac, None);
+        let d = p(
+            "DEBUG [kea-dhcp6.packets/1.2] DHCP6_PACKET_RECEIVED duid=[00:03:00:01:52:54:00:12:34:56], [no hwaddr info], tid=0x2: SOLICIT (type 1) received from fe80::5054:ff:fe12:3456 to ff02::1:2 on interface eth0",
+        );
+        assert_eq!(
+            (d.kind, d.mac, d.via),
+            (DhcpKind::Discover, Some(MAC), Some(&b"eth0"[..]))
+        );
     }
 
     #[test]

@@ -20,9 +20,15 @@
 //! * [`Record::Tftp`]: a [`Tftp`] request, transfer, miss or error from
 //!   tftpd-hpa or dnsmasq.
 //!
-//! Envelopes: RFC 3164 (with a host, or without one as dnsmasq's
-//! `log-facility=` file writes it), RFC 5424, rsyslog's high-precision
-//! RFC 3339 format, Kea's own log-file format, or none (`dhcpd -d`). For
+//! Envelopes: the line's program is its first syslog tag (`prog[pid]:`),
+//! whatever precedes it: RFC 3164 (with or without a host, a `<PRI>`, a
+//! year as OpenWrt's `logread` writes it, month names in other locales),
+//! rsyslog's high-precision RFC 3339 format, journalctl's `short-iso` and
+//! `short-precise`, docker's `--timestamps`, remote collectors' fields
+//! (the sender's address, `facility.level`, tabs), or nothing at all. The
+//! time is read from what precedes the tag when it can be (else `None`).
+//! RFC 5424 and Kea's own log-file format are read by their own rules, and
+//! a line with no tag is a bare message (`dhcpd -d`). For
 //! `journalctl -o json` output use [`parse_journal_json`], which gives a
 //! [`JournalEntry`] (owned, with its cursor) whose
 //! [`log_line`](JournalEntry::log_line) has the same shape.

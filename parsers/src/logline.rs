@@ -291,7 +291,13 @@ pub fn parse_line(line: &[u8]) -> Result<LogLine<'_>, Reject> {
         return Err(RejectReason::Empty.into());
     }
     let env = envelope::parse(line)?;
-    let record = parse_message(env.program, env.body)?;
+    let record = match parse_message(env.program, env.body) {
+        // A time stamp and then no program: not a server's line (`-- MARK --`).
+        Err(RejectReason::Unrecognised) if env.program.is_none() && env.stamp.is_some() => {
+            return Err(RejectReason::NotAServerLine.into());
+        }
+        other => other?,
+    };
     Ok(LogLine {
         stamp: env.stamp,
         host: env.host,
@@ -326,7 +332,7 @@ fn family(program: Option<&[u8]>) -> Result<Family, RejectReason> {
         Ok(Family::Dnsmasq)
     } else if base.starts_with(b"dhcpd") {
         Ok(Family::Isc)
-    } else if base.starts_with(b"kea-dhcp4") {
+    } else if base.starts_with(b"kea-dhcp4") || base.starts_with(b"kea-dhcp6") {
         Ok(Family::Kea)
     } else if base.ends_with(b"tftpd") || base.starts_with(b"tftpd") {
         Ok(Family::Tftpd)

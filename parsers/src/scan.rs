@@ -218,6 +218,31 @@ pub(crate) fn mac(s: &[u8]) -> Option<[u8; 6]> {
     mac_loose(s)
 }
 
+/// The MAC inside a DHCPv6 DUID written as colon-separated hex bytes: a
+/// DUID-LLT (type 1: `00:01`, hardware type, 4 bytes of time, address) or
+/// a DUID-LL (type 3: `00:03`, hardware type, address) whose hardware type
+/// is 1 (Ethernet) and whose address is 6 bytes. Any other DUID (DUID-EN,
+/// DUID-UUID, another hardware type) names no MAC.
+pub(crate) fn duid_mac(s: &[u8]) -> Option<[u8; 6]> {
+    let (skip, len) = match s.get(..11)? {
+        b"00:01:00:01" => (8, 14),
+        b"00:03:00:01" => (4, 10),
+        _ => return None,
+    };
+    if s.len() != len * 3 - 1 {
+        return None;
+    }
+    let mut out = [0u8; 6];
+    for (k, byte) in out.iter_mut().enumerate() {
+        let at = (skip + k) * 3;
+        if s[at - 1] != b':' {
+            return None;
+        }
+        *byte = (hex_digit(s[at])? << 4) | hex_digit(s[at + 1])?;
+    }
+    Some(out)
+}
+
 /// Groups of one or two hex digits, as `print_hw_addr` writes them.
 fn mac_loose(s: &[u8]) -> Option<[u8; 6]> {
     if s.len() < 11 || s.len() > 17 {
@@ -330,6 +355,25 @@ mod tests {
         assert_eq!(mac(b"52:54:00:12:34:5g"), None);
         assert_eq!(mac(b"52:54:00::34:56"), None);
         assert_eq!(mac(b"123:4:00:12:34:56"), None);
+    }
+
+    #[test]
+    fn duids() {
+        let m = Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        assert_eq!(duid_mac(b"00:03:00:01:52:54:00:12:34:56"), m);
+        assert_eq!(duid_mac(b"00:01:00:01:2c:5a:3b:1e:52:54:00:12:34:56"), m);
+        // Hardware type 6 (IEEE 802), DUID-EN, DUID-UUID: no MAC.
+        assert_eq!(duid_mac(b"00:03:00:06:52:54:00:12:34:56"), None);
+        assert_eq!(duid_mac(b"00:02:00:00:ab:11:52:54:00:12:34:56"), None);
+        assert_eq!(
+            duid_mac(b"00:04:12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc:de:f0"),
+            None
+        );
+        // Truncated, too long, or not hex.
+        assert_eq!(duid_mac(b"00:03:00:01:52:54:00:12:34"), None);
+        assert_eq!(duid_mac(b"00:03:00:01:52:54:00:12:34:56:78"), None);
+        assert_eq!(duid_mac(b"00:03:00:01:52:54:00:12:34:zz"), None);
+        assert_eq!(duid_mac(b"00:03:00:01:52-54-00-12-34-56"), None);
     }
 
     #[test]

@@ -1,15 +1,24 @@
-//! tftpd-hpa messages (`tftpd/tftpd.c`).
+//! The TFTP servers other than dnsmasq's: tftpd-hpa (`tftpd/tftpd.c`),
+//! atftpd (`tftpd.c`, `logger(LOG_NOTICE, "Serving %s to %s:%d", ...)`),
+//! netkit-tftpd (Debian's `tftpd`, `validate_access`) and the BSD tftpd
+//! (FreeBSD, NetBSD, OpenBSD, macOS, GNU inetutils: `"%s: %s request for
+//! %s: %s"` with `errtomsg`).
 //!
 //! ```text
-//! RRQ from <peer> filename <file>[ remapped to <file>]
+//! RRQ from <peer> filename <file>[ remapped to <file>]      tftpd-hpa
 //! WRQ from <peer> filename <file>[ remapped to <file>]
 //! <peer>: file not found: <file>            (tftpd-hpa 5.3)
 //! sending NAK (<code>, <message>) to <peer>
 //! tftpd: <what>: <error>                    (e.g. `tftpd: read: Connection refused`)
+//! Serving <file> to <peer>:<port>                           atftpd
+//! tftpd: trying to get file: <file>                         netkit
+//! <peer-or-name>: read request for <file>: success|<error>  BSD
+//! <peer-or-name>: write request for <file>: <result>
 //! ```
 //!
 //! `<peer>` comes from `inet_ntop`, so a dual-stack socket prints
-//! `::ffff:10.0.0.50`.
+//! `::ffff:10.0.0.50`. netkit names no peer, and BSD's may be a host name:
+//! then `peer` is `None`.
 
 use crate::logline::{RejectReason, Tftp, TftpKind};
 use crate::scan::{find, peer_ipv4, rfind, token};
@@ -43,11 +52,55 @@ pub(crate) fn parse(body: &[u8]) -> Result<Tftp<'_>, RejectReason> {
                 None => file,
             });
         }
-        b"tftpd:" => t.detail = Some(rest),
+        b"tftpd:" => match rest.strip_prefix(b"trying to get file: ") {
+            Some(file) => {
+                t.kind = TftpKind::Request;
+                t.file = Some(file);
+            }
+            None => t.detail = Some(rest),
+        },
+        b"Serving" => {
+            let at = rfind(rest, b" to ").ok_or(RejectReason::Malformed)?;
+            t.kind = TftpKind::Request;
+            t.file = Some(&rest[..at]);
+            let peer = &rest[at + 4..];
+            let peer = match crate::scan::rpos(peer, b':') {
+                Some(colon) if peer[colon + 1..].iter().all(u8::is_ascii_digit) => &peer[..colon],
+                _ => peer,
+            };
+            t.peer = peer_ipv4(peer);
+        }
         b"sending" if rest.starts_with(b"NAK ") => {
             let at = rfind(rest, b" to ").ok_or(RejectReason::Malformed)?;
             t.detail = Some(&rest[..at]);
             t.peer = peer_ipv4(&rest[at + 4..]);
+        }
+        _ if find(body, b" request for ").is_some() => {
+            // BSD: `<peer>: read request for <file>: <result>`.
+            let at = find(body, b" request for ").unwrap_or_default();
+            let who = &body[..at];
+            let (who, kind) = if let Some(w) = who.strip_suffix(b": read") {
+                (w, TftpKind::Request)
+            } else if let Some(w) = who.strip_suffix(b": write") {
+                (w, TftpKind::WriteRequest)
+            } else {
+                return Err(RejectReason::Unrecognised);
+            };
+            // NetBSD: `<peer> -> <local>: ...`.
+            let who = find(who, b" -> ").map_or(who, |k| &who[..k]);
+            let rest = &body[at + 13..];
+            let colon = rfind(rest, b": ").ok_or(RejectReason::Malformed)?;
+            let result = &rest[colon + 2..];
+            t.peer = peer_ipv4(who);
+            t.file = Some(&rest[..colon]);
+            t.kind = match result {
+                b"success" => kind,
+                b"File not found" => TftpKind::NotFound,
+                _ => {
+                    t.detail = Some(result);
+                    TftpKind::Error
+                }
+            };
         }
         _ => {
             let at = find(body, b": file not found: ").ok_or(RejectReason::Unrecognised)?;
@@ -99,6 +152,48 @@ mod tests {
             (Some(&b"NAK (1, File not found)"[..]), IP)
         );
         assert_eq!(parse(b"RRQ to x"), Err(RejectReason::Unrecognised));
+        assert_eq!(parse(b"hello"), Err(RejectReason::Unrecognised));
+    }
+
+    #[test]
+    fn atftpd_netkit_and_bsd() {
+        // atftpd: `Serving %s to %s:%d`.
+        let t = parse(b"Serving pxelinux.0 to 10.0.0.50:2070").unwrap();
+        assert_eq!(
+            (t.kind, t.file, t.peer),
+            (TftpKind::Request, Some(&b"pxelinux.0"[..]), IP)
+        );
+        let t =
+            parse(b"Serving /pxelinux.cfg/01-52-54-00-12-34-56 to ::ffff:10.0.0.50:49152").unwrap();
+        assert_eq!(
+            (t.file, t.peer),
+            (Some(&b"/pxelinux.cfg/01-52-54-00-12-34-56"[..]), IP)
+        );
+        // netkit-tftpd: no peer.
+        let t = parse(b"tftpd: trying to get file: pxelinux.0").unwrap();
+        assert_eq!(
+            (t.kind, t.file, t.peer),
+            (TftpKind::Request, Some(&b"pxelinux.0"[..]), None)
+        );
+        let t = parse(b"tftpd: serving file from /srv/tftp").unwrap();
+        assert_eq!((t.kind, t.file), (TftpKind::Error, None));
+        // BSD: the peer as a name or an address, and the result.
+        let t = parse(b"providence: read request for //pxelinux.0: success").unwrap();
+        assert_eq!(
+            (t.kind, t.file, t.peer),
+            (TftpKind::Request, Some(&b"//pxelinux.0"[..]), None)
+        );
+        let t =
+            parse(b"10.0.0.50: read request for /pxelinux.cfg/default: File not found").unwrap();
+        assert_eq!(
+            (t.kind, t.file, t.peer),
+            (TftpKind::NotFound, Some(&b"/pxelinux.cfg/default"[..]), IP)
+        );
+        let t = parse(b"10.0.0.50 -> 10.0.0.1: write request for x: Access violation").unwrap();
+        assert_eq!(
+            (t.kind, t.peer, t.detail),
+            (TftpKind::Error, IP, Some(&b"Access violation"[..]))
+        );
         assert_eq!(parse(b"hello"), Err(RejectReason::Unrecognised));
     }
 }

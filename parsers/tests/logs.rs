@@ -538,6 +538,10 @@ fn every_shape_in_every_envelope() {
     let mut checked = 0;
     for &(program, body, want) in CASES {
         for e in envelopes(program, body) {
+            if e.name == "bare" && body.starts_with("tftpd: ") {
+                // Bare, tftpd-hpa's own `tftpd:` prefix reads as the tag.
+                continue;
+            }
             let parsed = parse_line(e.line.as_bytes())
                 .unwrap_or_else(|err| panic!("{}: {:?} rejected: {err}", e.name, e.line));
             let expect = Want {
@@ -581,7 +585,8 @@ fn every_shape_in_every_envelope() {
             checked += 1;
         }
     }
-    assert_eq!(checked, CASES.len() * 11);
+    // Every case in every envelope, but the one bare tftpd-hpa line.
+    assert_eq!(checked, CASES.len() * 11 - 1);
 }
 
 #[test]
@@ -656,10 +661,17 @@ fn rejects_are_counted_not_fatal() {
         Unrecognised
     );
     assert_eq!(reason(b"Nov 20 02:05:11 boot1 dnsmasq-dhcp[812]: DHCP, IP range 10.0.0.50 -- 10.0.0.150, lease time 1h"), Unrecognised);
-    assert_eq!(reason(b"Nov 20 02:05:11 boot1 dnsmasq-dhcp[812]: DHCPSOLICIT(br0) 00:01:00:01:2c:5a:3b:1e:52:54:00:12:34:56"), Unrecognised);
+    assert_eq!(
+        reason(b"Nov 20 02:05:11 boot1 dnsmasq-dhcp[812]: RTR-ADVERT(br0) fd00:6470:6865::"),
+        Unrecognised
+    );
     assert_eq!(reason(b"2026-11-20 02:05:11.123 INFO  [kea-dhcp4.dhcp4/812.1] DHCP4_STARTED Kea DHCPv4 server version 2.6.1 started"), Unrecognised);
     assert_eq!(
-        reason(b"2026-11-20 02:05:11.123 INFO  [kea-dhcp6.dhcp6/812.1] DHCP6_LEASE_ALLOC x"),
+        reason(b"2026-11-20 02:05:11.123 INFO  [kea-dhcp6.dhcp6/812.1] DHCP6_STARTED x"),
+        Unrecognised
+    );
+    assert_eq!(
+        reason(b"2026-11-20 02:05:11.123 INFO  [kea-dhcp-ddns.d2/812.1] DHCP_DDNS_STARTED x"),
         NotAServerLine
     );
     assert_eq!(reason(b"Nov 20 02:05:11 boot1 dhcpd[812]: DHCPACK on 10.0.0.999 to 52:54:00:12:34:56 via eth0"), Malformed);

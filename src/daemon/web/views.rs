@@ -468,7 +468,9 @@ pub fn bulk_confirm(
     back: &str,
 ) -> Html<String> {
     let label = |m: &nmt_projections::MachineRef| (m.name.clone(), m.mac);
-    let mut groups: Vec<(String, Vec<(Option<String>, Mac)>)> = Vec::new();
+    // Each list's title, and its machines (name, MAC).
+    type Listed = Vec<(Option<String>, Mac)>;
+    let mut groups: Vec<(String, Listed)> = Vec::new();
     if !impact.removed.is_empty() {
         groups.push((
             format!("Remove {}", count(impact.removed.len())),
