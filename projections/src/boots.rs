@@ -106,6 +106,8 @@ pub struct BootTracker {
     pub boots: Vec<BootRecord>,
     /// The one-shot policies used up so far, oldest first.
     pub spent: Vec<OneShotSpent>,
+    /// Whether to work out each boot's entry (only the spent one-shots are wanted otherwise).
+    records_boots: bool,
 }
 
 impl BootTracker {
@@ -121,6 +123,7 @@ impl BootTracker {
             group_setters: std::collections::HashMap::new(),
             boots: Vec::new(),
             spent: Vec::new(),
+            records_boots: true,
         }
     }
 
@@ -128,14 +131,24 @@ impl BootTracker {
     /// and what `state` (the current one) recorded about groups and profiles: the same boots
     /// as feeding every event of the log, without reading the log.
     pub fn from_history(state: &State, mac: Mac, history: &[Envelope]) -> Vec<BootRecord> {
-        BootTracker::fed(state, mac, history).boots
+        let mut t = BootTracker::new(mac);
+        t.feed_history(state, history);
+        t.boots
     }
 
-    /// [`BootTracker::from_history`], the whole tracker (its boots and spent one-shots).
-    pub fn fed(state: &State, mac: Mac, history: &[Envelope]) -> BootTracker {
+    /// The one-shot policies `mac`'s history used up (as [`BootTracker::from_history`] reads
+    /// it, without working out each boot's entry).
+    pub fn spent_one_shots(state: &State, mac: Mac, history: &[Envelope]) -> Vec<OneShotSpent> {
         let mut t = BootTracker::new(mac);
+        t.records_boots = false;
+        t.feed_history(state, history);
+        t.spent
+    }
+
+    fn feed_history(&mut self, state: &State, history: &[Envelope]) {
+        let t = self;
         let Some(last) = history.last().map(|e| e.seq) else {
-            return t;
+            return;
         };
         let mut settings = state
             .settings()
@@ -152,7 +165,6 @@ impl BootTracker {
                 None => t.feed(env),
             }
         }
-        t
     }
 
     fn feed_setting(&mut self, s: &Setting) {
@@ -205,6 +217,9 @@ impl BootTracker {
                             && env.observed_at.duration_since(*at).as_secs_f64().abs()
                                 <= SAME_BOOT_SECS
                     }) => {}
+            Event::BootEntryUsed { mac, file, .. } if *mac == self.mac && !self.records_boots => {
+                self.fetched = Some((file.clone(), env.observed_at));
+            }
             Event::BootEntryUsed { mac, file, ip } if *mac == self.mac => {
                 self.fetched = Some((file.clone(), env.observed_at));
                 if let Some(entry) =

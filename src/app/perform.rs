@@ -728,7 +728,7 @@ pub fn history(
     let mac = mac_or_name(engine.state(), machine)?;
     // The one-shots are found in the whole history: one set before `since` may be used after.
     let whole = engine.history(&mac, None, None)?;
-    let spent = BootTracker::fed(engine.state(), mac, &whole).spent;
+    let spent = BootTracker::spent_one_shots(engine.state(), mac, &whole);
     let mut events: Vec<Envelope> = whole
         .into_iter()
         .filter(|e| {
