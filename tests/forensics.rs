@@ -659,3 +659,61 @@ fn item_13_a_pool_that_booted_before_nmt_comes_in_from_leases_files() {
     let err = t.fails(&["replay", "leases", other.to_str().unwrap()]);
     assert!(err.contains("leases"), "{err}");
 }
+
+#[test]
+fn item_13_replayed_lines_with_no_time_take_the_line_before_or_the_files_time() {
+    let t = Nmt::new();
+    // `dhcpd -d`/`docker logs` style: a timed line, then lines with no time at all.
+    let mixed = t.dir.path().join("mixed.log");
+    std::fs::write(
+        &mixed,
+        format!(
+            "Mar  3 07:15:09 boot1 dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {}\n\
+             dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {}\n",
+            mac(1),
+            mac(2)
+        ),
+    )
+    .unwrap();
+    let bare = t.dir.path().join("bare.log");
+    std::fs::write(
+        &bare,
+        format!("dnsmasq-dhcp[812]: DHCPDISCOVER(br0) {}\n", mac(3)),
+    )
+    .unwrap();
+    let mtime = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_741_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&bare)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = t.ok(&[
+        "replay",
+        "logs",
+        "--year",
+        "2025",
+        mixed.to_str().unwrap(),
+        bare.to_str().unwrap(),
+    ]);
+    assert!(out.contains("2 lines had no time of their own"), "{out}");
+    let first_seen = |n: u32| {
+        t.json(&["history", &mac(n)])[0]["observed_at"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        first_seen(1).starts_with("2025-03-03T07:15:09"),
+        "{}",
+        first_seen(1)
+    );
+    assert_eq!(first_seen(2), first_seen(1), "the line before it");
+    assert!(
+        first_seen(3).starts_with("2025-03-03T11:06:40"),
+        "the file's modification time: {}",
+        first_seen(3)
+    );
+    let json = t.json(&["replay", "logs", mixed.to_str().unwrap()]);
+    assert_eq!(json["already"], 2, "{json}");
+}

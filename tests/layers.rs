@@ -28,8 +28,8 @@ fn module_of(name: &str) -> &str {
         "Config" | "CONFIG_FILE" | "DaemonConfig" | "FileConfig" | "Paths" | "WebConfig" => {
             "config"
         }
-        "Engine" | "Executed" | "OpenOptions" | "ReplaySummary" | "SNAPSHOT_EVERY" | "resolve"
-        | "DB_FILE" => "engine",
+        "Engine" | "Executed" | "OpenOptions" | "ReplaySummary" | "LeasesSummary" | "Plan"
+        | "SNAPSHOT_EVERY" | "resolve" | "DB_FILE" => "engine",
         "Drift" | "WriteOutcome" | "write_batch" => "files",
         "current_actor" => "identity",
         "parse_time" => "time",

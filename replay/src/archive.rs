@@ -283,6 +283,10 @@ pub struct ArchiveLine {
     /// read the line (not a DHCP or TFTP server's) or it has no stamp. To convert it, pass
     /// `at` as the reference to [`Converter::convert`]: the observation then gets this time.
     pub at: Option<Timestamp>,
+    /// A DHCP or TFTP server's line with no time of its own (`dhcpd -d`, `docker logs`,
+    /// `journalctl -o cat`): `at` is that of the line before it in its file, or the file's
+    /// modification time when none came before (no line of a file is newer than the file).
+    pub untimed: bool,
     /// Which of the archives given to [`merge`] it comes from.
     pub path_index: usize,
 }
@@ -598,7 +602,11 @@ impl Merged {
             self.sources[i].lines = None;
             return Ok(());
         };
-        let stamp = if truncated { None } else { stamp_of(&bytes) };
+        let (stamp, server_line) = if truncated {
+            (None, false)
+        } else {
+            stamp_and_kind(&bytes)
+        };
         let mut at = None;
         if let Some(stamp) = stamp {
             let src = &mut self.sources[i];
@@ -617,12 +625,21 @@ impl Merged {
         if let Some(at) = at {
             src.key = at;
         }
+        let untimed = at.is_none() && server_line;
+        if untimed {
+            at = if src.key != Timestamp::MIN {
+                Some(src.key)
+            } else {
+                src.archive.modified
+            };
+        }
         src.pending = Some(ArchiveLine {
             identity: src.archive.identity,
             offset,
             bytes,
             truncated,
             at,
+            untimed,
             path_index: i,
         });
         self.heap.push(Reverse((src.key, src.order, i)));
@@ -691,13 +708,18 @@ fn fixed_years(set: &[usize], surveys: &[Survey], year: i32) -> Vec<i32> {
 /// The stamp of a line the parsers read: a syslog line's, or a `journalctl -o json`
 /// record's time.
 fn stamp_of(bytes: &[u8]) -> Option<Stamp> {
+    stamp_and_kind(bytes).0
+}
+
+/// A line's stamp, and whether it is a server line the parsers read.
+fn stamp_and_kind(bytes: &[u8]) -> (Option<Stamp>, bool) {
     match parse_line(bytes) {
-        Ok(line) => line.stamp,
-        Err(_) if bytes.first() == Some(&b'{') => parse_journal_json(bytes)
-            .ok()?
-            .realtime_micros
-            .map(Stamp::UnixMicros),
-        Err(_) => None,
+        Ok(line) => (line.stamp, true),
+        Err(_) if bytes.first() == Some(&b'{') => match parse_journal_json(bytes) {
+            Ok(e) => (e.realtime_micros.map(Stamp::UnixMicros), true),
+            Err(_) => (None, false),
+        },
+        Err(_) => (None, false),
     }
 }
 

@@ -258,6 +258,10 @@ pub struct Replayed {
     pub ignored: u64,
     /// Lines not recognised.
     pub rejects: u64,
+    /// Server lines with no time of their own (given the time of the line before them in
+    /// their file, or the file's modification time).
+    #[serde(default)]
+    pub untimed: u64,
 }
 
 impl From<&crate::ReplaySummary> for Replayed {
@@ -268,6 +272,7 @@ impl From<&crate::ReplaySummary> for Replayed {
             events: s.events,
             ignored: s.ignored,
             rejects: s.rejects,
+            untimed: s.untimed,
         }
     }
 }

@@ -283,6 +283,15 @@ fn as_text(reply: &Reply) -> String {
                 "replayed {} lines: {} events appended, {} already read before, {} detail lines, {} not recognised\n",
                 s.lines, s.events, s.already, s.ignored, s.rejects
             );
+            if s.untimed > 0 {
+                let _ = writeln!(
+                    out,
+                    "{} lines had no time of their own: each was given the time of the line \
+                     before it in its file (or the file's modification time), and kept its \
+                     place",
+                    s.untimed
+                );
+            }
             if reply.code() != 0 {
                 out.push_str("--strict: some lines were not recognised (see above)\n");
             }

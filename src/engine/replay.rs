@@ -25,6 +25,9 @@ pub struct ReplaySummary {
     pub ignored: u64,
     /// Lines not recognised.
     pub rejects: u64,
+    /// Server lines with no time of their own, given that of the line before them in their
+    /// file (or the file's modification time).
+    pub untimed: u64,
 }
 
 impl Engine {
@@ -93,7 +96,7 @@ impl Engine {
         merged.prepare()?;
         let mut pipeline = Pipeline::replay(paths.len());
         // A render failure does not stop the replay: every line is recorded, then it is said.
-        let render_error = feed(merged, &mut pipeline, self)?;
+        let (render_error, untimed) = feed(merged, &mut pipeline, self)?;
         let c = pipeline.counts();
         if let Some(e) = render_error {
             bail!(
@@ -109,6 +112,7 @@ impl Engine {
             events: c.events,
             ignored: c.ignored,
             rejects: c.rejects,
+            untimed,
         })
     }
 
@@ -134,7 +138,7 @@ impl Engine {
                 affected: Affected::default(),
             },
         };
-        feed(merged, &mut pipeline, &mut sink)?;
+        let (_, untimed) = feed(merged, &mut pipeline, &mut sink)?;
         let c = pipeline.counts();
         let files = self.planned_files(&sink.plan);
         Ok((
@@ -144,6 +148,7 @@ impl Engine {
                 events: c.events,
                 ignored: c.ignored,
                 rejects: c.rejects,
+                untimed,
             },
             sink.plan.events,
             files,
@@ -158,14 +163,16 @@ fn feed(
     merged: nmt_replay::Merged,
     pipeline: &mut Pipeline,
     sink: &mut dyn Sink,
-) -> Result<Option<String>> {
+) -> Result<(Option<String>, u64)> {
     let now = Timestamp::now();
     let mut render_error = None;
+    let mut untimed = 0;
     for line in merged {
         let l = line?;
         if pipeline.already_read(&*sink, l.identity, l.offset)? {
             continue;
         }
+        untimed += u64::from(l.untimed);
         pipeline.line(
             l.path_index,
             l.identity,
@@ -182,7 +189,7 @@ fn feed(
     if let Some(e) = pipeline.flush(sink)?.render_error {
         render_error = Some(e.to_string());
     }
-    Ok(render_error)
+    Ok((render_error, untimed))
 }
 
 /// How many of a replay's events a dry run shows.
