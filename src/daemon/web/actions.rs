@@ -75,9 +75,15 @@ pub async fn run_with(
 /// would make more than one machine erase its disk, or remove several, is not performed:
 /// its confirmation page lists them first (`POST /confirm` then performs it).
 async fn act(web: &Arc<Web>, ctx: &Ctx, form: &Form, action: Action) -> Response {
+    // A form sent from a confirmation page of its own (removing the ticked machines, a group
+    // whose members would erase their disks) was confirmed there: it names its machines.
     let ask = crate::app::Mode {
         dry_run: false,
-        confirm: crate::app::Confirm::Ask,
+        confirm: if form.get("confirmed").is_some() {
+            crate::app::Confirm::Unchecked
+        } else {
+            crate::app::Confirm::Ask
+        },
     };
     let out = run_with(web, ctx, action.clone(), &ask).await;
     if let Ok(Reply::Unconfirmed(plan)) = &out {
