@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::daemon::token_of;
 use crate::util::{Daemon, Nmt, Tmpfs, append, mac, pxe, wait_for};
 
 fn dhcp_line(n: u32) -> String {
@@ -177,7 +178,7 @@ fn item_3_slow_connections_are_cut_off_and_capped_and_nmtd_keeps_serving() {
     }
     slow.push(slow_body);
     // Meanwhile every part of nmtd serves: the machine API, the CLI socket, rendering.
-    let token = token_in(&t, &mac(1));
+    let token = token_of(&t, &mac(1));
     let (code, body) = d.get(&format!("/v1/answer/{}/{token}", mac(1).replace(':', "-")));
     assert_eq!(code, 200, "the machine API answers: {body}");
     t.ok(&["machine", "add", &mac(2), "--name", "n2"]);
@@ -234,10 +235,6 @@ fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-fn token_in(t: &Nmt, m: &str) -> String {
-    crate::daemon::token_of(t, m)
-}
-
 #[test]
 fn item_7_the_site_key_is_kept_out_of_the_log_in_a_private_file() {
     let t = Nmt::new();
@@ -261,7 +258,7 @@ fn item_7_the_site_key_is_kept_out_of_the_log_in_a_private_file() {
     // Tokens derive from it all the same, and nmtd checks them with it.
     t.ok(&["policy", "@unknown", "install"]);
     t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
-    let token = token_in(&t, &mac(1));
+    let token = token_of(&t, &mac(1));
     let d = Daemon::start(&t, &[]);
     let url = format!("/v1/report/{}/{token}", mac(1).replace(':', "-"));
     let (code, body) = d.post(&url, "rootdev=%2Fdev%2Fsda1");
@@ -271,7 +268,7 @@ fn item_7_the_site_key_is_kept_out_of_the_log_in_a_private_file() {
     t.ok(&["policy", "n1", "install", "--once"]);
     let (code, body) = d.post(&url, "rootdev=%2Fdev%2Fsda1");
     assert_eq!(code, 403, "a used token: {body}");
-    let again = token_in(&t, &mac(1));
+    let again = token_of(&t, &mac(1));
     assert_ne!(again, token);
     let (code, body) = d.post(
         &format!("/v1/report/{}/{again}", mac(1).replace(':', "-")),
@@ -343,7 +340,7 @@ fn item_7_tokens_and_keys_are_hidden_from_who_may_not_use_them() {
         "--group",
         "chemistry",
     ]);
-    let (p1, c1) = (token_in(&t, &mac(1)), token_in(&t, &mac(2)));
+    let (p1, c1) = (token_of(&t, &mac(1)), token_of(&t, &mac(2)));
     let d = Daemon::start(&t, &["--web", "127.0.0.1:0"]);
     let as_user = |args: &[&str]| {
         let out = std::process::Command::new("runuser")
@@ -552,7 +549,7 @@ fn fuzz_machine_api_requests_change_nothing_and_never_bring_nmtd_down() {
     let t = Nmt::new();
     t.ok(&["policy", "@unknown", "install"]);
     t.ok(&["machine", "add", &mac(1), "--name", "n1"]);
-    let token = token_in(&t, &mac(1));
+    let token = token_of(&t, &mac(1));
     let d = Daemon::start(&t, &[]);
     let before = t.event_count();
     let mut rng = Rng(0x6675_7a7a_2026);

@@ -33,7 +33,7 @@ pub enum LeasesError {
 /// `lease6`, `host`, `failover` and `server-duid` statements are skipped; so is a block cut
 /// off at the end of the file (dhcpd is writing it).
 pub fn parse_isc_leases(text: &[u8]) -> Vec<Lease> {
-    let mut by_ip: Vec<Lease> = Vec::new();
+    let mut by_ip: std::collections::HashMap<Ipv4Addr, Lease> = std::collections::HashMap::new();
     let mut at = 0;
     while let Some(start) = find_word(text, at, b"lease") {
         at = start + 5;
@@ -88,10 +88,11 @@ pub fn parse_isc_leases(text: &[u8]) -> Vec<Lease> {
         if !has_mac {
             continue;
         }
-        by_ip.retain(|l| l.ip != lease.ip);
-        by_ip.push(lease);
+        by_ip.insert(lease.ip, lease);
     }
-    by_ip
+    let mut last: Vec<Lease> = by_ip.into_values().collect();
+    last.sort_by_key(|l| l.offset);
+    last
 }
 
 /// The leases of a dnsmasq leases file: `EXPIRY MAC IP HOSTNAME CLIENT-ID` lines. DHCPv6

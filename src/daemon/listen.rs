@@ -16,6 +16,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 
+/// Refused connections are logged a few at a time (a flood would fill the log).
+static REFUSED: super::throttle::Throttle =
+    super::throttle::Throttle::new("connections refused (too many open at once)");
+
 /// The limits of one listener.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -108,7 +112,6 @@ pub async fn serve(
         ));
     let open = Arc::new(Semaphore::new(limits.connections));
     let per_address: PerAddress = Arc::default();
-    let mut refused: u64 = 0;
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -130,13 +133,12 @@ pub async fn serve(
             limits.per_address,
         ));
         let Some(permits) = permits else {
-            // Closed at once: the cap holds. Said now and then, not for each one.
-            refused += 1;
-            if refused.is_power_of_two() {
+            // Closed at once: the cap holds. Said a few at a time, not for each one.
+            if REFUSED.allow() {
                 tracing::warn!(
                     %peer,
-                    "{refused} connections refused so far: too many open at once \
-                     (at most {} in all, {} per address)",
+                    "connection refused: too many open at once (at most {} in all, {} per \
+                     address)",
                     limits.connections,
                     limits.per_address
                 );
