@@ -25,7 +25,16 @@ fn mac_spellings_are_accepted_and_garbage_refused() {
 #[test]
 fn a_refused_command_appends_nothing_and_says_what_to_do() {
     let t = Nmt::new();
-    t.ok(&["machine", "add", &mac(1), "--name", "node001"]);
+    t.ok(&["group", "add", "lab"]);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(1),
+        "--name",
+        "node001",
+        "--group",
+        "lab",
+    ]);
     let before = t.event_count();
     let files_before = t.file(&pxe(&mac(1)));
     let cases: &[(&[&str], &str)] = &[
@@ -293,8 +302,9 @@ fn a_busy_store_times_out_with_a_reason() {
 #[test]
 fn render_check_reports_drift_and_render_repairs_it() {
     let t = Nmt::new();
-    t.ok(&["machine", "add", &mac(1), "--name", "a"]);
-    t.ok(&["machine", "add", &mac(2), "--name", "b"]);
+    t.ok(&["group", "add", "lab"]);
+    t.ok(&["machine", "add", &mac(1), "--name", "a", "--group", "lab"]);
+    t.ok(&["machine", "add", &mac(2), "--name", "b", "--group", "lab"]);
     assert!(t.cmd(&["render", "--check"]).status().unwrap().success());
     std::fs::write(t.path(&pxe(&mac(1))), "tampered\n").unwrap();
     std::fs::remove_file(t.path("dhcp/dhcpd-nmt.conf")).unwrap();
@@ -331,6 +341,7 @@ fn render_check_reports_drift_and_render_repairs_it() {
 #[test]
 fn removing_a_machine_removes_its_files() {
     let t = Nmt::new();
+    t.ok(&["group", "add", "lab"]);
     t.ok(&[
         "machine",
         "add",
@@ -339,6 +350,8 @@ fn removing_a_machine_removes_its_files() {
         "gone",
         "--ip",
         "10.0.0.9",
+        "--group",
+        "lab",
     ]);
     assert!(t.path(&pxe(&mac(1))).exists());
     assert!(t.file("hosts/nmt.hosts").contains("10.0.0.9\tgone"));

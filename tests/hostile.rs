@@ -75,8 +75,9 @@ fn item_4_a_failed_render_is_retried_and_status_and_verify_show_it_meanwhile() {
     .unwrap();
     t.ok(&["render"]);
     let _d = Daemon::start(&t, &[]);
+    t.ok(&["group", "add", "lab"]);
     tftp.fill();
-    let err = t.fails(&["machine", "add", &mac(1), "--name", "n1"]);
+    let err = t.fails(&["machine", "add", &mac(1), "--name", "n1", "--group", "lab"]);
     assert!(err.contains("the change is recorded"), "{err}");
     // Behind, and said so: in status (text and JSON) and by verify.
     let s = status(&t);
@@ -1463,4 +1464,71 @@ fn item_2_a_100k_row_table_reaches_nmtd_through_the_cli() {
     assert!(err.contains("nosuchgroup"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(t.json(&["machines"]).as_array().unwrap().is_empty());
+}
+
+#[test]
+fn item_5_machines_in_unknown_have_no_boot_files_while_the_default_entry_serves_them() {
+    let t = Nmt::new();
+    let log = t.dir.join("dhcp.log");
+    let mut lines = String::new();
+    for n in 1..=300 {
+        lines.push_str(&dhcp_line(n));
+    }
+    std::fs::write(&log, lines).unwrap();
+    t.ok(&["replay", "logs", log.to_str().unwrap(), "--year", "2025"]);
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 300);
+    let own_files = || {
+        ["pxelinux.cfg", "grub", "ipxe"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(t.path(&format!("tftp/{d}"))).unwrap())
+            .filter(|e| {
+                let n = e.as_ref().unwrap().file_name();
+                let n = n.to_string_lossy();
+                n.starts_with("01-") || n.starts_with("grub.cfg-01-")
+            })
+            .count()
+    };
+    assert_eq!(
+        own_files(),
+        0,
+        "300 discovered machines, no file of their own"
+    );
+    t.ok(&["verify"]);
+    // `show` names the entry that serves the machine.
+    let shown = t.json(&["show", &mac(7)]);
+    let paths: Vec<&str> = shown["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("pxelinux.cfg/default")),
+        "{paths:?}"
+    );
+    assert!(
+        t.ok(&["show", &mac(7)])
+            .contains("the unknown group's members")
+    );
+
+    // An install entry carries each machine's token: then each gets its files, and loses
+    // them again when the group goes back to a shared entry.
+    t.ok(&["policy", "@unknown", "install", "--yes"]);
+    assert_eq!(own_files(), 900);
+    t.ok(&["verify"]);
+    t.ok(&["policy", "@unknown", "localboot"]);
+    assert_eq!(own_files(), 0);
+    t.ok(&["verify"]);
+
+    // Named into a group, with its own policy, or with a root device: files of its own.
+    t.ok(&["group", "add", "lab"]);
+    t.ok(&["assign", &mac(1), "lab"]);
+    t.ok(&["policy", &mac(2), "ltsp"]);
+    t.ok(&["rootdev", "set", &mac(3), "/dev/sda1"]);
+    assert_eq!(own_files(), 9);
+    t.ok(&["verify"]);
+    // Back in `unknown` with nothing of its own: served by the default entry again.
+    t.ok(&["assign", &mac(1), "unknown"]);
+    assert_eq!(own_files(), 6);
+    t.ok(&["verify"]);
 }

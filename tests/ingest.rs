@@ -106,9 +106,13 @@ fn unknown_machines_appear_within_a_second_of_their_dhcp_line() {
             "{f}: {text}"
         );
     }
+    // The default entry serves them: no file of their own until they leave `unknown`.
+    assert!(!t.path("tftp/pxelinux.cfg/01-52-54-00-ab-cd-ef").exists());
+    t.ok(&["name", "52:54:00:ab:cd:ef", "lab07"]);
+    t.ok(&["policy", "lab07", "ltsp"]);
     assert!(
         t.path("tftp/pxelinux.cfg/01-52-54-00-ab-cd-ef").exists(),
-        "discovered machines get entries"
+        "a machine with its own policy gets its entries"
     );
     let status = t.ok(&["status"]);
     assert!(status.contains("rejects 3"), "{status}");

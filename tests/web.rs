@@ -644,7 +644,7 @@ fn a_machine_is_added_by_form_and_machines_are_removed_after_a_confirmation() {
         assert_eq!(inv.len(), 1, "{inv:?}");
         assert_eq!(inv[0]["name"], "node01");
         assert_eq!(inv[0]["ip"], "10.0.0.11");
-        assert!(t.path(&pxe(&mac(1))).exists());
+        assert!(t.file("dhcp/dnsmasq-nmt.hosts").contains(&mac(1)));
         assert!(t.file("hosts/nmt.hosts").contains("10.0.0.11\tnode01"));
         assert!(t.file("dhcp/dhcpd-nmt.conf").contains(&mac(1)));
 
@@ -724,7 +724,7 @@ fn a_machine_is_added_by_form_and_machines_are_removed_after_a_confirmation() {
             assert!(!t.file("dhcp/dhcpd-nmt.conf").contains(&mac(n)));
         }
         assert!(!t.file("hosts/nmt.hosts").contains("node01"));
-        assert!(t.path(&pxe(&mac(3))).exists());
+        assert!(t.file("dhcp/dhcpd-nmt.conf").contains(&mac(3)));
         // Recorded as coming from the web UI, by its user.
         let last = t.ok(&["journal", "export"]);
         // The line before the export's trailer.
@@ -957,14 +957,14 @@ fn an_upload_cut_short_is_refused_and_nothing_is_written() {
     assert!(b.contains("opens on line 1 is never closed"), "{b}");
     assert_eq!(t.event_count(), events, "nothing was appended");
     assert!(inventory(&t).is_empty());
-    assert!(!t.path(&pxe(&mac(1))).exists());
+    assert!(!t.file("dhcp/dnsmasq-nmt.hosts").contains(&mac(1)));
 
     // The same upload whole is imported (a file may lack its final newline).
     let body = format!("{}\r\n--nmtTEST--\r\n", part(rows.trim_end()));
     let (s, b) = post(multi, body.len(), body.as_bytes());
     assert_eq!(s, 303, "{b}");
     assert_eq!(inventory(&t).len(), 2);
-    assert!(t.path(&pxe(&mac(2))).exists());
+    assert!(t.file("dhcp/dnsmasq-nmt.hosts").contains(&mac(2)));
 }
 
 /// A network namespace whose only non-loopback address is 10.213.99.1/24, removed when

@@ -832,9 +832,20 @@ pub fn show(st: &State, config: &Config, mac: Mac) -> Result<Reply> {
             _ => false,
         })
         .filter(|_| m.policy.is_none());
-    let files = render::machine_files(st, &mac, cfg)
+    // The default entry serves a machine of `unknown` that has no files of its own.
+    let files: Vec<render::File> = if render::served_by_default(st, m) {
+        render::default_files(st, cfg)
+            .into_iter()
+            .filter(|f| f.target != render::Target::Tftp("ipxe/boot.ipxe".into()))
+            .collect()
+    } else {
+        render::machine_files(st, &mac, cfg)
+            .into_iter()
+            .chain(shared)
+            .collect()
+    };
+    let files = files
         .into_iter()
-        .chain(shared)
         .map(|f| FileView {
             path: config.path_of(&f.target),
             content: String::from_utf8_lossy(&f.bytes).into_owned(),

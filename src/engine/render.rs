@@ -89,9 +89,11 @@ impl Engine {
         let mut out = Vec::new();
         let mut removals = Vec::new();
         for mac in &affected.machines {
-            if state.machine(mac).is_some() {
-                out.extend(render::machine_files(state, mac, cfg));
+            let files = render::machine_files(state, mac, cfg);
+            if !files.is_empty() {
+                out.extend(files);
             } else {
+                // A removed machine, or one the default entry serves now.
                 removals.extend(
                     render::machine_targets(mac)
                         .iter()

@@ -597,8 +597,9 @@ fn default_boot(state: &State, cfg: &RenderConfig) -> (Policy, Boot) {
     (policy, boot)
 }
 
-/// The default entry: the `unknown` group's policy, for machines nmt has never seen (they
-/// have no per-machine file, so their boot loader falls back to the default one).
+/// The default entry: the `unknown` group's policy, for machines nmt has never seen and the
+/// `unknown` group's members it serves (they have no per-machine file, so their boot loader
+/// falls back to the default one; see [`served_by_default`]).
 pub fn default_entry(state: &State, cfg: &RenderConfig) -> BootEntry {
     let (policy, boot) = default_boot(state, cfg);
     BootEntry {
@@ -820,8 +821,21 @@ fn followed_group<'a>(state: &'a State, m: &Machine) -> Option<&'a crate::Group>
     state.group(&m.group).filter(|g| g.members.contains(&m.mac))
 }
 
+/// Whether the default entry serves a machine, so it needs no boot files of its own: it is
+/// in `unknown`, follows that group's policy, has no root device that would change a local
+/// boot, and the policy's entry carries no per-machine values. A flood of spoofed MACs then
+/// writes no file per MAC; the boot loaders fall back to the default entry, which the TFTP
+/// logs still attribute to the machine through its lease.
+pub fn served_by_default(state: &State, m: &Machine) -> bool {
+    m.group == UNKNOWN
+        && chain_of(m.rootdev.as_deref()).is_none()
+        && followed_group(state, m).is_some()
+        && !per_machine(state, &state.group_policy(UNKNOWN))
+}
+
 /// A machine's three boot files, in the order of [`machine_targets`]; empty if nmt does not
-/// know the machine.
+/// know the machine, or if the default entry serves it ([`served_by_default`]: its old files,
+/// if any, are to be removed).
 ///
 /// A machine with its own policy gets its whole entry in each. A machine that follows its
 /// group gets small files that point at the group's shared entry ([`group_files`]): the GRUB
@@ -833,6 +847,9 @@ pub fn machine_files(state: &State, mac: &Mac, cfg: &RenderConfig) -> Vec<File> 
     let Some(m) = state.machine(mac) else {
         return Vec::new();
     };
+    if served_by_default(state, m) {
+        return Vec::new();
+    }
     let full = || {
         let (policy, origin, boot) = machine_boot(state, m, cfg);
         let head = boot_header(Some(m), &policy, &origin, &boot);
@@ -912,7 +929,8 @@ pub fn machine_files(state: &State, mac: &Mac, cfg: &RenderConfig) -> Vec<File> 
         .collect()
 }
 
-/// The default boot files, for machines nmt has never seen: `pxelinux.cfg/default`,
+/// The default boot files, for machines nmt has never seen and the `unknown` group's members
+/// it serves ([`served_by_default`]): `pxelinux.cfg/default`,
 /// `grub/grub.cfg`, `ipxe/default.ipxe`, and `ipxe/boot.ipxe` (the script the DHCP server
 /// hands iPXE clients, which chains to the per-machine script or the default one).
 pub fn default_files(state: &State, cfg: &RenderConfig) -> Vec<File> {
@@ -1020,7 +1038,10 @@ fn boot_header(m: Option<&Machine>, policy: &Policy, origin: &Origin, boot: &Boo
                 .map(clean_word)
                 .unwrap_or("no name".into())
         ),
-        None => format!("{MARKER}: the default entry, for machines nmt has never seen"),
+        None => format!(
+            "{MARKER}: the default entry, for machines nmt has never seen and the unknown \
+             group's members"
+        ),
     });
     let group = m.map(|m| clean_word(&m.group)).unwrap_or(UNKNOWN.into());
     let origin = match origin {
