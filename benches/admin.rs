@@ -5,7 +5,8 @@
 //!   the run, when the inventory is largest);
 //! - `nmt policy @big localboot` on an N-member group, including the file rewrite, and the
 //!   number of files written;
-//! - `nmt machine import` of N nodes with all their files, into an empty state.
+//! - `nmt machine import` of N nodes with all their files, into an empty state, beside a
+//!   plain file writer making as many files (creating files is most of an import's time).
 //!
 //! Run: `cargo bench --bench admin` (N=10000; set NMT_BENCH_N to change it).
 
@@ -129,6 +130,20 @@ fn main() {
     nmt(&state2, &["group", "add", "big"]);
     let (import_time, out) = nmt(&state2, &["machine", "import", csv_path.to_str().unwrap()]);
     let import_files = files_written(&out);
+    // The baseline: a plain file writer making as many small files the same way (a temporary
+    // beside each, renamed into place), on the same filesystem, right after.
+    let plain = dir.path().join("plain");
+    let started = Instant::now();
+    for d in ["a", "b", "c"] {
+        std::fs::create_dir_all(plain.join(d)).unwrap();
+    }
+    for i in 0..import_files {
+        let dir = plain.join(["a", "b", "c"][i % 3]);
+        let tmp = dir.join(format!(".f{i}.tmp"));
+        std::fs::write(&tmp, [b'x'; 200]).unwrap();
+        std::fs::rename(&tmp, dir.join(format!("f{i}"))).unwrap();
+    }
+    let plain_time = started.elapsed();
 
     println!();
     println!("| measurement | nmt | target | published figure for comparison |");
@@ -170,5 +185,9 @@ fn main() {
     println!(
         "| `nmt machine import` of {n} nodes with all files | {} ({import_files} files written) | < 2 s | xCAT 10,000-node import: 1,065 s |",
         ms(import_time)
+    );
+    println!(
+        "| baseline: a plain file writer making {import_files} files (temporary + rename) | {} | | |",
+        ms(plain_time)
     );
 }
