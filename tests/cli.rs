@@ -400,6 +400,25 @@ fn import_is_all_or_nothing() {
 }
 
 #[test]
+fn a_table_wrong_throughout_lists_twenty_bad_rows_and_counts_the_rest() {
+    let t = Nmt::new();
+    let dir = TestDir::new();
+    let table = dir.path().join("bad.csv");
+    let rows: String = (1..=500)
+        .map(|n| format!("{},n{n},,nolab\n", mac(n)))
+        .collect();
+    std::fs::write(&table, rows).unwrap();
+    let err = t.fails(&["machine", "import", table.to_str().unwrap()]);
+    assert!(err.contains("line 20:"), "{err}");
+    assert!(!err.contains("line 21:"), "{err}");
+    assert!(
+        err.contains("and 480 more bad rows, lines 21 to 500"),
+        "{err}"
+    );
+    assert!(err.lines().count() < 30, "{err}");
+}
+
+#[test]
 fn every_command_has_help_with_examples() {
     let t = Nmt::new();
     let top = t.ok(&["--help"]);

@@ -412,10 +412,27 @@ impl std::fmt::Display for ImportProblem {
 }
 
 fn import_problems(rows: &[ImportProblem]) -> String {
-    rows.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+    problem_list(rows, ToString::to_string)
+}
+
+/// How many of a table's bad rows a refusal lists.
+pub const LISTED_PROBLEMS: usize = 20;
+
+/// A node table's bad rows, one a line, each said by `say`: the first
+/// [`LISTED_PROBLEMS`], then how many more there are, so that a table that is wrong
+/// throughout gives a page, not a flood.
+pub fn problem_list(rows: &[ImportProblem], say: impl Fn(&ImportProblem) -> String) -> String {
+    let mut out: Vec<String> = rows.iter().take(LISTED_PROBLEMS).map(say).collect();
+    if rows.len() > LISTED_PROBLEMS {
+        let rest = &rows[LISTED_PROBLEMS..];
+        out.push(format!(
+            "  and {} more bad rows, lines {} to {}",
+            rest.len(),
+            rest[0].line,
+            rest[rest.len() - 1].line
+        ));
+    }
+    out.join("\n")
 }
 
 fn known_groups(state: &State) -> String {

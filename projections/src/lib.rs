@@ -47,7 +47,10 @@ mod decide_tests;
 
 pub use affected::Affected;
 pub use boots::{BootRecord, BootTracker, OneShotSpent};
-pub use decide::{Command, ImportProblem, ImportRow, NamePattern, Refusal, RowProblem, decide};
+pub use decide::{
+    Command, ImportProblem, ImportRow, LISTED_PROBLEMS, NamePattern, Refusal, RowProblem, decide,
+    problem_list,
+};
 pub use describe::describe;
 pub use event::{
     DecodeError, Envelope, Event, MachineRecord, ReportVia, SCHEMA_VERSION, Source, upcast,

@@ -89,7 +89,7 @@ pub fn refusal(r: &Refusal) -> String {
         }
         Refusal::Import(rows) => format!(
             "nothing was imported; fix these rows and run the import again:\n{}",
-            rows.iter().map(import_row).collect::<Vec<_>>().join("\n")
+            nmt_projections::problem_list(rows, import_row)
         ),
         other => other.to_string(),
     }
