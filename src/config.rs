@@ -28,6 +28,8 @@ pub struct Paths {
     pub etc_hosts: PathBuf,
     /// The directory of per-group node lists (for pdsh -w ^FILE and dsh -g).
     pub node_lists: PathBuf,
+    /// The directory of saved disk images (`NAME@VERSION/`, see docs/imaging.md).
+    pub images: PathBuf,
 }
 
 impl Default for Paths {
@@ -38,6 +40,7 @@ impl Default for Paths {
             dnsmasq_hosts: "dhcp/dnsmasq-nmt.hosts".into(),
             etc_hosts: "hosts/nmt.hosts".into(),
             node_lists: "nodes".into(),
+            images: "images".into(),
         }
     }
 }
@@ -226,6 +229,7 @@ impl Config {
             dnsmasq_hosts: abs(&file.paths.dnsmasq_hosts),
             etc_hosts: abs(&file.paths.etc_hosts),
             node_lists: abs(&file.paths.node_lists),
+            images: abs(&file.paths.images),
         };
         let daemon = DaemonConfig {
             socket: abs(&file.daemon.socket),

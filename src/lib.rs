@@ -29,6 +29,7 @@ pub mod daemon;
 mod engine;
 mod files;
 pub(crate) mod identity;
+pub mod images;
 pub mod password;
 mod site_key;
 mod store;

@@ -43,7 +43,7 @@ fn the_first_release_journal_still_decodes_and_folds() {
 
 /// Every journal in `fixtures/`: the first release's, and the one that holds every event
 /// kind and every kind of source (`fixtures/README.md` says how each was made).
-const FIXTURES: [(&str, &str); 3] = [
+const FIXTURES: [(&str, &str); 4] = [
     (
         "journal-v1.jsonl",
         include_str!("../fixtures/journal-v1.jsonl"),
@@ -56,11 +56,15 @@ const FIXTURES: [(&str, &str); 3] = [
         "journal-v3.jsonl",
         include_str!("../fixtures/journal-v3.jsonl"),
     ),
+    (
+        "journal-v4.jsonl",
+        include_str!("../fixtures/journal-v4.jsonl"),
+    ),
 ];
 
 /// Every event kind there is, by name. A new kind must be added here, and to a fixture
 /// written by the release that introduces it.
-const KINDS: [&str; 21] = [
+const KINDS: [&str; 27] = [
     "StoreCreated",
     "MachineRegistered",
     "MachineRemoved",
@@ -82,6 +86,12 @@ const KINDS: [&str; 21] = [
     "FileServed",
     "InstallerLogged",
     "InstallerPasswordSet",
+    "ImageSaveStarted",
+    "ImageSaved",
+    "ImageRestoreStarted",
+    "ImageRestored",
+    "ImageFailed",
+    "ImageRemoved",
 ];
 
 /// Every variant of `Event`, as its schema knows them. `Event` is `#[non_exhaustive]`, so

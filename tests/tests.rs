@@ -47,3 +47,6 @@ mod safety;
 
 // Hostile networks and neighbours: nmtd stays up, keeps its secrets, recovers by itself.
 mod hostile;
+
+// Disk images through nmtd's machine-facing API.
+mod imaging;

@@ -206,6 +206,16 @@ impl Affected {
                 Some(_) => {}
             },
             Event::FileServed { .. } | Event::InstallerLogged { .. } => {}
+            // A failed restore may put its one-shot back: the machine's entry restores again.
+            Event::ImageFailed { mac, .. } => {
+                self.machines.insert(*mac);
+            }
+            // Images are files of their own, not generated ones.
+            Event::ImageSaveStarted { .. }
+            | Event::ImageSaved { .. }
+            | Event::ImageRestoreStarted { .. }
+            | Event::ImageRestored { .. }
+            | Event::ImageRemoved { .. } => {}
         }
     }
 

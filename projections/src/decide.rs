@@ -146,6 +146,48 @@ pub enum Command {
         /// SHA-512 crypt, `$6$…`.
         crypted: String,
     },
+    /// A machine's imager starts saving its disk (the image comes from its boot entry).
+    StartImageSave {
+        /// The machine.
+        mac: Mac,
+    },
+    /// A machine's imager sent every stream of the version it saves.
+    FinishImageSave {
+        /// The machine.
+        mac: Mac,
+        /// The version it was given.
+        version: u32,
+        /// What the streams hold, with the digests nmtd computed as they arrived.
+        manifest: crate::ImageManifest,
+    },
+    /// A machine's imager starts restoring (the image comes from its boot entry).
+    StartImageRestore {
+        /// The machine.
+        mac: Mac,
+    },
+    /// A machine's imager wrote every stream, with the digests it computed as it read them.
+    FinishImageRestore {
+        /// The machine.
+        mac: Mac,
+        /// The version it restored.
+        version: u32,
+        /// Stream name (`table`, `head`, `p1`, …) → SHA-256, lower-case hex.
+        digests: std::collections::BTreeMap<String, String>,
+    },
+    /// A save or restore in progress failed.
+    FailImage {
+        /// The machine.
+        mac: Mac,
+        /// The version of its job.
+        version: u32,
+        /// Why (untrusted text, kept as data).
+        reason: String,
+    },
+    /// `nmt image rm NAME[@VERSION]`.
+    RemoveImage {
+        /// The image, and a version (all of them without one).
+        image: crate::ImageRef,
+    },
 }
 
 /// One row of a node table (`mac,name,ip,group`), as text, with its line number.
@@ -829,6 +871,12 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             }
             Ok(vec![Event::ProfileDefined { profile }])
         }
+        cmd @ (Command::StartImageSave { .. }
+        | Command::FinishImageSave { .. }
+        | Command::StartImageRestore { .. }
+        | Command::FinishImageRestore { .. }
+        | Command::FailImage { .. }
+        | Command::RemoveImage { .. }) => crate::image::decide(state, cmd),
         Command::SetInstallerPassword { crypted } => {
             let ok = crypted.starts_with("$6$")
                 && crypted.len() < 256

@@ -94,6 +94,43 @@ pub fn describe(ev: &Event) -> String {
         Event::ProfileRemoved { name } => format!("profile {name} removed"),
         Event::InstallerPasswordSet { .. } => "installer password set".into(),
         Event::InstallerLogged { line, .. } => format!("installer log: {line}"),
+        Event::ImageSaveStarted {
+            mac,
+            image,
+            version,
+        } => format!("{mac} started saving its disk as image {image}@{version}"),
+        Event::ImageSaved {
+            mac,
+            image,
+            version,
+            manifest,
+        } => format!(
+            "{mac} saved image {image}@{version}: {} partition(s), {} bytes stored",
+            manifest.parts.len(),
+            manifest.stored_bytes()
+        ),
+        Event::ImageRestoreStarted {
+            mac,
+            image,
+            version,
+        } => format!("{mac} started restoring image {image}@{version}"),
+        Event::ImageRestored {
+            mac,
+            image,
+            version,
+            verified,
+        } => format!(
+            "{mac} restored image {image}@{version} ({} streams verified)",
+            verified.len()
+        ),
+        Event::ImageFailed {
+            mac,
+            action,
+            image,
+            version,
+            reason,
+        } => format!("{mac} failed to {action} image {image}@{version}: {reason}"),
+        Event::ImageRemoved { image, version } => format!("image {image}@{version} removed"),
         Event::DhcpSeen {
             mac,
             kind,

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Mac, Policy, Profile};
+use crate::{ImageAction, ImageManifest, Mac, Policy, Profile};
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -402,6 +402,67 @@ pub enum Event {
         /// SHA-512 crypt, `$6$…`.
         crypted: String,
     },
+    /// A machine's imager began saving its disk as a new version of an image.
+    ImageSaveStarted {
+        /// The machine.
+        mac: Mac,
+        /// The image's name.
+        image: String,
+        /// The new version's number.
+        version: u32,
+    },
+    /// A save completed: every stream arrived, and the version is stored and visible.
+    ImageSaved {
+        /// The machine it was saved from.
+        mac: Mac,
+        /// The image's name.
+        image: String,
+        /// Its version.
+        version: u32,
+        /// What it holds.
+        manifest: ImageManifest,
+    },
+    /// A machine's imager began restoring an image version onto its disk.
+    ImageRestoreStarted {
+        /// The machine.
+        mac: Mac,
+        /// The image's name.
+        image: String,
+        /// The version.
+        version: u32,
+    },
+    /// A restore completed, and every stream's digest the imager computed matched the
+    /// manifest.
+    ImageRestored {
+        /// The machine.
+        mac: Mac,
+        /// The image's name.
+        image: String,
+        /// The version.
+        version: u32,
+        /// The streams verified (`table`, `head`, `p1`, …).
+        verified: Vec<String>,
+    },
+    /// A save or a restore failed; a restore's machine stays on its restore policy.
+    ImageFailed {
+        /// The machine.
+        mac: Mac,
+        /// Saving or restoring.
+        action: ImageAction,
+        /// The image's name.
+        image: String,
+        /// The version.
+        version: u32,
+        /// Why, as the imager or nmtd said it (untrusted text).
+        reason: String,
+    },
+    /// An image version was removed (its files deleted).
+    ImageRemoved {
+        /// The image's name.
+        image: String,
+        /// The version.
+        version: u32,
+    },
 }
 
 impl Event {
@@ -428,6 +489,12 @@ impl Event {
         "DhcpSeen",
         "FileServed",
         "InstallerLogged",
+        "ImageSaveStarted",
+        "ImageSaved",
+        "ImageRestoreStarted",
+        "ImageRestored",
+        "ImageFailed",
+        "ImageRemoved",
     ];
 
     /// The variant's name, as in the JSON `type` field.
@@ -454,6 +521,12 @@ impl Event {
             Event::DhcpSeen { .. } => "DhcpSeen",
             Event::FileServed { .. } => "FileServed",
             Event::InstallerLogged { .. } => "InstallerLogged",
+            Event::ImageSaveStarted { .. } => "ImageSaveStarted",
+            Event::ImageSaved { .. } => "ImageSaved",
+            Event::ImageRestoreStarted { .. } => "ImageRestoreStarted",
+            Event::ImageRestored { .. } => "ImageRestored",
+            Event::ImageFailed { .. } => "ImageFailed",
+            Event::ImageRemoved { .. } => "ImageRemoved",
         }
     }
 
@@ -473,6 +546,11 @@ impl Event {
             | Event::BootEntryUsed { mac, .. }
             | Event::DhcpSeen { mac, .. }
             | Event::InstallerLogged { mac, .. }
+            | Event::ImageSaveStarted { mac, .. }
+            | Event::ImageSaved { mac, .. }
+            | Event::ImageRestoreStarted { mac, .. }
+            | Event::ImageRestored { mac, .. }
+            | Event::ImageFailed { mac, .. }
             | Event::FileServed { mac: Some(mac), .. } => Some(*mac),
             _ => None,
         }

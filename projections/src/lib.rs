@@ -32,6 +32,7 @@ mod boots;
 mod decide;
 mod describe;
 mod event;
+mod image;
 mod impact;
 mod mac;
 mod names;
@@ -54,6 +55,10 @@ pub use decide::{
 pub use describe::describe;
 pub use event::{
     DecodeError, Envelope, Event, MachineRecord, ReportVia, SCHEMA_VERSION, Source, upcast,
+};
+pub use image::{
+    Image, ImageAction, ImageJob, ImageManifest, ImagePart, ImageRef, ImageVersion, Restore,
+    StreamDigest, imaging_policy,
 };
 pub use impact::{BootChange, Impact, MachineRef, list as machine_list};
 pub use mac::{Mac, MacError};

@@ -145,9 +145,16 @@ impl FromStr for Policy {
             "save-image" => Ok(Policy::SaveImage {
                 image: word(arg, "image")?,
             }),
-            "restore-image" => Ok(Policy::RestoreImage {
-                image: word(arg, "image")?,
-            }),
+            // An image and, optionally, one of its versions: `lab` (the newest) or `lab@2`.
+            "restore-image" => {
+                let a = arg.ok_or_else(|| {
+                    err("restore-image needs an image name, as restore-image:NAME or NAME@VERSION")
+                })?;
+                let r = crate::ImageRef::parse(a).map_err(|e| err(&e))?;
+                Ok(Policy::RestoreImage {
+                    image: r.to_string(),
+                })
+            }
             "ltsp" if arg.is_none() => Ok(Policy::Ltsp),
             "nfsroot" => {
                 let a = arg.ok_or_else(|| err("nfsroot needs SERVER:/EXPORT"))?;

@@ -132,6 +132,9 @@ pub struct Machine {
     /// exchange or install report: a boot loader may fetch its file more than once in one
     /// boot (GRUB does), and must read the same entry each time.
     pub booting: Option<Policy>,
+    /// An image save or restore it started and has not ended.
+    #[serde(default)]
+    pub imaging: Option<crate::ImageJob>,
 }
 
 impl Machine {
@@ -270,6 +273,8 @@ pub struct State {
     /// Every change to a group or a profile, oldest first: what a machine's boots were
     /// decided by besides its own events, so they can be told from its own history.
     settings: Vec<Setting>,
+    /// Saved disk images, by name.
+    images: BTreeMap<String, crate::Image>,
     #[serde(skip)]
     names: HashMap<Arc<str>, Mac>,
     #[serde(skip)]
@@ -303,6 +308,7 @@ impl Default for State {
             last_seq: 0,
             max_observed: None,
             settings: Vec::new(),
+            images: BTreeMap::new(),
             names: HashMap::new(),
             ips: HashMap::new(),
             leases: HashMap::new(),
@@ -397,6 +403,25 @@ impl State {
     /// How many machines are known.
     pub fn machine_count(&self) -> usize {
         self.machines.len()
+    }
+
+    /// Every image, by name.
+    pub fn images(&self) -> impl Iterator<Item = (&str, &crate::Image)> {
+        self.images.iter().map(|(n, i)| (n.as_str(), i))
+    }
+
+    /// One image.
+    pub fn image(&self, name: &str) -> Option<&crate::Image> {
+        self.images.get(name)
+    }
+
+    /// The version an image reference names: the given one, or the newest.
+    pub fn image_version(&self, r: &crate::ImageRef) -> Option<&crate::ImageVersion> {
+        let image = self.images.get(&r.name)?;
+        match r.version {
+            Some(v) => image.versions.get(&v),
+            None => image.newest(),
+        }
     }
 
     /// One machine.
@@ -521,6 +546,7 @@ impl State {
                 installed: None,
                 last_boot: None,
                 booting: None,
+                imaging: None,
             })
         });
         Arc::make_mut(m)
@@ -810,6 +836,118 @@ impl State {
                 m.booting = None;
                 if m.group == UNKNOWN {
                     self.move_to_group(*mac, LOCALBOOT);
+                }
+            }
+            Event::ImageSaveStarted {
+                mac,
+                image,
+                version,
+            }
+            | Event::ImageRestoreStarted {
+                mac,
+                image,
+                version,
+            } => {
+                let action = if matches!(env.event, Event::ImageSaveStarted { .. }) {
+                    crate::ImageAction::Save
+                } else {
+                    crate::ImageAction::Restore
+                };
+                if action == crate::ImageAction::Save {
+                    let i = self.images.entry(image.clone()).or_default();
+                    i.last_started = i.last_started.max(*version);
+                }
+                let m = self.ensure_machine(*mac, env);
+                m.last_seen = Some(at);
+                m.imaging = Some(crate::ImageJob {
+                    action,
+                    image: image.clone(),
+                    version: *version,
+                    at,
+                });
+            }
+            Event::ImageSaved {
+                mac,
+                image,
+                version,
+                manifest,
+            } => {
+                let i = self.images.entry(image.clone()).or_default();
+                i.last_started = i.last_started.max(*version);
+                i.versions.insert(
+                    *version,
+                    crate::ImageVersion {
+                        name: image.clone(),
+                        version: *version,
+                        manifest: manifest.clone(),
+                        from: *mac,
+                        at,
+                        restores: Vec::new(),
+                    },
+                );
+                if let Some(m) = machine_mut(&mut self.machines, mac) {
+                    m.imaging = None;
+                    m.last_seen = Some(at);
+                }
+            }
+            Event::ImageRestored {
+                mac,
+                image,
+                version,
+                ..
+            } => {
+                if let Some(v) = self
+                    .images
+                    .get_mut(image)
+                    .and_then(|i| i.versions.get_mut(version))
+                {
+                    v.restores.push(crate::Restore { mac: *mac, at });
+                }
+                if let Some(m) = machine_mut(&mut self.machines, mac) {
+                    m.imaging = None;
+                    m.last_seen = Some(at);
+                }
+            }
+            Event::ImageFailed {
+                mac, action, image, ..
+            } => {
+                if let Some(m) = machine_mut(&mut self.machines, mac) {
+                    m.imaging = None;
+                    m.last_seen = Some(at);
+                    // A failed restore tries again at the next boot: a one-shot restore that
+                    // its boot spent is put back, ahead of what it had reverted to.
+                    if *action == crate::ImageAction::Restore {
+                        let restoring = |p: &Policy| matches!(p, Policy::RestoreImage { .. });
+                        let still = m.policy.as_ref().is_some_and(|o| restoring(&o.policy));
+                        let group_restores = m.policy.is_none()
+                            && restoring(
+                                &self
+                                    .groups
+                                    .get(&m.group)
+                                    .map_or(Policy::LocalBoot, |g| g.policy.clone()),
+                            );
+                        if !still && !group_restores {
+                            let policy = m
+                                .last_boot
+                                .as_ref()
+                                .map(|b| b.policy.clone())
+                                .filter(restoring)
+                                .unwrap_or_else(|| Policy::RestoreImage {
+                                    image: image.clone(),
+                                });
+                            let previous = m.policy.take().map(|o| o.policy);
+                            m.policy = Some(Override {
+                                policy,
+                                once: true,
+                                previous,
+                            });
+                        }
+                    }
+                }
+            }
+            Event::ImageRemoved { image, version } => {
+                if let Some(i) = self.images.get_mut(image) {
+                    i.versions.remove(version);
                 }
             }
             Event::BootEntryUsed { mac, file, ip } => {

@@ -83,6 +83,16 @@ pub enum Action {
         name: String,
     },
     ProfileList,
+    /// `nmt image list`.
+    ImageList,
+    /// `nmt image show NAME[@VERSION]`.
+    ImageShow {
+        image: String,
+    },
+    /// `nmt image rm NAME[@VERSION]`.
+    ImageRm {
+        image: String,
+    },
     Installed {
         machine: String,
         rootdev: String,
@@ -158,6 +168,8 @@ impl Action {
             | Action::Machines { .. }
             | Action::RootdevList
             | Action::ProfileList
+            | Action::ImageList
+            | Action::ImageShow { .. }
             | Action::History { .. }
             | Action::Boots { .. }
             | Action::Verify
@@ -192,6 +204,7 @@ impl Action {
             | Action::RootdevRm { .. }
             | Action::ProfileAdd { .. }
             | Action::ProfileRm { .. }
+            | Action::ImageRm { .. }
             | Action::Installed { .. }
             | Action::Render { check: false }
             | Action::ReplayLogs { .. }

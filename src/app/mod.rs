@@ -60,6 +60,7 @@ mod tests {
             },
             Action::RootdevList,
             Action::ProfileList,
+            Action::ImageList,
             Action::Show {
                 machine: "n1".into(),
                 at: None,

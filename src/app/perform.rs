@@ -15,8 +15,8 @@ use nmt_projections::{
 
 use super::action::Action;
 use super::reply::{
-    Confirm, Failure, FileView, Files, GroupView, MachineView, Mode, Planned, Replayed, Reply,
-    RootdevView, ShowView, Status, Then,
+    Confirm, Failure, FileView, Files, GroupView, ImageDetail, ImageView, MachineView, Mode,
+    Planned, Replayed, Reply, RestoreView, RootdevView, ShowView, Status, Then,
 };
 use crate::{Config, Engine, Executed};
 
@@ -198,6 +198,9 @@ fn commands(engine: &Engine, action: &Action) -> Result<Option<Vec<Command>>> {
         },
         Action::ProfileAdd { profile, replace } => Command::DefineProfile { profile, replace },
         Action::ProfileRm { name } => Command::RemoveProfile { name },
+        Action::ImageRm { image } => Command::RemoveImage {
+            image: nmt_projections::ImageRef::parse(&image).map_err(|e| anyhow!(e))?,
+        },
         Action::Installed { machine, rootdev } => Command::ReportInstall {
             mac: mac_or_name(engine.state(), &machine)?,
             device: rootdev,
@@ -214,6 +217,7 @@ fn summary(action: &Action, done: &Executed) -> String {
     let n = done.events.len();
     match action {
         Action::MachineAdd { mac, .. } => format!("added {mac}"),
+        Action::ImageRm { .. } => format!("removed {}", count(n, "image version")),
         Action::MachineImport { rows } => {
             format!("imported {} ({n} events)", count(rows.len(), "row"))
         }
@@ -445,6 +449,14 @@ fn perform_now(engine: &mut Engine, action: Action, actor: &str, source: Source)
                     done.events.extend(d.events);
                     done.files.extend(d.files);
                 }
+                // A removed image version's files go with it.
+                let images = crate::images::ImageStore::new(&engine.config().paths.images);
+                for e in &done.events {
+                    if let nmt_projections::Event::ImageRemoved { image, version } = &e.event {
+                        images.remove(image, *version)?;
+                        done.files.removed.push(images.version_dir(image, *version));
+                    }
+                }
                 let text = summary(&action, &done);
                 Ok(changed(done, text))
             }
@@ -587,6 +599,8 @@ fn perform_other(
         | Action::Machines { at: None, .. }
         | Action::RootdevList
         | Action::ProfileList
+        | Action::ImageList
+        | Action::ImageShow { .. }
         | Action::Show { at: None, .. } => unreachable!("answered by `read` above"),
         Action::MachineAdd { .. }
         | Action::MachineImport { .. }
@@ -601,6 +615,7 @@ fn perform_other(
         | Action::RootdevRm { .. }
         | Action::ProfileAdd { .. }
         | Action::ProfileRm { .. }
+        | Action::ImageRm { .. }
         | Action::Installed { .. }
         | Action::InstallerPasswordSet { .. } => unreachable!("domain commands, performed above"),
     }
@@ -614,6 +629,8 @@ pub fn read(state: &State, config: &Config, action: &Action) -> Option<Result<Re
         Action::Machines { range, at: None } => machines(state, range.as_deref()),
         Action::RootdevList => Ok(rootdevs(state)),
         Action::ProfileList => Ok(Reply::Profiles(state.profiles().cloned().collect())),
+        Action::ImageList => Ok(Reply::Images(images(state, config))),
+        Action::ImageShow { image } => image_show(state, config, image),
         Action::Show { machine, at: None } => {
             one_machine(state, machine).and_then(|mac| show(state, config, mac))
         }
@@ -864,5 +881,44 @@ pub fn show(st: &State, config: &Config, mac: Mac) -> Result<Reply> {
         then,
         boot_entry: serde_json::to_value(&entry)?,
         files,
+    })))
+}
+
+/// `nmt image list`: every saved version, newest first within each image.
+pub fn images(st: &State, config: &Config) -> Vec<ImageView> {
+    let store = crate::images::ImageStore::new(&config.paths.images);
+    let mut out = Vec::new();
+    for (_, image) in st.images() {
+        let newest = image.newest().map(|v| v.version);
+        for v in image.versions.values().rev() {
+            out.push(ImageView::new(st, &store, v, newest == Some(v.version)));
+        }
+    }
+    out
+}
+
+/// `nmt image show NAME[@VERSION]`.
+fn image_show(st: &State, config: &Config, image: &str) -> Result<Reply> {
+    let r = nmt_projections::ImageRef::parse(image).map_err(|e| anyhow!(e))?;
+    let Some(v) = st.image_version(&r) else {
+        bail!("there is no image {r}; `nmt image list` shows them");
+    };
+    let store = crate::images::ImageStore::new(&config.paths.images);
+    let newest = st
+        .image(&r.name)
+        .and_then(|i| i.newest())
+        .map(|n| n.version);
+    Ok(Reply::Image(Box::new(ImageDetail {
+        view: ImageView::new(st, &store, v, newest == Some(v.version)),
+        manifest: v.manifest.clone(),
+        restored_onto: v
+            .restores
+            .iter()
+            .map(|r| RestoreView {
+                mac: r.mac,
+                name: st.machine(&r.mac).and_then(|m| m.name.clone()),
+                at: r.at,
+            })
+            .collect(),
     })))
 }

@@ -44,6 +44,10 @@ pub enum Reply {
     Rootdevs(Vec<RootdevView>),
     /// `nmt profile list`.
     Profiles(Vec<Profile>),
+    /// `nmt image list`.
+    Images(Vec<ImageView>),
+    /// `nmt image show`.
+    Image(Box<ImageDetail>),
     /// `nmt history`: the events, oldest first.
     /// A machine's events, and the one-shot policies they used up (a revert is no event of
     /// its own: the boot that used the one-shot is).
@@ -288,6 +292,76 @@ pub struct GroupView {
     pub builtin: bool,
     /// How many machines are in it.
     pub members: usize,
+}
+
+/// One saved image version, as `nmt image list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageView {
+    /// The image's name.
+    pub image: String,
+    /// This version.
+    pub version: u32,
+    /// Whether it is the newest (what `NAME` alone restores).
+    pub newest: bool,
+    /// The machine it was saved from.
+    pub from: Mac,
+    /// That machine's name now.
+    pub from_name: Option<String>,
+    /// When the save completed.
+    pub saved_at: Timestamp,
+    /// Its partitions.
+    pub partitions: usize,
+    /// The bytes its streams take in the image directory.
+    pub stored_bytes: u64,
+    /// How many restores from it succeeded.
+    pub restores: usize,
+    /// Its directory.
+    pub path: PathBuf,
+}
+
+impl ImageView {
+    pub(crate) fn new(
+        st: &State,
+        store: &crate::images::ImageStore,
+        v: &nmt_projections::ImageVersion,
+        newest: bool,
+    ) -> ImageView {
+        ImageView {
+            image: v.name.clone(),
+            version: v.version,
+            newest,
+            from: v.from,
+            from_name: st.machine(&v.from).and_then(|m| m.name.clone()),
+            saved_at: v.at,
+            partitions: v.manifest.parts.len(),
+            stored_bytes: v.manifest.stored_bytes(),
+            restores: v.restores.len(),
+            path: store.version_dir(&v.name, v.version),
+        }
+    }
+}
+
+/// One restore, as `nmt image show` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreView {
+    /// The machine.
+    pub mac: Mac,
+    /// Its name now.
+    pub name: Option<String>,
+    /// When it reported the restore verified.
+    pub at: Timestamp,
+}
+
+/// `nmt image show NAME[@VERSION]`: the version, its manifest and its restores.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageDetail {
+    /// What `nmt image list` says of it.
+    #[serde(flatten)]
+    pub view: ImageView,
+    /// The partition table, partitions and digests.
+    pub manifest: nmt_projections::ImageManifest,
+    /// Every machine restored from it, oldest first.
+    pub restored_onto: Vec<RestoreView>,
 }
 
 /// One machine with a root device.

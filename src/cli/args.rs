@@ -202,6 +202,10 @@ Examples:
     #[command(subcommand)]
     Profile(ProfileCmd),
 
+    /// List, show or remove saved disk images (what `save-image:NAME` saved)
+    #[command(subcommand)]
+    Image(ImageCmd),
+
     /// Record an install report by hand (the same event as the installer's report).
     #[command(after_help = "\
 A machine in `unknown` moves to `localboot`, and its root device is recorded.
@@ -451,6 +455,41 @@ pub enum RootdevCmd {
     Rm {
         /// The machines (a noderange).
         range: String,
+    },
+}
+
+/// `nmt image …`
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Every saved version of every image: where it came from, when, its size and restores.
+    #[command(after_help = "\
+An image is saved by booting a machine into nmt's imager:
+  nmt policy lab01 save-image:lab --once     (then PXE-boot lab01)
+Saving to a name that exists makes a new version: `lab` is the newest, `lab@2` an older one.
+Restore one onto other machines with `nmt policy @lab restore-image:lab --once`.
+
+Example:
+  nmt image list --json")]
+    List,
+    /// One version: its partition table, partitions, digests, and every machine restored
+    /// from it.
+    #[command(after_help = "\
+Examples:
+  nmt image show lab          (the newest version)
+  nmt image show lab@2 --json")]
+    Show {
+        /// NAME (the newest version) or NAME@VERSION.
+        image: String,
+    },
+    /// Remove a version (NAME@VERSION) or every version (NAME), with its files. Refused while
+    /// a machine's or a group's policy names the image.
+    #[command(after_help = "\
+Examples:
+  nmt image rm lab@1
+  nmt image rm lab --dry-run")]
+    Rm {
+        /// NAME or NAME@VERSION.
+        image: String,
     },
 }
 

@@ -54,6 +54,8 @@ fn as_json(reply: &Reply) -> String {
         Reply::Machines(views) => output::json(views),
         Reply::Rootdevs(rows) => output::json(rows),
         Reply::Profiles(profiles) => output::json(profiles),
+        Reply::Images(images) => output::json(images),
+        Reply::Image(image) => output::json(image),
         // Each event as exported; one that used up a one-shot policy says so in
         // `one_shot_spent` (`used`, `now`, `origin`, `group`).
         Reply::History { events, spent } => output::json(
@@ -215,6 +217,78 @@ fn as_text(reply: &Reply) -> String {
                 ]
             }),
         ),
+        Reply::Images(images) if images.is_empty() => "no image is saved yet; set a machine \
+            to `save-image:NAME --once` and boot it\n"
+            .to_string(),
+        Reply::Images(images) => output::table(
+            &["IMAGE", "FROM", "SAVED", "PARTS", "STORED", "RESTORES"],
+            images.iter().map(|i| {
+                vec![
+                    if i.newest {
+                        format!("{}@{} (newest)", i.image, i.version)
+                    } else {
+                        format!("{}@{}", i.image, i.version)
+                    },
+                    i.from_name.clone().unwrap_or_else(|| i.from.to_string()),
+                    local_time(i.saved_at),
+                    i.partitions.to_string(),
+                    mib(i.stored_bytes),
+                    i.restores.to_string(),
+                ]
+            }),
+        ),
+        Reply::Image(d) => {
+            let v = &d.view;
+            let m = &d.manifest;
+            let mut out = format!(
+                "image {}@{}{}\nsaved from {} at {}\ndirectory {}\ndisk {} ({}, {} partition table)\n",
+                v.image,
+                v.version,
+                if v.newest { " (newest)" } else { "" },
+                v.from_name.clone().unwrap_or_else(|| v.from.to_string()),
+                local_time(v.saved_at),
+                v.path.display(),
+                m.disk,
+                mib(m.disk_size),
+                m.label
+            );
+            out += &output::table(
+                &[
+                    "STREAM",
+                    "FILESYSTEM",
+                    "SIZE",
+                    "USED",
+                    "TOOL",
+                    "STORED",
+                    "SHA256",
+                ],
+                m.streams().into_iter().map(|(s, dg)| {
+                    let part = m.parts.iter().find(|p| format!("p{}", p.number) == s);
+                    vec![
+                        s.clone(),
+                        part.map_or("-".into(), |p| p.fstype.clone()),
+                        part.map_or("-".into(), |p| mib(p.size)),
+                        part.map_or("-".into(), |p| mib(p.used)),
+                        part.map_or("-".into(), |p| p.tool.clone()),
+                        mib(dg.bytes),
+                        dg.sha256.clone(),
+                    ]
+                }),
+            );
+            if d.restored_onto.is_empty() {
+                out += "never restored\n";
+            } else {
+                out += "restored onto:\n";
+                for r in &d.restored_onto {
+                    out += &format!(
+                        "  {} at {}\n",
+                        r.name.clone().unwrap_or_else(|| r.mac.to_string()),
+                        local_time(r.at)
+                    );
+                }
+            }
+            out
+        }
         Reply::Boots {
             machine,
             since,
@@ -607,4 +681,9 @@ fn status_text(status: &crate::app::Status) -> String {
         }
     }
     out
+}
+
+/// Bytes as MiB with one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }

@@ -11,8 +11,8 @@ use nmt_projections::{AnswerKind, ImportRow, Profile, ProfileKind};
 use serde_json::json;
 
 use super::args::{
-    Cli, Cmd, GroupCmd, InstallerPasswordCmd, JournalCmd, MachineCmd, ProfileCmd, ReplayCmd,
-    RootdevCmd,
+    Cli, Cmd, GroupCmd, ImageCmd, InstallerPasswordCmd, JournalCmd, MachineCmd, ProfileCmd,
+    ReplayCmd, RootdevCmd,
 };
 use super::output;
 use super::render::render;
@@ -473,6 +473,9 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         }
         Cmd::Profile(ProfileCmd::Rm { name }) => Action::ProfileRm { name },
         Cmd::Profile(ProfileCmd::List) => Action::ProfileList,
+        Cmd::Image(ImageCmd::List) => Action::ImageList,
+        Cmd::Image(ImageCmd::Show { image }) => Action::ImageShow { image },
+        Cmd::Image(ImageCmd::Rm { image }) => Action::ImageRm { image },
         Cmd::Installed { machine, rootdev } => Action::Installed { machine, rootdev },
         Cmd::History {
             machine,

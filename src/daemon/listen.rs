@@ -94,7 +94,20 @@ impl Drop for Slot {
     }
 }
 
-/// Serve `app` on `listener` within `limits` until `stop` turns true. Handlers see the
+/// The body and whole-request time limits of `limits` on every route of `app` (the image
+/// streams have their own, see `imaging.rs`).
+pub fn timed(app: Router, limits: &Limits) -> Router {
+    app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_idle,
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request,
+    ))
+}
+
+/// Serve `app` on `listener` within `limits` until `stop` turns true (its routes carry their
+/// time limits: see [`timed`]). Handlers see the
 /// client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
@@ -102,14 +115,6 @@ pub async fn serve(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = app
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            limits.body_idle,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            limits.request,
-        ));
     let open = Arc::new(Semaphore::new(limits.connections));
     let per_address: PerAddress = Arc::default();
     loop {

@@ -28,14 +28,16 @@ static REFUSED: Throttle = Throttle::new("machine API requests refused");
 
 /// The machine-facing router.
 pub fn machine_app(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let imager = super::imaging::image_routes(shared.clone());
+    let routes = Router::new()
         .route("/v1/report/{mac}/{token}", post(report))
         .route("/v1/answer/{mac}/{token}", get(answer))
         // Ubuntu's NoCloud datasource (`ds=nocloud-net;s={server}/nocloud/{mac}/{token}/`)
         // fetches `user-data` (the autoinstall file) and `meta-data` below that prefix.
         .route("/nocloud/{mac}/{token}/user-data", get(answer))
         .route("/nocloud/{mac}/{token}/meta-data", get(nocloud_meta_data))
-        .with_state(shared)
+        .with_state(shared);
+    super::listen::timed(routes, &super::listen::Limits::tcp()).merge(imager)
 }
 
 /// The body of an install report.
@@ -172,7 +174,7 @@ async fn nocloud_meta_data(
 
 /// Whether `token` is `mac`'s, for its current install: never for a machine nmt does not
 /// know, nor with no site key (a key nobody set is one anyone knows).
-fn token_ok(st: &nmt_projections::State, mac: &Mac, token: &str) -> bool {
+pub(super) fn token_ok(st: &nmt_projections::State, mac: &Mac, token: &str) -> bool {
     let Some(m) = st.machine(mac) else {
         return false;
     };
@@ -180,7 +182,7 @@ fn token_ok(st: &nmt_projections::State, mac: &Mac, token: &str) -> bool {
         .is_some_and(|k| token_matches(k, mac, m.install_generation(), token))
 }
 
-fn wrong_token() -> Response {
+pub(super) fn wrong_token() -> Response {
     (
         StatusCode::FORBIDDEN,
         "the token does not belong to this machine\n",

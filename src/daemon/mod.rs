@@ -12,6 +12,7 @@
 mod commits;
 mod control;
 mod demo;
+mod imaging;
 mod ingest;
 mod journal;
 mod links;
@@ -301,7 +302,10 @@ impl Bound {
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let web = self.web.map(|(listener, settings)| {
-            let app = web_app(self.shared.clone(), settings);
+            let app = listen::timed(
+                web_app(self.shared.clone(), settings),
+                &listen::Limits::tcp(),
+            );
             tokio::spawn(listen::serve(
                 listener,
                 app,
