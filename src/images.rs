@@ -257,6 +257,10 @@ impl ImageStore {
             head: digest("head")?,
             parts,
         };
+        let problems = self.check_in(&dir, &manifest);
+        if !problems.is_empty() {
+            bail!("the streams do not check out: {}", problems.join("; "));
+        }
         let mut f = fs::File::create(dir.join("manifest.json"))?;
         f.write_all(&serde_json::to_vec_pretty(&manifest)?)?;
         f.write_all(b"\n")?;
@@ -273,6 +277,68 @@ impl ImageStore {
             .with_context(|| format!("while moving the image into {}", target.display()))?;
         fs::File::open(&self.root)?.sync_all()?;
         Ok(manifest)
+    }
+
+    /// Check a version's stored streams without a machine: each stream's size and SHA-256
+    /// against the manifest, then each partition's partclone image with
+    /// `zstd -dc | partclone.chkimg` (a `partclone.dd` stream with `zstd -t`). The problems
+    /// found, one a line; empty when the image is sound.
+    pub fn check(&self, name: &str, version: u32, manifest: &ImageManifest) -> Vec<String> {
+        self.check_in(&self.version_dir(name, version), manifest)
+    }
+
+    fn check_in(&self, dir: &Path, manifest: &ImageManifest) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (stream, want) in manifest.streams() {
+            let Some(file) = stream_file(&stream) else {
+                continue;
+            };
+            let path = dir.join(file);
+            match digest_file(&path) {
+                Ok(got) if got == *want => {}
+                Ok(got) => problems.push(format!(
+                    "{stream}: {} bytes with SHA-256 {}, but the manifest says {} bytes with {}",
+                    got.bytes, got.sha256, want.bytes, want.sha256
+                )),
+                Err(e) => problems.push(format!("{stream}: {e:#}")),
+            }
+        }
+        for p in &manifest.parts {
+            let Some(file) = stream_file(&format!("p{}", p.number)) else {
+                continue;
+            };
+            let path = dir.join(file);
+            let script = if p.tool == "partclone.dd" {
+                "zstd -tq \"$0\"".to_string()
+            } else {
+                "set -o pipefail; zstd -dcq \"$0\" | partclone.chkimg -s - -L /dev/null >/dev/null 2>&1"
+                    .to_string()
+            };
+            let what = if p.tool == "partclone.dd" {
+                "zstd -t"
+            } else {
+                "partclone.chkimg"
+            };
+            match std::process::Command::new("bash")
+                .args(["-c", &script])
+                .arg(&path)
+                .status()
+            {
+                Ok(st) if st.success() => {}
+                Ok(st) if st.code() == Some(127) => problems.push(format!(
+                    "p{}: {what} or zstd is not installed on nmtd's host (Debian packages \
+                     partclone and zstd), so the image cannot be checked",
+                    p.number
+                )),
+                Ok(st) => problems.push(format!(
+                    "p{}: {what} found the stream damaged (exit status {})",
+                    p.number,
+                    st.code().unwrap_or(-1)
+                )),
+                Err(e) => problems.push(format!("p{}: could not run {what}: {e}", p.number)),
+            }
+        }
+        problems
     }
 
     /// Remove a save in progress (it failed, or was never finished).
@@ -297,12 +363,39 @@ impl ImageStore {
     }
 }
 
+/// A file's size and SHA-256.
+pub fn digest_file(path: &Path) -> Result<StreamDigest> {
+    use sha2::{Digest, Sha256};
+    let mut f = fs::File::open(path).with_context(|| format!("{} is missing", path.display()))?;
+    let mut hash = Sha256::new();
+    let bytes = std::io::copy(&mut f, &mut hash)?;
+    Ok(StreamDigest {
+        sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        bytes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const INV: &str =
         "disk vda 1073741824 dos\npart 1 /dev/vda1 ext4 1072693248 227000000 partclone.extfs\n";
+    /// A partition saved raw, which `zstd -t` checks.
+    const RAW: &str =
+        "disk vda 1073741824 dos\npart 1 /dev/vda1 - 1072693248 1072693248 partclone.dd\n";
+
+    fn zstd(bytes: &[u8]) -> Vec<u8> {
+        use std::process::{Command, Stdio};
+        let mut c = Command::new("zstd")
+            .args(["-q", "-c"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("zstd (Debian package zstd) runs");
+        c.stdin.take().unwrap().write_all(bytes).unwrap();
+        c.wait_with_output().unwrap().stdout
+    }
 
     #[test]
     fn an_inventory_reads_back_as_sent_and_refuses_what_it_does_not_know() {
@@ -330,30 +423,51 @@ mod tests {
     }
 
     #[test]
-    fn a_version_is_visible_only_once_finished() {
+    fn a_version_is_visible_only_once_finished_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let store = ImageStore::new(dir.path());
-        let inv = Inventory::parse(INV).unwrap();
-        store.begin("lab", 1, &inv).unwrap();
-        for s in inv.streams() {
-            let (part, _) = store.upload_paths("lab", 1, &s).unwrap();
-            fs::write(&part, s.as_bytes()).unwrap();
-            let d = StreamDigest {
-                sha256: "ab".into(),
-                bytes: s.len() as u64,
-            };
-            assert!(!store.version_dir("lab", 1).exists());
-            store.stream_done("lab", 1, &s, &d).unwrap();
-        }
-        let m = store.finish("lab", 1).unwrap();
-        assert_eq!(m.parts[0].stream.bytes, 2);
+        let inv = Inventory::parse(RAW).unwrap();
+        let save = |version: u32, p1: &[u8], claimed: Option<&str>| {
+            store.begin("lab", version, &inv).unwrap();
+            for s in inv.streams() {
+                let (part, _) = store.upload_paths("lab", version, &s).unwrap();
+                let bytes = if s == "p1" {
+                    p1.to_vec()
+                } else {
+                    s.clone().into_bytes()
+                };
+                fs::write(&part, &bytes).unwrap();
+                let mut d = digest_file(&part).unwrap();
+                if let Some(c) = claimed.filter(|_| s == "table") {
+                    d.sha256 = c.to_string();
+                }
+                assert!(!store.version_dir("lab", version).exists());
+                store.stream_done("lab", version, &s, &d).unwrap();
+            }
+            store.finish("lab", version)
+        };
+        let p1 = zstd(&[7u8; 100_000]);
+        let m = save(1, &p1, None).unwrap();
+        assert_eq!(m.parts[0].stream.bytes, p1.len() as u64);
+        assert!(store.check("lab", 1, &m).is_empty());
         assert!(store.version_dir("lab", 1).join("manifest.json").exists());
         assert!(store.stored("lab", 1, "p1").unwrap().exists());
         assert!(!store.root().join(".partial/lab@1").exists());
-        // A save missing a stream is never finished.
-        store.begin("lab", 2, &inv).unwrap();
-        assert!(store.finish("lab", 2).is_err());
+        // A stream that is not what it claims, or not zstd, is never made visible.
+        let e = save(2, &p1, Some(&"0".repeat(64))).unwrap_err();
+        assert!(format!("{e:#}").contains("table:"), "{e:#}");
         store.discard("lab", 2);
-        assert!(!store.root().join(".partial/lab@2").exists());
+        let e = save(3, b"not zstd at all", None).unwrap_err();
+        assert!(format!("{e:#}").contains("p1: zstd -t found"), "{e:#}");
+        store.discard("lab", 3);
+        assert!(!store.version_dir("lab", 3).exists());
+        // A save missing a stream is never finished.
+        store.begin("lab", 4, &inv).unwrap();
+        assert!(store.finish("lab", 4).is_err());
+        store.discard("lab", 4);
+        assert!(!store.root().join(".partial/lab@4").exists());
+        // A stored stream damaged later is found.
+        fs::write(store.stored("lab", 1, "p1").unwrap(), b"x").unwrap();
+        assert!(!store.check("lab", 1, &m).is_empty());
     }
 }

@@ -89,6 +89,10 @@ pub enum Action {
     ImageShow {
         image: String,
     },
+    /// `nmt image check [NAME[@VERSION]]`.
+    ImageCheck {
+        image: Option<String>,
+    },
     /// `nmt image rm NAME[@VERSION]`.
     ImageRm {
         image: String,
@@ -170,6 +174,7 @@ impl Action {
             | Action::ProfileList
             | Action::ImageList
             | Action::ImageShow { .. }
+            | Action::ImageCheck { .. }
             | Action::History { .. }
             | Action::Boots { .. }
             | Action::Verify

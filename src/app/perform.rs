@@ -15,8 +15,8 @@ use nmt_projections::{
 
 use super::action::Action;
 use super::reply::{
-    Confirm, Failure, FileView, Files, GroupView, ImageDetail, ImageView, MachineView, Mode,
-    Planned, Replayed, Reply, RestoreView, RootdevView, ShowView, Status, Then,
+    Confirm, Failure, FileView, Files, GroupView, ImageCheck, ImageDetail, ImageView, MachineView,
+    Mode, Planned, Replayed, Reply, RestoreView, RootdevView, ShowView, Status, Then,
 };
 use crate::{Config, Engine, Executed};
 
@@ -601,6 +601,7 @@ fn perform_other(
         | Action::ProfileList
         | Action::ImageList
         | Action::ImageShow { .. }
+        | Action::ImageCheck { .. }
         | Action::Show { at: None, .. } => unreachable!("answered by `read` above"),
         Action::MachineAdd { .. }
         | Action::MachineImport { .. }
@@ -631,6 +632,7 @@ pub fn read(state: &State, config: &Config, action: &Action) -> Option<Result<Re
         Action::ProfileList => Ok(Reply::Profiles(state.profiles().cloned().collect())),
         Action::ImageList => Ok(Reply::Images(images(state, config))),
         Action::ImageShow { image } => image_show(state, config, image),
+        Action::ImageCheck { image } => image_check(state, config, image.as_deref()),
         Action::Show { machine, at: None } => {
             one_machine(state, machine).and_then(|mac| show(state, config, mac))
         }
@@ -921,4 +923,32 @@ fn image_show(st: &State, config: &Config, image: &str) -> Result<Reply> {
             })
             .collect(),
     })))
+}
+
+/// `nmt image check [NAME[@VERSION]]`: every stored stream against its manifest, and each
+/// partition's image with partclone, without a machine.
+fn image_check(st: &State, config: &Config, image: Option<&str>) -> Result<Reply> {
+    let store = crate::images::ImageStore::new(&config.paths.images);
+    let versions: Vec<&nmt_projections::ImageVersion> = match image {
+        Some(i) => {
+            let r = nmt_projections::ImageRef::parse(i).map_err(|e| anyhow!(e))?;
+            match (r.version, st.image(&r.name)) {
+                (Some(_), _) => vec![st.image_version(&r).ok_or_else(|| {
+                    anyhow!("there is no image {r}; `nmt image list` shows them")
+                })?],
+                (None, Some(img)) if !img.versions.is_empty() => img.versions.values().collect(),
+                _ => bail!("there is no image {r}; `nmt image list` shows them"),
+            }
+        }
+        None => st.images().flat_map(|(_, i)| i.versions.values()).collect(),
+    };
+    Ok(Reply::ImagesChecked(
+        versions
+            .into_iter()
+            .map(|v| ImageCheck {
+                image: format!("{}@{}", v.name, v.version),
+                problems: store.check(&v.name, v.version, &v.manifest),
+            })
+            .collect(),
+    ))
 }

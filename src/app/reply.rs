@@ -48,6 +48,8 @@ pub enum Reply {
     Images(Vec<ImageView>),
     /// `nmt image show`.
     Image(Box<ImageDetail>),
+    /// `nmt image check`: each version checked, with what is wrong with it.
+    ImagesChecked(Vec<ImageCheck>),
     /// `nmt history`: the events, oldest first.
     /// A machine's events, and the one-shot policies they used up (a revert is no event of
     /// its own: the boot that used the one-shot is).
@@ -118,6 +120,7 @@ impl Reply {
         match self {
             Reply::Verify { problems, .. } => u8::from(!problems.is_empty()),
             Reply::Drift(d) => u8::from(!d.is_empty()),
+            Reply::ImagesChecked(c) => u8::from(c.iter().any(|c| !c.problems.is_empty())),
             Reply::Replayed { summary, strict } => u8::from(*strict && summary.rejects > 0),
             Reply::Unconfirmed(_) => UNCONFIRMED,
             _ => 0,
@@ -339,6 +342,15 @@ impl ImageView {
             path: store.version_dir(&v.name, v.version),
         }
     }
+}
+
+/// One version as `nmt image check` found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageCheck {
+    /// `NAME@VERSION`.
+    pub image: String,
+    /// What is wrong (nothing: it is sound).
+    pub problems: Vec<String>,
 }
 
 /// One restore, as `nmt image show` lists it.

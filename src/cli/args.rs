@@ -481,6 +481,17 @@ Examples:
         /// NAME (the newest version) or NAME@VERSION.
         image: String,
     },
+    /// Check stored images without a machine: every stream's size and SHA-256 against the
+    /// manifest, and each partition's image with `zstd -dc | partclone.chkimg`. Exit status 1
+    /// when one is damaged.
+    #[command(after_help = "\
+Examples:
+  nmt image check             (every version of every image)
+  nmt image check lab@2 --json")]
+    Check {
+        /// NAME (every version), NAME@VERSION, or nothing for all images.
+        image: Option<String>,
+    },
     /// Remove a version (NAME@VERSION) or every version (NAME), with its files. Refused while
     /// a machine's or a group's policy names the image.
     #[command(after_help = "\

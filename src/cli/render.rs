@@ -56,6 +56,7 @@ fn as_json(reply: &Reply) -> String {
         Reply::Profiles(profiles) => output::json(profiles),
         Reply::Images(images) => output::json(images),
         Reply::Image(image) => output::json(image),
+        Reply::ImagesChecked(checks) => output::json(checks),
         // Each event as exported; one that used up a one-shot policy says so in
         // `one_shot_spent` (`used`, `now`, `origin`, `group`).
         Reply::History { events, spent } => output::json(
@@ -237,6 +238,27 @@ fn as_text(reply: &Reply) -> String {
                 ]
             }),
         ),
+        Reply::ImagesChecked(checks) if checks.is_empty() => "no image is saved yet\n".into(),
+        Reply::ImagesChecked(checks) => checks
+            .iter()
+            .map(|c| {
+                if c.problems.is_empty() {
+                    format!(
+                        "{}: sound (digests match; partclone.chkimg passes)\n",
+                        c.image
+                    )
+                } else {
+                    format!(
+                        "{}: DAMAGED\n{}",
+                        c.image,
+                        c.problems
+                            .iter()
+                            .map(|p| format!("  {p}\n"))
+                            .collect::<String>()
+                    )
+                }
+            })
+            .collect(),
         Reply::Image(d) => {
             let v = &d.view;
             let m = &d.manifest;

@@ -476,6 +476,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         Cmd::Image(ImageCmd::List) => Action::ImageList,
         Cmd::Image(ImageCmd::Show { image }) => Action::ImageShow { image },
         Cmd::Image(ImageCmd::Rm { image }) => Action::ImageRm { image },
+        Cmd::Image(ImageCmd::Check { image }) => Action::ImageCheck { image },
         Cmd::Installed { machine, rootdev } => Action::Installed { machine, rootdev },
         Cmd::History {
             machine,
