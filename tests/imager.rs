@@ -42,6 +42,13 @@ const PART_SECTORS: u64 = (DISK_BYTES - PART_START) / 512;
 const MARKER: &str = "nmt imager test: this file was saved and restored\n";
 /// How long one imager run may take before QEMU is stopped.
 const VM_LIMIT: Duration = Duration::from_secs(150);
+/// The multicast test's network namespace: its bridge, the server's address on it, the VM's
+/// tap, and the udpcast session the manifest announces.
+const BRIDGE: &str = "nmtimgbr0";
+const LAB_SERVER: &str = "10.214.0.1";
+const TAP: &str = "nmtimgtap0";
+const MCAST_PORT: u16 = 9000;
+const MCAST_ADDRESS: &str = "239.255.71.1";
 
 /// The built imager: `vmlinuz`, `initrd.img`, `imager.txt`.
 fn imager() -> &'static PathBuf {
@@ -338,6 +345,7 @@ fn a_disk_saved_by_the_imager_restores_byte_for_byte_onto_a_blank_disk() {
             parts,
             cut: Some("p1".into()),
             wrong: None,
+            multicast: None,
         },
     );
     let vm = run_imager(
@@ -399,6 +407,7 @@ fn the_imager_refuses_a_stream_that_is_not_the_one_it_asked_for() {
             parts: vec![(1, "ext4".into(), 1 << 20, "partclone.extfs".into())],
             cut: None,
             wrong: Some("table".into()),
+            multicast: None,
         },
     );
     let vm = run_imager(
@@ -425,6 +434,248 @@ fn the_imager_refuses_a_stream_that_is_not_the_one_it_asked_for() {
         std::fs::read(&disk).unwrap().iter().all(|&b| b == 0),
         "the disk was written"
     );
+}
+
+#[test]
+fn the_imager_restores_a_partition_from_a_udpcast_session() {
+    let imager = imager();
+    require_tool("udp-sender", "udpcast");
+    require_tool("dnsmasq", "dnsmasq-base");
+    require_tool("ip", "iproute2");
+    require_tool("partclone.extfs", "partclone");
+    let dir = TestDir::new();
+    let source = dir.join("source.raw");
+    make_source_disk(&source, &dir.join("files"));
+    // The image, made on the host with the same stock tools.
+    let image = dir.join("images/lab@1");
+    image_on_host(&source, &image, dir.path());
+
+    // A network namespace with a bridge (no multicast snooping), dnsmasq for the imager's
+    // DHCP, the stand-in on the bridge's address, and udp-sender: the session starts with
+    // the line that names the stream, then the stream itself.
+    let mut lab = MulticastLab::start(&dir.join("lab"));
+    let p1 = image.join("p1.partclone.zst");
+    let session = dir.join("p1.session");
+    let mut bytes = format!("nmt-stream lab@1 p1 {}\n", sha256(&p1)).into_bytes();
+    bytes.extend(std::fs::read(&p1).unwrap());
+    std::fs::write(&session, bytes).unwrap();
+    let stand = Stand::start_in(
+        &lab,
+        dir.join("images"),
+        Job::Restore {
+            parts: vec![(
+                1,
+                "ext4".into(),
+                PART_SECTORS * 512,
+                "partclone.extfs".into(),
+            )],
+            cut: None,
+            wrong: None,
+            multicast: Some((MCAST_PORT, MCAST_ADDRESS.into())),
+        },
+    );
+    let port = MCAST_PORT.to_string();
+    lab.spawn(
+        "udp-sender",
+        &[
+            "timeout",
+            "170",
+            "udp-sender",
+            "--file",
+            session.to_str().unwrap(),
+            "--interface",
+            BRIDGE,
+            "--portbase",
+            &port,
+            "--mcast-rdv-address",
+            MCAST_ADDRESS,
+            "--min-receivers",
+            "1",
+            "--max-wait",
+            "150",
+            "--nokbd",
+            "--full-duplex",
+        ],
+    );
+    let blank = dir.join("blank.raw");
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(DISK_BYTES)
+        .unwrap();
+    let vm = run_imager(
+        imager,
+        &blank,
+        false,
+        "restore",
+        &stand,
+        &dir.join("serial.log"),
+    );
+    vm.shows("joining the multicast session")
+        .shows("NMT-IMAGER-OK restore lab@1");
+    let rec = stand.record();
+    assert!(
+        !rec.requests
+            .iter()
+            .any(|r| r.starts_with("GET restore/1/p1")),
+        "the partition came over HTTP, not from the udpcast session: {:?}\n{}",
+        rec.requests,
+        vm.serial
+    );
+    let expected: String = ["table", "head", "p1"]
+        .iter()
+        .map(|s| format!("{s} {}\n", sha256(&image.join(stream_file(s)))))
+        .collect();
+    assert_eq!(rec.done_body.as_deref(), Some(expected.as_str()));
+    assert!(
+        std::fs::read(&blank).unwrap() == std::fs::read(&source).unwrap(),
+        "the disk restored from multicast differs from the source"
+    );
+}
+
+/// The image of `source` as the imager would save it, made on the host: `sfdisk -d` (with
+/// the guest's device names), the first MiB, `partclone.extfs -c | zstd` of the partition.
+fn image_on_host(source: &Path, image: &Path, work: &Path) {
+    std::fs::create_dir_all(image).unwrap();
+    let table = must(&["sfdisk", "-d", source.to_str().unwrap()])
+        .replace(source.to_str().unwrap(), "/dev/vda");
+    std::fs::write(image.join("table.sfdisk"), table).unwrap();
+    let src = std::fs::read(source).unwrap();
+    std::fs::write(image.join("head.bin"), &src[..1 << 20]).unwrap();
+    let part = work.join("p1.source");
+    std::fs::write(&part, &src[PART_START as usize..]).unwrap();
+    sh(&format!(
+        "partclone.extfs -c -s '{}' -o - -L '{}' 2>/dev/null | zstd -q -3 -c >'{}'",
+        part.display(),
+        work.join("partclone.log").display(),
+        image.join("p1.partclone.zst").display()
+    ));
+}
+
+/// A network namespace with a bridge and the VM's tap, and dnsmasq for DHCP on it; removed,
+/// with whatever still runs in it, when dropped.
+struct MulticastLab {
+    ns: String,
+    dir: PathBuf,
+    children: Vec<(String, std::process::Child)>,
+}
+
+impl MulticastLab {
+    fn start(dir: &Path) -> MulticastLab {
+        require_root("the multicast test runs its VM in a network namespace");
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        std::fs::create_dir_all(dir).unwrap();
+        // The netboot lab's sweep removes namespaces of this prefix left by dead test runs.
+        let ns = format!(
+            "nmt-nb-{}-img{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        must(&["ip", "netns", "add", &ns]);
+        let mut lab = MulticastLab {
+            ns,
+            dir: dir.to_path_buf(),
+            children: Vec::new(),
+        };
+        let cidr = format!("{LAB_SERVER}/24");
+        for args in [
+            vec!["link", "set", "lo", "up"],
+            vec![
+                "link",
+                "add",
+                BRIDGE,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+            // `brd +`: without a broadcast address udpcast's rendezvous stays on the host.
+            vec!["addr", "add", &cidr, "brd", "+", "dev", BRIDGE],
+            vec!["link", "set", BRIDGE, "up"],
+            vec!["route", "add", "224.0.0.0/4", "dev", BRIDGE],
+            vec!["tuntap", "add", "dev", TAP, "mode", "tap"],
+            vec!["link", "set", TAP, "master", BRIDGE],
+            vec!["link", "set", TAP, "up"],
+        ] {
+            let mut a = vec!["ip", "-n", &lab.ns];
+            a.extend(args);
+            must(&a);
+        }
+        let d = lab.dir.clone();
+        lab.spawn(
+            "dnsmasq",
+            &[
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--port=0",
+                &format!("--interface={BRIDGE}"),
+                "--bind-interfaces",
+                "--dhcp-range=10.214.0.100,10.214.0.150,1h",
+                "--no-ping",
+                "--user=root",
+                &format!("--dhcp-leasefile={}", d.join("leases").display()),
+                &format!("--pid-file={}", d.join("dnsmasq.pid").display()),
+                &format!("--log-facility={}", d.join("dnsmasq.log").display()),
+            ],
+        );
+        let start = Instant::now();
+        while must(&[
+            "ip", "netns", "exec", &lab.ns, "ss", "-Hlnu", "sport", "= :67",
+        ])
+        .trim()
+        .is_empty()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "dnsmasq does not listen on udp/67: {}",
+                std::fs::read_to_string(d.join("dnsmasq.stdio")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        lab
+    }
+
+    /// Run a program inside the namespace, its output in DIR/NAME.stdio.
+    fn spawn(&mut self, name: &str, args: &[&str]) {
+        let out = std::fs::File::create(self.dir.join(format!("{name}.stdio"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
+        self.children.push((name.into(), child));
+    }
+}
+
+impl Drop for MulticastLab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (name, _) in &self.children {
+                let log = self.dir.join(format!("{name}.stdio"));
+                eprintln!(
+                    "=== {}\n{}",
+                    log.display(),
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
+        for (_, mut c) in self.children.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Ok(o) = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
 }
 
 /// A 64 MiB disk: an MBR with one Linux partition from 1 MiB, an ext4 file system in it
@@ -540,16 +791,29 @@ fn run_imager(
     let _turn = ONE_VM.lock().unwrap_or_else(|p| p.into_inner());
     let append = format!(
         "console=ttyS0,115200 quiet nmt.mode={mode} nmt.image=lab \
-         nmt.server=http://10.0.2.2:{port} nmt.mac={MAC} nmt.token={TOKEN}",
-        port = stand.port
+         nmt.server=http://{server} nmt.mac={MAC} nmt.token={TOKEN}",
+        server = stand.server
     );
+    // User-mode networking (the guest reaches the host's loopback at 10.0.2.2), or a tap on
+    // the bridge of the test's own network namespace.
+    let (netdev, prefix): (String, Vec<&str>) = match &stand.ns {
+        None => ("user,id=n0".into(), vec![]),
+        Some(ns) => (
+            format!("tap,id=n0,ifname={TAP},script=no,downscript=no"),
+            vec!["ip", "netns", "exec", ns],
+        ),
+    };
     let drive = format!(
         "file={},if=virtio,format=raw{}",
         disk.display(),
         if readonly { ",readonly=on" } else { "" }
     );
     let start = Instant::now();
-    let status = Command::new("timeout")
+    let mut cmd = Command::new(prefix.first().copied().unwrap_or("timeout"));
+    if !prefix.is_empty() {
+        cmd.args(&prefix[1..]).arg("timeout");
+    }
+    let status = cmd
         .args(["--kill-after=5", &VM_LIMIT.as_secs().to_string()])
         .args(["qemu-system-x86_64", "-accel", crate::netboot::accel()])
         .args([
@@ -566,7 +830,7 @@ fn run_imager(
         .arg("-initrd")
         .arg(imager.join("initrd.img"))
         .args(["-append", &append, "-drive", &drive])
-        .args(["-netdev", "user,id=n0", "-device"])
+        .args(["-netdev", &netdev, "-device"])
         .arg(format!("virtio-net-pci,netdev=n0,mac={MAC}"))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(log).unwrap())
@@ -620,6 +884,8 @@ enum Job {
         cut: Option<String>,
         /// Serve this stream with another stream's X-Nmt-Stream header.
         wrong: Option<String>,
+        /// The manifest's `multicast PORTBASE ADDRESS` line.
+        multicast: Option<(u16, String)>,
     },
 }
 
@@ -635,7 +901,10 @@ struct Record {
 }
 
 struct Stand {
-    port: u16,
+    /// HOST:PORT as the guest reaches it.
+    server: String,
+    /// The network namespace it listens in (None: the host's loopback).
+    ns: Option<String>,
     record: Arc<Mutex<Record>>,
     stop: Arc<AtomicBool>,
 }
@@ -648,11 +917,42 @@ struct Ctx {
 }
 
 impl Stand {
+    /// Listen on the host's loopback, which QEMU's user-mode network reaches as 10.0.2.2.
     fn start(images: PathBuf, job: Job) -> Stand {
-        std::fs::create_dir_all(images.join(".partial")).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
+        Stand::serve_on(listener, format!("10.0.2.2:{port}"), None, images, job)
+    }
+
+    /// Listen on the bridge of a network namespace (the socket is made inside it).
+    fn start_in(lab: &MulticastLab, images: PathBuf, job: Job) -> Stand {
+        let path = format!("/var/run/netns/{}", lab.ns);
+        let listener = std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            TcpListener::bind(format!("{LAB_SERVER}:0")).unwrap()
+        })
+        .join()
+        .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        Stand::serve_on(
+            listener,
+            format!("{LAB_SERVER}:{port}"),
+            Some(lab.ns.clone()),
+            images,
+            job,
+        )
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        server: String,
+        ns: Option<String>,
+        images: PathBuf,
+        job: Job,
+    ) -> Stand {
+        std::fs::create_dir_all(images.join(".partial")).unwrap();
+        listener.set_nonblocking(true).unwrap();
         let record = Arc::new(Mutex::new(Record::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let ctx = Arc::new(Ctx {
@@ -677,7 +977,12 @@ impl Stand {
                 }
             }
         });
-        Stand { port, record, stop }
+        Stand {
+            server,
+            ns,
+            record,
+            stop,
+        }
     }
 
     fn record(&self) -> Record {
@@ -853,7 +1158,13 @@ fn serve(conn: TcpStream, ctx: &Ctx) -> std::io::Result<()> {
             ctx.record.lock().unwrap().failed = Some(String::from_utf8_lossy(&body).into_owned());
             respond(&mut w, "200 OK", &[], b"")
         }
-        ("GET", "restore", Job::Restore { parts, .. }) => {
+        (
+            "GET",
+            "restore",
+            Job::Restore {
+                parts, multicast, ..
+            },
+        ) => {
             let mut m = String::from("image lab 1\n");
             for s in ["table", "head"] {
                 let f = done_dir.join(stream_file(s));
@@ -870,6 +1181,9 @@ fn serve(conn: TcpStream, ctx: &Ctx) -> std::io::Result<()> {
                     sha256(&f),
                     std::fs::metadata(&f)?.len()
                 ));
+            }
+            if let Some((port, address)) = multicast {
+                m.push_str(&format!("multicast {port} {address}\n"));
             }
             respond(&mut w, "200 OK", &[], m.as_bytes())
         }
