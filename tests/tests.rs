@@ -32,6 +32,10 @@ mod lab_dnsmasq;
 // namespaces, nmtd decides what they boot, and their serial consoles are checked.
 mod netboot;
 
+// nmt's imager (packaging/imager): its initramfs holds every tool, and in QEMU it saves a
+// disk to a stand-in for nmtd and restores it byte for byte onto a blank disk.
+mod imager;
+
 // The past: journal export/import round trips, --at, `nmt boots`, `nmt verify`.
 mod forensics;
 
