@@ -51,7 +51,7 @@ const MCAST_PORT: u16 = 9000;
 const MCAST_ADDRESS: &str = "239.255.71.1";
 
 /// The built imager: `vmlinuz`, `initrd.img`, `imager.txt`.
-fn imager() -> &'static PathBuf {
+pub(crate) fn imager() -> &'static PathBuf {
     static IMAGER: OnceLock<PathBuf> = OnceLock::new();
     IMAGER.get_or_init(|| {
         require_root("the imager's build checks each tool with chroot");

@@ -433,3 +433,106 @@ fn uefi_installs_once_through_grub_then_boots_the_efi_partition() {
         "GRUB fetched its file at least twice a boot: {history:#}"
     );
 }
+
+/// Put what a machine installed on a lab VM's disk: a boot sector that prints `message`, and
+/// from 1 MiB an ext4 filesystem holding `/marker` with `message`.
+fn installed_disk(lab: &Lab, vm: &Vm, message: &str) {
+    use std::io::{Seek, Write};
+    let root = lab.dir.join(format!("{}-root", vm.name));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("marker"), format!("{message}\n")).unwrap();
+    crate::util::must(&[
+        "mke2fs",
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-E",
+        "offset=1048576",
+        "-d",
+        root.to_str().unwrap(),
+        vm.disk.to_str().unwrap(),
+        "64512k",
+    ]);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&vm.disk)
+        .unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.write_all(&super::boot_sector(message)).unwrap();
+}
+
+/// The marker file on a lab VM's disk, read with debugfs from a copy of its partition.
+fn disk_marker(lab: &Lab, vm: &Vm) -> String {
+    let disk = std::fs::read(&vm.disk).unwrap();
+    let part = lab.dir.join(format!("{}-p1.img", vm.name));
+    std::fs::write(&part, &disk[1 << 20..]).unwrap();
+    crate::util::must(&["debugfs", "-R", "cat /marker", part.to_str().unwrap()])
+}
+
+/// The lab's TFTP root gets nmt's imager where the save-image and restore-image profiles
+/// look for it.
+fn with_imager(lab: &Lab) {
+    let built = crate::imager::imager();
+    let dir = lab.t.state().join("tftp/nmt/imager");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["vmlinuz", "initrd.img"] {
+        std::fs::copy(built.join(f), dir.join(f)).unwrap();
+    }
+}
+
+/// Rich: one installed lab machine is saved as the image `lab` through a real PXE boot into
+/// nmt's imager, and boots its own disk again; then a blank machine restores it, verified,
+/// and boots what the first one had.
+#[test]
+fn rich_saves_a_machine_as_an_image_and_restores_it_onto_a_blank_one() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    with_imager(&lab);
+    let golden = lab.vm("golden", "52:54:00:1c:00:01", Firmware::Bios);
+    installed_disk(&lab, &golden, "NMT-DISK-BOOT golden-lab-image");
+    lab.nmt(&["machine", "add", &golden.mac, "--name", "golden"]);
+    lab.nmt(&["policy", "golden", "save-image:lab", "--once"]);
+
+    // The save: the imager streams the disk to nmtd, which checks it and stores it.
+    let save = lab.boot_one(&golden);
+    save.shows("NMT-IMAGER-OK save lab@1")
+        .lacks("NMT-IMAGER-FAILED")
+        .exited(0);
+    let shown = lab.json(&["image", "show", "lab"]);
+    assert_eq!(shown["version"], 1, "{shown:#}");
+    assert_eq!(shown["manifest"]["label"], "dos", "{shown:#}");
+    assert_eq!(shown["manifest"]["parts"][0]["fstype"], "ext4", "{shown:#}");
+    assert_eq!(
+        shown["manifest"]["parts"][0]["tool"], "partclone.extfs",
+        "{shown:#}"
+    );
+    assert!(lab.nmt(&["image", "check", "lab"]).contains("lab@1: sound"));
+    let h = lab.nmt(&["history", "golden"]);
+    assert!(h.contains("saved image lab@1"), "{h}");
+    // The one-shot is spent: golden boots its own disk again.
+    let again = lab.boot_one(&golden);
+    again
+        .shows("NMT-DISK-BOOT golden-lab-image")
+        .lacks("NMT-IMAGER")
+        .exited(33);
+
+    // The restore onto a blank machine, then its own boot from what was restored.
+    let blank = lab.vm("blank", "52:54:00:1c:00:02", Firmware::Bios);
+    lab.nmt(&["machine", "add", &blank.mac, "--name", "lab02"]);
+    lab.nmt(&["policy", "lab02", "restore-image:lab", "--once"]);
+    let restore = lab.boot_one(&blank);
+    restore
+        .shows("NMT-IMAGER-OK restore lab@1")
+        .lacks("NMT-IMAGER-FAILED")
+        .exited(0);
+    assert!(disk_marker(&lab, &blank).contains("NMT-DISK-BOOT golden-lab-image"));
+    let shown = lab.json(&["image", "show", "lab"]);
+    assert_eq!(shown["restored_onto"][0]["name"], "lab02", "{shown:#}");
+    let h = lab.nmt(&["history", "lab02"]);
+    assert!(h.contains("restored image lab@1"), "{h}");
+    let booted = lab.boot_one(&blank);
+    booted
+        .shows("NMT-DISK-BOOT golden-lab-image")
+        .lacks("NMT-IMAGER")
+        .exited(33);
+}
