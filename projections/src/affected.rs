@@ -210,11 +210,13 @@ impl Affected {
             Event::ImageFailed { mac, .. } => {
                 self.machines.insert(*mac);
             }
+            // A restore's one-shot is armed again while it runs, and spent once verified.
+            Event::ImageRestoreStarted { mac, .. } | Event::ImageRestored { mac, .. } => {
+                self.machines.insert(*mac);
+            }
             // Images are files of their own, not generated ones.
             Event::ImageSaveStarted { .. }
             | Event::ImageSaved { .. }
-            | Event::ImageRestoreStarted { .. }
-            | Event::ImageRestored { .. }
             | Event::ImageRemoved { .. } => {}
         }
     }

@@ -445,3 +445,24 @@ pub(crate) fn image_users(state: &State, name: &str) -> Vec<String> {
     }
     out
 }
+
+/// What a boot means for an image job still in progress: the machine was cut off (powered
+/// off, reset, crashed) before its imager ended, so the job failed. `None` for any other
+/// event. The ingest records it just before the boot itself.
+pub fn interrupted(state: &State, event: &Event) -> Option<Event> {
+    let Event::BootEntryUsed { mac, file, .. } = event else {
+        return None;
+    };
+    let job = state.machine(mac)?.imaging.as_ref()?;
+    Some(Event::ImageFailed {
+        mac: *mac,
+        action: job.action,
+        image: job.image.clone(),
+        version: job.version,
+        reason: format!(
+            "interrupted: the machine booted again (it fetched {}) before its {} ended",
+            crate::observe::untrusted(file.as_bytes()),
+            job.action
+        ),
+    })
+}

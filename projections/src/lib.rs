@@ -58,7 +58,7 @@ pub use event::{
 };
 pub use image::{
     Image, ImageAction, ImageJob, ImageManifest, ImagePart, ImageRef, ImageVersion, Restore,
-    StreamDigest, imaging_policy,
+    StreamDigest, imaging_policy, interrupted,
 };
 pub use impact::{BootChange, Impact, MachineRef, list as machine_list};
 pub use mac::{Mac, MacError};

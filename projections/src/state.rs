@@ -865,6 +865,37 @@ impl State {
                     version: *version,
                     at,
                 });
+                // A one-shot restore stays armed until the restore is verified: a machine
+                // cut off in the middle restores again at its next boot, instead of booting
+                // a half-written disk.
+                if action == crate::ImageAction::Restore {
+                    let restoring = |p: &Policy| matches!(p, Policy::RestoreImage { .. });
+                    let armed = m.policy.as_ref().is_some_and(|o| restoring(&o.policy));
+                    if let Some(policy) = m
+                        .last_boot
+                        .as_ref()
+                        .map(|b| b.policy.clone())
+                        .filter(|p| restoring(p) && !armed)
+                        .filter(|_| {
+                            m.booting.is_none() || m.booting.as_ref().is_some_and(restoring)
+                        })
+                    {
+                        let group_restores = m.policy.is_none() && {
+                            let g = m.group.clone();
+                            self.groups.get(&g).is_some_and(|g| restoring(&g.policy))
+                        };
+                        let m = machine_mut(&mut self.machines, mac).expect("ensured above");
+                        if !group_restores {
+                            let previous = m.policy.take().map(|o| o.policy);
+                            m.policy = Some(Override {
+                                policy,
+                                once: true,
+                                previous,
+                            });
+                        }
+                        m.booting = None;
+                    }
+                }
             }
             Event::ImageSaved {
                 mac,
@@ -906,6 +937,17 @@ impl State {
                 if let Some(m) = machine_mut(&mut self.machines, mac) {
                     m.imaging = None;
                     m.last_seen = Some(at);
+                    // Verified: a one-shot restore is spent now.
+                    if m.policy
+                        .as_ref()
+                        .is_some_and(|o| o.once && matches!(o.policy, Policy::RestoreImage { .. }))
+                    {
+                        m.policy = m.policy.take().and_then(|o| o.previous).map(|p| Override {
+                            policy: p,
+                            once: false,
+                            previous: None,
+                        });
+                    }
                 }
             }
             Event::ImageFailed {

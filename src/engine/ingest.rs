@@ -31,6 +31,11 @@ impl Engine {
             {
                 continue;
             }
+            // A machine that boots again while its imager is at work was cut off: that job
+            // failed, recorded before the boot.
+            if let Some(failed) = nmt_projections::interrupted(&self.state, &event) {
+                self.push(&mut batch, failed, "nmtd", o.at, Some(source.clone()));
+            }
             let actor = match &event {
                 Event::InstallerLogged { mac, .. } => installer_actor(&self.state, mac),
                 _ => o.actor,

@@ -537,6 +537,16 @@ impl Lab {
     /// One batch of VMs runs at a time in the whole test run: two cores emulating more VMs
     /// than that only makes every firmware's timeouts the thing under test.
     pub fn boot(&mut self, vms: &[&Vm]) -> Vec<Boot> {
+        self.boot_cut(vms, None)
+    }
+
+    /// Boot one VM and cut its power (stop QEMU) as soon as its console shows `marker`: a
+    /// machine switched off in the middle of something.
+    pub fn boot_cut_at(&mut self, vm: &Vm, marker: &str) -> Boot {
+        self.boot_cut(&[vm], Some(marker)).pop().unwrap()
+    }
+
+    fn boot_cut(&mut self, vms: &[&Vm], cut_at: Option<&str>) -> Vec<Boot> {
         static ONE_BATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = ONE_BATCH.lock().unwrap_or_else(|p| p.into_inner());
         let mut running = Vec::new();
@@ -602,6 +612,20 @@ impl Lab {
         running
             .into_iter()
             .map(|(vm, mut child, log, start)| {
+                if let Some(marker) = cut_at {
+                    while child.try_wait().unwrap().is_none() {
+                        let seen = std::fs::read(&log).unwrap_or_default();
+                        if String::from_utf8_lossy(&seen).contains(marker) {
+                            // `timeout` passes the signal on to QEMU.
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(child.id() as i32),
+                                nix::sys::signal::Signal::SIGTERM,
+                            );
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
                 let status = child.wait().unwrap();
                 let took = start.elapsed();
                 let serial =

@@ -536,3 +536,46 @@ fn rich_saves_a_machine_as_an_image_and_restores_it_onto_a_blank_one() {
         .lacks("NMT-IMAGER")
         .exited(33);
 }
+
+/// A restore cut off in the middle (the machine switched off): nmt records the failure, the
+/// machine stays on its restore policy, and its next boot restores for real.
+#[test]
+fn rich_a_restore_cut_off_fails_visibly_and_completes_at_the_next_boot() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    with_imager(&lab);
+    let golden = lab.vm("golden", "52:54:00:1c:01:01", Firmware::Bios);
+    installed_disk(&lab, &golden, "NMT-DISK-BOOT golden-lab-image");
+    lab.nmt(&["machine", "add", &golden.mac, "--name", "golden"]);
+    lab.nmt(&["policy", "golden", "save-image:lab", "--once"]);
+    lab.boot_one(&golden)
+        .shows("NMT-IMAGER-OK save lab@1")
+        .exited(0);
+
+    let vm = lab.vm("lab03", "52:54:00:1c:01:03", Firmware::Bios);
+    lab.nmt(&["machine", "add", &vm.mac, "--name", "lab03"]);
+    lab.nmt(&["policy", "lab03", "restore-image:lab", "--once"]);
+    let cut = lab.boot_cut_at(&vm, "restoring lab@1 onto");
+    cut.shows("restoring lab@1 onto").lacks("NMT-IMAGER-OK");
+    // Until it boots again nmt cannot know; its entry already restores again.
+    let m = machine(&lab, "lab03");
+    assert_eq!(m["effective_policy"], "restore-image:lab", "{m:#}");
+
+    let again = lab.boot_one(&vm);
+    again
+        .shows("NMT-IMAGER-OK restore lab@1")
+        .lacks("NMT-IMAGER-FAILED")
+        .exited(0);
+    let h = lab.nmt(&["history", "lab03"]);
+    assert!(
+        h.contains("failed to restore image lab@1: interrupted: the machine booted again"),
+        "{h}"
+    );
+    assert!(h.contains("restored image lab@1"), "{h}");
+    // Verified, the one-shot is spent: the next boot is the restored disk's.
+    let m = machine(&lab, "lab03");
+    assert_eq!(m["effective_policy"], "localboot", "{m:#}");
+    lab.boot_one(&vm)
+        .shows("NMT-DISK-BOOT golden-lab-image")
+        .lacks("NMT-IMAGER")
+        .exited(33);
+}
