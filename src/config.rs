@@ -155,6 +155,34 @@ pub struct FileConfig {
     pub hooks: Hooks,
     /// The web UI.
     pub web: WebConfig,
+    /// Disk images: multicast restores.
+    pub images: ImagesConfig,
+}
+
+/// The `[images]` section: restoring one image onto several machines at once through a
+/// udpcast multicast session (docs/imaging.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImagesConfig {
+    /// The provisioning interface `udp-sender` sends on; unset, every restore is unicast.
+    pub multicast_interface: Option<String>,
+    /// The multicast rendezvous address.
+    pub multicast_address: String,
+    /// The first UDP port of sessions (each takes two).
+    pub multicast_portbase: u16,
+    /// Seconds a session waits for the machines expected to join before it starts.
+    pub multicast_wait: u64,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            multicast_interface: None,
+            multicast_address: "239.255.71.1".into(),
+            multicast_portbase: 9000,
+            multicast_wait: 30,
+        }
+    }
 }
 
 /// The configuration in force, with paths made absolute.
@@ -176,6 +204,8 @@ pub struct Config {
     pub hooks: Hooks,
     /// The web UI.
     pub web: WebConfig,
+    /// Disk images.
+    pub images: ImagesConfig,
 }
 
 impl Config {
@@ -244,6 +274,7 @@ impl Config {
             access: file.access,
             hooks: file.hooks,
             web: file.web,
+            images: file.images,
         }
     }
 
@@ -318,6 +349,12 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "listen = \"127.0.0.1:8018\"                # the web UI (off by default)",
             "hosts = [\"nmt.example.org\"]              # names it answers to (besides its address)",
+        ],
+    ),
+    (
+        "images",
+        &[
+            "multicast_interface = \"br0\"             # restore several machines at once by udpcast",
         ],
     ),
     (

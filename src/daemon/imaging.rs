@@ -397,6 +397,16 @@ async fn restore_start(
     else {
         return text(StatusCode::CONFLICT, "the image is gone");
     };
+    let (multicast, session) = shared.multicast.join(
+        &published.config.images,
+        &store(&shared),
+        &published.state,
+        mac,
+        v,
+    );
+    if let Some(job) = session {
+        tokio::spawn(super::multicast::send(shared.clone(), job));
+    }
     let m = &v.manifest;
     let mut out = format!("image {image} {version}\nlabel {}\n", m.label);
     out += &format!("stream table {} {}\n", m.table.sha256, m.table.bytes);
@@ -407,7 +417,11 @@ async fn restore_start(
             p.number, p.fstype, p.size, p.tool, p.stream.sha256, p.stream.bytes
         );
     }
-    tracing::info!(%mac, %peer, %image, version, "image restore started");
+    if let Some(line) = &multicast {
+        out += line;
+        out.push('\n');
+    }
+    tracing::info!(%mac, %peer, %image, version, multicast = multicast.is_some(), "image restore started");
     text(StatusCode::OK, out)
 }
 

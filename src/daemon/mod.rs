@@ -18,6 +18,7 @@ mod journal;
 mod links;
 mod listen;
 mod machines;
+mod multicast;
 mod syslog;
 mod throttle;
 mod upkeep;
@@ -71,6 +72,8 @@ pub struct Shared {
     pub sources: Mutex<Vec<SourceStats>>,
     /// One-time web login links (`nmt web-login`), in memory only.
     pub links: links::LoginLinks,
+    /// Multicast restore sessions gathering or sending.
+    pub multicast: multicast::Sessions,
 }
 
 impl Shared {
@@ -256,6 +259,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
             counters: Mutex::new(Counters::default()),
             sources: Mutex::new(Vec::new()),
             links: links::LoginLinks::new(web_addr.as_ref().map(|(a, _)| format!("http://{a}"))),
+            multicast: multicast::Sessions::default(),
         }),
         logs,
         demo: opts.demo.then(|| opts.state_dir.clone()),

@@ -30,7 +30,7 @@ pub const SERVER: &str = "10.213.0.1";
 /// nmtd's machine-facing listener inside the lab.
 pub const HTTP: &str = "10.213.0.1:8017";
 /// The bridge inside the namespace.
-const BRIDGE: &str = "nmtbr0";
+pub const BRIDGE: &str = "nmtbr0";
 
 /// How long one boot may take before the VM is stopped (TFTP under TCG can stall).
 const BOOT_LIMIT: Duration = Duration::from_secs(180);
@@ -218,6 +218,11 @@ pub struct Lab {
 impl Lab {
     /// A lab with its servers and nmtd running, and nothing booted yet.
     pub fn start(dhcp: Dhcp) -> Lab {
+        Lab::start_with(dhcp, "")
+    }
+
+    /// [`Lab::start`], with more of nmt's configuration (TOML sections) for nmtd.
+    pub fn start_with(dhcp: Dhcp, config: &str) -> Lab {
         static N: AtomicU32 = AtomicU32::new(0);
         let assets = assets();
         remove_stale_namespaces();
@@ -249,7 +254,7 @@ impl Lab {
             format!(
                 "[render]\nnext_server = \"{SERVER}\"\nhttp_url = \"http://{HTTP}\"\n\
                  serial_console = \"ttyS0,115200\"\n\n[hooks]\n\
-                 dnsmasq_reload = \"test ! -e {p} || kill -HUP $(cat {p})\"\n",
+                 dnsmasq_reload = \"test ! -e {p} || kill -HUP $(cat {p})\"\n\n{config}",
                 p = pid.display()
             ),
         )
@@ -275,6 +280,18 @@ impl Lab {
         lab.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", BRIDGE]);
         lab.ip(&["addr", "add", "fd00:213::1/64", "dev", BRIDGE, "nodad"]);
         lab.ip(&["link", "set", BRIDGE, "up"]);
+        // Multicast restores: the bridge forwards every group, and the server's side routes
+        // them onto it.
+        lab.ip(&[
+            "link",
+            "set",
+            BRIDGE,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
+        lab.ip(&["route", "add", "224.0.0.0/4", "dev", BRIDGE]);
 
         // nmtd, inside the namespace so that the VMs reach its HTTP listener; the CLI
         // reaches it through its socket in the state directory.
@@ -647,6 +664,11 @@ impl Lab {
     /// Boot one VM.
     pub fn boot_one(&mut self, vm: &Vm) -> Boot {
         self.boot(&[vm]).pop().unwrap()
+    }
+
+    /// nmtd's own log.
+    pub fn nmtd_log(&self) -> String {
+        std::fs::read_to_string(self.t.dir.path().join("nmtd.log")).unwrap_or_default()
     }
 
     /// The DHCP server's and TFTP server's logs.

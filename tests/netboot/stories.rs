@@ -579,3 +579,70 @@ fn rich_a_restore_cut_off_fails_visibly_and_completes_at_the_next_boot() {
         .lacks("NMT-IMAGER")
         .exited(33);
 }
+
+/// Rich re-images his lab at once: three blank machines restore the image through one
+/// udpcast session that nmtd runs, then each boots what was restored.
+#[test]
+fn rich_restores_three_machines_at_once_through_one_multicast_session() {
+    let mut lab = Lab::start_with(
+        Dhcp::Dnsmasq,
+        &format!(
+            "[images]\nmulticast_interface = \"{}\"\nmulticast_wait = 90\n",
+            super::BRIDGE
+        ),
+    );
+    with_imager(&lab);
+    let golden = lab.vm("golden", "52:54:00:1c:02:01", Firmware::Bios);
+    installed_disk(&lab, &golden, "NMT-DISK-BOOT golden-lab-image");
+    lab.nmt(&["machine", "add", &golden.mac, "--name", "golden"]);
+    lab.nmt(&["policy", "golden", "save-image:lab", "--once"]);
+    lab.boot_one(&golden)
+        .shows("NMT-IMAGER-OK save lab@1")
+        .exited(0);
+
+    lab.nmt(&["group", "add", "lab"]);
+    let vms: Vec<Vm> = (1..=3)
+        .map(|n| {
+            let vm = lab.vm(
+                &format!("lab0{n}"),
+                &format!("52:54:00:1c:02:1{n}"),
+                Firmware::Bios,
+            );
+            lab.nmt(&[
+                "machine", "add", &vm.mac, "--name", &vm.name, "--group", "lab",
+            ]);
+            vm
+        })
+        .collect();
+    lab.nmt(&["policy", "@lab", "restore-image:lab", "--yes"]);
+    let refs: Vec<&Vm> = vms.iter().collect();
+    for boot in lab.boot(&refs) {
+        boot.shows("joining the multicast session")
+            .lacks("over HTTP instead")
+            .shows("NMT-IMAGER-OK restore lab@1")
+            .exited(0);
+    }
+    let log = lab.nmtd_log();
+    let sending: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("multicast session sending"))
+        .collect();
+    assert_eq!(sending.len(), 1, "one session served them all:\n{log}");
+    assert!(sending[0].contains("machines=3"), "{}", sending[0]);
+    assert!(
+        log.contains("multicast session sent a stream"),
+        "the partition went by multicast:\n{log}"
+    );
+    let shown = lab.json(&["image", "show", "lab"]);
+    assert_eq!(
+        shown["restored_onto"].as_array().unwrap().len(),
+        3,
+        "{shown:#}"
+    );
+    // Each boots the restored disk once the group is back on local boot.
+    lab.nmt(&["policy", "@lab", "localboot"]);
+    for (boot, vm) in lab.boot(&refs).iter().zip(&vms) {
+        boot.shows("NMT-DISK-BOOT golden-lab-image").exited(33);
+        assert!(disk_marker(&lab, vm).contains("golden-lab-image"));
+    }
+}
