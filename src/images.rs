@@ -341,6 +341,21 @@ impl ImageStore {
         problems
     }
 
+    /// Remove the partial saves no machine is saving any more (cut off, or nmtd stopped in
+    /// the middle): `saving` holds the `NAME@VERSION`s still in progress. What was removed.
+    pub fn clean_partials(&self, saving: &std::collections::BTreeSet<String>) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = fs::read_dir(self.root.join(".partial")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !saving.contains(&name) && fs::remove_dir_all(e.path()).is_ok() {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    }
+
     /// Remove a save in progress (it failed, or was never finished).
     pub fn discard(&self, name: &str, version: u32) {
         let _ = fs::remove_dir_all(self.partial(name, version));

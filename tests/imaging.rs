@@ -132,8 +132,21 @@ fn an_image_is_saved_in_versions_restored_with_verified_digests_and_removed() {
         );
         assert!(t.json(&["image", "list"]).as_array().unwrap().is_empty());
     }
+    // Live progress in `nmt status`: every byte received, against the used bytes declared.
+    let status = t.json(&["status"]);
+    let p = &status["imaging"][0];
+    assert_eq!(p["name"], "golden", "{status:#}");
+    assert_eq!(p["action"], "save", "{status:#}");
+    assert_eq!(p["image"], "lab@1", "{status:#}");
+    assert_eq!(
+        p["done"].as_u64().unwrap() as usize,
+        st.table.len() + st.head.len() + st.p1.len(),
+        "{status:#}"
+    );
+    assert!(t.ok(&["status"]).contains("imaging: golden saving lab@1:"));
     let (code, out) = curl("POST", &format!("{me}/save/1/done"), Some(b""), &[]);
     assert_eq!(code, 200, "{}", s(&out));
+    assert_eq!(t.json(&["status"])["imaging"], serde_json::json!([]));
     // nmtd checked it (digests, partclone.chkimg), and it reads back with stock tools.
     let restored = crate::util::TestDir::new();
     let raw = restored.join("p1.raw");
@@ -368,4 +381,69 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn the_web_ui_lists_images_and_shows_a_save_in_flight_with_its_progress() {
+    require_tool("curl", "curl");
+    let t = Nmt::new();
+    let d = Daemon::start(&t, &["--web", "127.0.0.1:0"]);
+    let web = d
+        .web
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_string();
+    let base = format!("http://{}", d.http);
+    t.ok(&["machine", "add", &mac(1), "--name", "golden"]);
+    t.ok(&["policy", "golden", "save-image:lab", "--once"]);
+    let me = format!(
+        "{base}/v1/image/{}/{}",
+        mac(1).replace(':', "-"),
+        token_of(&t, &mac(1))
+    );
+    let (_, _, page) = crate::web::http(&web, "GET", "/images", &[], "");
+    assert!(page.contains("No image is saved yet"), "{page}");
+
+    let st = streams();
+    assert_eq!(
+        curl(
+            "POST",
+            &format!("{me}/save"),
+            Some(INVENTORY.as_bytes()),
+            &[]
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        curl("PUT", &format!("{me}/save/1/head"), Some(&st.head), &[]).0,
+        200
+    );
+    let (s, _, page) = crate::web::http(&web, "GET", "/images", &[], "");
+    assert_eq!(s, 200);
+    assert!(page.contains("id=\"inflight\""), "{page}");
+    assert!(page.contains("golden") && page.contains("saving"), "{page}");
+    // 1 MiB of the 4 MB declared (plus the first MiB and the table).
+    assert!(
+        page.contains("<progress max=\"100\" value=\"20\">"),
+        "{page}"
+    );
+
+    for (name, bytes) in [("table", &st.table), ("p1", &st.p1)] {
+        assert_eq!(
+            curl("PUT", &format!("{me}/save/1/{name}"), Some(bytes), &[]).0,
+            200
+        );
+    }
+    assert_eq!(
+        curl("POST", &format!("{me}/save/1/done"), Some(b""), &[]).0,
+        200
+    );
+    let (_, _, page) = crate::web::http(&web, "GET", "/images", &[], "");
+    assert!(!page.contains("id=\"inflight\""), "{page}");
+    assert!(page.contains("data-image=\"lab@1\""), "{page}");
+    // The machines page offers the saved image as a policy.
+    let (_, _, page) = crate::web::http(&web, "GET", "/machines", &[], "");
+    assert!(page.contains("value=\"restore-image:lab@1\""), "{page}");
 }

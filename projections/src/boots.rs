@@ -35,6 +35,10 @@ pub struct BootRecord {
     pub profile: Option<String>,
     /// The image, for imaging policies.
     pub image: Option<String>,
+    /// What the imager did in this boot: `saved lab@2`, `restored lab@1 (verified)`,
+    /// `failed to restore lab@1: …`, or `restoring lab@1` while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imaged: Option<String>,
     /// Who set the policy in force.
     pub set_by: Option<String>,
     /// When.
@@ -277,6 +281,7 @@ impl BootTracker {
                         ip: ip.or(self.last_ack.and_then(|(_, a)| a)),
                         file: file.clone(),
                         image: entry.policy.image().map(str::to_string),
+                        imaged: None,
                         policy: entry.policy,
                         origin: entry.origin,
                         booted,
@@ -285,6 +290,56 @@ impl BootTracker {
                         set_at,
                         set_how,
                     });
+                }
+            }
+            // What the imager of the last boot did, with the image's version.
+            Event::ImageSaveStarted {
+                mac,
+                image,
+                version,
+            }
+            | Event::ImageRestoreStarted {
+                mac,
+                image,
+                version,
+            }
+            | Event::ImageSaved {
+                mac,
+                image,
+                version,
+                ..
+            }
+            | Event::ImageRestored {
+                mac,
+                image,
+                version,
+                ..
+            }
+            | Event::ImageFailed {
+                mac,
+                image,
+                version,
+                ..
+            } if *mac == self.mac => {
+                let what = match &env.event {
+                    Event::ImageSaveStarted { .. } => format!("saving {image}@{version}"),
+                    Event::ImageRestoreStarted { .. } => format!("restoring {image}@{version}"),
+                    Event::ImageSaved { .. } => format!("saved {image}@{version}"),
+                    Event::ImageRestored { .. } => {
+                        format!("restored {image}@{version} (verified)")
+                    }
+                    Event::ImageFailed { action, reason, .. } => {
+                        format!("failed to {action} {image}@{version}: {reason}")
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                if let Some(b) = self.boots.last_mut()
+                    && b.seq < env.seq
+                {
+                    // A failure found at the next boot belongs to the boot before it.
+                    if b.imaged.is_some() || !matches!(env.event, Event::ImageFailed { .. }) {
+                        b.imaged = Some(what);
+                    }
                 }
             }
             _ => {}

@@ -14,13 +14,13 @@ pub use access::{AccessConfig, Caller};
 pub use action::{Action, Right};
 pub use input::{machine_add, parse_node_table};
 pub use perform::{
-    boots, groups, history, mac_or_name, machines, one_machine, perform, perform_with, read,
-    rootdevs, show,
+    boots, groups, history, images, mac_or_name, machines, one_machine, perform, perform_with,
+    read, rootdevs, show,
 };
 pub use reply::{
     Answer, CliRequest, Confirm, Counters, DaemonStatus, Failure, FileView, Files, GroupView,
-    MachineView, Mode, Planned, Replayed, Reply, RootdevView, ShowView, SourceStats, Status, Then,
-    UNCONFIRMED, local_time,
+    ImagingProgress, MachineView, Mode, Planned, Replayed, Reply, RootdevView, ShowView,
+    SourceStats, Status, Then, UNCONFIRMED, local_time,
 };
 
 #[cfg(test)]

@@ -513,6 +513,36 @@ pub struct DaemonStatus {
     pub counters: Counters,
     /// Each followed log.
     pub sources: Vec<SourceStats>,
+    /// Image saves and restores in flight.
+    #[serde(default)]
+    pub imaging: Vec<ImagingProgress>,
+}
+
+/// One image save or restore in flight, as nmtd sees its bytes go by (live, not events).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImagingProgress {
+    /// The machine.
+    pub mac: Mac,
+    /// Its name.
+    pub name: Option<String>,
+    /// `save` or `restore`.
+    pub action: String,
+    /// `NAME@VERSION`.
+    pub image: String,
+    /// Bytes received (a save) or sent (a restore) so far.
+    pub done: u64,
+    /// What it should come to: the used bytes declared (a save, an upper bound as the
+    /// streams are compressed) or the stored bytes (a restore).
+    pub total: u64,
+    /// When bytes last went by.
+    pub updated: Timestamp,
+}
+
+impl ImagingProgress {
+    /// Done, in percent (at most 100).
+    pub fn percent(&self) -> u64 {
+        (self.done.saturating_mul(100) / self.total.max(1)).min(100)
+    }
 }
 
 /// What `nmt status` shows for one source.

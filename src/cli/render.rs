@@ -100,6 +100,7 @@ fn as_json(reply: &Reply) -> String {
                 "new_machines_limited": d.new_machines_limited,
                 "counters": d.counters,
                 "sources": d.sources,
+                "imaging": d.imaging,
             })),
         },
         Reply::Journal(_) => as_text(reply),
@@ -337,7 +338,10 @@ fn as_text(reply: &Reply) -> String {
                         or_dash(b.ip),
                         b.file.clone(),
                         format!("{}{origin}", b.policy),
-                        b.booted.clone(),
+                        match &b.imaged {
+                            Some(what) => format!("{}; {what}", b.booted),
+                            None => b.booted.clone(),
+                        },
                         match (&b.set_by, b.set_at) {
                             (Some(a), Some(t)) => format!("{a} at {}", local_time(t)),
                             _ => "-".into(),
@@ -641,6 +645,23 @@ fn status_text(status: &crate::app::Status) -> String {
         c.access_refused,
         c.syslog_unattributed,
     );
+    for p in &d.imaging {
+        let _ = writeln!(
+            out,
+            "imaging: {} {} {}: {}% ({} of {}), last bytes {}",
+            p.name.clone().unwrap_or_else(|| p.mac.to_string()),
+            if p.action == "save" {
+                "saving"
+            } else {
+                "restoring"
+            },
+            p.image,
+            p.percent(),
+            mib(p.done),
+            mib(p.total),
+            local_time(p.updated)
+        );
+    }
     if d.new_machines_limited > 0 {
         let _ = writeln!(
             out,

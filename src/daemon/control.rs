@@ -270,6 +270,7 @@ fn status(shared: &Shared, published: &Published) -> Reply {
             new_machines_limited: published.new_machines_limited,
             counters,
             sources,
+            imaging: shared.progress.all(&published.state),
         }),
     })
 }

@@ -196,6 +196,18 @@ async fn save_start(
     }) else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "no save was started");
     };
+    // Saves cut off earlier (their machine booted again, or nmtd stopped) leave nothing.
+    let saving: std::collections::BTreeSet<String> = shared
+        .published()
+        .state
+        .machines()
+        .filter_map(|m| m.imaging.as_ref())
+        .filter(|j| j.action == ImageAction::Save)
+        .map(|j| format!("{}@{}", j.image, j.version))
+        .collect();
+    for gone in images.clean_partials(&saving) {
+        tracing::info!(path = %gone.display(), "removed a save that was cut off");
+    }
     if let Err(e) = images.begin(&image, version, &inv) {
         let reason = format!("nmtd could not start the image: {e:#}");
         let _ = perform(
@@ -211,6 +223,12 @@ async fn save_start(
         .await;
         return text(StatusCode::INTERNAL_SERVER_ERROR, reason);
     }
+    shared.progress.start(
+        mac,
+        ImageAction::Save,
+        format!("{image}@{version}"),
+        inv.needed_bytes(),
+    );
     tracing::info!(%mac, %peer, %image, version, "image save started");
     text(StatusCode::OK, format!("version {version}"))
 }
@@ -251,7 +269,7 @@ async fn save_stream(
         .ok()
         .and_then(|t| Inventory::parse(&t).ok())
         .map_or(0, |i| i.disk_size + (16 << 20));
-    match receive(body, &part, cap).await {
+    match receive(body, &part, cap, |n| shared.progress.add(&mac, n)).await {
         Ok(digest) => match images.stream_done(&image, version, &stream, &digest) {
             Ok(()) => {
                 tracing::info!(%mac, %image, version, %stream, bytes = digest.bytes, "image stream stored");
@@ -271,7 +289,12 @@ async fn save_stream(
 }
 
 /// Write a request body to `path`, hashing it as it arrives.
-async fn receive(body: Body, path: &std::path::Path, cap: u64) -> anyhow::Result<StreamDigest> {
+async fn receive(
+    body: Body,
+    path: &std::path::Path,
+    cap: u64,
+    progress: impl Fn(u64),
+) -> anyhow::Result<StreamDigest> {
     let mut f = tokio::fs::File::create(path).await?;
     let mut hash = Sha256::new();
     let mut bytes = 0u64;
@@ -284,6 +307,7 @@ async fn receive(body: Body, path: &std::path::Path, cap: u64) -> anyhow::Result
         }
         hash.update(&chunk);
         f.write_all(&chunk).await?;
+        progress(chunk.len() as u64);
     }
     f.sync_all().await?;
     Ok(StreamDigest {
@@ -314,6 +338,7 @@ async fn save_end(
         );
     };
     let images = store(&shared);
+    shared.progress.end(&mac);
     let fail = |reason: String| Command::FailImage {
         mac,
         version,
@@ -408,6 +433,12 @@ async fn restore_start(
         tokio::spawn(super::multicast::send(shared.clone(), job));
     }
     let m = &v.manifest;
+    shared.progress.start(
+        mac,
+        ImageAction::Restore,
+        format!("{image}@{version}"),
+        m.stored_bytes(),
+    );
     let mut out = format!("image {image} {version}\nlabel {}\n", m.label);
     out += &format!("stream table {} {}\n", m.table.sha256, m.table.bytes);
     out += &format!("stream head {} {}\n", m.head.sha256, m.head.bytes);
@@ -470,7 +501,16 @@ async fn restore_stream(
     // `Range` is honoured, so a broken transfer resumes where it stopped.
     let served = tower::ServiceExt::oneshot(tower_http::services::ServeFile::new(path), req).await;
     let mut resp = match served {
-        Ok(r) => r.map(Body::new),
+        Ok(r) => {
+            let counted = shared.clone();
+            r.map(|b| {
+                Body::from_stream(Body::new(b).into_data_stream().inspect(move |c| {
+                    if let Ok(c) = c {
+                        counted.progress.add(&mac, c.len() as u64);
+                    }
+                }))
+            })
+        }
         Err(e) => match e {},
     };
     if let Ok(v) = HeaderValue::from_str(&format!("{image}@{version} {stream} {digest}")) {
@@ -490,6 +530,7 @@ async fn restore_end(
         Ok(m) => m,
         Err(r) => return r,
     };
+    shared.progress.end(&mac);
     let cmd = match end.as_str() {
         "done" => {
             let digests: BTreeMap<String, String> = body
@@ -524,5 +565,66 @@ async fn restore_end(
             text(StatusCode::CONFLICT, format!("not verified: {reason}"))
         }
         _ => text(StatusCode::OK, "recorded"),
+    }
+}
+
+/// Image saves and restores in flight: bytes so far against the expected total, by machine.
+#[derive(Default)]
+pub struct Progress {
+    inner: std::sync::Mutex<std::collections::HashMap<Mac, crate::app::ImagingProgress>>,
+}
+
+impl Progress {
+    /// Start following a machine's job.
+    fn start(&self, mac: Mac, action: ImageAction, image: String, total: u64) {
+        self.lock().insert(
+            mac,
+            crate::app::ImagingProgress {
+                mac,
+                name: None,
+                action: action.to_string(),
+                image,
+                done: 0,
+                total,
+                updated: jiff::Timestamp::now(),
+            },
+        );
+    }
+
+    /// `n` more bytes went by.
+    fn add(&self, mac: &Mac, n: u64) {
+        if let Some(p) = self.lock().get_mut(mac) {
+            p.done += n;
+            p.updated = jiff::Timestamp::now();
+        }
+    }
+
+    /// The job ended.
+    fn end(&self, mac: &Mac) {
+        self.lock().remove(mac);
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Mac, crate::app::ImagingProgress>>
+    {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every job in flight, named as the state names its machine; a job whose machine is
+    /// no longer imaging (it booted again) is dropped.
+    pub fn all(&self, st: &nmt_projections::State) -> Vec<crate::app::ImagingProgress> {
+        let mut map = self.lock();
+        map.retain(|mac, _| st.machine(mac).is_some_and(|m| m.imaging.is_some()));
+        let mut out: Vec<_> = map
+            .values()
+            .cloned()
+            .map(|mut p| {
+                p.name = st.machine(&p.mac).and_then(|m| m.name.clone());
+                p
+            })
+            .collect();
+        out.sort_by_key(|p| p.mac);
+        out
     }
 }

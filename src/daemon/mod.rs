@@ -74,6 +74,8 @@ pub struct Shared {
     pub links: links::LoginLinks,
     /// Multicast restore sessions gathering or sending.
     pub multicast: multicast::Sessions,
+    /// Image saves and restores in flight (live progress, not events).
+    pub progress: imaging::Progress,
 }
 
 impl Shared {
@@ -260,6 +262,7 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
             sources: Mutex::new(Vec::new()),
             links: links::LoginLinks::new(web_addr.as_ref().map(|(a, _)| format!("http://{a}"))),
             multicast: multicast::Sessions::default(),
+            progress: imaging::Progress::default(),
         }),
         logs,
         demo: opts.demo.then(|| opts.state_dir.clone()),

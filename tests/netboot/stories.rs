@@ -530,6 +530,12 @@ fn rich_saves_a_machine_as_an_image_and_restores_it_onto_a_blank_one() {
     assert_eq!(shown["restored_onto"][0]["name"], "lab02", "{shown:#}");
     let h = lab.nmt(&["history", "lab02"]);
     assert!(h.contains("restored image lab@1"), "{h}");
+    // Which image, and which version, it was restored from.
+    let boots = lab.boots("lab02", 1);
+    assert_eq!(
+        boots[0]["imaged"], "restored lab@1 (verified)",
+        "{boots:#?}"
+    );
     let booted = lab.boot_one(&blank);
     booted
         .shows("NMT-DISK-BOOT golden-lab-image")
@@ -571,6 +577,17 @@ fn rich_a_restore_cut_off_fails_visibly_and_completes_at_the_next_boot() {
         "{h}"
     );
     assert!(h.contains("restored image lab@1"), "{h}");
+    let boots = lab.boots("lab03", 2);
+    assert!(
+        boots[0]["imaged"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("failed to restore lab@1: interrupted")),
+        "{boots:#?}"
+    );
+    assert_eq!(
+        boots[1]["imaged"], "restored lab@1 (verified)",
+        "{boots:#?}"
+    );
     // Verified, the one-shot is spent: the next boot is the restored disk's.
     let m = machine(&lab, "lab03");
     assert_eq!(m["effective_policy"], "localboot", "{m:#}");

@@ -151,6 +151,7 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         .route("/groups/rm", post(actions::group_rm))
         .route("/groups/policy", post(actions::group_policy))
         .route("/profiles", get(views::profiles))
+        .route("/images", get(views::images))
         .route("/profiles/edit", get(views::profile_edit))
         .route("/profiles/save", post(actions::profile_save))
         .route("/profiles/rm", post(actions::profile_rm))

@@ -18,6 +18,7 @@ pub enum Nav {
     Machines,
     Groups,
     Profiles,
+    Images,
 }
 
 fn head(title: &str) -> Markup {
@@ -83,6 +84,7 @@ pub fn layout(web: &Arc<Web>, ctx: &Ctx, title: &str, nav: Nav, body: Markup) ->
                             (item(Nav::Machines, "/machines", "Machines"))
                             (item(Nav::Groups, "/groups", "Groups"))
                             (item(Nav::Profiles, "/profiles", "Profiles"))
+                            (item(Nav::Images, "/images", "Images"))
                         }
                         div.who {
                             @if ctx.user.is_some() {

@@ -221,6 +221,7 @@ pub fn render(
                                     summary {
                                         span class={ "kind k-" (boot_kind(&boot.policy)) } { (boot_kind(&boot.policy)) }
                                         " booted " strong.booted { (boot.booted) }
+                                        @if let Some(what) = &boot.imaged { ": " strong.imaged { (what) } }
                                         " from " span.mono.entry { (boot.file) }
                                         ", policy " span.policy { (boot.policy) }
                                         @if let Some(by) = &boot.set_by { " set by " span.setby { (by) } }

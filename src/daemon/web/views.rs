@@ -363,6 +363,16 @@ pub async fn machines(
         datalist #policy-words {
             option value="save-image:" {}
             option value="restore-image:" {}
+            // The saved images: restore the newest of each, or one version.
+            @for (name, image) in web.shared.published().state.images() {
+                @if !image.versions.is_empty() {
+                    option value={ "restore-image:" (name) } {}
+                    @for v in image.versions.keys() {
+                        option value={ "restore-image:" (name) "@" (v) } {}
+                    }
+                    option value={ "save-image:" (name) } {}
+                }
+            }
             option value="nfsroot:" {}
         }
     };
@@ -1120,6 +1130,65 @@ pub async fn profiles(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx
         }
     };
     page::layout(&web, &ctx, "Profiles", Nav::Profiles, body)
+}
+
+/// `GET /images`: the saved images, their versions and restores, and the saves and restores
+/// in flight with their progress.
+pub async fn images(State(web): State<Arc<Web>>, Extension(ctx): Extension<Ctx>) -> Html<String> {
+    let published = web.shared.published();
+    let st = &published.state;
+    let list = crate::app::images(st, &published.config);
+    let flight = web.shared.progress.all(st);
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64);
+    let body = html! {
+        div.titlebar { h1 { "Images" } }
+        p.muted {
+            "Disks saved by nmt's imager. Set a machine's policy to "
+            code { "save-image:NAME" } " (for its next boot) to save it, and machines to "
+            code { "restore-image:NAME" } " or " code { "restore-image:NAME@VERSION" }
+            " to restore one: restoring erases their disks."
+        }
+        @if !flight.is_empty() {
+            h2 { "In progress" }
+            ul.inflight #inflight {
+                @for p in &flight {
+                    li {
+                        a href={ "/machine/" (p.mac) } { (p.name.clone().unwrap_or_else(|| p.mac.to_string())) }
+                        " " (if p.action == "save" { "saving" } else { "restoring" }) " "
+                        strong { (p.image) } " "
+                        progress max="100" value=(p.percent()) { (p.percent()) "%" }
+                        " " (p.percent()) "% (" (mib(p.done)) " of " (mib(p.total)) ")"
+                    }
+                }
+            }
+        }
+        @if list.is_empty() {
+            p #no-images { "No image is saved yet." }
+        } @else {
+            div.tablewrap {
+                table.images #images {
+                    thead { tr {
+                        th scope="col" { "Image" } th scope="col" { "Saved from" }
+                        th scope="col" { "Saved" } th scope="col" { "Partitions" }
+                        th scope="col" { "Stored" } th scope="col" { "Restores" }
+                    } }
+                    tbody {
+                        @for i in &list {
+                            tr data-image={ (i.image) "@" (i.version) } {
+                                td { strong { (i.image) "@" (i.version) } @if i.newest { " " span.chip { "newest" } } }
+                                td { a href={ "/machine/" (i.from) } { (i.from_name.clone().unwrap_or_else(|| i.from.to_string())) } }
+                                td { time datetime=(i.saved_at) { (crate::app::local_time(i.saved_at)) } }
+                                td { (i.partitions) }
+                                td { (mib(i.stored_bytes)) }
+                                td { (i.restores) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page::layout(&web, &ctx, "Images", Nav::Images, body)
 }
 
 #[derive(Deserialize)]
