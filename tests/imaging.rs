@@ -144,6 +144,11 @@ fn an_image_is_saved_in_versions_restored_with_verified_digests_and_removed() {
         "{status:#}"
     );
     assert!(t.ok(&["status"]).contains("imaging: golden saving lab@1:"));
+    assert!(
+        t.ok(&["show", "golden"])
+            .contains("imaging      saving lab@1:")
+    );
+    assert_eq!(t.json(&["show", "golden"])["imaging"]["image"], "lab@1");
     let (code, out) = curl("POST", &format!("{me}/save/1/done"), Some(b""), &[]);
     assert_eq!(code, 200, "{}", s(&out));
     assert_eq!(t.json(&["status"])["imaging"], serde_json::json!([]));

@@ -883,6 +883,7 @@ pub fn show(st: &State, config: &Config, mac: Mac) -> Result<Reply> {
         then,
         boot_entry: serde_json::to_value(&entry)?,
         files,
+        imaging: None,
     })))
 }
 

@@ -482,6 +482,9 @@ pub struct ShowView {
     pub boot_entry: serde_json::Value,
     /// Its own files, then the shared ones of its group that they include.
     pub files: Vec<FileView>,
+    /// An image save or restore in flight (from nmtd, which sees its bytes go by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imaging: Option<ImagingProgress>,
 }
 
 /// `nmt status`.

@@ -81,6 +81,7 @@ fn as_json(reply: &Reply) -> String {
             "machine": show.machine,
             "boot_entry": show.boot_entry,
             "files": show.files,
+            "imaging": show.imaging,
         })),
         Reply::Verify { problems, .. } => {
             output::json(&json!({ "ok": problems.is_empty(), "problems": problems }))
@@ -561,6 +562,21 @@ fn show_text(show: &ShowView) -> String {
     let _ = writeln!(o, "mac          {}", view.mac);
     let _ = writeln!(o, "name         {}", or_dash(view.name.as_deref()));
     let _ = writeln!(o, "group        {}", view.group);
+    if let Some(p) = &show.imaging {
+        let _ = writeln!(
+            o,
+            "imaging      {} {}: {}% ({} of {})",
+            if p.action == "save" {
+                "saving"
+            } else {
+                "restoring"
+            },
+            p.image,
+            p.percent(),
+            mib(p.done),
+            mib(p.total)
+        );
+    }
     let origin = match view.policy_origin {
         Origin::Machine => "its own".to_string(),
         Origin::MachineOnce => "its own, next boot only".to_string(),

@@ -215,6 +215,15 @@ async fn act_on(
         },
         Action::Boots { machine, since } => boots(shared, &published, machine, since).await,
         action => match app::read(&published.state, &published.config, &action) {
+            // `show` of a machine that is imaging says how far it got.
+            Some(Ok(Reply::Show(mut view))) => {
+                view.imaging = shared
+                    .progress
+                    .all(&published.state)
+                    .into_iter()
+                    .find(|p| p.mac == view.machine.mac);
+                Ok(Reply::Show(view))
+            }
             Some(reply) => reply.map_err(|e| Failure::of(&e)),
             None => shared
                 .write({
