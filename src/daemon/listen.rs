@@ -102,14 +102,7 @@ pub async fn serve(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = app
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            limits.body_idle,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            limits.request,
-        ));
+    let app = with_timeouts(app, limits);
     let open = Arc::new(Semaphore::new(limits.connections));
     let per_address: PerAddress = Arc::default();
     loop {
@@ -146,21 +139,41 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let svc = app
-            .clone()
-            .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req
-            });
         let _ = stream.set_nodelay(true);
+        let app = app.clone();
         tokio::spawn(async move {
             let _permits = permits;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.headers)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
-                .with_upgrades();
-            let _ = conn.await;
+            serve_connection(stream, app, peer, limits).await;
         });
     }
+}
+
+/// `app` with the body and request timeouts of `limits`, as every connection is served.
+pub(crate) fn with_timeouts(app: Router, limits: Limits) -> Router {
+    app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_idle,
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request,
+    ))
+}
+
+/// Serve HTTP/1.1 on one accepted connection from `peer` until it closes: `app` (already
+/// [`with_timeouts`]) sees the client's address as `ConnectInfo<SocketAddr>`, and a client
+/// that sends its headers slowly is cut off.
+pub(crate) async fn serve_connection<S>(stream: S, app: Router, peer: SocketAddr, limits: Limits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        req
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+        .with_upgrades();
+    let _ = conn.await;
 }
