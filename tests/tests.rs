@@ -47,3 +47,7 @@ mod safety;
 
 // Hostile networks and neighbours: nmtd stays up, keeps its secrets, recovers by itself.
 mod hostile;
+
+// Fuzzing: cargo-fuzz targets in fuzz/ (every parser, `journal import`, the machine-facing
+// HTTP), built once and run for a bounded time each.
+mod fuzz;
