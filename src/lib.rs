@@ -28,6 +28,8 @@ mod config;
 pub mod daemon;
 mod engine;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod identity;
 pub mod images;
 pub mod password;

@@ -54,3 +54,7 @@ mod hostile;
 
 // Disk images through nmtd's machine-facing API.
 mod imaging;
+
+// Fuzzing: cargo-fuzz targets in fuzz/ (every parser, `journal import`, the machine-facing
+// HTTP), built once and run for a bounded time each.
+mod fuzz;

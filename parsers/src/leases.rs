@@ -265,7 +265,8 @@ fn parse_mac(s: &[u8]) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
     let mut n = 0;
     for part in s.split(|&b| b == b':') {
-        if n == 6 || part.is_empty() || part.len() > 2 {
+        // Hex digits only: `from_str_radix` would also take a sign (`+2`).
+        if n == 6 || part.is_empty() || part.len() > 2 || !part.iter().all(u8::is_ascii_hexdigit) {
             return None;
         }
         out[n] = u8::from_str_radix(std::str::from_utf8(part).ok()?, 16).ok()?;
@@ -359,6 +360,23 @@ lease 10.0.0.52 {
         assert_eq!(parse_leases(text).unwrap().0, "dnsmasq");
         assert_eq!(parse_leases(ISC.as_bytes()).unwrap().0, "dhcpd");
         assert!(parse_leases(b"hello world\n").is_err());
+    }
+
+    #[test]
+    fn a_mac_is_hex_digits_only() {
+        // Found by the parse_line fuzz target: `+2` was read as the byte 2.
+        assert_eq!(parse_mac(b"52:54:00:+2:34:57"), None);
+        assert_eq!(parse_mac(b"52:54:00:-2:34:57"), None);
+        assert_eq!(
+            parse_mac(b"52:54:00:2:34:57"),
+            Some([0x52, 0x54, 0, 2, 0x34, 0x57])
+        );
+        let isc = "lease 10.0.0.50 {\n  hardware ethernet 52:54:00:+2:34:57;\n}\n";
+        assert_eq!(parse_isc_leases(isc.as_bytes()), []);
+        assert_eq!(
+            parse_dnsmasq_leases(b"1741202109 52:54:00:+2:34:57 10.0.0.50 pc *\n"),
+            []
+        );
     }
 
     #[test]

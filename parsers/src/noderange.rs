@@ -375,12 +375,27 @@ fn span(input: &str, start: &str, end: Option<&str>) -> Result<Span, NodeRangeEr
     Ok(Span { lo, hi, width })
 }
 
+/// Adds the `count` names of the item `text` to `total`, within [`MAX_NAMES`] (a literal
+/// counts as one name, wherever it stands).
+fn add_names(input: &str, text: &str, total: &mut u64, count: u64) -> Result<(), NodeRangeError> {
+    *total = total.saturating_add(count);
+    if *total > MAX_NAMES {
+        return Err(NodeRangeError::TooLarge {
+            pattern: text.to_owned(),
+            column: column(input, text),
+            limit: MAX_NAMES,
+            input: input.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Turns one written item into a [`RangeItem`], adding its names to `total`.
 fn expand(input: &str, ast: Ast<'_>, total: &mut u64) -> Result<RangeItem, NodeRangeError> {
     let (text, parts) = match ast {
         Ast::Group(name) => return Ok(RangeItem::Group(name.to_owned())),
         Ast::Word { text, parts } if parts.len() == 1 && matches!(parts[0], Part::Text(_)) => {
-            *total = total.saturating_add(1);
+            add_names(input, text, total, 1)?;
             return Ok(RangeItem::Literal(text.to_owned()));
         }
         Ast::Word { text, parts } => (text, parts),
@@ -405,15 +420,7 @@ fn expand(input: &str, ast: Ast<'_>, total: &mut u64) -> Result<RangeItem, NodeR
             }
         }
     }
-    *total = total.saturating_add(count);
-    if *total > MAX_NAMES {
-        return Err(NodeRangeError::TooLarge {
-            pattern: text.to_owned(),
-            column: column(input, text),
-            limit: MAX_NAMES,
-            input: input.to_owned(),
-        });
-    }
+    add_names(input, text, total, count)?;
 
     let mut words = vec![String::new()];
     for segment in segments {
@@ -790,6 +797,16 @@ mod tests {
         assert!(matches!(
             err("a[1-60000],b[1-60000]"),
             NodeRangeError::TooLarge { column: 12, .. }
+        ));
+        // A name after a full range is one too many, as it is before one (found by the
+        // parse_line fuzz target: `n[1-100000],a` expanded to 100,001 names).
+        assert!(matches!(
+            err("n[1-100000],a"),
+            NodeRangeError::TooLarge { column: 13, .. }
+        ));
+        assert!(matches!(
+            err("a,n[1-100000]"),
+            NodeRangeError::TooLarge { column: 3, .. }
         ));
         // Huge bounds must not overflow the count.
         assert!(matches!(

@@ -19,6 +19,7 @@ use super::render::render;
 use crate::app::{
     Action, Answer, Confirm, Failure, Mode, Replayed, Reply, machine_add, parse_node_table,
 };
+use crate::engine::{Importable, read_importable};
 use crate::{Config, DB_FILE, Engine, OpenOptions, current_actor, parse_time};
 
 /// The state directory used when neither --state nor NMT_STATE is given.
@@ -616,36 +617,10 @@ fn import(
         ))
     };
     // The whole export is checked before anything is written.
-    let journal = nmt_replay::read_export(reader)
-        .with_context(|| format!("{} was refused; nothing was imported", file.display()))?;
-    let events = journal.events;
-    if events.is_empty() {
-        bail!("{} holds no events; nothing was imported", file.display());
-    }
-    // Why this may be only the start of the log; a whole export needs no --partial.
-    let prefix = match &journal.trailer {
-        None => Some(format!(
-            "{} has no trailer line, so it may have been cut short at a line boundary \
-             (e.g. by `head`), or it was written by an nmt from before export trailers",
-            file.display()
-        )),
-        Some(t) if !t.filter.is_whole() => Some(format!(
-            "{} is a filtered export ({}), not the whole log",
-            file.display(),
-            t.filter
-        )),
-        Some(_) => None,
-    };
-    if let Some(why) = &prefix
-        && !partial
-    {
-        bail!(
-            "{why}; nothing was imported. Import a whole export (`nmt journal export FILE`), \
-             or, to import these {} events as the start of the log on purpose, run again with \
-             --partial",
-            events.len()
-        );
-    }
+    let Importable {
+        events,
+        partial: prefix,
+    } = read_importable(reader, file, partial)?;
     if dry_run {
         let kinds: std::collections::BTreeMap<&str, usize> =
             events.iter().fold(Default::default(), |mut m, e| {

@@ -94,18 +94,6 @@ impl Drop for Slot {
     }
 }
 
-/// The body and whole-request time limits of `limits` on every route of `app` (the image
-/// streams have their own, see `imaging.rs`).
-pub fn timed(app: Router, limits: &Limits) -> Router {
-    app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        limits.body_idle,
-    ))
-    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request,
-    ))
-}
-
 /// Serve `app` on `listener` within `limits` until `stop` turns true (its routes carry their
 /// time limits: see [`timed`]). Handlers see the
 /// client's address as `ConnectInfo<SocketAddr>`.
@@ -151,21 +139,42 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let svc = app
-            .clone()
-            .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req
-            });
         let _ = stream.set_nodelay(true);
+        let app = app.clone();
         tokio::spawn(async move {
             let _permits = permits;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.headers)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
-                .with_upgrades();
-            let _ = conn.await;
+            serve_connection(stream, app, peer, limits).await;
         });
     }
+}
+
+/// `app` with the body and request timeouts of `limits` on every route (the routes of the
+/// image streams have their own, see `imaging.rs`).
+pub(crate) fn with_timeouts(app: Router, limits: Limits) -> Router {
+    app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_idle,
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request,
+    ))
+}
+
+/// Serve HTTP/1.1 on one accepted connection from `peer` until it closes: `app` (its routes
+/// carrying their time limits, see [`with_timeouts`]) sees the client's address as
+/// `ConnectInfo<SocketAddr>`, and a client that sends its headers slowly is cut off.
+pub(crate) async fn serve_connection<S>(stream: S, app: Router, peer: SocketAddr, limits: Limits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        req
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+        .with_upgrades();
+    let _ = conn.await;
 }

@@ -37,7 +37,7 @@ pub fn machine_app(shared: Arc<Shared>) -> Router {
         .route("/nocloud/{mac}/{token}/user-data", get(answer))
         .route("/nocloud/{mac}/{token}/meta-data", get(nocloud_meta_data))
         .with_state(shared);
-    super::listen::timed(routes, &super::listen::Limits::tcp()).merge(imager)
+    super::listen::with_timeouts(routes, super::listen::Limits::tcp()).merge(imager)
 }
 
 /// The body of an install report.

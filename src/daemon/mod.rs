@@ -79,6 +79,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The engine behind its lock, nothing counted yet; `web_url` is the web UI's address,
+    /// which login links point to.
+    pub(crate) fn new(engine: Engine, web_url: Option<String>) -> Shared {
+        Shared {
+            engine: EngineLock::new(engine),
+            counters: Mutex::new(Counters::default()),
+            sources: Mutex::new(Vec::new()),
+            links: links::LoginLinks::new(web_url),
+            multicast: multicast::Sessions::default(),
+            progress: imaging::Progress::default(),
+        }
+    }
+
     /// Carry out `f` on the engine, from async code: on a blocking thread, under the
     /// engine's lock (no runtime thread waits for it). A commit `f` makes is published and
     /// announced as the lock is let go.
@@ -256,14 +269,10 @@ pub async fn bind(opts: &DaemonOptions) -> Result<Bound> {
         http,
         unix,
         tcp,
-        shared: Arc::new(Shared {
-            engine: EngineLock::new(engine),
-            counters: Mutex::new(Counters::default()),
-            sources: Mutex::new(Vec::new()),
-            links: links::LoginLinks::new(web_addr.as_ref().map(|(a, _)| format!("http://{a}"))),
-            multicast: multicast::Sessions::default(),
-            progress: imaging::Progress::default(),
-        }),
+        shared: Arc::new(Shared::new(
+            engine,
+            web_addr.as_ref().map(|(a, _)| format!("http://{a}")),
+        )),
         logs,
         demo: opts.demo.then(|| opts.state_dir.clone()),
         journal_units: {
@@ -309,9 +318,9 @@ impl Bound {
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let web = self.web.map(|(listener, settings)| {
-            let app = listen::timed(
+            let app = listen::with_timeouts(
                 web_app(self.shared.clone(), settings),
-                &listen::Limits::tcp(),
+                listen::Limits::tcp(),
             );
             tokio::spawn(listen::serve(
                 listener,
@@ -349,6 +358,17 @@ impl Bound {
         }
         Ok(())
     }
+}
+
+/// Serve one connection from `peer` on the machine-facing HTTP service, as
+/// [`Bound::serve`]'s listener serves each one it accepts (for the fuzz targets).
+pub(crate) async fn serve_machine_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = listen::Limits::tcp();
+    let app = machine_app(shared);
+    listen::serve_connection(stream, app, peer, limits).await;
 }
 
 /// Apply the configured mode and group to the control socket.

@@ -22,7 +22,7 @@ use nmt_projections::{
 };
 
 pub use leases::LeasesSummary;
-pub use replay::ReplaySummary;
+pub use replay::{Importable, ReplaySummary, read_importable};
 pub use resolve::resolve;
 pub use snapshot::SNAPSHOT_EVERY;
 use snapshot::{snapshot_decode, snapshot_encode};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 use nmt_projections::{Affected, Envelope, Event, Source, installer_actor, observe};
 use nmt_replay::{Committed, Mark, MarkKey, Observed, Pipeline, Sink, SinkError};
@@ -28,6 +28,62 @@ pub struct ReplaySummary {
     /// Server lines with no time of their own, given that of the line before them in their
     /// file (or the file's modification time).
     pub untimed: u64,
+}
+
+/// A journal export `journal import` may take, read whole and checked before anything is
+/// written.
+#[derive(Debug)]
+pub struct Importable {
+    /// Its events, in sequence order (at least one).
+    pub events: Vec<Envelope>,
+    /// Why it may be only the start of the log (it has no trailer, or it is a filtered
+    /// export); `None` for a whole export.
+    pub partial: Option<String>,
+}
+
+/// Read an export for `journal import` (`name` is how refusals call it): every line decoded,
+/// gap-free, its trailer matching when it has one (`nmt_replay::read_export`), and at least
+/// one event. An export that may be only the start of the log is refused unless `partial`.
+/// Every refusal says that nothing was imported.
+pub fn read_importable(
+    reader: impl std::io::BufRead,
+    name: &std::path::Path,
+    partial: bool,
+) -> Result<Importable> {
+    let journal = nmt_replay::read_export(reader)
+        .with_context(|| format!("{} was refused; nothing was imported", name.display()))?;
+    let events = journal.events;
+    if events.is_empty() {
+        bail!("{} holds no events; nothing was imported", name.display());
+    }
+    // Why this may be only the start of the log; a whole export needs no --partial.
+    let prefix = match &journal.trailer {
+        None => Some(format!(
+            "{} has no trailer line, so it may have been cut short at a line boundary \
+             (e.g. by `head`), or it was written by an nmt from before export trailers",
+            name.display()
+        )),
+        Some(t) if !t.filter.is_whole() => Some(format!(
+            "{} is a filtered export ({}), not the whole log",
+            name.display(),
+            t.filter
+        )),
+        Some(_) => None,
+    };
+    if let Some(why) = &prefix
+        && !partial
+    {
+        bail!(
+            "{why}; nothing was imported. Import a whole export (`nmt journal export FILE`), \
+             or, to import these {} events as the start of the log on purpose, run again with \
+             --partial",
+            events.len()
+        );
+    }
+    Ok(Importable {
+        events,
+        partial: prefix,
+    })
 }
 
 impl Engine {
