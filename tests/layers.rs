@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("engine", 2),
     ("store", 1),
     ("config", 1),
+    ("images", 1),
     ("password", 1),
     ("site_key", 1),
     ("files", 0),
