@@ -563,19 +563,7 @@ fn show_text(show: &ShowView) -> String {
     let _ = writeln!(o, "name         {}", or_dash(view.name.as_deref()));
     let _ = writeln!(o, "group        {}", view.group);
     if let Some(p) = &show.imaging {
-        let _ = writeln!(
-            o,
-            "imaging      {} {}: {}% ({} of {})",
-            if p.action == "save" {
-                "saving"
-            } else {
-                "restoring"
-            },
-            p.image,
-            p.percent(),
-            mib(p.done),
-            mib(p.total)
-        );
+        let _ = writeln!(o, "imaging      {}", progress_text(p));
     }
     let origin = match view.policy_origin {
         Origin::Machine => "its own".to_string(),
@@ -664,17 +652,9 @@ fn status_text(status: &crate::app::Status) -> String {
     for p in &d.imaging {
         let _ = writeln!(
             out,
-            "imaging: {} {} {}: {}% ({} of {}), last bytes {}",
+            "imaging: {} {}, last bytes {}",
             p.name.clone().unwrap_or_else(|| p.mac.to_string()),
-            if p.action == "save" {
-                "saving"
-            } else {
-                "restoring"
-            },
-            p.image,
-            p.percent(),
-            mib(p.done),
-            mib(p.total),
+            progress_text(p),
             local_time(p.updated)
         );
     }
@@ -745,4 +725,20 @@ fn status_text(status: &crate::app::Status) -> String {
 /// Bytes as MiB with one decimal.
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
+/// `saving lab@2: 45% (120.0 MiB of 260.0 MiB)`.
+fn progress_text(p: &crate::app::ImagingProgress) -> String {
+    format!(
+        "{} {}: {}% ({} of {})",
+        if p.action == "save" {
+            "saving"
+        } else {
+            "restoring"
+        },
+        p.image,
+        p.percent(),
+        mib(p.done),
+        mib(p.total)
+    )
 }

@@ -233,14 +233,32 @@ async fn save_start(
     text(StatusCode::OK, format!("version {version}"))
 }
 
-/// The save job of `mac` at `version`, from the published state.
-fn save_job(shared: &Shared, mac: &Mac, version: u32) -> Option<String> {
+/// The machine calling (its token checked) and the image of its `action` job at `version`,
+/// from the published state; or the refusal to answer.
+fn job_of(
+    shared: &Shared,
+    (mac, token, peer): (&str, &str, SocketAddr),
+    action: ImageAction,
+    version: u32,
+) -> Result<(Mac, String), Response> {
+    let mac = caller(shared, mac, token, peer)?;
     let published = shared.published();
-    let m = published.state.machine(mac)?;
-    m.imaging
-        .as_ref()
-        .filter(|j| j.action == ImageAction::Save && j.version == version)
-        .map(|j| j.image.clone())
+    published
+        .state
+        .machine(&mac)
+        .and_then(|m| m.imaging.as_ref())
+        .filter(|j| j.action == action && j.version == version)
+        .map(|j| (mac, j.image.clone()))
+        .ok_or_else(|| {
+            let doing = match action {
+                ImageAction::Save => "saving",
+                ImageAction::Restore => "restoring",
+            };
+            text(
+                StatusCode::CONFLICT,
+                format!("{mac} is not {doing} version {version} of an image"),
+            )
+        })
 }
 
 async fn save_stream(
@@ -249,15 +267,9 @@ async fn save_stream(
     Path((mac, token, version, stream)): Path<(String, String, u32, String)>,
     body: Body,
 ) -> Response {
-    let mac = match caller(&shared, &mac, &token, peer) {
-        Ok(m) => m,
+    let (mac, image) = match job_of(&shared, (&mac, &token, peer), ImageAction::Save, version) {
+        Ok(j) => j,
         Err(r) => return r,
-    };
-    let Some(image) = save_job(&shared, &mac, version) else {
-        return text(
-            StatusCode::CONFLICT,
-            format!("{mac} is not saving version {version} of an image"),
-        );
     };
     let images = store(&shared);
     let Some((part, _)) = images.upload_paths(&image, version, &stream) else {
@@ -327,15 +339,9 @@ async fn save_end(
     Path((mac, token, version, end)): Path<(String, String, u32, String)>,
     body: String,
 ) -> Response {
-    let mac = match caller(&shared, &mac, &token, peer) {
-        Ok(m) => m,
+    let (mac, image) = match job_of(&shared, (&mac, &token, peer), ImageAction::Save, version) {
+        Ok(j) => j,
         Err(r) => return r,
-    };
-    let Some(image) = save_job(&shared, &mac, version) else {
-        return text(
-            StatusCode::CONFLICT,
-            format!("{mac} is not saving version {version} of an image"),
-        );
     };
     let images = store(&shared);
     shared.progress.end(&mac);
@@ -456,31 +462,15 @@ async fn restore_start(
     text(StatusCode::OK, out)
 }
 
-/// The restore job of `mac` at `version`, from the published state.
-fn restore_job(shared: &Shared, mac: &Mac, version: u32) -> Option<String> {
-    let published = shared.published();
-    let m = published.state.machine(mac)?;
-    m.imaging
-        .as_ref()
-        .filter(|j| j.action == ImageAction::Restore && j.version == version)
-        .map(|j| j.image.clone())
-}
-
 async fn restore_stream(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((mac, token, version, stream)): Path<(String, String, u32, String)>,
     req: Request,
 ) -> Response {
-    let mac = match caller(&shared, &mac, &token, peer) {
-        Ok(m) => m,
+    let (mac, image) = match job_of(&shared, (&mac, &token, peer), ImageAction::Restore, version) {
+        Ok(j) => j,
         Err(r) => return r,
-    };
-    let Some(image) = restore_job(&shared, &mac, version) else {
-        return text(
-            StatusCode::CONFLICT,
-            format!("{mac} is not restoring version {version} of an image"),
-        );
     };
     let published = shared.published();
     let digest = published
