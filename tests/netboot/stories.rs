@@ -526,6 +526,12 @@ fn rich_saves_a_machine_as_an_image_and_restores_it_onto_a_blank_one() {
         .lacks("NMT-IMAGER-FAILED")
         .exited(0);
     assert!(disk_marker(&lab, &blank).contains("NMT-DISK-BOOT golden-lab-image"));
+    // Both disks started as zeros: the restored one is the saved one, byte for byte (boot
+    // code, partition table, and every block of the filesystem).
+    assert!(
+        std::fs::read(&golden.disk).unwrap() == std::fs::read(&blank.disk).unwrap(),
+        "the restored disk differs from the saved one"
+    );
     let shown = lab.json(&["image", "show", "lab"]);
     assert_eq!(shown["restored_onto"][0]["name"], "lab02", "{shown:#}");
     let h = lab.nmt(&["history", "lab02"]);
