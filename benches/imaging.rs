@@ -223,11 +223,7 @@ fn main() {
     );
     println!(
         "| accelerator | {} | | the guest's CPU is the limit under TCG |",
-        if Path::new("/dev/kvm").exists() {
-            "kvm"
-        } else {
-            "tcg"
-        }
+        accel()
     );
 }
 
@@ -306,18 +302,13 @@ fn vm(
         "console=ttyS0,115200 quiet nmt.mode={mode} nmt.image=bench nmt.server={server} \
          nmt.mac={mac} nmt.token={token}"
     );
-    let accel = if Path::new("/dev/kvm").exists() {
-        "kvm"
-    } else {
-        "tcg"
-    };
     let child = Command::new("timeout")
         .args([
             "--kill-after=5",
             "1800",
             "qemu-system-x86_64",
             "-accel",
-            accel,
+            accel(),
         ])
         .args(["-smp", "1", "-m", "512", "-nographic", "-no-user-config"])
         .arg("-no-reboot")
@@ -340,5 +331,14 @@ fn vm(
         started: Instant::now(),
         log: log.to_path_buf(),
         mode: mode.to_string(),
+    }
+}
+
+/// KVM when its module is loaded (a `/dev/kvm` alone may be unusable), else TCG.
+fn accel() -> &'static str {
+    if Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists() {
+        "kvm"
+    } else {
+        "tcg"
     }
 }
