@@ -218,6 +218,14 @@ impl Affected {
             Event::ImageSaveStarted { .. }
             | Event::ImageSaved { .. }
             | Event::ImageRemoved { .. } => {}
+            // Schedules write no files; the events a run's action makes are its own.
+            Event::ScheduleDefined { .. }
+            | Event::ScheduleRemoved { .. }
+            | Event::SchedulePaused { .. }
+            | Event::ScheduleResumed { .. }
+            | Event::ScheduleRan { .. }
+            | Event::ScheduleMissed { .. }
+            | Event::ScheduleChecked { .. } => {}
         }
     }
 

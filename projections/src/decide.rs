@@ -188,6 +188,75 @@ pub enum Command {
         /// The image, and a version (all of them without one).
         image: crate::ImageRef,
     },
+    /// `nmt schedule add`.
+    DefineSchedule {
+        /// Its name.
+        name: String,
+        /// Its cron pattern.
+        cron: String,
+        /// Its IANA time zone (checked against the zone database by the caller).
+        tz: String,
+        /// Check the outcome this many seconds after each run.
+        expect: Option<u64>,
+        /// Run at most this many seconds late.
+        grace: u64,
+        /// The command as written.
+        command: Vec<String>,
+        /// The action, encoded by the application layer.
+        action: String,
+        /// Redefine an existing schedule of that name.
+        replace: bool,
+    },
+    /// `nmt schedule rm`.
+    RemoveSchedule {
+        /// Its name.
+        name: String,
+    },
+    /// `nmt schedule pause`.
+    PauseSchedule {
+        /// Its name.
+        name: String,
+    },
+    /// `nmt schedule resume`.
+    ResumeSchedule {
+        /// Its name.
+        name: String,
+    },
+    /// nmtd ran a schedule (its action's events are decided with it, in the same batch).
+    RecordScheduleRun {
+        /// The schedule.
+        name: String,
+        /// The time it was due.
+        due: jiff::Timestamp,
+        /// Run late.
+        late: bool,
+        /// The machines its action targeted.
+        targets: Vec<Mac>,
+        /// Machines whose one-shot from an earlier run is still pending.
+        carried: Vec<Mac>,
+        /// Why the action failed.
+        error: Option<String>,
+    },
+    /// nmtd found times of a schedule that passed without a run, beyond its grace.
+    RecordScheduleMissed {
+        /// The schedule.
+        name: String,
+        /// The first time missed.
+        first: jiff::Timestamp,
+        /// The last.
+        last: jiff::Timestamp,
+        /// How many.
+        count: u64,
+    },
+    /// nmtd checked a run's outcome.
+    RecordScheduleCheck {
+        /// The schedule.
+        name: String,
+        /// The run.
+        run: u64,
+        /// Each machine's outcome.
+        outcomes: Vec<crate::MachineOutcome>,
+    },
 }
 
 /// One row of a node table (`mac,name,ip,group`), as text, with its line number.
@@ -349,6 +418,20 @@ pub enum Refusal {
          with --to"
     )]
     MoveIntoItself(String),
+    /// The schedule does not exist.
+    #[error("no schedule named {name:?}; schedules are: {known} (`nmt schedule list`)")]
+    NoSuchSchedule {
+        /// The missing schedule.
+        name: String,
+        /// The existing ones, comma-separated.
+        known: String,
+    },
+    /// A schedule of that name exists.
+    #[error(
+        "a schedule named {0:?} exists; `nmt schedule add {0} --replace …` redefines it, or \
+         choose another name"
+    )]
+    ScheduleExists(String),
     /// A one-boot policy needs a policy.
     #[error("--once needs a policy to use for one boot, not 'group'")]
     OnceWithoutPolicy,
@@ -877,6 +960,13 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
         | Command::FinishImageRestore { .. }
         | Command::FailImage { .. }
         | Command::RemoveImage { .. }) => crate::image::decide(state, cmd),
+        cmd @ (Command::DefineSchedule { .. }
+        | Command::RemoveSchedule { .. }
+        | Command::PauseSchedule { .. }
+        | Command::ResumeSchedule { .. }
+        | Command::RecordScheduleRun { .. }
+        | Command::RecordScheduleMissed { .. }
+        | Command::RecordScheduleCheck { .. }) => crate::schedule::decide(state, cmd),
         Command::SetInstallerPassword { crypted } => {
             let ok = crypted.starts_with("$6$")
                 && crypted.len() < 256

@@ -131,6 +131,99 @@ pub fn describe(ev: &Event) -> String {
             reason,
         } => format!("{mac} failed to {action} image {image}@{version}: {reason}"),
         Event::ImageRemoved { image, version } => format!("image {image}@{version} removed"),
+        Event::ScheduleDefined {
+            name,
+            cron,
+            tz,
+            expect,
+            command,
+            ..
+        } => format!(
+            "schedule {name} set: '{cron}' ({tz}) runs `nmt {}`{}",
+            command.join(" "),
+            expect
+                .map(|s| format!(
+                    ", outcome checked after {}",
+                    crate::schedule::duration_words(s)
+                ))
+                .unwrap_or_default()
+        ),
+        Event::ScheduleRemoved { name } => format!("schedule {name} removed"),
+        Event::SchedulePaused { name } => format!("schedule {name} paused"),
+        Event::ScheduleResumed { name } => format!("schedule {name} resumed"),
+        Event::ScheduleRan {
+            name,
+            run,
+            due,
+            late,
+            targets,
+            carried,
+            error,
+        } => {
+            let mut s = format!("schedule {name} run {run} (due {due})");
+            if *late {
+                s.push_str(", late");
+            }
+            match error {
+                Some(e) => s.push_str(&format!(": failed, nothing changed: {e}")),
+                None => s.push_str(&format!(": {} targeted", targets.len())),
+            }
+            if !carried.is_empty() {
+                s.push_str(&format!(
+                    ", {} still had its one-shot pending (not set again)",
+                    carried.len()
+                ));
+            }
+            s
+        }
+        Event::ScheduleMissed {
+            name,
+            first,
+            last,
+            count,
+        } => {
+            if count == &1 {
+                format!("schedule {name} missed its run due {first} (nmtd was down; not run)")
+            } else {
+                format!(
+                    "schedule {name} missed {count} runs due {first} to {last} (nmtd was down; \
+                     not run)"
+                )
+            }
+        }
+        Event::ScheduleChecked {
+            name,
+            run,
+            outcomes,
+        } => {
+            let counts: Vec<String> = crate::Outcome::ALL
+                .iter()
+                .filter_map(|k| {
+                    let n = outcomes.iter().filter(|o| o.outcome == *k).count();
+                    (n > 0).then(|| format!("{n} {}", k.words()))
+                })
+                .collect();
+            let mut s = format!("schedule {name} run {run} checked: {}", counts.join(", "));
+            if outcomes.len() == 1 {
+                let o = &outcomes[0];
+                s = format!(
+                    "schedule {name} run {run} checked: {} {}{}{}",
+                    o.mac,
+                    o.outcome.words(),
+                    if o.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", o.detail)
+                    },
+                    if o.once_pending {
+                        "; its one-shot is still pending"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            s
+        }
         Event::DhcpSeen {
             mac,
             kind,

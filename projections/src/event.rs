@@ -463,6 +463,84 @@ pub enum Event {
         /// The version.
         version: u32,
     },
+    /// A schedule was defined (or redefined): the actor owns it, and its runs act with the
+    /// actor's rights.
+    ScheduleDefined {
+        /// Its name.
+        name: String,
+        /// Its cron pattern (`MIN HOUR DOM MON DOW`).
+        cron: String,
+        /// The IANA time zone the pattern is read in.
+        tz: String,
+        /// Check each run's outcome this many seconds after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<u64>,
+        /// A run may be made at most this many seconds late.
+        grace: u64,
+        /// The command as the admin wrote it.
+        command: Vec<String>,
+        /// The action it carries out, as nmt encodes actions (JSON text).
+        action: String,
+    },
+    /// A schedule was removed.
+    ScheduleRemoved {
+        /// Its name.
+        name: String,
+    },
+    /// A schedule was paused: its times pass without a run.
+    SchedulePaused {
+        /// Its name.
+        name: String,
+    },
+    /// A paused schedule was resumed (from this moment on).
+    ScheduleResumed {
+        /// Its name.
+        name: String,
+    },
+    /// nmtd ran a schedule: its action's events follow in the same batch, with the actor
+    /// `schedule NAME (set by USER)`.
+    ScheduleRan {
+        /// The schedule.
+        name: String,
+        /// The run's number.
+        run: u64,
+        /// The time it was due.
+        due: Timestamp,
+        /// Run late (nmtd was down at its time, within the schedule's grace).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        late: bool,
+        /// The machines its action targeted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        targets: Vec<Mac>,
+        /// Machines whose one-shot policy from an earlier run was still pending: not set
+        /// again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        carried: Vec<Mac>,
+        /// Why its action failed (nothing else was changed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Times of a schedule passed without a run (nmtd was down longer than the grace):
+    /// recorded, not run.
+    ScheduleMissed {
+        /// The schedule.
+        name: String,
+        /// The first time missed.
+        first: Timestamp,
+        /// The last.
+        last: Timestamp,
+        /// How many.
+        count: u64,
+    },
+    /// A run's outcome check: what each machine it targeted did.
+    ScheduleChecked {
+        /// The schedule.
+        name: String,
+        /// The run.
+        run: u64,
+        /// Each machine's outcome.
+        outcomes: Vec<crate::MachineOutcome>,
+    },
 }
 
 impl Event {
@@ -495,6 +573,13 @@ impl Event {
         "ImageRestored",
         "ImageFailed",
         "ImageRemoved",
+        "ScheduleDefined",
+        "ScheduleRemoved",
+        "SchedulePaused",
+        "ScheduleResumed",
+        "ScheduleRan",
+        "ScheduleMissed",
+        "ScheduleChecked",
     ];
 
     /// The variant's name, as in the JSON `type` field.
@@ -527,6 +612,13 @@ impl Event {
             Event::ImageRestored { .. } => "ImageRestored",
             Event::ImageFailed { .. } => "ImageFailed",
             Event::ImageRemoved { .. } => "ImageRemoved",
+            Event::ScheduleDefined { .. } => "ScheduleDefined",
+            Event::ScheduleRemoved { .. } => "ScheduleRemoved",
+            Event::SchedulePaused { .. } => "SchedulePaused",
+            Event::ScheduleResumed { .. } => "ScheduleResumed",
+            Event::ScheduleRan { .. } => "ScheduleRan",
+            Event::ScheduleMissed { .. } => "ScheduleMissed",
+            Event::ScheduleChecked { .. } => "ScheduleChecked",
         }
     }
 

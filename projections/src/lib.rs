@@ -40,6 +40,7 @@ mod observe;
 mod policy;
 mod profile;
 pub mod render;
+mod schedule;
 mod state;
 mod token;
 
@@ -66,5 +67,10 @@ pub use names::{NameError, machine_name, root_device, word};
 pub use observe::{Observation, entry_mac, installer_actor, is_default_entry, observe, untrusted};
 pub use policy::{DEFAULT_INSTALL_PROFILE, Policy, PolicyError};
 pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
+pub use schedule::{
+    Check, Due, LATE_AFTER_SECS, MachineOutcome, Missed, Outcome, RECENT_RUNS, Run, Schedule,
+    Zones, classify, due as schedules_due, duration_words, next_after, next_run, next_wake,
+    parse_cron, times_between, zone_hint,
+};
 pub use state::{Group, Installed, LOCALBOOT, LastBoot, Machine, Origin, Override, State, UNKNOWN};
 pub use token::{SiteKey, report_token, token_matches};

@@ -275,6 +275,9 @@ pub struct State {
     settings: Vec<Setting>,
     /// Saved disk images, by name.
     images: BTreeMap<String, crate::Image>,
+    /// Schedules, by name.
+    #[serde(default)]
+    schedules: BTreeMap<String, crate::Schedule>,
     #[serde(skip)]
     names: HashMap<Arc<str>, Mac>,
     #[serde(skip)]
@@ -309,6 +312,7 @@ impl Default for State {
             max_observed: None,
             settings: Vec::new(),
             images: BTreeMap::new(),
+            schedules: BTreeMap::new(),
             names: HashMap::new(),
             ips: HashMap::new(),
             leases: HashMap::new(),
@@ -406,6 +410,16 @@ impl State {
     }
 
     /// Every image, by name.
+    pub fn schedules(&self) -> impl Iterator<Item = &crate::Schedule> {
+        self.schedules.values()
+    }
+
+    /// A schedule by name.
+    pub fn schedule(&self, name: &str) -> Option<&crate::Schedule> {
+        self.schedules.get(name)
+    }
+
+    /// Every image by name.
     pub fn images(&self) -> impl Iterator<Item = (&str, &crate::Image)> {
         self.images.iter().map(|(n, i)| (n.as_str(), i))
     }
@@ -516,7 +530,7 @@ impl State {
                 .get(group)
                 .map(|g| g.members.iter().copied().collect())
                 .unwrap_or_default(),
-            _ => ev.mac().into_iter().collect(),
+            _ => crate::schedule::machines(ev).unwrap_or_else(|| ev.mac().into_iter().collect()),
         }
     }
 
@@ -987,6 +1001,13 @@ impl State {
                     }
                 }
             }
+            Event::ScheduleDefined { .. }
+            | Event::ScheduleRemoved { .. }
+            | Event::SchedulePaused { .. }
+            | Event::ScheduleResumed { .. }
+            | Event::ScheduleRan { .. }
+            | Event::ScheduleMissed { .. }
+            | Event::ScheduleChecked { .. } => crate::schedule::fold(&mut self.schedules, env),
             Event::ImageRemoved { image, version } => {
                 if let Some(i) = self.images.get_mut(image) {
                     i.versions.remove(version);
