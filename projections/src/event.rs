@@ -54,6 +54,11 @@ pub enum Source {
         /// The unit.
         unit: String,
     },
+    /// nmtd running a schedule (its runs, misses and checks, and the events its action made).
+    Schedule {
+        /// The schedule.
+        name: String,
+    },
     /// A stream this release does not know, kept as it was written.
     Other {
         /// The stream as written.
@@ -111,6 +116,7 @@ impl From<Source> for RawSource {
             Source::Syslog { ip } => (format!("syslog:{ip}"), None),
             Source::LogFile { identity, offset } => (Source::file_stream(identity), Some(offset)),
             Source::Journal { unit } => (format!("journal:{unit}"), None),
+            Source::Schedule { name } => (format!("schedule:{name}"), None),
             Source::Other { stream, offset } => (stream, offset),
         };
         RawSource { stream, offset }
@@ -131,6 +137,9 @@ impl From<RawSource> for Source {
                 .map(|identity| Source::LogFile { identity, offset }),
             (Some(("journal", unit)), None) if !unit.is_empty() => Some(Source::Journal {
                 unit: unit.to_string(),
+            }),
+            (Some(("schedule", name)), None) if !name.is_empty() => Some(Source::Schedule {
+                name: name.to_string(),
             }),
             _ => None,
         };
@@ -723,6 +732,12 @@ mod source_tests {
             Source::LogFile {
                 identity: 0xdead_beef,
                 offset: 42
+            }
+        );
+        assert_eq!(
+            round(r#"{"stream":"schedule:lab-nightly"}"#),
+            Source::Schedule {
+                name: "lab-nightly".into()
             }
         );
         assert_eq!(

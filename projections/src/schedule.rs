@@ -322,8 +322,9 @@ pub fn next_run(s: &Schedule, now: Timestamp, zones: Zones<'_>) -> Option<Timest
     next_after(&cron, &tz, s.since.max(now))
 }
 
-/// What every schedule's time rules say is to be done at `now`, in the order to do it
-/// (missed records, then runs oldest due first, then checks).
+/// What every schedule's time rules say is to be done at `now`, in the order to do it:
+/// checks of earlier runs first (so a run's outcome never includes the next run's doing),
+/// then missed records, then runs, oldest due first.
 pub fn due(state: &State, now: Timestamp, zones: Zones<'_>) -> Vec<Due> {
     let mut missed = Vec::new();
     let mut fire = Vec::new();
@@ -390,11 +391,9 @@ pub fn due(state: &State, now: Timestamp, zones: Zones<'_>) -> Vec<Due> {
     }
     missed.sort_by_key(|(t, _)| *t);
     fire.sort_by_key(|(t, _)| *t);
-    missed
+    checks
         .into_iter()
-        .chain(fire)
-        .map(|(_, d)| d)
-        .chain(checks)
+        .chain(missed.into_iter().chain(fire).map(|(_, d)| d))
         .collect()
 }
 

@@ -147,6 +147,45 @@ pub enum Action {
     ReplayLeases {
         paths: Vec<std::path::PathBuf>,
     },
+    /// `nmt schedule add`: run `action` at the times `cron` names in `tz`.
+    ScheduleAdd {
+        name: String,
+        cron: String,
+        /// The IANA time zone (none: the caller's).
+        #[serde(default)]
+        tz: Option<String>,
+        /// Check each run's outcome after this long (`45m`).
+        #[serde(default)]
+        expect: Option<String>,
+        /// Run at most this late when nmtd was down at the time (`30m` when none).
+        #[serde(default)]
+        grace: Option<String>,
+        /// The command as written after `--`.
+        command: Vec<String>,
+        /// What it does.
+        run: Box<Action>,
+        /// Redefine a schedule of that name.
+        #[serde(default)]
+        replace: bool,
+    },
+    /// `nmt schedule list`.
+    ScheduleList,
+    /// `nmt schedule rm`.
+    ScheduleRm {
+        name: String,
+    },
+    /// `nmt schedule pause`.
+    SchedulePause {
+        name: String,
+    },
+    /// `nmt schedule resume`.
+    ScheduleResume {
+        name: String,
+    },
+    /// `nmt schedule runs [NAME]` (none: every schedule's).
+    ScheduleRuns {
+        name: Option<String>,
+    },
     /// A one-time link that logs the caller into nmtd's web UI as themselves (with their own
     /// rights): only nmtd answers it, from the socket's peer credentials.
     WebLogin,
@@ -182,6 +221,8 @@ impl Action {
             | Action::Render { check: true }
             | Action::JournalExport { .. }
             | Action::Status
+            | Action::ScheduleList
+            | Action::ScheduleRuns { .. }
             // Anyone who can reach the socket may have a web session, with their own rights
             // (the session acts as the caller, judged by `[access]` like the socket).
             | Action::WebLogin => Right::Read,
@@ -217,7 +258,79 @@ impl Action {
             | Action::InstallerPasswordShow
             | Action::InstallerPasswordAck
             | Action::InstallerPasswordSet { .. }
-            | Action::InstallerPasswordRotate => Right::Admin,
+            | Action::InstallerPasswordRotate
+            | Action::ScheduleRm { .. }
+            | Action::SchedulePause { .. }
+            | Action::ScheduleResume { .. } => Right::Admin,
+            // Defining a schedule needs what its runs do: a group's administrators may
+            // schedule their group's policy.
+            Action::ScheduleAdd { run, .. } => match run.right() {
+                Right::Read => Right::Admin,
+                r => r,
+            },
+        }
+    }
+
+    /// Whether a schedule may run this action: one that changes machines, groups, profiles
+    /// or boot policies through the domain's rules (no reads, no files of the caller's, no
+    /// replays, no schedules of schedules).
+    pub fn schedulable(&self) -> bool {
+        match self {
+            Action::MachineAdd { .. }
+            | Action::MachineImport { .. }
+            | Action::MachineRm { .. }
+            | Action::MachineRestore { .. }
+            | Action::Name { .. }
+            | Action::GroupAdd { .. }
+            | Action::GroupRm { .. }
+            | Action::Assign { .. }
+            | Action::Policy { .. }
+            | Action::RootdevSet { .. }
+            | Action::RootdevRm { .. }
+            | Action::ProfileAdd { .. }
+            | Action::ProfileRm { .. } => true,
+            Action::GroupList
+            | Action::Machines { .. }
+            | Action::RootdevList
+            | Action::ProfileList
+            | Action::ImageList
+            | Action::ImageShow { .. }
+            | Action::ImageCheck { .. }
+            | Action::ImageRm { .. }
+            | Action::Installed { .. }
+            | Action::History { .. }
+            | Action::Boots { .. }
+            | Action::Verify
+            | Action::Show { .. }
+            | Action::Render { .. }
+            | Action::JournalExport { .. }
+            | Action::Status
+            | Action::InstallerPasswordShow
+            | Action::InstallerPasswordAck
+            | Action::InstallerPasswordSet { .. }
+            | Action::InstallerPasswordRotate
+            | Action::ReplayLogs { .. }
+            | Action::ReplayLeases { .. }
+            | Action::ScheduleAdd { .. }
+            | Action::ScheduleList
+            | Action::ScheduleRm { .. }
+            | Action::SchedulePause { .. }
+            | Action::ScheduleResume { .. }
+            | Action::ScheduleRuns { .. }
+            | Action::WebLogin => false,
+        }
+    }
+
+    /// The noderange an action targets, when it targets machines.
+    pub fn range(&self) -> Option<&str> {
+        match self {
+            Action::MachineRm { range }
+            | Action::Assign { range, .. }
+            | Action::Policy { range, .. }
+            | Action::RootdevSet { range, .. }
+            | Action::RootdevRm { range } => Some(range),
+            Action::Name { target, .. } => Some(target),
+            _ => None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod action;
 mod input;
 mod perform;
 mod reply;
+pub mod schedule;
 
 pub use access::{AccessConfig, Caller};
 pub use action::{Action, Right};

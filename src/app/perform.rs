@@ -207,9 +207,51 @@ fn commands(engine: &Engine, action: &Action) -> Result<Option<Vec<Command>>> {
             via: ReportVia::Manual,
         },
         Action::InstallerPasswordSet { crypted } => Command::SetInstallerPassword { crypted },
+        Action::ScheduleAdd {
+            name,
+            cron,
+            tz,
+            expect,
+            grace,
+            command,
+            run,
+            replace,
+        } => super::schedule::define(
+            name,
+            cron,
+            tz,
+            expect.as_deref(),
+            grace.as_deref(),
+            command,
+            &run,
+            replace,
+        )?,
+        Action::ScheduleRm { name } => Command::RemoveSchedule { name },
+        Action::SchedulePause { name } => Command::PauseSchedule { name },
+        Action::ScheduleResume { name } => Command::ResumeSchedule { name },
         _ => return Ok(None),
     };
     Ok(Some(vec![cmd]))
+}
+
+/// The commands of an action a schedule runs (see [`commands`]).
+pub(super) fn commands_of(engine: &Engine, action: &Action) -> Result<Option<Vec<Command>>> {
+    commands(engine, action)
+}
+
+/// What a schedule's action would do to the machines if it ran now: what defining it asks
+/// to confirm.
+fn schedule_impact(
+    engine: &Engine,
+    action: &Action,
+    actor: &str,
+    source: &Source,
+) -> Result<Impact> {
+    let Some(cmds) = commands(engine, action)? else {
+        return Ok(Impact::default());
+    };
+    let plan = engine.plan(cmds, actor, source)?;
+    Ok(Impact::between(engine.state(), &plan.after))
 }
 
 /// What a performed change says it did, from its events.
@@ -259,6 +301,11 @@ fn summary(action: &Action, done: &Executed) -> String {
         Action::RootdevSet { device, .. } => {
             format!("root device {device} set on {}", count(n, "machine"))
         }
+        Action::ScheduleAdd { name, .. } => {
+            let mut text = describe_all(done);
+            text.push_str(&super::schedule::next_words(name, done));
+            text
+        }
         Action::RootdevRm { .. } => {
             format!("root device removed from {}", count(n, "machine"))
         }
@@ -295,7 +342,12 @@ pub fn perform_with(
         };
     };
     let plan = engine.plan(cmds, actor, &source)?;
-    let impact = Impact::between(engine.state(), &plan.after);
+    let impact = match &action {
+        // A schedule changes no machine when it is defined; each of its runs will. What a
+        // run would do now is what is shown and confirmed.
+        Action::ScheduleAdd { run: inner, .. } => schedule_impact(engine, inner, actor, &source)?,
+        _ => Impact::between(engine.state(), &plan.after),
+    };
     let needs_confirmation = impact.needs_confirmation();
     let planned = |files: Files| Planned {
         summary: String::new(),
@@ -331,8 +383,11 @@ pub fn perform_with(
             ),
         }
     }
+    let defines_schedule = matches!(action, Action::ScheduleAdd { .. });
     let mut reply = perform_now(engine, action, actor, source)?;
-    if let Reply::Changed { impact: i, .. } = &mut reply {
+    if let Reply::Changed { impact: i, .. } = &mut reply
+        && !defines_schedule
+    {
         *i = impact;
     }
     Ok(reply)
@@ -602,7 +657,9 @@ fn perform_other(
         | Action::ImageList
         | Action::ImageShow { .. }
         | Action::ImageCheck { .. }
-        | Action::Show { at: None, .. } => unreachable!("answered by `read` above"),
+        | Action::Show { at: None, .. }
+        | Action::ScheduleList
+        | Action::ScheduleRuns { .. } => unreachable!("answered by `read` above"),
         Action::MachineAdd { .. }
         | Action::MachineImport { .. }
         | Action::MachineRm { .. }
@@ -618,7 +675,11 @@ fn perform_other(
         | Action::ProfileRm { .. }
         | Action::ImageRm { .. }
         | Action::Installed { .. }
-        | Action::InstallerPasswordSet { .. } => unreachable!("domain commands, performed above"),
+        | Action::InstallerPasswordSet { .. }
+        | Action::ScheduleAdd { .. }
+        | Action::ScheduleRm { .. }
+        | Action::SchedulePause { .. }
+        | Action::ScheduleResume { .. } => unreachable!("domain commands, performed above"),
     }
 }
 
@@ -635,6 +696,16 @@ pub fn read(state: &State, config: &Config, action: &Action) -> Option<Result<Re
         Action::ImageCheck { image } => image_check(state, config, image.as_deref()),
         Action::Show { machine, at: None } => {
             one_machine(state, machine).and_then(|mac| show(state, config, mac))
+        }
+        Action::ScheduleList => Ok(Reply::Schedules(super::schedule::views(
+            state,
+            Timestamp::now(),
+        ))),
+        Action::ScheduleRuns { name } => {
+            super::schedule::runs(state, name.as_deref()).map(|schedules| Reply::ScheduleRuns {
+                one: name.is_some(),
+                schedules,
+            })
         }
         _ => return None,
     })

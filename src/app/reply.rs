@@ -104,6 +104,15 @@ pub enum Reply {
     },
     /// `nmt installer-password ack`: whether a password was waiting.
     PasswordAcknowledged(bool),
+    /// `nmt schedule list`.
+    Schedules(Vec<super::schedule::ScheduleView>),
+    /// `nmt schedule runs [NAME]`: each schedule's runs, newest first.
+    ScheduleRuns {
+        /// One schedule was asked for (its runs are answered alone).
+        one: bool,
+        /// The schedules asked for, with their runs.
+        schedules: Vec<super::schedule::ScheduleRuns>,
+    },
     /// `nmt web-login`: the one-time link that logs the caller into the web UI.
     WebLogin {
         /// The link (`http://ADDR:PORT/login/link/TOKEN`).

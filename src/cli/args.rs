@@ -206,6 +206,11 @@ Examples:
     #[command(subcommand)]
     Image(ImageCmd),
 
+    /// Run an nmt command at times a cron pattern names (nmtd runs it), and check that every
+    /// machine it targeted did what it was meant to.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+
     /// Record an install report by hand (the same event as the installer's report).
     #[command(after_help = "\
 A machine in `unknown` moves to `localboot`, and its root device is recorded.
@@ -680,4 +685,90 @@ fn log_year(s: &str) -> Result<i16, String> {
              written, between 1970 and 9999 (e.g. --year 2025), or leave --year out to infer it"
         )),
     }
+}
+
+/// `nmt schedule …`
+#[derive(Subcommand, Debug)]
+pub enum ScheduleCmd {
+    /// Define a schedule: nmtd runs ACTION (any nmt command that changes machines or policies)
+    /// at the times CRON names, as you, with your rights.
+    #[command(after_help = "\
+CRON is five fields, MIN HOUR DOM MON DOW, read in --tz (default: your time zone):
+  '0 2 * * *'      02:00 every day          '0 18 * * 1-5'   18:00 Monday to Friday
+  '30 6 1 * *'     06:30 on the 1st         '@daily'         00:00 every day
+A time that does not exist on the night clocks spring forward runs once, right after the
+change; a time that happens twice when they fall back runs once, the first time.
+
+Only nmtd runs schedules. A run is recorded in the log with the events its command made, as
+`schedule NAME (set by YOU)`. When nmtd was down at a time, the run is made late if it is at
+most --grace behind (default 30m), else it is recorded as missed and not run.
+
+With --expect, each run is checked when that time is up: for every machine the command
+targeted, done (booted its entry, and its install, restore or save reported success), failed,
+booted but never reported, or never booted. `nmt schedule runs NAME` lists them, and
+`nmt history MACHINE` shows each machine's outcome. A --once policy still pending from an
+earlier run (the machine never booted) is not set again.
+
+Examples:
+  nmt schedule add lab-nightly --cron '0 2 * * *' --expect 45m -- policy @lab restore-image:lab --once
+  nmt schedule add ltsp-evening --cron '0 18 * * 1-5' --tz Europe/Berlin -- policy @physics ltsp
+  nmt schedule add ltsp-morning --cron '0 7 * * 1-5' --tz Europe/Berlin -- policy @physics localboot
+
+A command that makes machines erase their disks (install, restore-image) lists the machines
+it would reach if it ran now and asks first, as the command itself would; a script passes
+--yes.")]
+    Add {
+        /// Its name (letters, digits, '-', '_', '.').
+        name: String,
+        /// When: MIN HOUR DOM MON DOW (quote it).
+        #[arg(long, value_name = "CRON")]
+        cron: String,
+        /// The IANA time zone CRON is read in (Europe/Berlin, America/New_York, UTC; default:
+        /// yours).
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// Check each run's outcome this long after it (45m, 2h, 1h30m).
+        #[arg(long, value_name = "DURATION")]
+        expect: Option<String>,
+        /// Run at most this late when nmtd was down at the time (default 30m).
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+        /// Redefine the schedule of that name (its past runs are kept).
+        #[arg(long)]
+        replace: bool,
+        /// The nmt command to run, after `--` (e.g. -- policy @lab restore-image:lab --once).
+        #[arg(last = true, required = true, value_name = "ACTION")]
+        action: Vec<String>,
+    },
+    /// Every schedule: its pattern, zone, next run, command, owner and last run.
+    #[command(after_help = "Example:\n  nmt schedule list --json")]
+    List,
+    /// Remove a schedule (its past runs stay in the log).
+    Rm {
+        /// The schedule.
+        name: String,
+    },
+    /// Pause a schedule: its times pass without a run, and are not recorded as missed.
+    Pause {
+        /// The schedule.
+        name: String,
+    },
+    /// Resume a paused schedule, from now on.
+    Resume {
+        /// The schedule.
+        name: String,
+    },
+    /// A schedule's runs, newest first, with their outcome counts and the machines that were
+    /// not done (all schedules' without NAME).
+    #[command(after_help = "\
+Outcomes: done, failed, no-report (booted but never reported), never-booted (no DHCP or
+boot-file fetch seen). A machine whose --once policy is still pending says so.
+
+Examples:
+  nmt schedule runs lab-nightly
+  nmt schedule runs --json      (for monitoring: every schedule)")]
+    Runs {
+        /// The schedule (none: all).
+        name: Option<String>,
+    },
 }

@@ -55,6 +55,12 @@ fn as_json(reply: &Reply) -> String {
         Reply::Rootdevs(rows) => output::json(rows),
         Reply::Profiles(profiles) => output::json(profiles),
         Reply::Images(images) => output::json(images),
+        Reply::Schedules(s) => output::json(s),
+        Reply::ScheduleRuns {
+            one: true,
+            schedules,
+        } if schedules.len() == 1 => output::json(&schedules[0]),
+        Reply::ScheduleRuns { schedules, .. } => output::json(schedules),
         Reply::Image(image) => output::json(image),
         Reply::ImagesChecked(checks) => output::json(checks),
         // Each event as exported; one that used up a one-shot policy says so in
@@ -220,6 +226,18 @@ fn as_text(reply: &Reply) -> String {
                 ]
             }),
         ),
+        Reply::Schedules(s) => schedules_text(s),
+        Reply::ScheduleRuns { one, schedules } => schedules
+            .iter()
+            .map(|s| {
+                if *one {
+                    runs_text(&s.schedule, &s.runs)
+                } else {
+                    format!("{}:\n{}", s.schedule, runs_text(&s.schedule, &s.runs))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         Reply::Images(images) if images.is_empty() => "no image is saved yet; set a machine \
             to `save-image:NAME --once` and boot it\n"
             .to_string(),
@@ -741,4 +759,117 @@ fn progress_text(p: &crate::app::ImagingProgress) -> String {
         mib(p.done),
         mib(p.total)
     )
+}
+
+fn schedules_text(list: &[crate::app::schedule::ScheduleView]) -> String {
+    if list.is_empty() {
+        return "no schedule is defined; e.g. `nmt schedule add lab-nightly --cron '0 2 * * *' \
+                --expect 45m -- policy @lab restore-image:lab --once`\n"
+            .to_string();
+    }
+    output::table(
+        &[
+            "SCHEDULE", "CRON", "ZONE", "NEXT", "COMMAND", "OWNER", "LAST RUN",
+        ],
+        list.iter().map(|s| {
+            vec![
+                s.name.clone(),
+                s.cron.clone(),
+                s.tz.clone(),
+                match (s.paused, s.next) {
+                    (true, _) => "paused".to_string(),
+                    (false, Some(t)) => local_time(t),
+                    (false, None) => "-".to_string(),
+                },
+                format!("nmt {}", s.command.join(" ")),
+                s.owner.clone(),
+                s.last.as_ref().map_or("-".to_string(), run_summary),
+            ]
+        }),
+    )
+}
+
+/// A run in one line: when, and what came of it.
+fn run_summary(r: &crate::app::schedule::RunView) -> String {
+    if let Some(m) = &r.missed {
+        return if m.count == 1 {
+            format!("missed {} (nmtd was down; not run)", local_time(r.due))
+        } else {
+            format!(
+                "missed {} runs {} to {} (nmtd was down; not run)",
+                m.count,
+                local_time(r.due),
+                local_time(m.last)
+            )
+        };
+    }
+    let mut out = format!("#{} {}", r.run, local_time(r.at));
+    if r.late {
+        let _ = write!(out, " (late, due {})", local_time(r.due));
+    }
+    if let Some(e) = &r.error {
+        let _ = write!(out, ": failed, nothing changed: {e}");
+        return out;
+    }
+    let _ = write!(out, ": {} targeted", r.targeted);
+    if r.checked.is_some() {
+        let counts: Vec<String> = nmt_projections::Outcome::ALL
+            .iter()
+            .filter_map(|k| {
+                let n = r.counts.get(k.as_str()).copied().unwrap_or(0);
+                (n > 0).then(|| format!("{n} {}", k.words()))
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "; {}",
+            if counts.is_empty() {
+                "nothing to check".to_string()
+            } else {
+                counts.join(", ")
+            }
+        );
+    } else if r.targeted > 0 {
+        out.push_str("; not checked yet");
+    }
+    out
+}
+
+fn runs_text(schedule: &str, runs: &[crate::app::schedule::RunView]) -> String {
+    if runs.is_empty() {
+        return format!(
+            "schedule {schedule} has not run yet (`nmt schedule list` shows its next run)\n"
+        );
+    }
+    let mut out = String::new();
+    for r in runs {
+        let _ = writeln!(out, "{}", run_summary(r));
+        let who = |m: &crate::app::schedule::MachineOutcomeView| {
+            m.name.clone().unwrap_or_else(|| m.mac.to_string())
+        };
+        for m in &r.not_done {
+            let _ = writeln!(
+                out,
+                "  {:<14} {}{}{}",
+                m.outcome.map_or("", |o| o.words()),
+                who(m),
+                if m.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", m.detail)
+                },
+                if m.once_pending {
+                    " (its one-shot is still pending)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if r.checked.is_none() {
+            for m in &r.carried {
+                let _ = writeln!(out, "  {:<14} {}: {}", "carried", who(m), m.detail);
+            }
+        }
+    }
+    out
 }

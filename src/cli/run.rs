@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::args::{
     Cli, Cmd, GroupCmd, ImageCmd, InstallerPasswordCmd, JournalCmd, MachineCmd, ProfileCmd,
-    ReplayCmd, RootdevCmd,
+    ReplayCmd, RootdevCmd, ScheduleCmd,
 };
 use super::output;
 use super::render::render;
@@ -142,7 +142,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // confirmed, and only if it still reaches exactly them.
     if let Ok(Reply::Unconfirmed(plan)) = &answer {
         use std::io::IsTerminal;
-        let list = super::render::confirmation_text(&plan.impact);
+        let mut list = super::render::confirmation_text(&plan.impact);
+        if let Action::ScheduleAdd { name, command, .. } = &action {
+            list = format!(
+                "schedule {name} runs `nmt {}`; if it ran now, {list}",
+                command.join(" ")
+            );
+        }
         let set = plan.impact.at_risk();
         if std::io::stdin().is_terminal() && !cli.json {
             eprint!("{notes}{list}Proceed? [y/N] ");
@@ -386,6 +392,60 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The action a command asks for; what only the caller can read (files, standard input,
 /// local times) is read here.
+/// The action a schedule runs: `argv` (what follows `--`) read as an `nmt` command line.
+fn scheduled_action(argv: &[String]) -> Result<Action> {
+    use clap::Parser;
+    let cli = Cli::try_parse_from(std::iter::once("nmt".to_string()).chain(argv.iter().cloned()))
+        .map_err(|e| {
+        let said = e.to_string();
+        let first = said
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        anyhow!(
+            "the command after `--` is not an nmt command ({}): {first}; write it as you \
+                 would run it, without `nmt` (e.g. -- policy @lab localboot)",
+            argv.join(" "),
+        )
+    })?;
+    // (Looked for in the words: NMT_STATE and NMT_CONFIG in the environment are the
+    // caller's own.)
+    let given = |flag: &str| {
+        argv.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    if given("--state") || given("--config") || cli.dry_run {
+        bail!(
+            "the command after `--` runs in nmtd, on its own state: leave out --state, --config \
+             and --dry-run there (put --dry-run before `schedule`)"
+        );
+    }
+    let action = match cli.command {
+        Cmd::Schedule(_) => bail!("a schedule cannot run `nmt schedule`"),
+        cmd @ (Cmd::Machine(_)
+        | Cmd::Name { .. }
+        | Cmd::Group(_)
+        | Cmd::Assign { .. }
+        | Cmd::Policy { .. }
+        | Cmd::Rootdev { .. }
+        | Cmd::Profile(_)) => action_of(cmd)?,
+        _ => bail!(
+            "`nmt {}` cannot be scheduled: a schedule runs a command that changes machines or \
+             their boot policies (policy, assign, rootdev, name, group, machine, profile)",
+            argv.join(" ")
+        ),
+    };
+    if !action.schedulable() {
+        bail!(
+            "`nmt {}` cannot be scheduled: it only reads; a schedule runs a command that \
+             changes machines or their boot policies",
+            argv.join(" ")
+        );
+    }
+    Ok(action)
+}
+
 fn action_of(cmd: Cmd) -> Result<Action> {
     Ok(match cmd {
         Cmd::Machine(MachineCmd::Add {
@@ -474,6 +534,29 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         }
         Cmd::Profile(ProfileCmd::Rm { name }) => Action::ProfileRm { name },
         Cmd::Profile(ProfileCmd::List) => Action::ProfileList,
+        Cmd::Schedule(ScheduleCmd::Add {
+            name,
+            cron,
+            tz,
+            expect,
+            grace,
+            replace,
+            action,
+        }) => Action::ScheduleAdd {
+            name,
+            cron,
+            tz: Some(tz.unwrap_or_else(crate::app::schedule::local_zone)),
+            expect,
+            grace,
+            run: Box::new(scheduled_action(&action)?),
+            command: action,
+            replace,
+        },
+        Cmd::Schedule(ScheduleCmd::List) => Action::ScheduleList,
+        Cmd::Schedule(ScheduleCmd::Rm { name }) => Action::ScheduleRm { name },
+        Cmd::Schedule(ScheduleCmd::Pause { name }) => Action::SchedulePause { name },
+        Cmd::Schedule(ScheduleCmd::Resume { name }) => Action::ScheduleResume { name },
+        Cmd::Schedule(ScheduleCmd::Runs { name }) => Action::ScheduleRuns { name },
         Cmd::Image(ImageCmd::List) => Action::ImageList,
         Cmd::Image(ImageCmd::Show { image }) => Action::ImageShow { image },
         Cmd::Image(ImageCmd::Rm { image }) => Action::ImageRm { image },

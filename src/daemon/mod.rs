@@ -19,6 +19,7 @@ mod links;
 mod listen;
 mod machines;
 mod multicast;
+mod schedules;
 mod syslog;
 mod throttle;
 mod upkeep;
@@ -317,6 +318,7 @@ impl Bound {
             syslog::start(self.shared.clone(), sock);
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
+        schedules::start(self.shared.clone(), rx.clone());
         let web = self.web.map(|(listener, settings)| {
             let app = listen::with_timeouts(
                 web_app(self.shared.clone(), settings),

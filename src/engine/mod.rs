@@ -432,6 +432,32 @@ impl Engine {
         })
     }
 
+    /// Decide `cmds` one after the other (each against the state the ones before it leave),
+    /// append all their events in one commit as observed at `now`, and bring the affected
+    /// files up to date. A refusal of any appends nothing.
+    pub fn execute_all(
+        &mut self,
+        cmds: Vec<Command>,
+        actor: &str,
+        source: Source,
+        now: Timestamp,
+    ) -> Result<Executed> {
+        let plan = self.plan(cmds, actor, &source)?;
+        let before = self.state.last_seq();
+        let events = plan.events.into_iter().map(|e| e.event).collect();
+        let (envelopes, affected) = self.append(events, actor, now, Some(source))?;
+        let files = self.render(&affected, before).map_err(|e| {
+            anyhow::anyhow!(
+                "the change is recorded, but the generated files are not up to date: {e:#}; \
+                 fix the cause and run `nmt render`"
+            )
+        })?;
+        Ok(Executed {
+            events: envelopes,
+            files,
+        })
+    }
+
     /// What `cmds`, performed one after the other, would do: each is decided against the
     /// state the ones before it leave, and folded into a copy of the state. Nothing is
     /// appended, written or run; a refusal is returned as [`Engine::execute_from`] returns
