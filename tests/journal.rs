@@ -43,7 +43,7 @@ fn the_first_release_journal_still_decodes_and_folds() {
 
 /// Every journal in `fixtures/`: the first release's, and the one that holds every event
 /// kind and every kind of source (`fixtures/README.md` says how each was made).
-const FIXTURES: [(&str, &str); 4] = [
+const FIXTURES: [(&str, &str); 5] = [
     (
         "journal-v1.jsonl",
         include_str!("../fixtures/journal-v1.jsonl"),
@@ -60,11 +60,15 @@ const FIXTURES: [(&str, &str); 4] = [
         "journal-v4.jsonl",
         include_str!("../fixtures/journal-v4.jsonl"),
     ),
+    (
+        "journal-v5.jsonl",
+        include_str!("../fixtures/journal-v5.jsonl"),
+    ),
 ];
 
 /// Every event kind there is, by name. A new kind must be added here, and to a fixture
 /// written by the release that introduces it.
-const KINDS: [&str; 27] = [
+const KINDS: [&str; 34] = [
     "StoreCreated",
     "MachineRegistered",
     "MachineRemoved",
@@ -92,6 +96,13 @@ const KINDS: [&str; 27] = [
     "ImageRestored",
     "ImageFailed",
     "ImageRemoved",
+    "ScheduleDefined",
+    "ScheduleRemoved",
+    "SchedulePaused",
+    "ScheduleResumed",
+    "ScheduleRan",
+    "ScheduleMissed",
+    "ScheduleChecked",
 ];
 
 /// Every variant of `Event`, as its schema knows them. `Event` is `#[non_exhaustive]`, so
@@ -195,6 +206,7 @@ fn the_fixture_journals_hold_every_kind_of_source() {
         &|s| matches!(s, Source::Journal { unit } if unit.ends_with(".service")),
     );
     has("syslog", &|s| matches!(s, Source::Syslog { .. }));
+    has("schedule", &|s| matches!(s, Source::Schedule { .. }));
 }
 
 #[test]

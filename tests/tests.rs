@@ -58,3 +58,7 @@ mod imaging;
 // Fuzzing: cargo-fuzz targets in fuzz/ (every parser, `journal import`, the machine-facing
 // HTTP), built once and run for a bounded time each.
 mod fuzz;
+
+// Schedules run by the real nmtd in real time: runs as their owner, outcome checks, no
+// stacked one-shots, and nothing fired by a journal import or a log replay.
+mod schedules;

@@ -1253,7 +1253,7 @@ mod tests {
         );
         let o = |p: &Policy, evs: &[Envelope]| classify(mac, p, evs, false).outcome;
         assert_eq!(o(&restore, &[]), Outcome::NeverBooted);
-        assert_eq!(o(&restore, &[dhcp.clone()]), Outcome::NoReport);
+        assert_eq!(o(&restore, std::slice::from_ref(&dhcp)), Outcome::NoReport);
         assert_eq!(
             o(&restore, &[dhcp.clone(), entry.clone()]),
             Outcome::NoReport
@@ -1275,8 +1275,11 @@ mod tests {
         let install = Policy::Install {
             profile: "debian".into(),
         };
-        assert_eq!(o(&install, &[entry.clone()]), Outcome::NoReport);
-        assert_eq!(o(&Policy::Ltsp, &[entry.clone()]), Outcome::Done);
+        assert_eq!(o(&install, std::slice::from_ref(&entry)), Outcome::NoReport);
+        assert_eq!(
+            o(&Policy::Ltsp, std::slice::from_ref(&entry)),
+            Outcome::Done
+        );
         assert_eq!(o(&Policy::Ltsp, &[dhcp]), Outcome::NoReport);
         let d = classify(mac, &restore, &[failed], true);
         assert!(d.detail.contains("disk too small") && d.once_pending);
