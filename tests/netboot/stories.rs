@@ -481,6 +481,20 @@ fn with_imager(lab: &Lab) {
     }
 }
 
+/// The golden machine `golden` (its disk installed with the marker `golden-lab-image`) saved
+/// as the image `lab` through a real PXE boot into nmt's imager.
+fn saved_golden(lab: &mut Lab, mac: &str) -> Vm {
+    let golden = lab.vm("golden", mac, Firmware::Bios);
+    installed_disk(lab, &golden, "NMT-DISK-BOOT golden-lab-image");
+    lab.nmt(&["machine", "add", &golden.mac, "--name", "golden"]);
+    lab.nmt(&["policy", "golden", "save-image:lab", "--once"]);
+    lab.boot_one(&golden)
+        .shows("NMT-IMAGER-OK save lab@1")
+        .lacks("NMT-IMAGER-FAILED")
+        .exited(0);
+    golden
+}
+
 /// Rich: one installed lab machine is saved as the image `lab` through a real PXE boot into
 /// nmt's imager, and boots its own disk again; then a blank machine restores it, verified,
 /// and boots what the first one had.
@@ -555,13 +569,7 @@ fn rich_saves_a_machine_as_an_image_and_restores_it_onto_a_blank_one() {
 fn rich_a_restore_cut_off_fails_visibly_and_completes_at_the_next_boot() {
     let mut lab = Lab::start(Dhcp::Dnsmasq);
     with_imager(&lab);
-    let golden = lab.vm("golden", "52:54:00:1c:01:01", Firmware::Bios);
-    installed_disk(&lab, &golden, "NMT-DISK-BOOT golden-lab-image");
-    lab.nmt(&["machine", "add", &golden.mac, "--name", "golden"]);
-    lab.nmt(&["policy", "golden", "save-image:lab", "--once"]);
-    lab.boot_one(&golden)
-        .shows("NMT-IMAGER-OK save lab@1")
-        .exited(0);
+    saved_golden(&mut lab, "52:54:00:1c:01:01");
 
     let vm = lab.vm("lab03", "52:54:00:1c:01:03", Firmware::Bios);
     lab.nmt(&["machine", "add", &vm.mac, "--name", "lab03"]);
@@ -615,13 +623,7 @@ fn rich_restores_three_machines_at_once_through_one_multicast_session() {
         ),
     );
     with_imager(&lab);
-    let golden = lab.vm("golden", "52:54:00:1c:02:01", Firmware::Bios);
-    installed_disk(&lab, &golden, "NMT-DISK-BOOT golden-lab-image");
-    lab.nmt(&["machine", "add", &golden.mac, "--name", "golden"]);
-    lab.nmt(&["policy", "golden", "save-image:lab", "--once"]);
-    lab.boot_one(&golden)
-        .shows("NMT-IMAGER-OK save lab@1")
-        .exited(0);
+    saved_golden(&mut lab, "52:54:00:1c:02:01");
 
     lab.nmt(&["group", "add", "lab"]);
     let vms: Vec<Vm> = (1..=3)
@@ -668,4 +670,73 @@ fn rich_restores_three_machines_at_once_through_one_multicast_session() {
         boot.shows("NMT-DISK-BOOT golden-lab-image").exited(33);
         assert!(disk_marker(&lab, vm).contains("golden-lab-image"));
     }
+}
+
+/// Rich's lab re-images itself on a schedule, and nmt says which machine did not: a schedule
+/// a minute ahead sets the lab to restore the image once; at its time nmtd runs it, two
+/// machines PXE-boot and restore, the third stays switched off. When the expected time is up,
+/// `nmt schedule runs` shows 2 done and 1 never booted, naming it, with its one-shot still
+/// pending for its next boot.
+#[test]
+fn rich_a_nightly_reimage_schedule_names_the_machine_that_never_booted() {
+    let mut lab = Lab::start(Dhcp::Dnsmasq);
+    with_imager(&lab);
+    saved_golden(&mut lab, "52:54:00:1c:03:01");
+    lab.nmt(&["group", "add", "lab"]);
+    let vms: Vec<Vm> = (1..=3)
+        .map(|n| {
+            let vm = lab.vm(
+                &format!("lab0{n}"),
+                &format!("52:54:00:1c:03:1{n}"),
+                Firmware::Bios,
+            );
+            lab.nmt(&[
+                "machine", "add", &vm.mac, "--name", &vm.name, "--group", "lab",
+            ]);
+            vm
+        })
+        .collect();
+    // A time a minute or two ahead (at least 20 s away, so it is defined before it comes).
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(80);
+    let at = at.to_zoned(jiff::tz::TimeZone::UTC);
+    let cron = format!("{} {} * * *", at.minute(), at.hour());
+    let out = lab.nmt(&[
+        "schedule", "add", "lab-nightly", "--cron", &cron, "--tz", "UTC", "--expect", "5m",
+        "--yes", "--", "policy", "@lab", "restore-image:lab", "--once",
+    ]);
+    assert!(out.contains("next run: "), "{out}");
+    let runs = |lab: &Lab| lab.json(&["schedule", "runs", "lab-nightly"]);
+    crate::util::wait_for("the schedule's run", std::time::Duration::from_secs(150), || {
+        runs(&lab)["runs"][0]["run"] == 1
+    });
+    let run = &runs(&lab)["runs"][0];
+    assert_eq!(run["targeted"], 3, "{run:#}");
+    let m = machine(&lab, "lab03");
+    assert_eq!(m["effective_policy"], "restore-image:lab", "{m:#}");
+
+    // lab01 and lab02 are switched on; lab03 stays off.
+    for boot in lab.boot(&[&vms[0], &vms[1]]) {
+        boot.shows("NMT-IMAGER-OK restore lab@1")
+            .lacks("NMT-IMAGER-FAILED")
+            .exited(0);
+    }
+    crate::util::wait_for("the run's check", std::time::Duration::from_secs(420), || {
+        !runs(&lab)["runs"][0]["checked"].is_null()
+    });
+    let run = &runs(&lab)["runs"][0];
+    assert_eq!(run["counts"]["done"], 2, "{run:#}");
+    assert_eq!(run["counts"]["never-booted"], 1, "{run:#}");
+    assert_eq!(run["not_done"].as_array().unwrap().len(), 1, "{run:#}");
+    assert_eq!(run["not_done"][0]["name"], "lab03", "{run:#}");
+    assert_eq!(run["not_done"][0]["once_pending"], true, "{run:#}");
+    let text = lab.nmt(&["schedule", "runs", "lab-nightly"]);
+    assert!(text.contains("2 done, 1 never booted"), "{text}");
+    assert!(text.contains("never booted   lab03"), "{text}");
+    let h = lab.nmt(&["history", "lab01"]);
+    assert!(h.contains("restored image lab@1"), "{h}");
+    assert!(h.contains("schedule lab-nightly run 1 checked"), "{h}");
+    // lab03's one-shot still waits: when it is switched on, it restores.
+    lab.boot_one(&vms[2])
+        .shows("NMT-IMAGER-OK restore lab@1")
+        .exited(0);
 }
