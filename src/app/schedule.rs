@@ -214,12 +214,7 @@ pub fn fire(
                 String::new()
             }
         )),
-        Err(e)
-            if !engine
-                .state()
-                .schedule(name)
-                .is_some_and(|x| x.since >= due) =>
-        {
+        Err(e) if engine.state().schedule(name).is_none_or(|x| x.since < due) => {
             // Refused before anything was appended: record why.
             let why = format!("{e:#}");
             engine.execute_all(
