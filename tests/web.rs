@@ -3,8 +3,10 @@
 //! and every step is checked on the page and in the generated boot files. Screenshots of the
 //! main pages go to `CARGO_TARGET_TMPDIR/web-screenshots/`. Machines are added, imported and
 //! removed by form, a machine's page follows new events live, and an upload cut short
-//! writes nothing. A listener on a non-loopback address (inside a network namespace) refuses
-//! changes without a login and a CSRF token.
+//! writes nothing. The Schedules page lists a schedule as it is defined, pauses, resumes
+//! and removes it by its buttons, and shows imported runs with their outcomes. A listener
+//! on a non-loopback address (inside a network namespace) refuses changes without a login
+//! and a CSRF token.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -1295,4 +1297,499 @@ fn a_non_loopback_listener_refuses_changes_without_a_login_and_a_csrf_token() {
         Some("reinhard via web")
     );
     assert_eq!(by("GroupPolicySet", "chemistry"), None);
+}
+
+/// `nmt schedule list --json`: the one schedule of that name.
+fn schedule_json(t: &Nmt, name: &str) -> Option<serde_json::Value> {
+    t.json(&["schedule", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+}
+
+/// 02:00 in Europe/Berlin: the last time it struck at or before now, and the day's date then.
+fn berlin_two_oclock() -> (jiff::Timestamp, jiff::civil::Date) {
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").expect("the zone database names Berlin");
+    let now = jiff::Timestamp::now();
+    let mut day = now.to_zoned(tz.clone()).date();
+    if at_two(day) > now {
+        day = day.yesterday().unwrap();
+    }
+    (at_two(day), day)
+}
+
+/// 02:00 of `day` in Europe/Berlin (on the night clocks spring forward, the first instant
+/// after the gap, as the schedules' time rules say).
+fn at_two(day: jiff::civil::Date) -> jiff::Timestamp {
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    day.at(2, 0, 0, 0).to_zoned(tz).unwrap().timestamp()
+}
+
+/// The `datetime` of a `time` element on the page.
+async fn datetime(c: &Client, sel: &str) -> String {
+    css(c, sel)
+        .await
+        .attr("datetime")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// The lab of the schedules tests: group `lab` with lab01..lab03 (MACs 1 to 3).
+fn lab(t: &Nmt) {
+    t.ok(&["group", "add", "lab"]);
+    for n in 1..=3 {
+        t.ok(&[
+            "machine",
+            "add",
+            &mac(n),
+            "--name",
+            &format!("lab0{n}"),
+            "--group",
+            "lab",
+        ]);
+    }
+}
+
+const NIGHTLY: &[&str] = &[
+    "schedule",
+    "add",
+    "lab-nightly",
+    "--cron",
+    "0 2 * * *",
+    "--tz",
+    "Europe/Berlin",
+    "--expect",
+    "45m",
+    "--yes",
+    "--",
+    "policy",
+    "@lab",
+    "install",
+    "--once",
+];
+
+#[test]
+fn schedules_page_shows_a_schedule_live_and_pauses_resumes_and_removes_it_by_its_buttons() {
+    let t = Nmt::new();
+    let d = WebDaemon::start(&t, &[]);
+    let url = d.url.clone();
+    let t = &t;
+    with_browser(|c| async move {
+        // Nothing is defined yet: the page says how to define one.
+        c.goto(&format!("{url}/schedules")).await.unwrap();
+        let nav = text(&c, "header nav a[aria-current=page]").await;
+        assert_eq!(nav, "Schedules");
+        let empty = text(&c, "#no-schedules").await;
+        assert!(
+            empty.contains("nmt schedule add lab-nightly --cron '0 2 * * *'")
+                && empty.contains("-- policy @lab restore-image:lab --once"),
+            "{empty}"
+        );
+
+        // A schedule defined on the command line appears without a reload.
+        log_in(&c, t).await;
+        c.goto(&format!("{url}/schedules")).await.unwrap();
+        css(&c, "#live.on").await;
+        c.execute("window.__stayed = 42;", vec![]).await.unwrap();
+        lab(t);
+        let out = t.ok(NIGHTLY);
+        assert!(out.contains("next run"), "{out}");
+        let card = "section[data-schedule='lab-nightly']";
+        css(&c, card).await;
+        let stayed = c.execute("return window.__stayed;", vec![]).await.unwrap();
+        assert_eq!(stayed, json!(42), "the page was not reloaded");
+        assert!(c.find(Locator::Css("#no-schedules")).await.is_err());
+
+        // What it runs, when, in which zone, as whom.
+        let listed = schedule_json(t, "lab-nightly").expect("nmt schedule list lists it");
+        let when = text(&c, &format!("{card} dd.when")).await;
+        assert_eq!(when, "0 2 * * * in Europe/Berlin");
+        let command = text(&c, &format!("{card} code.command")).await;
+        assert_eq!(command, "nmt policy @lab install --once");
+        let owner = text(&c, &format!("{card} dd.owner")).await;
+        assert!(owner.starts_with(&nmt::current_actor()), "{owner}");
+        assert!(text(&c, &format!("{card} dd.expect")).await.contains("45m"));
+        assert!(
+            text(&c, &format!("{card} dd.grace"))
+                .await
+                .starts_with("30m")
+        );
+        assert!(
+            text(&c, &format!("{card} .norun"))
+                .await
+                .contains("not run yet")
+        );
+        // Its next run: the next 02:00 in Berlin, shown in nmtd's zone (UTC here) and in its own.
+        let (last, day) = berlin_two_oclock();
+        let next = at_two(day.tomorrow().unwrap());
+        assert!(next > last);
+        assert_eq!(listed["next"], next.to_string(), "{listed}");
+        let at = datetime(&c, &format!("{card} dd.next time")).await;
+        assert_eq!(at, next.to_string());
+        let shown = text(&c, &format!("{card} dd.next")).await;
+        let utc = next.strftime("%Y-%m-%d %H:%M:%S +00:00").to_string();
+        assert!(shown.contains(&utc), "{shown} (want {utc})");
+        assert!(
+            shown.contains("02:00") && shown.contains("in Europe/Berlin"),
+            "{shown}"
+        );
+        screenshot(&c, "schedules").await;
+
+        // Pause: its times pass without a run.
+        assert!(
+            c.find(Locator::Css(&format!(
+                "{card} form[action='/schedules/resume']"
+            )))
+            .await
+            .is_err()
+        );
+        submit(
+            &c,
+            &format!("{card} form[action='/schedules/pause'] button"),
+        )
+        .await;
+        let f = flash(&c).await;
+        assert!(f.contains("schedule lab-nightly paused"), "{f}");
+        assert_eq!(text(&c, &format!("{card} .badge.paused")).await, "paused");
+        let shown = text(&c, &format!("{card} dd.next")).await;
+        assert!(shown.starts_with("paused"), "{shown}");
+        assert!(
+            c.find(Locator::Css(&format!("{card} dd.next time")))
+                .await
+                .is_err(),
+            "a paused schedule has no next run"
+        );
+        let listed = schedule_json(t, "lab-nightly").unwrap();
+        assert_eq!(listed["paused"], json!(true), "{listed}");
+        assert_eq!(listed["next"], json!(null), "{listed}");
+        assert!(
+            c.find(Locator::Css(&format!(
+                "{card} form[action='/schedules/pause']"
+            )))
+            .await
+            .is_err()
+        );
+        screenshot(&c, "schedules-paused").await;
+
+        // Resume: from now on.
+        submit(
+            &c,
+            &format!("{card} form[action='/schedules/resume'] button"),
+        )
+        .await;
+        let f = flash(&c).await;
+        assert!(f.contains("schedule lab-nightly resumed"), "{f}");
+        assert!(
+            c.find(Locator::Css(&format!("{card} .badge.paused")))
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            datetime(&c, &format!("{card} dd.next time")).await,
+            next.to_string()
+        );
+        let listed = schedule_json(t, "lab-nightly").unwrap();
+        assert_eq!(listed["paused"], json!(false), "{listed}");
+
+        // Without a login the page shows it, and offers no button.
+        submit(&c, "form[action='/logout'] button").await;
+        c.goto(&format!("{url}/schedules")).await.unwrap();
+        assert_eq!(text(&c, "#who").await, "read-only: log in");
+        css(&c, card).await;
+        let forms = c
+            .execute(
+                "return document.querySelectorAll('#schedules form, #schedules button').length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(forms, json!(0), "no buttons for who may not use them");
+
+        // Remove asks first; Cancel leaves it.
+        log_in(&c, t).await;
+        c.goto(&format!("{url}/schedules")).await.unwrap();
+        submit(&c, &format!("{card} form[action='/schedules/rm'] button")).await;
+        assert_eq!(text(&c, "h1").await, "Remove schedule lab-nightly?");
+        let warning = text(&c, "#rm-warning").await;
+        assert!(
+            warning.contains("nmt policy @lab install --once"),
+            "{warning}"
+        );
+        assert!(schedule_json(t, "lab-nightly").is_some(), "not removed yet");
+        screenshot(&c, "schedule-rm-confirm").await;
+        submit(&c, "#cancel-schedule-rm").await;
+        css(&c, card).await;
+        assert!(
+            schedule_json(t, "lab-nightly").is_some(),
+            "cancel removes nothing"
+        );
+        // Confirmed, it is gone, and the page says how to define one again.
+        submit(&c, &format!("{card} form[action='/schedules/rm'] button")).await;
+        submit(&c, "#confirm-schedule-rm").await;
+        let f = flash(&c).await;
+        assert!(f.contains("schedule lab-nightly removed"), "{f}");
+        css(&c, "#no-schedules").await;
+        assert!(t.json(&["schedule", "list"]).as_array().unwrap().is_empty());
+    });
+    drop(d);
+}
+
+/// One event line of a journal, at `at` for both its times.
+fn event_line(
+    seq: u64,
+    at: jiff::Timestamp,
+    actor: &str,
+    stream: &str,
+    event: serde_json::Value,
+) -> String {
+    json!({
+        "seq": seq,
+        "v": 1,
+        "recorded_at": at.to_string(),
+        "observed_at": at.to_string(),
+        "actor": actor,
+        "source": { "stream": stream },
+        "event": event,
+    })
+    .to_string()
+}
+
+/// A store holding the lab, `lab-nightly` defined a week ago, and its runs since: three whose
+/// machines all did their install, one checked with one machine done, one failed (with a
+/// hostile detail) and one that never booted (its one-shot still pending), one whose action
+/// failed (a hostile error), one time missed, and the latest run, late and not checked yet
+/// (its check is due after the test). Built offline and imported, so no clock is waited for;
+/// nmtd has nothing to run or check when it starts.
+fn schedules_store() -> Nmt {
+    let src = Nmt::new();
+    lab(&src);
+    src.ok(NIGHTLY);
+    let export = src.ok(&["journal", "export"]);
+    let (last, day) = berlin_two_oclock();
+    let due = |days_ago: i64| at_two(day.checked_sub(jiff::Span::new().days(days_ago)).unwrap());
+    let secs = jiff::SignedDuration::from_secs;
+    // The events so far, told as if they happened before the first run.
+    let defined = due(7) - secs(3600);
+    let mut lines: Vec<String> = Vec::new();
+    for (i, l) in export
+        .lines()
+        .filter(|l| !l.contains("\"trailer\""))
+        .enumerate()
+    {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let at = (defined + secs(i as i64)).to_string();
+        v["recorded_at"] = json!(at);
+        v["observed_at"] = json!(at);
+        lines.push(v.to_string());
+    }
+    let me = nmt::current_actor();
+    let runner = format!("schedule lab-nightly (set by {me})");
+    let stream = "schedule:lab-nightly";
+    let macs: Vec<String> = (1..=3).map(mac).collect();
+    let mut push = |at: jiff::Timestamp, actor: &str, event: serde_json::Value| {
+        let seq = lines.len() as u64 + 1;
+        lines.push(event_line(seq, at, actor, stream, event));
+    };
+    let ran = |run: u64, due: jiff::Timestamp| {
+        json!({ "type": "ScheduleRan", "name": "lab-nightly", "run": run, "due": due.to_string(),
+                "targets": macs })
+    };
+    let installed =
+        |m: &str| json!({ "mac": m, "outcome": "done", "detail": "installed on /dev/sda1" });
+    for run in 1..=3u64 {
+        let d = due(7 - run as i64);
+        push(d + secs(2), &runner, ran(run, d));
+        push(
+            d + secs(45 * 60 + 2),
+            "nmtd",
+            json!({ "type": "ScheduleChecked", "name": "lab-nightly", "run": run,
+                    "outcomes": macs.iter().map(|m| installed(m)).collect::<Vec<_>>() }),
+        );
+    }
+    let d = due(3);
+    push(d + secs(2), &runner, ran(4, d));
+    push(
+        d + secs(45 * 60 + 2),
+        "nmtd",
+        json!({ "type": "ScheduleChecked", "name": "lab-nightly", "run": 4, "outcomes": [
+            installed(&macs[0]),
+            { "mac": macs[1], "outcome": "failed",
+              "detail": "the installer said: <img src=x onerror=alert(1)>" },
+            { "mac": macs[2], "outcome": "never-booted",
+              "detail": "no DHCP exchange or boot file fetch seen", "once_pending": true },
+        ] }),
+    );
+    let d = due(2);
+    push(
+        d + secs(2),
+        &runner,
+        json!({ "type": "ScheduleRan", "name": "lab-nightly", "run": 5, "due": d.to_string(),
+                "error": "refused: <script>alert(2)</script> may no longer do this" }),
+    );
+    let d = due(1);
+    push(
+        d + secs(3 * 3600),
+        "nmtd",
+        json!({ "type": "ScheduleMissed", "name": "lab-nightly", "first": d.to_string(),
+                "last": d.to_string(), "count": 1 }),
+    );
+    let now = jiff::Timestamp::now();
+    push(
+        now - secs(60),
+        &runner,
+        json!({ "type": "ScheduleRan", "name": "lab-nightly", "run": 6, "due": last.to_string(),
+                "late": true, "targets": [macs[0], macs[1]], "carried": [macs[2]] }),
+    );
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let trailer = nmt_replay::Trailer::of(body.as_bytes(), nmt_replay::ExportFilter::default());
+    let file = src.dir.path().join("lab.jsonl");
+    std::fs::write(&file, format!("{body}{}", trailer.to_line())).unwrap();
+    let t = Nmt::bare();
+    let out = t.ok(&["journal", "import", file.to_str().unwrap()]);
+    assert!(out.starts_with("imported"), "{out}");
+    t
+}
+
+#[test]
+fn schedules_page_shows_the_last_runs_their_outcomes_and_links_the_machines_not_done() {
+    let t = schedules_store();
+    // What the CLI reports of the imported runs, to hold the page to.
+    let runs = t.json(&["schedule", "runs", "lab-nightly"]);
+    let runs = runs["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 7, "six runs and one missed time");
+    assert_eq!(runs[3]["counts"]["failed"], json!(1), "{:?}", runs[3]);
+    let d = WebDaemon::start(&t, &[]);
+    let url = d.url.clone();
+    let t = &t;
+    with_browser(|c| async move {
+        c.goto(&format!("{url}/schedules")).await.unwrap();
+        let card = "section[data-schedule='lab-nightly']";
+        css(&c, card).await;
+        let forms = c
+            .execute(
+                "return document.querySelectorAll('#schedules form, #schedules button').length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(forms, json!(0), "read-only: no buttons");
+        log_in(&c, t).await;
+        c.goto(&format!("{url}/schedules")).await.unwrap();
+        css(
+            &c,
+            &format!("{card} form[action='/schedules/pause'] button"),
+        )
+        .await;
+
+        // The five latest, newest first: runs 6, the missed time, 5, 4, 3.
+        let order = c
+            .execute(
+                "return Array.from(document.querySelectorAll(\"section[data-schedule='lab-nightly'] li.run\"))\
+                 .map(li => li.dataset.run);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(order, json!(["6", "missed", "5", "4", "3"]));
+        let more = text(&c, &format!("{card} p.small")).await;
+        assert!(more.contains("5 latest of 7"), "{more}");
+
+        // Run 6: late, 3 targeted (one carried), not checked yet.
+        let run6 = format!("{card} li.run[data-run='6']");
+        let head = text(&c, &format!("{run6} .runhead")).await;
+        assert!(head.contains("late"), "{head}");
+        assert!(head.contains("3 machines targeted"), "{head}");
+        let unchecked = text(&c, &format!("{run6} .unchecked")).await;
+        assert!(unchecked.starts_with("not checked yet"), "{unchecked}");
+        let carried = text(&c, &format!("{run6} tr[data-mac='{}']", mac(3))).await;
+        assert!(
+            carried.contains("lab03") && carried.contains("carried"),
+            "{carried}"
+        );
+
+        // The missed time, and run 5's failure, told as text.
+        let missed = text(&c, &format!("{card} li.run.missed")).await;
+        assert!(
+            missed.contains("missed") && missed.contains("not run"),
+            "{missed}"
+        );
+        let failed = text(&c, &format!("{card} li.run[data-run='5'] .run-error")).await;
+        assert_eq!(
+            failed,
+            "Failed, nothing changed: refused: <script>alert(2)</script> may no longer do this"
+        );
+
+        // Run 4: its counts, and the machines not done, each linked to its timeline.
+        let run4 = format!("{card} li.run[data-run='4']");
+        for (outcome, n) in [
+            ("done", 1),
+            ("failed", 1),
+            ("no-report", 0),
+            ("never-booted", 1),
+        ] {
+            let shown = text(&c, &format!("{run4} li[data-outcome='{outcome}'] .n")).await;
+            assert_eq!(shown, n.to_string(), "{outcome}");
+            assert_eq!(runs[3]["counts"][outcome], json!(n), "{outcome}");
+        }
+        let counts = text(&c, &format!("{run4} ul.counts")).await;
+        assert!(
+            counts.contains("booted but never reported") && counts.contains("never booted"),
+            "{counts}"
+        );
+        let rows = c
+            .find_all(Locator::Css(&format!("{run4} .notdone tr[data-mac]")))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "lab01 was done");
+        let lab02 = text(&c, &format!("{run4} tr[data-mac='{}']", mac(2))).await;
+        assert!(lab02.contains("failed"), "{lab02}");
+        assert!(
+            lab02.contains("the installer said: <img src=x onerror=alert(1)>"),
+            "{lab02}"
+        );
+        assert!(!lab02.contains("one-shot"), "{lab02}");
+        let lab03 = text(&c, &format!("{run4} tr[data-mac='{}']", mac(3))).await;
+        assert!(lab03.contains("never booted"), "{lab03}");
+        assert!(lab03.contains("one-shot still pending"), "{lab03}");
+        let hostile = c
+            .execute(
+                "return document.querySelectorAll('main img, main script').length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(hostile, json!(0), "no element was injected");
+        assert!(c.get_alert_text().await.is_err(), "no alert is open");
+        // Runs 3 and before: all done, nothing listed.
+        let run3 = format!("{card} li.run[data-run='3']");
+        assert_eq!(
+            text(&c, &format!("{run3} li[data-outcome='done'] .n")).await,
+            "3"
+        );
+        assert!(
+            c.find(Locator::Css(&format!("{run3} .notdone")))
+                .await
+                .is_err()
+        );
+        screenshot(&c, "schedules-runs").await;
+
+        let link = css(&c, &format!("{run4} tr[data-mac='{}'] td.name a", mac(2))).await;
+        assert_eq!(
+            link.attr("href").await.unwrap().as_deref(),
+            Some(format!("/machine/{}", mac(2)).as_str())
+        );
+        assert_eq!(link.text().await.unwrap(), "lab02");
+        link.click().await.unwrap();
+        css(&c, "#machine").await;
+        assert_eq!(text(&c, "h1").await, "lab02");
+        let here = c.current_url().await.unwrap();
+        assert_eq!(here.path(), format!("/machine/{}", mac(2)));
+    });
+    // nmtd ran nothing and checked nothing meanwhile: the page showed the imported runs.
+    let after = t.json(&["schedule", "runs", "lab-nightly"]);
+    assert_eq!(after["runs"].as_array().unwrap().len(), 7);
+    drop(d);
 }

@@ -40,6 +40,22 @@ pub fn is_admin(web: &Web, ctx: &Ctx) -> bool {
         .is_ok()
 }
 
+/// Whether this request's user has `right` (without a login: only to read). The access
+/// rules may look up Unix groups, which can block: on a blocking thread.
+pub async fn may(web: &Arc<Web>, ctx: &Ctx, right: crate::app::Right) -> bool {
+    if right == crate::app::Right::Read {
+        return true;
+    }
+    if ctx.user.is_none() {
+        return false;
+    }
+    let (who, _) = caller(web, ctx);
+    let config = web.shared.published().config.clone();
+    tokio::task::spawn_blocking(move || config.access.allows(&who, &right).is_ok())
+        .await
+        .unwrap_or(false)
+}
+
 /// Check and carry out an action as the control socket does.
 pub async fn run(web: &Arc<Web>, ctx: &Ctx, action: Action) -> Answer {
     run_with(web, ctx, action, &crate::app::Mode::default()).await
@@ -625,6 +641,51 @@ pub async fn profile_rm(
         name: name.to_string(),
     };
     act(&web, &ctx, &form, action).await
+}
+
+/// The schedule a form names.
+fn schedule_name(form: &Form) -> Option<String> {
+    form.get("name").map(str::to_string)
+}
+
+/// `POST /schedules/pause`: `nmt schedule pause NAME`.
+pub async fn schedule_pause(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(name) = schedule_name(&form) else {
+        return mistake(&web, &ctx, &form, "which schedule?");
+    };
+    act(&web, &ctx, &form, Action::SchedulePause { name }).await
+}
+
+/// `POST /schedules/resume`: `nmt schedule resume NAME`.
+pub async fn schedule_resume(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(name) = schedule_name(&form) else {
+        return mistake(&web, &ctx, &form, "which schedule?");
+    };
+    act(&web, &ctx, &form, Action::ScheduleResume { name }).await
+}
+
+/// `POST /schedules/rm`: `nmt schedule rm NAME`, once its confirmation page
+/// (`schedules::rm_confirm`) was answered; before that, the page itself.
+pub async fn schedule_rm(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let Some(name) = schedule_name(&form) else {
+        return mistake(&web, &ctx, &form, "which schedule?");
+    };
+    if form.get("confirmed").is_none() {
+        return super::schedules::rm_confirm(&web, &ctx, &name).into_response();
+    }
+    act(&web, &ctx, &form, Action::ScheduleRm { name }).await
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod assets;
 mod auth;
 mod live;
 mod page;
+mod schedules;
 mod timeline;
 mod views;
 mod words;
@@ -152,6 +153,11 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         .route("/groups/policy", post(actions::group_policy))
         .route("/profiles", get(views::profiles))
         .route("/images", get(views::images))
+        .route("/schedules", get(schedules::page))
+        .route("/schedules/live", get(schedules::live))
+        .route("/schedules/pause", post(actions::schedule_pause))
+        .route("/schedules/resume", post(actions::schedule_resume))
+        .route("/schedules/rm", post(actions::schedule_rm))
         .route("/profiles/edit", get(views::profile_edit))
         .route("/profiles/save", post(actions::profile_save))
         .route("/profiles/rm", post(actions::profile_rm))

@@ -19,6 +19,7 @@ pub enum Nav {
     Groups,
     Profiles,
     Images,
+    Schedules,
 }
 
 fn head(title: &str) -> Markup {
@@ -85,6 +86,7 @@ pub fn layout(web: &Arc<Web>, ctx: &Ctx, title: &str, nav: Nav, body: Markup) ->
                             (item(Nav::Groups, "/groups", "Groups"))
                             (item(Nav::Profiles, "/profiles", "Profiles"))
                             (item(Nav::Images, "/images", "Images"))
+                            (item(Nav::Schedules, "/schedules", "Schedules"))
                         }
                         div.who {
                             @if ctx.user.is_some() {

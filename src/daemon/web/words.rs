@@ -87,6 +87,17 @@ pub fn refusal(r: &Refusal) -> String {
         Refusal::ProfileExists(name) => {
             format!("a profile named {name:?} already exists; edit it on the Profiles page")
         }
+        Refusal::NoSuchSchedule { name, known } if known.is_empty() => {
+            format!("no schedule named {name:?}: none is defined (the Schedules page lists them)")
+        }
+        Refusal::NoSuchSchedule { name, known } => format!(
+            "no schedule named {name:?} (it may have been removed meanwhile); schedules are: \
+             {known}"
+        ),
+        Refusal::ScheduleExists(name) => format!(
+            "a schedule named {name:?} exists; remove it on the Schedules page first, or choose \
+             another name"
+        ),
         Refusal::Import(rows) => format!(
             "nothing was imported; fix these rows and run the import again:\n{}",
             nmt_projections::problem_list(rows, import_row)
@@ -149,6 +160,15 @@ mod tests {
                 known: "profiles are: default".into(),
             },
             Refusal::ProfileExists("x".into()),
+            Refusal::NoSuchSchedule {
+                name: "nightly".into(),
+                known: "lab-nightly".into(),
+            },
+            Refusal::NoSuchSchedule {
+                name: "nightly".into(),
+                known: String::new(),
+            },
+            Refusal::ScheduleExists("nightly".into()),
             Refusal::Import(vec![
                 ImportProblem {
                     line: 2,

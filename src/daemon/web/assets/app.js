@@ -97,6 +97,20 @@
     return;
   }
 
+  // The schedules page: put the fresh list in place (a run made, a check, a pause).
+  var schedules = document.getElementById("schedules");
+  if (schedules) {
+    var src = schedules.getAttribute("data-src");
+    follow(function () {
+      return fetchHtml(src).then(function (fresh) {
+        var el = fresh.querySelector("#schedules");
+        var cur = document.getElementById("schedules");
+        if (el && cur) cur.parentNode.replaceChild(el, cur);
+      });
+    });
+    return;
+  }
+
   var rows = document.getElementById("rows");
   if (!rows) return;
   var all = document.getElementById("all");
