@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -619,8 +620,9 @@ pub(crate) fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal>
     }
 }
 
-/// Fold a schedule event into the schedules.
-pub(crate) fn fold(schedules: &mut BTreeMap<String, Schedule>, env: &Envelope) {
+/// Fold a schedule event into the schedules (each behind an `Arc`, so that a clone of the
+/// state, made at every commit, copies a pointer per schedule and not its runs).
+pub(crate) fn fold(schedules: &mut BTreeMap<String, Arc<Schedule>>, env: &Envelope) {
     let at = env.observed_at;
     let push = |s: &mut Schedule, run: Run| {
         s.recent.push(run);
@@ -639,10 +641,10 @@ pub(crate) fn fold(schedules: &mut BTreeMap<String, Schedule>, env: &Envelope) {
             command,
             action,
         } => {
-            let old = schedules.remove(name);
+            let old = schedules.remove(name).map(Arc::unwrap_or_clone);
             schedules.insert(
                 name.clone(),
-                Schedule {
+                Arc::new(Schedule {
                     name: name.clone(),
                     cron: cron.clone(),
                     tz: tz.clone(),
@@ -656,19 +658,19 @@ pub(crate) fn fold(schedules: &mut BTreeMap<String, Schedule>, env: &Envelope) {
                     since: at,
                     runs: old.as_ref().map_or(0, |o| o.runs),
                     recent: old.map(|o| o.recent).unwrap_or_default(),
-                },
+                }),
             );
         }
         Event::ScheduleRemoved { name } => {
             schedules.remove(name);
         }
         Event::SchedulePaused { name } => {
-            if let Some(s) = schedules.get_mut(name) {
+            if let Some(s) = schedules.get_mut(name).map(Arc::make_mut) {
                 s.paused = true;
             }
         }
         Event::ScheduleResumed { name } => {
-            if let Some(s) = schedules.get_mut(name) {
+            if let Some(s) = schedules.get_mut(name).map(Arc::make_mut) {
                 s.paused = false;
                 s.since = s.since.max(at);
             }
@@ -682,7 +684,7 @@ pub(crate) fn fold(schedules: &mut BTreeMap<String, Schedule>, env: &Envelope) {
             carried,
             error,
         } => {
-            if let Some(s) = schedules.get_mut(name) {
+            if let Some(s) = schedules.get_mut(name).map(Arc::make_mut) {
                 s.runs = s.runs.max(*run);
                 s.since = s.since.max(*due);
                 push(
@@ -708,7 +710,7 @@ pub(crate) fn fold(schedules: &mut BTreeMap<String, Schedule>, env: &Envelope) {
             last,
             count,
         } => {
-            if let Some(s) = schedules.get_mut(name) {
+            if let Some(s) = schedules.get_mut(name).map(Arc::make_mut) {
                 s.since = s.since.max(*last);
                 push(
                     s,
@@ -735,7 +737,7 @@ pub(crate) fn fold(schedules: &mut BTreeMap<String, Schedule>, env: &Envelope) {
             run,
             outcomes,
         } => {
-            if let Some(r) = schedules.get_mut(name).and_then(|s| {
+            if let Some(r) = schedules.get_mut(name).map(Arc::make_mut).and_then(|s| {
                 s.recent
                     .iter_mut()
                     .find(|r| r.n == *run && r.missed.is_none())

@@ -277,7 +277,7 @@ pub struct State {
     images: BTreeMap<String, crate::Image>,
     /// Schedules, by name.
     #[serde(default)]
-    schedules: BTreeMap<String, crate::Schedule>,
+    schedules: BTreeMap<String, Arc<crate::Schedule>>,
     #[serde(skip)]
     names: HashMap<Arc<str>, Mac>,
     #[serde(skip)]
@@ -411,12 +411,12 @@ impl State {
 
     /// Every image, by name.
     pub fn schedules(&self) -> impl Iterator<Item = &crate::Schedule> {
-        self.schedules.values()
+        self.schedules.values().map(|s| &**s)
     }
 
     /// A schedule by name.
     pub fn schedule(&self, name: &str) -> Option<&crate::Schedule> {
-        self.schedules.get(name)
+        self.schedules.get(name).map(|s| &**s)
     }
 
     /// Every image by name.

@@ -701,14 +701,29 @@ fn rich_a_nightly_reimage_schedule_names_the_machine_that_never_booted() {
     let at = at.to_zoned(jiff::tz::TimeZone::UTC);
     let cron = format!("{} {} * * *", at.minute(), at.hour());
     let out = lab.nmt(&[
-        "schedule", "add", "lab-nightly", "--cron", &cron, "--tz", "UTC", "--expect", "5m",
-        "--yes", "--", "policy", "@lab", "restore-image:lab", "--once",
+        "schedule",
+        "add",
+        "lab-nightly",
+        "--cron",
+        &cron,
+        "--tz",
+        "UTC",
+        "--expect",
+        "5m",
+        "--yes",
+        "--",
+        "policy",
+        "@lab",
+        "restore-image:lab",
+        "--once",
     ]);
     assert!(out.contains("next run: "), "{out}");
     let runs = |lab: &Lab| lab.json(&["schedule", "runs", "lab-nightly"]);
-    crate::util::wait_for("the schedule's run", std::time::Duration::from_secs(150), || {
-        runs(&lab)["runs"][0]["run"] == 1
-    });
+    crate::util::wait_for(
+        "the schedule's run",
+        std::time::Duration::from_secs(150),
+        || runs(&lab)["runs"][0]["run"] == 1,
+    );
     let run = &runs(&lab)["runs"][0];
     assert_eq!(run["targeted"], 3, "{run:#}");
     let m = machine(&lab, "lab03");
@@ -720,9 +735,11 @@ fn rich_a_nightly_reimage_schedule_names_the_machine_that_never_booted() {
             .lacks("NMT-IMAGER-FAILED")
             .exited(0);
     }
-    crate::util::wait_for("the run's check", std::time::Duration::from_secs(420), || {
-        !runs(&lab)["runs"][0]["checked"].is_null()
-    });
+    crate::util::wait_for(
+        "the run's check",
+        std::time::Duration::from_secs(420),
+        || !runs(&lab)["runs"][0]["checked"].is_null(),
+    );
     let run = &runs(&lab)["runs"][0];
     assert_eq!(run["counts"]["done"], 2, "{run:#}");
     assert_eq!(run["counts"]["never-booted"], 1, "{run:#}");
