@@ -30,6 +30,8 @@ pub struct Paths {
     pub node_lists: PathBuf,
     /// The directory of saved disk images (`NAME@VERSION/`, see docs/imaging.md).
     pub images: PathBuf,
+    /// The secrets file (BMC passwords; mode 0600, never in the log or an export).
+    pub secrets: PathBuf,
 }
 
 impl Default for Paths {
@@ -41,6 +43,7 @@ impl Default for Paths {
             etc_hosts: "hosts/nmt.hosts".into(),
             node_lists: "nodes".into(),
             images: "images".into(),
+            secrets: "secrets.toml".into(),
         }
     }
 }
@@ -157,6 +160,31 @@ pub struct FileConfig {
     pub web: WebConfig,
     /// Disk images: multicast restores.
     pub images: ImagesConfig,
+    /// Power control.
+    pub power: PowerConfig,
+}
+
+/// The `[power]` section: how power actions run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerConfig {
+    /// How many machines are acted on at once.
+    pub parallel: usize,
+    /// Seconds one machine's action may take before it is reported as timed out.
+    pub timeout: u64,
+    /// The IPMI cipher suite `ipmitool -C` uses (none: ipmitool's default, 17 in 1.8.19;
+    /// older BMCs need 3).
+    pub ipmi_cipher_suite: Option<u8>,
+}
+
+impl Default for PowerConfig {
+    fn default() -> Self {
+        PowerConfig {
+            parallel: 16,
+            timeout: 30,
+            ipmi_cipher_suite: None,
+        }
+    }
 }
 
 /// The `[images]` section: restoring one image onto several machines at once through a
@@ -206,6 +234,8 @@ pub struct Config {
     pub web: WebConfig,
     /// Disk images.
     pub images: ImagesConfig,
+    /// Power control.
+    pub power: PowerConfig,
 }
 
 impl Config {
@@ -260,6 +290,7 @@ impl Config {
             etc_hosts: abs(&file.paths.etc_hosts),
             node_lists: abs(&file.paths.node_lists),
             images: abs(&file.paths.images),
+            secrets: abs(&file.paths.secrets),
         };
         let daemon = DaemonConfig {
             socket: abs(&file.daemon.socket),
@@ -275,6 +306,7 @@ impl Config {
             hooks: file.hooks,
             web: file.web,
             images: file.images,
+            power: file.power,
         }
     }
 
@@ -356,6 +388,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "multicast_interface = \"br0\"             # restore several machines at once by udpcast",
         ],
+    ),
+    (
+        "power",
+        &["ipmi_cipher_suite = 3                    # for BMCs that lack suite 17"],
     ),
     (
         "web.users",

@@ -33,11 +33,13 @@ pub mod fuzzing;
 pub(crate) mod identity;
 pub mod images;
 pub mod password;
+pub mod power;
+pub mod secrets;
 mod site_key;
 mod store;
 mod time;
 
-pub use config::{CONFIG_FILE, Config, DaemonConfig, FileConfig, Paths, WebConfig};
+pub use config::{CONFIG_FILE, Config, DaemonConfig, FileConfig, Paths, PowerConfig, WebConfig};
 pub use engine::{
     DB_FILE, Engine, Executed, LeasesSummary, OpenOptions, Plan, ReplaySummary, SNAPSHOT_EVERY,
     resolve,

@@ -18,6 +18,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 1),
     ("config", 1),
     ("images", 1),
+    ("power", 1),
+    ("secrets", 0),
     ("password", 1),
     ("site_key", 1),
     ("files", 0),
@@ -28,9 +30,8 @@ const LAYERS: &[(&str, u8)] = &[
 /// What the crate root re-exports, by the module it comes from.
 fn module_of(name: &str) -> &str {
     match name {
-        "Config" | "CONFIG_FILE" | "DaemonConfig" | "FileConfig" | "Paths" | "WebConfig" => {
-            "config"
-        }
+        "Config" | "CONFIG_FILE" | "DaemonConfig" | "FileConfig" | "Paths" | "PowerConfig"
+        | "WebConfig" => "config",
         "Engine" | "Executed" | "OpenOptions" | "ReplaySummary" | "LeasesSummary" | "Plan"
         | "SNAPSHOT_EVERY" | "resolve" | "DB_FILE" => "engine",
         "Drift" | "WriteOutcome" | "write_batch" => "files",

@@ -226,6 +226,8 @@ impl Affected {
             | Event::ScheduleRan { .. }
             | Event::ScheduleMissed { .. }
             | Event::ScheduleChecked { .. } => {}
+            // Power writes no files.
+            Event::BmcSet { .. } | Event::BmcRemoved { .. } | Event::PowerActed { .. } => {}
         }
     }
 

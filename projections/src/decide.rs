@@ -207,6 +207,30 @@ pub enum Command {
         /// Redefine an existing schedule of that name.
         replace: bool,
     },
+    /// `nmt bmc set`: a machine's or a group's BMC (`secret`: a password was given, which
+    /// the caller keeps in the secrets file; it never comes here).
+    SetBmc {
+        /// Whose.
+        target: crate::BmcFor,
+        /// The setting.
+        bmc: crate::Bmc,
+        /// A password was given with it.
+        secret: bool,
+    },
+    /// `nmt bmc rm`.
+    RemoveBmc {
+        /// Whose.
+        target: crate::BmcFor,
+    },
+    /// A power action was carried out on a machine.
+    RecordPower {
+        /// The machine.
+        mac: Mac,
+        /// What was asked.
+        op: crate::PowerOp,
+        /// What came of it.
+        result: crate::PowerResult,
+    },
     /// `nmt schedule rm`.
     RemoveSchedule {
         /// Its name.
@@ -967,6 +991,10 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
         | Command::RecordScheduleRun { .. }
         | Command::RecordScheduleMissed { .. }
         | Command::RecordScheduleCheck { .. }) => crate::schedule::decide(state, cmd),
+        cmd
+        @ (Command::SetBmc { .. } | Command::RemoveBmc { .. } | Command::RecordPower { .. }) => {
+            crate::power::decide(state, cmd)
+        }
         Command::SetInstallerPassword { crypted } => {
             let ok = crypted.starts_with("$6$")
                 && crypted.len() < 256

@@ -149,6 +149,35 @@ pub fn describe(ev: &Event) -> String {
                 .unwrap_or_default()
         ),
         Event::ScheduleRemoved { name } => format!("schedule {name} removed"),
+        Event::BmcSet {
+            target,
+            bmc,
+            secret,
+        } => format!(
+            "BMC of {target} set: {}{}",
+            crate::power::describe_bmc(bmc),
+            match secret {
+                crate::SecretChange::Kept => "",
+                crate::SecretChange::Set => " (password set)",
+                crate::SecretChange::Changed => " (password changed)",
+            }
+        ),
+        Event::BmcRemoved { target } => format!("BMC setting of {target} removed"),
+        Event::PowerActed { mac, op, result } => {
+            let mut s = format!("{mac} power {op}: ");
+            if result.ok {
+                s.push_str("ok");
+                if let Some(st) = &result.state {
+                    s.push_str(&format!(", {st}"));
+                }
+            } else {
+                s.push_str("failed");
+            }
+            if !result.detail.is_empty() {
+                s.push_str(&format!(" ({})", result.detail));
+            }
+            s
+        }
         Event::SchedulePaused { name } => format!("schedule {name} paused"),
         Event::ScheduleResumed { name } => format!("schedule {name} resumed"),
         Event::ScheduleRan {

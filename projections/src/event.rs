@@ -550,6 +550,30 @@ pub enum Event {
         /// Each machine's outcome.
         outcomes: Vec<crate::MachineOutcome>,
     },
+    /// A machine's or a group's BMC was set: how its power is reached. Its password is
+    /// never here: only whether this change set or replaced the one nmtd keeps.
+    BmcSet {
+        /// One machine, or every member of a group without its own.
+        target: crate::BmcFor,
+        /// The setting.
+        bmc: crate::Bmc,
+        /// What happened to its password.
+        secret: crate::SecretChange,
+    },
+    /// A BMC setting was removed (with its password).
+    BmcRemoved {
+        /// Whose.
+        target: crate::BmcFor,
+    },
+    /// A power action on a machine, and what came of it.
+    PowerActed {
+        /// The machine.
+        mac: Mac,
+        /// What was asked.
+        op: crate::PowerOp,
+        /// What came of it.
+        result: crate::PowerResult,
+    },
 }
 
 impl Event {
@@ -589,6 +613,9 @@ impl Event {
         "ScheduleRan",
         "ScheduleMissed",
         "ScheduleChecked",
+        "BmcSet",
+        "BmcRemoved",
+        "PowerActed",
     ];
 
     /// The variant's name, as in the JSON `type` field.
@@ -628,6 +655,9 @@ impl Event {
             Event::ScheduleRan { .. } => "ScheduleRan",
             Event::ScheduleMissed { .. } => "ScheduleMissed",
             Event::ScheduleChecked { .. } => "ScheduleChecked",
+            Event::BmcSet { .. } => "BmcSet",
+            Event::BmcRemoved { .. } => "BmcRemoved",
+            Event::PowerActed { .. } => "PowerActed",
         }
     }
 
@@ -652,6 +682,14 @@ impl Event {
             | Event::ImageRestoreStarted { mac, .. }
             | Event::ImageRestored { mac, .. }
             | Event::ImageFailed { mac, .. }
+            | Event::PowerActed { mac, .. }
+            | Event::BmcSet {
+                target: crate::BmcFor::Machine(mac),
+                ..
+            }
+            | Event::BmcRemoved {
+                target: crate::BmcFor::Machine(mac),
+            }
             | Event::FileServed { mac: Some(mac), .. } => Some(*mac),
             _ => None,
         }

@@ -38,6 +38,7 @@ mod mac;
 mod names;
 mod observe;
 mod policy;
+mod power;
 mod profile;
 pub mod render;
 mod schedule;
@@ -66,6 +67,10 @@ pub use mac::{Mac, MacError};
 pub use names::{NameError, machine_name, root_device, word};
 pub use observe::{Observation, entry_mac, installer_actor, is_default_entry, observe, untrusted};
 pub use policy::{DEFAULT_INSTALL_PROFILE, Policy, PolicyError};
+pub use power::{
+    Bmc, BmcEntry, BmcFor, BmcProtocol, LastPower, MachineBmc, Power, PowerOp, PowerResult,
+    SecretChange, Tls, describe_bmc, expand as expand_bmc,
+};
 pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
 pub use schedule::{
     Check, Due, LATE_AFTER_SECS, MachineOutcome, Missed, Outcome, RECENT_RUNS, Run, Schedule,

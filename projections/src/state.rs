@@ -135,6 +135,9 @@ pub struct Machine {
     /// An image save or restore it started and has not ended.
     #[serde(default)]
     pub imaging: Option<crate::ImageJob>,
+    /// Its last power action.
+    #[serde(default)]
+    pub power: Option<crate::LastPower>,
 }
 
 impl Machine {
@@ -275,6 +278,8 @@ pub struct State {
     settings: Vec<Setting>,
     /// Saved disk images, by name.
     images: BTreeMap<String, crate::Image>,
+    /// BMC settings.
+    power: Arc<crate::Power>,
     /// Schedules, by name.
     #[serde(default)]
     schedules: BTreeMap<String, Arc<crate::Schedule>>,
@@ -313,6 +318,7 @@ impl Default for State {
             settings: Vec::new(),
             images: BTreeMap::new(),
             schedules: BTreeMap::new(),
+            power: Arc::default(),
             names: HashMap::new(),
             ips: HashMap::new(),
             leases: HashMap::new(),
@@ -412,6 +418,11 @@ impl State {
     /// Every image, by name.
     pub fn schedules(&self) -> impl Iterator<Item = &crate::Schedule> {
         self.schedules.values().map(|s| &**s)
+    }
+
+    /// BMC settings.
+    pub fn power(&self) -> &crate::Power {
+        &self.power
     }
 
     /// A schedule by name.
@@ -561,6 +572,7 @@ impl State {
                 last_boot: None,
                 booting: None,
                 imaging: None,
+                power: None,
             })
         });
         Arc::make_mut(m)
@@ -1008,6 +1020,19 @@ impl State {
             | Event::ScheduleRan { .. }
             | Event::ScheduleMissed { .. }
             | Event::ScheduleChecked { .. } => crate::schedule::fold(&mut self.schedules, env),
+            Event::BmcSet { .. } | Event::BmcRemoved { .. } => {
+                crate::power::fold(Arc::make_mut(&mut self.power), env)
+            }
+            Event::PowerActed { mac, op, result } => {
+                if let Some(m) = machine_mut(&mut self.machines, mac) {
+                    m.power = Some(crate::LastPower {
+                        op: *op,
+                        result: result.clone(),
+                        at: env.observed_at,
+                        by: env.actor.clone(),
+                    });
+                }
+            }
             Event::ImageRemoved { image, version } => {
                 if let Some(i) = self.images.get_mut(image) {
                     i.versions.remove(version);

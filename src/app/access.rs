@@ -103,6 +103,7 @@ mod tests {
             policy: "ltsp".into(),
             once: false,
             members: false,
+            reboot: false,
         }
     }
 
@@ -128,6 +129,7 @@ mod tests {
             policy: "ltsp".into(),
             once: false,
             members: true,
+            reboot: false,
         };
         assert!(access.check(&r, &members).is_err(), "--members is not his");
         assert!(

@@ -61,6 +61,30 @@ pub enum Action {
         policy: String,
         once: bool,
         members: bool,
+        /// Then power-cycle the machines it set (their next boot set to the network first).
+        #[serde(default)]
+        reboot: bool,
+    },
+    /// `nmt bmc set`: a machine's or a group's BMC, and its password (which goes to the
+    /// secrets file only).
+    BmcSet {
+        range: String,
+        bmc: nmt_projections::Bmc,
+        #[serde(default)]
+        password: Option<crate::secrets::Secret>,
+    },
+    /// `nmt bmc rm`.
+    BmcRm {
+        range: String,
+    },
+    /// `nmt bmc show`.
+    BmcShow {
+        range: String,
+    },
+    /// `nmt power OP RANGE`.
+    Power {
+        op: nmt_projections::PowerOp,
+        range: String,
     },
     Machines {
         range: Option<String>,
@@ -223,6 +247,11 @@ impl Action {
             | Action::Status
             | Action::ScheduleList
             | Action::ScheduleRuns { .. }
+            | Action::BmcShow { .. }
+            | Action::Power {
+                op: nmt_projections::PowerOp::Status,
+                ..
+            }
             // Anyone who can reach the socket may have a web session, with their own rights
             // (the session acts as the caller, judged by `[access]` like the socket).
             | Action::WebLogin => Right::Read,
@@ -230,7 +259,8 @@ impl Action {
                 range,
                 members: false,
                 ..
-            } => match nmt_parsers::parse_noderange(range).ok().and_then(|r| {
+            }
+            | Action::Power { range, .. } => match nmt_parsers::parse_noderange(range).ok().and_then(|r| {
                 r.as_groups()
                     .map(|g| g.iter().map(|g| g.to_string()).collect())
             }) {
@@ -261,7 +291,9 @@ impl Action {
             | Action::InstallerPasswordRotate
             | Action::ScheduleRm { .. }
             | Action::SchedulePause { .. }
-            | Action::ScheduleResume { .. } => Right::Admin,
+            | Action::ScheduleResume { .. }
+            | Action::BmcSet { .. }
+            | Action::BmcRm { .. } => Right::Admin,
             // Defining a schedule needs what its runs do: a group's administrators may
             // schedule their group's policy.
             Action::ScheduleAdd { run, .. } => match run.right() {
@@ -289,6 +321,7 @@ impl Action {
             | Action::RootdevRm { .. }
             | Action::ProfileAdd { .. }
             | Action::ProfileRm { .. } => true,
+            Action::Power { op, .. } => *op != nmt_projections::PowerOp::Status,
             Action::GroupList
             | Action::Machines { .. }
             | Action::RootdevList
@@ -317,6 +350,9 @@ impl Action {
             | Action::SchedulePause { .. }
             | Action::ScheduleResume { .. }
             | Action::ScheduleRuns { .. }
+            | Action::BmcSet { .. }
+            | Action::BmcRm { .. }
+            | Action::BmcShow { .. }
             | Action::WebLogin => false,
         }
     }
@@ -328,7 +364,8 @@ impl Action {
             | Action::Assign { range, .. }
             | Action::Policy { range, .. }
             | Action::RootdevSet { range, .. }
-            | Action::RootdevRm { range } => Some(range),
+            | Action::RootdevRm { range }
+            | Action::Power { range, .. } => Some(range),
             Action::Name { target, .. } => Some(target),
             _ => None,
         }

@@ -8,6 +8,7 @@ mod access;
 mod action;
 mod input;
 mod perform;
+pub mod power;
 mod reply;
 pub mod schedule;
 
@@ -53,6 +54,7 @@ mod tests {
                 policy: "ltsp".into(),
                 once: true,
                 members: false,
+                reboot: false,
             },
             Action::GroupList,
             Action::Machines {
@@ -206,6 +208,7 @@ mod tests {
             policy: "ltsp".into(),
             once: false,
             members,
+            reboot: false,
         };
         assert_eq!(
             policy("@physics", false).right(),

@@ -188,6 +188,7 @@ fn commands(engine: &Engine, action: &Action) -> Result<Option<Vec<Command>>> {
             policy,
             once,
             members,
+            ..
         } => return policy_commands(engine, &range, &policy, once, members).map(Some),
         Action::RootdevSet { range, device } => Command::SetRootDevice {
             macs: engine.resolve(&range)?,
@@ -283,6 +284,7 @@ fn summary(action: &Action, done: &Executed) -> String {
             policy,
             once,
             members,
+            ..
         } => {
             let groups = nmt_parsers::parse_noderange(range)
                 .ok()
@@ -484,6 +486,14 @@ fn dry_run(engine: &mut Engine, action: Action, actor: &str, source: Source) -> 
                 ..Planned::default()
             })))
         }
+        Action::Power { op, range } => Ok(Reply::Planned(Box::new(Planned {
+            summary: super::power::plan(engine.state(), engine.config(), op, &range)?,
+            ..Planned::default()
+        }))),
+        Action::BmcSet { .. } | Action::BmcRm { .. } => Ok(Reply::Planned(Box::new(Planned {
+            summary: "would change BMC settings (and the secrets file); nothing was done".into(),
+            ..Planned::default()
+        }))),
         // Nothing else changes anything: it is answered as it is.
         action => perform_now(engine, action, actor, source),
     }
@@ -513,7 +523,28 @@ fn perform_now(engine: &mut Engine, action: Action, actor: &str, source: Source)
                     }
                 }
                 let text = summary(&action, &done);
-                Ok(changed(done, text))
+                let reply = changed(done, text);
+                match &action {
+                    // Then the machines it set reboot into it.
+                    Action::Policy {
+                        range,
+                        reboot: true,
+                        ..
+                    } => {
+                        let results = super::power::perform(
+                            engine,
+                            nmt_projections::PowerOp::Cycle,
+                            range,
+                            actor,
+                            source,
+                        )?;
+                        Ok(Reply::Power {
+                            changed: Some(Box::new(reply)),
+                            results,
+                        })
+                    }
+                    _ => Ok(reply),
+                }
             }
             None => perform_other(engine, action, actor, source),
         },
@@ -640,6 +671,16 @@ fn perform_other(
             })
         }
         Action::Status => Ok(Reply::Status(Status { daemon: None })),
+        Action::Power { op, range } => Ok(Reply::Power {
+            changed: None,
+            results: super::power::perform(engine, op, &range, actor, source)?,
+        }),
+        Action::BmcSet {
+            range,
+            bmc,
+            password,
+        } => super::power::set(engine, &range, bmc, password, actor, source),
+        Action::BmcRm { range } => super::power::remove(engine, &range, actor, source),
         Action::WebLogin => bail!(
             "nmtd is not running (or does not answer on its socket), and the web UI is \
              nmtd's: start nmtd with --web 127.0.0.1:8018 (or [web] listen in nmt.toml), then \
@@ -659,7 +700,8 @@ fn perform_other(
         | Action::ImageCheck { .. }
         | Action::Show { at: None, .. }
         | Action::ScheduleList
-        | Action::ScheduleRuns { .. } => unreachable!("answered by `read` above"),
+        | Action::ScheduleRuns { .. }
+        | Action::BmcShow { .. } => unreachable!("answered by `read` above"),
         Action::MachineAdd { .. }
         | Action::MachineImport { .. }
         | Action::MachineRm { .. }
@@ -697,6 +739,7 @@ pub fn read(state: &State, config: &Config, action: &Action) -> Option<Result<Re
         Action::Show { machine, at: None } => {
             one_machine(state, machine).and_then(|mac| show(state, config, mac))
         }
+        Action::BmcShow { range } => super::power::show(state, range).map(Reply::Bmcs),
         Action::ScheduleList => Ok(Reply::Schedules(super::schedule::views(
             state,
             Timestamp::now(),

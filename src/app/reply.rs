@@ -104,6 +104,15 @@ pub enum Reply {
     },
     /// `nmt installer-password ack`: whether a password was waiting.
     PasswordAcknowledged(bool),
+    /// `nmt bmc show`.
+    Bmcs(Vec<super::power::BmcView>),
+    /// `nmt power`, and `nmt policy … --reboot` (its change first).
+    Power {
+        /// The policy change made before the machines were cycled.
+        changed: Option<Box<Reply>>,
+        /// One result per machine.
+        results: Vec<super::power::PowerView>,
+    },
     /// `nmt schedule list`.
     Schedules(Vec<super::schedule::ScheduleView>),
     /// `nmt schedule runs [NAME]`: each schedule's runs, newest first.
@@ -132,6 +141,7 @@ impl Reply {
             Reply::ImagesChecked(c) => u8::from(c.iter().any(|c| !c.problems.is_empty())),
             Reply::Replayed { summary, strict } => u8::from(*strict && summary.rejects > 0),
             Reply::Unconfirmed(_) => UNCONFIRMED,
+            Reply::Power { results, .. } => u8::from(results.iter().any(|r| !r.ok)),
             _ => 0,
         }
     }

@@ -601,6 +601,7 @@ mod tests {
             policy: "install".into(),
             once: true,
             members: false,
+            reboot: false,
         }
     }
 
@@ -757,6 +758,7 @@ mod tests {
                 policy: "ltsp".into(),
                 once: false,
                 members: false,
+                reboot: false,
             },
             "policy @gone ltsp",
         );

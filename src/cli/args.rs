@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 const ABOUT: &str = "Netboot management: name, group and set the next-boot policy of PXE machines";
 
@@ -166,6 +166,11 @@ boot: lab01, lab02, lab03\".")]
         /// With @group: set each member's own policy instead of the group's.
         #[arg(long)]
         members: bool,
+        /// Then reboot the machines it set, through their BMCs (`nmt bmc set`): each one's
+        /// next boot is set to the network first, then it is power-cycled (switched on if
+        /// off). One result line per machine; exit status 1 if any failed.
+        #[arg(long)]
+        reboot: bool,
     },
 
     /// List machines, all or a noderange.
@@ -205,6 +210,34 @@ Examples:
     /// List, show or remove saved disk images (what `save-image:NAME` saved)
     #[command(subcommand)]
     Image(ImageCmd),
+
+    /// How each machine's power is reached: its BMC (IPMI over LAN, Redfish) or Wake-on-LAN,
+    /// per machine or per group.
+    #[command(subcommand)]
+    Bmc(BmcCmd),
+
+    /// Switch machines on or off, power-cycle or reset them, or read their power state,
+    /// through their BMCs, in parallel.
+    #[command(after_help = "\
+Each machine's own BMC setting is used, else its group's (`nmt bmc set`). Before on, cycle
+and reset, nmt sets the machine's next boot to the network (IPMI `chassis bootdev pxe`,
+Redfish boot override Once), so it boots what nmt decided; a cycle or reset of a machine that
+is off switches it on. Machines are acted on [power] parallel at once (16), each within
+[power] timeout seconds (30). One line per machine; exit status 1 if any failed. Every
+action and its result is recorded: `nmt history node42` shows \"power cycle … ok\" and who.
+
+Examples:
+  nmt power status @lab
+  nmt power cycle node[001-060] --json
+  nmt policy @physics ltsp --reboot       (set the policy, then reboot into it)
+  nmt schedule add lab-boot --cron '55 1 * * *' -- power on @lab")]
+    Power {
+        /// on, off, cycle, reset or status.
+        #[arg(value_enum)]
+        op: PowerArg,
+        /// The machines (a noderange).
+        range: String,
+    },
 
     /// Run an nmt command at times a cron pattern names (nmtd runs it), and check that every
     /// machine it targeted did what it was meant to.
@@ -770,5 +803,85 @@ Examples:
     Runs {
         /// The schedule (none: all).
         name: Option<String>,
+    },
+}
+
+/// A power action.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PowerArg {
+    /// Switch on.
+    On,
+    /// Switch off (hard).
+    Off,
+    /// Off, then on.
+    Cycle,
+    /// Hard reset.
+    Reset,
+    /// Read the power state.
+    Status,
+}
+
+/// `nmt bmc …`
+#[derive(Subcommand, Debug)]
+pub enum BmcCmd {
+    #[command(group(ArgGroup::new("how").required(true)))]
+    /// Set how machines' power is reached: one machine's own BMC, or a group's (`@lab`),
+    /// which its members without their own use.
+    #[command(after_help = "\
+The password is read from a file only you can read (its first line), never from the command
+line. nmtd keeps it in its secrets file (mode 0600, [paths] secrets); the event log records
+only that a password was set or changed, and by whom.
+
+A group's host or URL may hold {name} (the machine's name), {mac} (dashes) and {ip}.
+
+Examples:
+  nmt bmc set node042 --ipmi 10.1.0.42 --user admin --password-file ~/.bmc-pass
+  nmt bmc set @physics --ipmi '{name}-bmc' --user admin --password-file ~/.bmc-pass
+  nmt bmc set @hpc --redfish 'https://{name}-bmc' --user root --password-file F --cacert ca.pem
+  nmt bmc set @lab --wol --interface br0      (power on only)
+  nmt bmc show @lab")]
+    Set {
+        /// A noderange (each machine's own), or one @group.
+        range: String,
+        /// IPMI v2.0 over LAN (lanplus): the BMC's host (port 623 unless given).
+        #[arg(long, value_name = "HOST[:PORT]", group = "how")]
+        ipmi: Option<String>,
+        /// Redfish: the service's URL (https://bmc) or a system's
+        /// (https://bmc/redfish/v1/Systems/1).
+        #[arg(long, value_name = "URL", group = "how")]
+        redfish: Option<String>,
+        /// Wake-on-LAN: a magic packet to the machine's MAC (power on only).
+        #[arg(long, group = "how")]
+        wol: bool,
+        /// The BMC user.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// A file holding the BMC password on its first line (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Redfish: trust only the certificates in this PEM file (the BMC's own, or your CA).
+        #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+        cacert: Option<PathBuf>,
+        /// Redfish: do not check the certificate (a lab; shown wherever the setting is).
+        #[arg(long)]
+        insecure: bool,
+        /// Wake-on-LAN: the interface to broadcast on.
+        #[arg(long, value_name = "IF")]
+        interface: Option<String>,
+        /// Wake-on-LAN: a subnet's directed broadcast address instead (10.0.9.255).
+        #[arg(long, value_name = "ADDR")]
+        broadcast: Option<std::net::Ipv4Addr>,
+    },
+    /// Each machine's BMC (its own or its group's), whether a password is kept, and its last
+    /// power action.
+    #[command(after_help = "Example:\n  nmt bmc show @lab --json")]
+    Show {
+        /// A noderange.
+        range: String,
+    },
+    /// Remove BMC settings (and their passwords): machines', or one @group's.
+    Rm {
+        /// A noderange, or one @group.
+        range: String,
     },
 }

@@ -56,6 +56,14 @@ fn as_json(reply: &Reply) -> String {
         Reply::Profiles(profiles) => output::json(profiles),
         Reply::Images(images) => output::json(images),
         Reply::Schedules(s) => output::json(s),
+        Reply::Bmcs(b) => output::json(b),
+        Reply::Power { changed, results } => output::json(&json!({
+            "changed": changed
+                .as_deref()
+                .map(|c| serde_json::from_str::<serde_json::Value>(&as_json(c)).unwrap_or_default()),
+            "results": results,
+            "failed": results.iter().filter(|r| !r.ok).count(),
+        })),
         Reply::ScheduleRuns {
             one: true,
             schedules,
@@ -227,6 +235,12 @@ fn as_text(reply: &Reply) -> String {
             }),
         ),
         Reply::Schedules(s) => schedules_text(s),
+        Reply::Bmcs(b) => bmcs_text(b),
+        Reply::Power { changed, results } => {
+            let mut out = changed.as_deref().map(as_text).unwrap_or_default();
+            out.push_str(&power_text(results));
+            out
+        }
         Reply::ScheduleRuns { one, schedules } => schedules
             .iter()
             .map(|s| {
@@ -871,5 +885,61 @@ fn runs_text(schedule: &str, runs: &[crate::app::schedule::RunView]) -> String {
             }
         }
     }
+    out
+}
+
+fn bmcs_text(list: &[crate::app::power::BmcView]) -> String {
+    output::table(
+        &["MACHINE", "BMC", "FROM", "PASSWORD", "LAST POWER ACTION"],
+        list.iter().map(|b| {
+            vec![
+                b.name.clone().unwrap_or_else(|| b.mac.to_string()),
+                b.described.clone(),
+                or_dash(b.from.as_deref()),
+                if b.bmc.is_none() {
+                    "-".into()
+                } else if b.password {
+                    "kept".into()
+                } else {
+                    "none".into()
+                },
+                b.last.as_ref().map_or("-".to_string(), |l| {
+                    format!(
+                        "{} {} by {}: {}",
+                        local_time(l.at),
+                        l.op,
+                        l.by,
+                        if l.result.ok {
+                            l.result.state.clone().unwrap_or_else(|| "ok".into())
+                        } else {
+                            format!("failed: {}", l.result.detail)
+                        }
+                    )
+                }),
+            ]
+        }),
+    )
+}
+
+fn power_text(results: &[crate::app::power::PowerView]) -> String {
+    let mut out = output::table(
+        &["MACHINE", "ACTION", "RESULT", "STATE", "DETAIL"],
+        results.iter().map(|r| {
+            vec![
+                r.name.clone().unwrap_or_else(|| r.mac.to_string()),
+                r.op.to_string(),
+                if r.ok { "ok" } else { "FAILED" }.to_string(),
+                or_dash(r.state.as_deref()),
+                r.detail.clone(),
+            ]
+        }),
+    );
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let _ = writeln!(
+        out,
+        "{} machine(s): {} ok, {failed} failed",
+        results.len(),
+        results.len() - failed
+    );
     out
 }

@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use nmt_projections::{AnswerKind, ImportRow, Profile, ProfileKind};
+use nmt_projections::{
+    AnswerKind, Bmc, BmcProtocol, ImportRow, PowerOp, Profile, ProfileKind, Tls,
+};
 use serde_json::json;
 
 use super::args::{
-    Cli, Cmd, GroupCmd, ImageCmd, InstallerPasswordCmd, JournalCmd, MachineCmd, ProfileCmd,
-    ReplayCmd, RootdevCmd, ScheduleCmd,
+    BmcCmd, Cli, Cmd, GroupCmd, ImageCmd, InstallerPasswordCmd, JournalCmd, MachineCmd, PowerArg,
+    ProfileCmd, ReplayCmd, RootdevCmd, ScheduleCmd,
 };
 use super::output;
 use super::render::render;
@@ -428,6 +430,7 @@ fn scheduled_action(argv: &[String]) -> Result<Action> {
         | Cmd::Group(_)
         | Cmd::Assign { .. }
         | Cmd::Policy { .. }
+        | Cmd::Power { .. }
         | Cmd::Rootdev { .. }
         | Cmd::Profile(_)) => action_of(cmd)?,
         _ => bail!(
@@ -479,11 +482,13 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             policy,
             once,
             members,
+            reboot,
         } => Action::Policy {
             range,
             policy,
             once,
             members,
+            reboot,
         },
         Cmd::Machines { range, at } => Action::Machines {
             range,
@@ -553,6 +558,74 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             replace,
         },
         Cmd::Schedule(ScheduleCmd::List) => Action::ScheduleList,
+        Cmd::Power { op, range } => Action::Power {
+            op: match op {
+                PowerArg::On => PowerOp::On,
+                PowerArg::Off => PowerOp::Off,
+                PowerArg::Cycle => PowerOp::Cycle,
+                PowerArg::Reset => PowerOp::Reset,
+                PowerArg::Status => PowerOp::Status,
+            },
+            range,
+        },
+        Cmd::Bmc(BmcCmd::Show { range }) => Action::BmcShow { range },
+        Cmd::Bmc(BmcCmd::Rm { range }) => Action::BmcRm { range },
+        Cmd::Bmc(BmcCmd::Set {
+            range,
+            ipmi,
+            redfish,
+            wol,
+            user,
+            password_file,
+            cacert,
+            insecure,
+            interface,
+            broadcast,
+        }) => {
+            let protocol = match (ipmi, redfish, wol) {
+                (Some(hp), None, false) => {
+                    let (host, port) = match hp.rsplit_once(':') {
+                        Some((h, p)) if !h.is_empty() && !h.contains(':') => (
+                            h.to_string(),
+                            p.parse::<u16>().map_err(|_| {
+                                anyhow!("--ipmi {hp:?}: the port after ':' is not a number")
+                            })?,
+                        ),
+                        _ => (hp.clone(), 623),
+                    };
+                    BmcProtocol::Ipmi { host, port }
+                }
+                (None, Some(url), false) => BmcProtocol::Redfish {
+                    url,
+                    tls: match (cacert, insecure) {
+                        (Some(f), _) => Tls::Pin {
+                            pem: std::fs::read_to_string(&f).with_context(|| {
+                                format!("while reading the certificate {}", f.display())
+                            })?,
+                        },
+                        (None, true) => Tls::Insecure,
+                        (None, false) => Tls::Verify,
+                    },
+                },
+                (None, None, true) => BmcProtocol::Wol {
+                    interface,
+                    broadcast,
+                },
+                _ => bail!("give one of --ipmi HOST, --redfish URL or --wol"),
+            };
+            let is_wol = matches!(protocol, BmcProtocol::Wol { .. });
+            if is_wol && (user.is_some() || password_file.is_some()) {
+                bail!("Wake-on-LAN has no user or password; leave out --user and --password-file");
+            }
+            Action::BmcSet {
+                range,
+                bmc: Bmc { protocol, user },
+                password: password_file
+                    .as_deref()
+                    .map(crate::app::power::read_password_file)
+                    .transpose()?,
+            }
+        }
         Cmd::Schedule(ScheduleCmd::Rm { name }) => Action::ScheduleRm { name },
         Cmd::Schedule(ScheduleCmd::Pause { name }) => Action::SchedulePause { name },
         Cmd::Schedule(ScheduleCmd::Resume { name }) => Action::ScheduleResume { name },

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::UnixListener;
 
-use nmt_projections::Source;
+use nmt_projections::{PowerOp, Source};
 
 use super::{Caller, Published, Shared};
 
@@ -214,6 +214,39 @@ async fn act_on(
             Err(why) => Err(Failure::Said(format!("nmt: {why}"))),
         },
         Action::Boots { machine, since } => boots(shared, &published, machine, since).await,
+        // Power actions wait on BMCs: they run outside the engine's lock.
+        Action::Power { op, range } if !mode.dry_run => {
+            power(shared, actor, door, op, range, None).await
+        }
+        Action::Policy {
+            range,
+            policy,
+            once,
+            members,
+            reboot: true,
+        } if !mode.dry_run => {
+            let first = Action::Policy {
+                range: range.clone(),
+                policy,
+                once,
+                members,
+                reboot: false,
+            };
+            let reply = shared
+                .write({
+                    let (mode, actor, door) = (mode.clone(), actor.clone(), door.clone());
+                    move |engine| app::perform_with(engine, first, &mode, &actor, door)
+                })
+                .await
+                .and_then(|r| r)
+                .map_err(|e| Failure::of(&e))?;
+            match reply {
+                Reply::Changed { .. } => {
+                    power(shared, actor, door, PowerOp::Cycle, range, Some(reply)).await
+                }
+                other => Ok(other),
+            }
+        }
         action => match app::read(&published.state, &published.config, &action) {
             // `show` of a machine that is imaging says how far it got.
             Some(Ok(Reply::Show(mut view))) => {
@@ -235,6 +268,49 @@ async fn act_on(
                 .map_err(|e| Failure::of(&e)),
         },
     }
+}
+
+/// `nmt power` (and the reboot of `nmt policy … --reboot`): the machines' BMCs are asked
+/// outside the engine's lock, a bounded number at once; their results are recorded after.
+async fn power(
+    shared: &Arc<Shared>,
+    actor: String,
+    door: Source,
+    op: PowerOp,
+    range: String,
+    changed: Option<Reply>,
+) -> Answer {
+    let published = shared.published();
+    let state = published.state.clone();
+    let config = published.config.clone();
+    let (targets, limits) = tokio::task::spawn_blocking(move || {
+        let macs = crate::resolve(&state, &range)?;
+        if macs.is_empty() {
+            anyhow::bail!("{range} names no machine");
+        }
+        Ok((
+            app::power::targets(&state, &config, &macs)?,
+            app::power::limits(&config),
+        ))
+    })
+    .await
+    .map_err(failed)?
+    .map_err(|e| Failure::of(&e))?;
+    let n = targets.len();
+    tracing::info!(%actor, machines = n, "power {op}");
+    let results =
+        tokio::task::spawn_blocking(move || crate::power::run(op, targets, &limits, &|_, _| {}))
+            .await
+            .map_err(failed)?;
+    let views = shared
+        .write(move |engine| app::power::record(engine, op, results, &actor, door))
+        .await
+        .and_then(|r| r)
+        .map_err(|e| Failure::of(&e))?;
+    Ok(Reply::Power {
+        changed: changed.map(Box::new),
+        results: views,
+    })
 }
 
 /// `nmt boots`: the machine's history is read under the engine's lock; its boots are worked

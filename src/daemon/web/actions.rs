@@ -226,6 +226,7 @@ pub async fn machines(
                 policy,
                 once: form.get("once").is_some(),
                 members: false,
+                reboot: false,
             },
             None => return mistake(&web, &ctx, &form, "choose or type a policy"),
         },
@@ -570,6 +571,7 @@ pub async fn group_policy(
         policy,
         once: false,
         members: false,
+        reboot: false,
     };
     act(&web, &ctx, &form, action).await
 }
