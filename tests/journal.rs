@@ -43,7 +43,7 @@ fn the_first_release_journal_still_decodes_and_folds() {
 
 /// Every journal in `fixtures/`: the first release's, and the one that holds every event
 /// kind and every kind of source (`fixtures/README.md` says how each was made).
-const FIXTURES: [(&str, &str); 5] = [
+const FIXTURES: [(&str, &str); 6] = [
     (
         "journal-v1.jsonl",
         include_str!("../fixtures/journal-v1.jsonl"),
@@ -64,11 +64,15 @@ const FIXTURES: [(&str, &str); 5] = [
         "journal-v5.jsonl",
         include_str!("../fixtures/journal-v5.jsonl"),
     ),
+    (
+        "journal-v6.jsonl",
+        include_str!("../fixtures/journal-v6.jsonl"),
+    ),
 ];
 
 /// Every event kind there is, by name. A new kind must be added here, and to a fixture
 /// written by the release that introduces it.
-const KINDS: [&str; 34] = [
+const KINDS: [&str; 37] = [
     "StoreCreated",
     "MachineRegistered",
     "MachineRemoved",
@@ -103,6 +107,9 @@ const KINDS: [&str; 34] = [
     "ScheduleRan",
     "ScheduleMissed",
     "ScheduleChecked",
+    "BmcSet",
+    "BmcRemoved",
+    "PowerActed",
 ];
 
 /// Every variant of `Event`, as its schema knows them. `Event` is `#[non_exhaustive]`, so
@@ -174,6 +181,23 @@ fn every_event_kind_is_in_a_fixture_journal() {
             seen.contains(kind),
             "no fixture journal holds a {kind} event: write one with the current release \
              (see fixtures/README.md) and add it to FIXTURES"
+        );
+    }
+}
+
+/// The BMC password `journal-v2.sh` gives `nmt bmc set` (from a file) is kept in nmtd's
+/// secrets file: the log records only that one was set.
+#[test]
+fn no_fixture_journal_holds_a_bmc_password() {
+    let (name, text) = FIXTURES[5];
+    assert!(
+        text.contains(r#""secret":"set""#),
+        "{name} sets a BMC password"
+    );
+    for (name, text) in FIXTURES {
+        assert!(
+            !text.contains("not-in-the-log"),
+            "{name} holds the BMC password"
         );
     }
 }
