@@ -201,6 +201,23 @@ pub fn fire(
     };
     let n = targets.len();
     let c = carried.len();
+    // A power action: the run is recorded with its targets, then the machines' BMCs are
+    // asked, and each result recorded as the run's.
+    if let Ok(Action::Power { op, range }) = serde_json::from_str::<Action>(&s.action) {
+        engine.execute_all(
+            vec![record(targets, carried, None)],
+            &actor,
+            source(name),
+            now,
+        )?;
+        let results = super::power::perform(engine, op, &range, &actor, source(name))?;
+        let failed = results.iter().filter(|r| !r.ok).count();
+        return Ok(format!(
+            "schedule {name}: ran `nmt {}`{} ({n} targeted, {failed} failed)",
+            s.command.join(" "),
+            if late { " late" } else { "" },
+        ));
+    }
     let mut all = cmds;
     all.push(record(targets, carried, None));
     match engine.execute_all(all, &actor, source(name), now) {
@@ -274,6 +291,10 @@ fn plan_run(
             }]
         };
         return Ok((cmds, fresh, carried));
+    }
+    if let Action::Power { .. } = action {
+        // Carried out by `fire` itself: the BMCs are asked after the run is recorded.
+        return Ok((Vec::new(), targets, Vec::new()));
     }
     let cmds = super::perform::commands_of(engine, &action)?
         .ok_or_else(|| anyhow!("`nmt {}` cannot be scheduled", s.command.join(" ")))?;
@@ -733,6 +754,51 @@ mod tests {
         };
         let t = tick(&mut e, &access, now + jiff::SignedDuration::from_mins(1));
         assert!(t.done[0].contains("(3 targeted)"), "{:?}", t.done);
+    }
+
+    #[test]
+    fn a_scheduled_power_action_is_recorded_as_the_run_with_each_machines_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        crate::app::power::set(
+            &mut e,
+            "@lab",
+            nmt_projections::Bmc {
+                protocol: nmt_projections::BmcProtocol::Wol {
+                    interface: None,
+                    broadcast: Some(std::net::Ipv4Addr::new(127, 255, 255, 255)),
+                },
+                user: None,
+            },
+            None,
+            "root",
+            Source::Cli,
+        )
+        .unwrap();
+        add(
+            &mut e,
+            "root",
+            "* * * * *",
+            Action::Power {
+                op: nmt_projections::PowerOp::On,
+                range: "@lab".into(),
+            },
+            "power on @lab",
+        );
+        let t = tick(
+            &mut e,
+            &AccessConfig::default(),
+            Timestamp::now() + jiff::SignedDuration::from_mins(1),
+        );
+        assert!(t.done[0].contains("(3 targeted, 0 failed)"), "{:?}", t.done);
+        let actor = "schedule nightly (set by root)";
+        assert_eq!(
+            kinds_by(&e, actor),
+            ["ScheduleRan", "PowerActed", "PowerActed", "PowerActed"]
+        );
+        let m = e.state().machine_by_name("lab02").unwrap();
+        let last = m.power.as_ref().unwrap();
+        assert!(last.result.ok && last.by == actor, "{last:?}");
     }
 
     #[test]
