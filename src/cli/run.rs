@@ -139,7 +139,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Confirm::Ask
         },
     };
+    let waiting = power_spinner(&action, cli.json || cli.dry_run);
     let (mut answer, mut notes) = perform(&socket, &opts, &action, &mode)?;
+    if let Some(w) = waiting {
+        w.finish_and_clear();
+    }
     // Bulk destruction: the machines it reaches are listed, and it is done only once
     // confirmed, and only if it still reaches exactly them.
     if let Ok(Reply::Unconfirmed(plan)) = &answer {
@@ -204,6 +208,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     std::io::stderr().write_all(stderr.as_bytes())?;
     Ok(ExitCode::from(code))
+}
+
+/// While the BMCs of a power action are asked (it can take a while: each machine has up to
+/// `[power] timeout`), a spinner on a terminal says so.
+fn power_spinner(action: &Action, quiet: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let what = match action {
+        Action::Power { op, range } => format!("power {op} {range}"),
+        Action::Policy {
+            range,
+            reboot: true,
+            ..
+        } => format!("policy, then power cycle {range}"),
+        _ => return None,
+    };
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .expect("a valid template"),
+    );
+    bar.set_message(format!("{what}: asking the BMCs…"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
 }
 
 /// Standard output, whose closing by its reader (`nmt … | head`) is told apart from every
