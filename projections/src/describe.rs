@@ -24,6 +24,28 @@ fn record(w: &MachineRecord) -> String {
     s
 }
 
+/// [`describe`], in one machine's history: a schedule run's check says that machine's
+/// outcome first.
+pub fn describe_for(ev: &Event, mac: &crate::Mac) -> String {
+    match ev {
+        // In one machine's history, a run's check says what that machine did.
+        Event::ScheduleChecked {
+            name,
+            run,
+            outcomes,
+        } if outcomes.len() > 1 => match outcomes.iter().find(|o| o.mac == *mac) {
+            Some(o) => format!(
+                "schedule {name} run {run} checked: {} ({} in all: {})",
+                crate::schedule::outcome_words(o),
+                outcomes.len(),
+                crate::schedule::counts_words(outcomes)
+            ),
+            None => describe(ev),
+        },
+        _ => describe(ev),
+    }
+}
+
 /// Describe an event in a few words, e.g. "policy set to install:default (next boot only)".
 pub fn describe(ev: &Event) -> String {
     match ev {
@@ -224,35 +246,17 @@ pub fn describe(ev: &Event) -> String {
             name,
             run,
             outcomes,
-        } => {
-            let counts: Vec<String> = crate::Outcome::ALL
-                .iter()
-                .filter_map(|k| {
-                    let n = outcomes.iter().filter(|o| o.outcome == *k).count();
-                    (n > 0).then(|| format!("{n} {}", k.words()))
-                })
-                .collect();
-            let mut s = format!("schedule {name} run {run} checked: {}", counts.join(", "));
-            if outcomes.len() == 1 {
-                let o = &outcomes[0];
-                s = format!(
-                    "schedule {name} run {run} checked: {} {}{}{}",
-                    o.mac,
-                    o.outcome.words(),
-                    if o.detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", o.detail)
-                    },
-                    if o.once_pending {
-                        "; its one-shot is still pending"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            s
-        }
+        } => match outcomes.as_slice() {
+            [o] => format!(
+                "schedule {name} run {run} checked: {} {}",
+                o.mac,
+                crate::schedule::outcome_words(o)
+            ),
+            _ => format!(
+                "schedule {name} run {run} checked: {}",
+                crate::schedule::counts_words(outcomes)
+            ),
+        },
         Event::DhcpSeen {
             mac,
             kind,

@@ -54,7 +54,7 @@ pub use decide::{
     Command, ImportProblem, ImportRow, LISTED_PROBLEMS, NamePattern, Refusal, RowProblem, decide,
     problem_list,
 };
-pub use describe::describe;
+pub use describe::{describe, describe_for};
 pub use event::{
     DecodeError, Envelope, Event, MachineRecord, ReportVia, SCHEMA_VERSION, Source, upcast,
 };
@@ -74,8 +74,8 @@ pub use power::{
 pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
 pub use schedule::{
     Check, Due, LATE_AFTER_SECS, MachineOutcome, Missed, Outcome, RECENT_RUNS, Run, Schedule,
-    Zones, classify, due as schedules_due, duration_words, next_after, next_run, next_wake,
-    parse_cron, times_between, zone_hint,
+    Zones, classify, counts_words, due as schedules_due, duration_words, next_after, next_run,
+    next_wake, outcome_words, parse_cron, times_between, zone_hint,
 };
 pub use state::{Group, Installed, LOCALBOOT, LastBoot, Machine, Origin, Override, State, UNKNOWN};
 pub use token::{SiteKey, report_token, token_matches};

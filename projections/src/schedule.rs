@@ -766,6 +766,40 @@ pub(crate) fn machines(ev: &Event) -> Option<Vec<Mac>> {
     }
 }
 
+/// Outcome counts in words: `2 done, 1 never booted` (`no machines` for none).
+pub fn counts_words(outcomes: &[MachineOutcome]) -> String {
+    let parts: Vec<String> = Outcome::ALL
+        .iter()
+        .filter_map(|k| {
+            let n = outcomes.iter().filter(|o| o.outcome == *k).count();
+            (n > 0).then(|| format!("{n} {}", k.words()))
+        })
+        .collect();
+    if parts.is_empty() {
+        "no machines".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// One machine's outcome in words: `never booted (no DHCP …); its one-shot is still pending`.
+pub fn outcome_words(o: &MachineOutcome) -> String {
+    format!(
+        "{}{}{}",
+        o.outcome.words(),
+        if o.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", o.detail)
+        },
+        if o.once_pending {
+            "; its one-shot is still pending"
+        } else {
+            ""
+        }
+    )
+}
+
 /// A number of seconds as admins write durations: `90s`, `45m`, `2h`, `1h30m`, `2d`.
 pub fn duration_words(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);

@@ -878,7 +878,11 @@ pub fn history(
         .into_iter()
         .filter(|s| events.iter().any(|e| e.seq == s.seq))
         .collect();
-    Ok(Reply::History { events, spent })
+    Ok(Reply::History {
+        machine: Some(mac),
+        events,
+        spent,
+    })
 }
 
 /// `nmt boots MACHINE`: its boots from its own `history` (all of it, oldest first) and what

@@ -54,6 +54,9 @@ pub enum Reply {
     /// A machine's events, and the one-shot policies they used up (a revert is no event of
     /// its own: the boot that used the one-shot is).
     History {
+        /// The machine (its outcome is picked out of a schedule run's check).
+        #[serde(default)]
+        machine: Option<Mac>,
         events: Vec<Envelope>,
         #[serde(default)]
         spent: Vec<nmt_projections::OneShotSpent>,

@@ -363,18 +363,7 @@ fn once_pending(now: &State, mac: &Mac, after: &State) -> bool {
 }
 
 fn counts(outcomes: &[MachineOutcome]) -> String {
-    let parts: Vec<String> = Outcome::ALL
-        .iter()
-        .filter_map(|k| {
-            let n = outcomes.iter().filter(|o| o.outcome == *k).count();
-            (n > 0).then(|| format!("{n} {}", k.words()))
-        })
-        .collect();
-    if parts.is_empty() {
-        "no machines".into()
-    } else {
-        parts.join(", ")
-    }
+    nmt_projections::counts_words(outcomes)
 }
 
 /// "; next run …" for a schedule just defined, in its own zone.

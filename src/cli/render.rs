@@ -73,7 +73,7 @@ fn as_json(reply: &Reply) -> String {
         Reply::ImagesChecked(checks) => output::json(checks),
         // Each event as exported; one that used up a one-shot policy says so in
         // `one_shot_spent` (`used`, `now`, `origin`, `group`).
-        Reply::History { events, spent } => output::json(
+        Reply::History { events, spent, .. } => output::json(
             &events
                 .iter()
                 .map(|e| {
@@ -219,10 +219,17 @@ fn as_text(reply: &Reply) -> String {
                 ]
             }),
         ),
-        Reply::History { events, spent } => output::table(
+        Reply::History {
+            machine,
+            events,
+            spent,
+        } => output::table(
             &["TIME", "SEQ", "ACTOR", "EVENT"],
             events.iter().map(|e| {
-                let mut what = describe(&e.event);
+                let mut what = match machine {
+                    Some(m) => nmt_projections::describe_for(&e.event, m),
+                    None => describe(&e.event),
+                };
                 if let Some(s) = spent.iter().find(|s| s.seq == e.seq) {
                     let _ = write!(what, "; {s}");
                 }
