@@ -10,10 +10,15 @@
 //! and dropping the lab removes it, also when a test fails. On failure the lab keeps its
 //! directory and prints the serial logs, the DHCP server's log and nmtd's log.
 //!
+//! `power.rs` beside this file puts a VM under a BMC of its own (OpenIPMI's `ipmi_sim`, whose
+//! chassis is the VM's QEMU) or wakes one with Wake-on-LAN, for `nmt power` and `nmt policy
+//! … --reboot`.
+//!
 //! The lab needs root, QEMU and the packages `tests/deps` installs; it never skips. It runs
 //! under KVM where the host has real KVM (`/sys/module/kvm_intel` or `kvm_amd`), else
 //! under software emulation (TCG).
 
+mod power;
 mod stories;
 
 use std::fmt::Write as _;
@@ -563,9 +568,63 @@ impl Lab {
         self.boot_cut(&[vm], Some(marker)).pop().unwrap()
     }
 
+    /// QEMU's arguments for a VM: its NIC on its tap, its disk, the serial console on
+    /// standard output, and `isa-debug-exit`. With `fixed_order` the NIC boots first and the
+    /// disk second (`bootindex`); without, neither has a boot index and the caller gives
+    /// `-boot order=…` (a BMC chooses it at each power-on). No `-no-reboot`: whoever wants a
+    /// reset to end QEMU adds it.
+    fn qemu_args(&self, vm: &Vm, fixed_order: bool) -> Vec<String> {
+        let index = |i: u32| {
+            if fixed_order {
+                format!(",bootindex={i}")
+            } else {
+                String::new()
+            }
+        };
+        let mut args: Vec<String> = vec![
+            "-accel".into(),
+            accel().into(),
+            "-nographic".into(),
+            "-no-user-config".into(),
+            "-netdev".into(),
+            format!("tap,id=n0,ifname={},script=no,downscript=no", vm.tap),
+            "-device".into(),
+            format!("e1000,netdev=n0,mac={}{}", vm.mac, index(1)),
+            "-device".into(),
+            "qemu-xhci,id=xhci".into(),
+            "-drive".into(),
+            format!("file={},if=none,id=d0,format=raw", vm.disk.display()),
+            "-device".into(),
+            format!("usb-storage,bus=xhci.0,drive=d0{}", index(2)),
+            "-device".into(),
+            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+        ];
+        match vm.firmware {
+            Firmware::Bios => {
+                args.extend(["-machine", "pc", "-m", "256"].map(String::from));
+                if fixed_order {
+                    args.extend(["-boot", "reboot-timeout=100"].map(String::from));
+                }
+            }
+            Firmware::Uefi => {
+                args.extend(["-machine", "q35", "-m", "512"].map(String::from));
+                args.push("-drive".into());
+                args.push(
+                    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
+                        .into(),
+                );
+                args.push("-drive".into());
+                args.push(format!(
+                    "if=pflash,format=raw,unit=1,file={}",
+                    vm.vars.as_ref().unwrap().display()
+                ));
+            }
+        }
+        args
+    }
+
     fn boot_cut(&mut self, vms: &[&Vm], cut_at: Option<&str>) -> Vec<Boot> {
-        static ONE_BATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _turn = ONE_BATCH.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = one_batch();
         let mut running = Vec::new();
         for vm in vms {
             let n = self.serial_logs.len();
@@ -579,43 +638,9 @@ impl Lab {
                 "--kill-after=5".into(),
                 BOOT_LIMIT.as_secs().to_string(),
                 "qemu-system-x86_64".into(),
-                "-accel".into(),
-                accel().into(),
-                "-nographic".into(),
-                "-no-user-config".into(),
                 "-no-reboot".into(),
-                "-netdev".into(),
-                format!("tap,id=n0,ifname={},script=no,downscript=no", vm.tap),
-                "-device".into(),
-                format!("e1000,netdev=n0,mac={},bootindex=1", vm.mac),
-                "-device".into(),
-                "qemu-xhci,id=xhci".into(),
-                "-drive".into(),
-                format!("file={},if=none,id=d0,format=raw", vm.disk.display()),
-                "-device".into(),
-                "usb-storage,bus=xhci.0,drive=d0,bootindex=2".into(),
-                "-device".into(),
-                "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
             ];
-            match vm.firmware {
-                Firmware::Bios => args.extend(
-                    ["-machine", "pc", "-m", "256", "-boot", "reboot-timeout=100"]
-                        .map(String::from),
-                ),
-                Firmware::Uefi => {
-                    args.extend(["-machine", "q35", "-m", "512"].map(String::from));
-                    args.push("-drive".into());
-                    args.push(
-                        "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
-                            .into(),
-                    );
-                    args.push("-drive".into());
-                    args.push(format!(
-                        "if=pflash,format=raw,unit=1,file={}",
-                        vm.vars.as_ref().unwrap().display()
-                    ));
-                }
-            }
+            args.extend(self.qemu_args(vm, true));
             let out = std::fs::File::create(&log).unwrap();
             let child = Command::new("ip")
                 .args(&args)
@@ -789,6 +814,13 @@ fn remove_stale_namespaces() {
             delete_namespace(ns);
         }
     }
+}
+
+/// The turn to run VMs: one batch of VMs runs at a time in the whole test run (two cores
+/// emulating more VMs than that only makes every firmware's timeouts the thing under test).
+fn one_batch() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_BATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_BATCH.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn copy_tree(from: &Path, to: &Path) {

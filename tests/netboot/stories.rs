@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Boot, Dhcp, Firmware, Lab, Vm};
 
 /// The events of a machine's history, by type.
-fn events<'a>(history: &'a Value, ty: &str) -> Vec<&'a Value> {
+pub(super) fn events<'a>(history: &'a Value, ty: &str) -> Vec<&'a Value> {
     history
         .as_array()
         .unwrap()
@@ -17,14 +17,14 @@ fn events<'a>(history: &'a Value, ty: &str) -> Vec<&'a Value> {
 }
 
 /// A machine of `nmt machines --json`.
-fn machine(lab: &Lab, target: &str) -> Value {
+pub(super) fn machine(lab: &Lab, target: &str) -> Value {
     let all = lab.json(&["machines", target]);
     assert_eq!(all.as_array().unwrap().len(), 1, "{all:#}");
     all[0].clone()
 }
 
 /// The installer's boot: it wrote the disk and nmt took its report.
-fn installed(boot: &Boot, vm: &Vm) {
+pub(super) fn installed(boot: &Boot, vm: &Vm) {
     boot.shows(&format!("NMT-BOOTED role=install mac={}", vm.mac))
         .shows(&format!("NMT-INSTALLER-WROTE-DISK mac={}", vm.mac))
         .shows("NMT-INSTALLER-REPORTED {\"accepted\":true")
