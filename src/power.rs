@@ -150,8 +150,13 @@ pub fn act(op: PowerOp, t: &Target, limits: &Limits) -> PowerResult {
             },
             PowerOp::Status => failed("Wake-on-LAN cannot read a power state"),
             _ => failed(format!(
-                "Wake-on-LAN can only switch a machine on, not {op} it; give it an IPMI or \
-                 Redfish BMC"
+                "Wake-on-LAN can only switch a machine on, not {}; give it an IPMI or Redfish \
+                 BMC",
+                match op {
+                    PowerOp::Off => "switch it off",
+                    PowerOp::Cycle => "power-cycle it",
+                    _ => "reset it",
+                }
             )),
         },
     }

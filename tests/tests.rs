@@ -40,8 +40,8 @@ mod imager;
 mod forensics;
 
 // The web UI in a real headless Chromium: the Andreas and Kathrin stories by clicking, live
-// discovery, hostile host names, schedules, screenshots; login and CSRF on a non-loopback
-// listener.
+// discovery, hostile host names, schedules, power, screenshots; login and CSRF on a
+// non-loopback listener.
 mod web;
 
 // The modules of src/ depend one way: front ends → app → engine → store, files, config.

@@ -4,9 +4,11 @@
 //! main pages go to `CARGO_TARGET_TMPDIR/web-screenshots/`. Machines are added, imported and
 //! removed by form, a machine's page follows new events live, and an upload cut short
 //! writes nothing. The Schedules page lists a schedule as it is defined, pauses, resumes
-//! and removes it by its buttons, and shows imported runs with their outcomes. A listener
-//! on a non-loopback address (inside a network namespace) refuses changes without a login
-//! and a CSRF token.
+//! and removes it by its buttons, and shows imported runs with their outcomes. Power: a
+//! machine's page shows its BMC and acts through its buttons (Wake-on-LAN really sends; an
+//! IPMI BMC that never answers fails), off, cycle and reset ask first, and the ticked
+//! machines of the machines page get one result each. A listener on a non-loopback address
+//! (inside a network namespace) refuses changes without a login and a CSRF token.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -1791,5 +1793,333 @@ fn schedules_page_shows_the_last_runs_their_outcomes_and_links_the_machines_not_
     // nmtd ran nothing and checked nothing meanwhile: the page showed the imported runs.
     let after = t.json(&["schedule", "runs", "lab-nightly"]);
     assert_eq!(after["runs"].as_array().unwrap().len(), 7);
+    drop(d);
+}
+
+/// The power lab: group `lab` with lab01 and lab02 on Wake-on-LAN (an "on" sends a real
+/// magic packet to 127.255.255.255, so it works without hardware; off, cycle, reset and
+/// status fail with Wake-on-LAN's reason), lab03 behind an IPMI BMC at a loopback port
+/// nothing answers on (its user name is hostile markup), and lab04 without a BMC. Power
+/// actions time out after 2 s.
+fn power_lab(t: &Nmt) -> u16 {
+    append(&t.path("nmt.toml"), "\n[power]\ntimeout = 2\n");
+    lab(t);
+    t.ok(&[
+        "machine",
+        "add",
+        &mac(4),
+        "--name",
+        "lab04",
+        "--group",
+        "lab",
+    ]);
+    for n in ["lab01", "lab02"] {
+        let out = t.ok(&["bmc", "set", n, "--wol", "--broadcast", "127.255.255.255"]);
+        assert!(out.contains("Wake-on-LAN to 127.255.255.255"), "{out}");
+    }
+    // A UDP port nothing listens on: bound, then let go.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pw = t.dir.join("bmc-password");
+    std::fs::write(&pw, "s3cret-BMC-pw\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    t.ok(&[
+        "bmc",
+        "set",
+        "lab03",
+        "--ipmi",
+        &format!("127.0.0.1:{port}"),
+        "--user",
+        "<i>adm</i>",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    port
+}
+
+/// The `PowerActed` events of a machine, oldest first (`nmt history NAME --json`).
+fn power_events(t: &Nmt, machine: &str) -> Vec<serde_json::Value> {
+    t.json(&["history", machine])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "PowerActed")
+        .cloned()
+        .collect()
+}
+
+/// How many elements match on the page.
+async fn count(c: &Client, sel: &str) -> u64 {
+    let n = c
+        .execute(
+            "return document.querySelectorAll(arguments[0]).length;",
+            vec![json!(sel)],
+        )
+        .await
+        .unwrap();
+    n.as_u64().unwrap()
+}
+
+#[test]
+fn power_on_a_machines_page_at_once_and_cycle_after_a_confirmation_with_its_result() {
+    let t = Nmt::new();
+    let port = power_lab(&t);
+    let d = WebDaemon::start(&t, &[]);
+    let url = d.url.clone();
+    let t = &t;
+    let web_actor = format!("{} via web", nmt::current_actor());
+    with_browser(|c| async move {
+        log_in(&c, t).await;
+        // lab01: its BMC in words, no password needed, no action yet, and the buttons.
+        c.goto(&format!("{url}/machine/{}", mac(1))).await.unwrap();
+        assert_eq!(text(&c, "#power-h").await, "Power");
+        assert_eq!(
+            text(&c, "#m-power dd.bmc").await,
+            "Wake-on-LAN to 127.255.255.255"
+        );
+        assert!(
+            text(&c, "#m-power dd.password")
+                .await
+                .contains("none needed")
+        );
+        assert_eq!(text(&c, "#m-power dd.last-power").await, "none yet");
+        for (op, label) in [
+            ("on", "On"),
+            ("off", "Off…"),
+            ("cycle", "Cycle…"),
+            ("reset", "Reset…"),
+            ("status", "Status"),
+        ] {
+            let b = text(&c, &format!("#m-power button[name=power][value={op}]")).await;
+            assert_eq!(b, label);
+        }
+        screenshot(&c, "power-machine").await;
+
+        // On acts at once: a real magic packet; the result is shown, and recorded as the
+        // web user's.
+        submit(&c, "#m-power button[value=on]").await;
+        assert_eq!(
+            c.current_url().await.unwrap().path(),
+            format!("/machine/{}", mac(1))
+        );
+        assert_eq!(flash(&c).await, "power on of 1 machine: 1 ok, 0 failed");
+        let row = format!("#power-results tr[data-mac='{}']", mac(1));
+        assert_eq!(text(&c, &format!("{row} td.result")).await, "ok");
+        assert_eq!(
+            text(&c, &format!("{row} td.detail")).await,
+            "magic packet sent to 127.255.255.255:9"
+        );
+        let last = text(&c, "#m-power dd.last-power").await;
+        assert!(
+            last.starts_with("ok on ")
+                && last.contains(&format!("by {web_actor}"))
+                && last.contains("magic packet sent"),
+            "{last}"
+        );
+        let ev = power_events(t, "lab01");
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0]["actor"], web_actor.as_str());
+        assert_eq!(ev[0]["source"]["stream"], "web");
+        assert_eq!(ev[0]["event"]["op"], "on");
+        assert_eq!(ev[0]["event"]["result"]["ok"], json!(true));
+        screenshot(&c, "power-machine-on").await;
+
+        // lab03: IPMI, its hostile user name shown as text, its password kept and never
+        // shown.
+        c.goto(&format!("{url}/machine/{}", mac(3))).await.unwrap();
+        let bmc = text(&c, "#m-power dd.bmc").await;
+        assert_eq!(bmc, format!("IPMI lanplus 127.0.0.1:{port} as <i>adm</i>"));
+        assert_eq!(count(&c, "#m-power dd.bmc i").await, 0, "markup stays text");
+        assert!(text(&c, "#m-power dd.password").await.starts_with("kept"));
+        let source = c.source().await.unwrap();
+        assert!(
+            !source.contains("s3cret"),
+            "the password is never on a page"
+        );
+
+        // Cycle asks first, naming the machine; Cancel does nothing.
+        submit(&c, "#m-power button[value=cycle]").await;
+        assert_eq!(text(&c, "h1").await, "Power-cycle lab03?");
+        let listed = text(&c, "#power-list").await;
+        assert!(
+            listed.contains("lab03") && listed.contains(&mac(3)),
+            "{listed}"
+        );
+        assert!(listed.contains("<i>adm</i>"), "{listed}");
+        assert_eq!(text(&c, "#confirm-power").await, "Power-cycle lab03");
+        screenshot(&c, "power-cycle-confirm").await;
+        assert!(
+            power_events(t, "lab03").is_empty(),
+            "nothing before confirming"
+        );
+        submit(&c, "#cancel-power").await;
+        assert_eq!(text(&c, "h1").await, "lab03");
+        assert!(power_events(t, "lab03").is_empty(), "Cancel does nothing");
+        assert_eq!(count(&c, "#power-results").await, 0);
+
+        // Confirmed, it is performed: the BMC does not answer, and the page says so.
+        submit(&c, "#m-power button[value=cycle]").await;
+        submit(&c, "#confirm-power").await;
+        assert_eq!(
+            c.current_url().await.unwrap().path(),
+            format!("/machine/{}", mac(3))
+        );
+        assert_eq!(
+            text(&c, "main .flash.err").await,
+            "power cycle of 1 machine: 0 ok, 1 failed"
+        );
+        let row = format!("#power-results tr[data-mac='{}']", mac(3));
+        assert_eq!(text(&c, &format!("{row} td.result")).await, "failed");
+        let why = text(&c, &format!("{row} td.detail")).await;
+        assert!(why.contains("timed out"), "{why}");
+        let last = text(&c, "#m-power dd.last-power").await;
+        assert!(
+            last.starts_with("failed cycle ") && last.contains(&why),
+            "{last}"
+        );
+        let ev = power_events(t, "lab03");
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0]["actor"], web_actor.as_str());
+        assert_eq!(ev[0]["event"]["op"], "cycle");
+        assert_eq!(ev[0]["event"]["result"]["ok"], json!(false));
+        assert_eq!(ev[0]["event"]["result"]["detail"], why.as_str());
+        screenshot(&c, "power-cycle-failed").await;
+
+        // The results are shown once: the next page has only the last action.
+        c.goto(&format!("{url}/machine/{}", mac(3))).await.unwrap();
+        css(&c, "#m-power dd.last-power").await;
+        assert_eq!(count(&c, "#power-results").await, 0);
+
+        // lab04 has no BMC: the page says so, and how to set one; no buttons.
+        c.goto(&format!("{url}/machine/{}", mac(4))).await.unwrap();
+        let none = text(&c, "#m-power p.no-bmc").await;
+        assert!(none.starts_with("lab04 has no BMC"), "{none}");
+        assert_eq!(
+            text(&c, "#m-power pre.how").await,
+            "nmt bmc set lab04 --ipmi HOST --user USER --password-file FILE"
+        );
+        assert_eq!(count(&c, "#m-power button").await, 0);
+
+        // Logged out, the page shows the BMC and its last action, and no button.
+        submit(&c, "form[action='/logout'] button").await;
+        c.goto(&format!("{url}/machine/{}", mac(1))).await.unwrap();
+        assert_eq!(text(&c, "#who").await, "read-only: log in");
+        assert_eq!(
+            text(&c, "#m-power dd.bmc").await,
+            "Wake-on-LAN to 127.255.255.255"
+        );
+        assert!(
+            text(&c, "#m-power dd.last-power")
+                .await
+                .starts_with("ok on")
+        );
+        assert_eq!(count(&c, "#m-power form, #m-power button").await, 0);
+        c.goto(&format!("{url}/machines")).await.unwrap();
+        css(&c, "#rows").await;
+        assert_eq!(count(&c, "#bulk-power, button[name=power]").await, 0);
+    });
+    drop(d);
+}
+
+#[test]
+fn power_for_the_ticked_machines_lists_them_first_and_shows_one_result_each() {
+    let t = Nmt::new();
+    power_lab(&t);
+    let d = WebDaemon::start(&t, &[]);
+    let url = d.url.clone();
+    let t = &t;
+    let web_actor = format!("{} via web", nmt::current_actor());
+    with_browser(|c| async move {
+        log_in(&c, t).await;
+        c.goto(&format!("{url}/machines")).await.unwrap();
+        let tick = |n: u32| {
+            let c = c.clone();
+            async move {
+                css(&c, &format!("#rows input[value='{}']", mac(n)))
+                    .await
+                    .click()
+                    .await
+                    .unwrap();
+            }
+        };
+        tick(1).await;
+        tick(2).await;
+        assert_eq!(text(&c, "#nsel").await, "2");
+        let buttons = text(&c, "#bulk-power").await;
+        assert!(
+            buttons.contains("Cycle…") && buttons.contains("Status"),
+            "{buttons}"
+        );
+
+        // Off asks first, listing both.
+        submit(&c, "#bulk-power button[value=off]").await;
+        assert_eq!(text(&c, "h1").await, "Power off 2 machines?");
+        assert_eq!(count(&c, "#power-list tr").await, 2);
+        for n in 1..=2 {
+            let row = text(&c, &format!("#power-list tr[data-mac='{}']", mac(n))).await;
+            assert!(
+                row.contains(&format!("lab0{n}")) && row.contains("Wake-on-LAN"),
+                "{row}"
+            );
+        }
+        assert_eq!(text(&c, "#confirm-power").await, "Power off 2 machines");
+        assert!(text(&c, "#power-warning").await.contains("hard power off"));
+        screenshot(&c, "power-bulk-confirm").await;
+        assert!(power_events(t, "lab01").is_empty() && power_events(t, "lab02").is_empty());
+
+        // Confirmed: one result per machine; Wake-on-LAN cannot switch off.
+        submit(&c, "#confirm-power").await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/machines");
+        assert_eq!(
+            text(&c, "main .flash.err").await,
+            "power off of 2 machines: 0 ok, 2 failed"
+        );
+        assert_eq!(count(&c, "#power-results tbody tr").await, 2);
+        for n in 1..=2 {
+            let row = format!("#power-results tr[data-mac='{}']", mac(n));
+            assert_eq!(
+                text(&c, &format!("{row} td.name")).await,
+                format!("lab0{n}")
+            );
+            assert_eq!(text(&c, &format!("{row} td.result")).await, "failed");
+            assert_eq!(
+                text(&c, &format!("{row} td.detail")).await,
+                "Wake-on-LAN can only switch a machine on, not switch it off; give it an IPMI \
+                 or Redfish BMC"
+            );
+            let ev = power_events(t, &format!("lab0{n}"));
+            assert_eq!(ev.len(), 1, "{ev:?}");
+            assert_eq!(ev[0]["actor"], web_actor.as_str());
+            assert_eq!(ev[0]["event"]["op"], "off");
+        }
+        screenshot(&c, "power-bulk-results").await;
+
+        // The same machines stay ticked; On for lab01 and lab04 (no BMC) acts at once.
+        assert_eq!(text(&c, "#nsel").await, "2");
+        tick(2).await;
+        tick(4).await;
+        submit(&c, "#bulk-power button[value=on]").await;
+        assert_eq!(
+            text(&c, "main .flash.err").await,
+            "power on of 2 machines: 1 ok, 1 failed"
+        );
+        assert_eq!(count(&c, "#power-results tbody tr").await, 2);
+        let ok = format!("#power-results tr[data-mac='{}']", mac(1));
+        assert_eq!(text(&c, &format!("{ok} td.result")).await, "ok");
+        let none = format!("#power-results tr[data-mac='{}']", mac(4));
+        assert_eq!(text(&c, &format!("{none} td.result")).await, "failed");
+        let why = text(&c, &format!("{none} td.detail")).await;
+        assert!(why.starts_with("lab04 has no BMC"), "{why}");
+        assert_eq!(power_events(t, "lab01").len(), 2);
+        assert_eq!(power_events(t, "lab02").len(), 1, "lab02 was not ticked");
+        let ev = power_events(t, "lab04");
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0]["actor"], web_actor.as_str());
+        assert_eq!(ev[0]["event"]["result"]["ok"], json!(false));
+    });
     drop(d);
 }

@@ -279,6 +279,132 @@ pub async fn machines(
     act(&web, &ctx, &form, action).await
 }
 
+/// `POST /machines/power`: a power action (`power=on|off|cycle|reset|status`) on the ticked
+/// machines (`mac=…` repeated) or on one (its page's buttons). Off, cycle and reset ask
+/// first (`power::confirm`), and are performed when its form comes back `confirmed`. The
+/// BMCs are asked outside the engine's lock (`control::act`), the results recorded as the
+/// user's, and shown one line per machine on the page it goes back to. An action that takes
+/// longer than a request may goes on by itself; its results wait for the next page.
+pub async fn power(
+    State(web): State<Arc<Web>>,
+    Extension(ctx): Extension<Ctx>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let op: nmt_projections::PowerOp = match form.get("power").map(str::parse) {
+        Some(Ok(op)) => op,
+        Some(Err(why)) => return mistake(&web, &ctx, &form, &why),
+        None => return mistake(&web, &ctx, &form, "choose a power action"),
+    };
+    let macs = form.all("mac");
+    if macs.is_empty() {
+        return mistake(
+            &web,
+            &ctx,
+            &form,
+            "tick at least one machine first (or the box in the header for all shown)",
+        );
+    }
+    let Some(parsed) = macs
+        .iter()
+        .map(|m| nmt_projections::Mac::parse(m))
+        .collect::<Option<Vec<_>>>()
+    else {
+        let bad = macs
+            .iter()
+            .find(|m| nmt_projections::Mac::parse(m).is_none())
+            .unwrap_or(&"");
+        return mistake(&web, &ctx, &form, &format!("{bad:?} is not a MAC address"));
+    };
+    let back = back(&form, "/machines");
+    if ctx.user.is_none() {
+        // Even a status read is recorded, as its reader's: nobody reads without a login.
+        web.sessions.flash(
+            &ctx.sid,
+            Flash {
+                ok: false,
+                text: "nmt: refused: log in first (`nmt web-login`): without a login the web \
+                       UI only shows"
+                    .into(),
+            },
+        );
+        return Redirect::to(&back).into_response();
+    }
+    if back.starts_with("/machines") {
+        web.sessions
+            .keep_selection(&ctx.sid, macs.iter().map(|m| m.to_string()).collect());
+    }
+    let action = Action::Power {
+        op,
+        range: macs.join(","),
+    };
+    // Who may not act is refused at once, in the usual words, without a question first.
+    if super::power::asks(op)
+        && form.get("confirmed").is_none()
+        && may(&web, &ctx, action.right()).await
+    {
+        let rows = super::power::listed(&web, &parsed);
+        return super::power::confirm(&web, &ctx, op, &rows, &back).into_response();
+    }
+    let n = parsed.len();
+    let mut job = tokio::spawn({
+        let (web, ctx) = (web.clone(), ctx.clone());
+        async move { run(&web, &ctx, action).await }
+    });
+    match tokio::time::timeout(POWER_WAIT, &mut job).await {
+        Ok(done) => {
+            let out = done.unwrap_or_else(|e| Err(Failure::Said(format!("nmt: nmtd failed: {e}"))));
+            power_output(&web, &ctx, op, &out);
+        }
+        Err(_) => {
+            tracing::info!(machines = n, "web: a power {op} goes on after its request");
+            tokio::spawn({
+                let (web, ctx) = (web.clone(), ctx.clone());
+                async move {
+                    if let Ok(out) = job.await {
+                        power_output(&web, &ctx, op, &out);
+                    }
+                }
+            });
+            web.sessions.flash(
+                &ctx.sid,
+                Flash {
+                    ok: true,
+                    text: format!(
+                        "power {op} of {n} machine(s) is under way: their BMCs are slow to \
+                         answer; the next page after it is done shows one result per machine"
+                    ),
+                },
+            );
+        }
+    }
+    Redirect::to(&back).into_response()
+}
+
+/// How long a power action's request waits for it (the listener's limit is 30 s; a BMC may
+/// take `[power] timeout`, 30 s by default).
+const POWER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Leave a power action's results (or why it was refused) for the next page.
+fn power_output(web: &Web, ctx: &Ctx, op: nmt_projections::PowerOp, out: &Answer) {
+    match out {
+        Ok(Reply::Power { results, .. }) => {
+            let done = super::power::Done {
+                op,
+                results: results.clone(),
+            };
+            web.sessions.flash(
+                &ctx.sid,
+                Flash {
+                    ok: results.iter().all(|r| r.ok),
+                    text: super::power::summary(&done),
+                },
+            );
+            web.sessions.keep_power(&ctx.sid, done);
+        }
+        other => flash_output(web, ctx, other),
+    }
+}
+
 /// `POST /machines/add`: `nmt machine add MAC [--name N] [--group G] [--ip IP]`. A refusal
 /// goes back to the form with what was typed still in it.
 pub async fn machine_add(

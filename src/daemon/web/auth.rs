@@ -72,6 +72,8 @@ struct Session {
     /// An action that makes machines erase their disks (or removes several), shown on a
     /// confirmation page and waiting for its answer.
     pending: Option<Pending>,
+    /// The results of the last power action, for the next page.
+    power: Option<super::power::Done>,
     seen: Instant,
 }
 
@@ -203,6 +205,7 @@ impl Sessions {
                 flash: None,
                 selected: Vec::new(),
                 pending: None,
+                power: None,
                 seen: Instant::now(),
             },
         );
@@ -242,6 +245,18 @@ impl Sessions {
     /// The action waiting for confirmation, once.
     pub fn take_pending(&self, sid: &str) -> Option<Pending> {
         self.lock().get_mut(sid).and_then(|s| s.pending.take())
+    }
+
+    /// Keep a power action's results for the session's next page.
+    pub fn keep_power(&self, sid: &str, done: super::power::Done) {
+        if let Some(s) = self.lock().get_mut(sid) {
+            s.power = Some(done);
+        }
+    }
+
+    /// The results of the last power action, once.
+    pub fn take_power(&self, sid: &str) -> Option<super::power::Done> {
+        self.lock().get_mut(sid).and_then(|s| s.power.take())
     }
 
     /// The machines ticked before the last action, once.

@@ -17,6 +17,7 @@ mod assets;
 mod auth;
 mod live;
 mod page;
+mod power;
 mod schedules;
 mod timeline;
 mod views;
@@ -140,6 +141,7 @@ pub fn web_app(shared: Arc<Shared>, settings: Settings) -> Router {
         .route("/machines/act", post(actions::machines))
         .route("/machines/add", post(actions::machine_add))
         .route("/machines/remove", post(views::remove_confirm))
+        .route("/machines/power", post(actions::power))
         .route("/confirm", post(actions::confirm))
         .route(
             "/machines/import",

@@ -51,6 +51,7 @@ pub fn bare(title: &str, body: Markup) -> Html<String> {
 /// A full page: header, navigation, the pending message, the content.
 pub fn layout(web: &Arc<Web>, ctx: &Ctx, title: &str, nav: Nav, body: Markup) -> Html<String> {
     let flash = web.sessions.take_flash(&ctx.sid);
+    let power = web.sessions.take_power(&ctx.sid);
     let (caller, _) = super::actions::caller(web, ctx);
     let password = {
         let has = web
@@ -122,6 +123,9 @@ pub fn layout(web: &Arc<Web>, ctx: &Ctx, title: &str, nav: Nav, body: Markup) ->
                             div.flash.ok[f.ok].err[!f.ok] role=(if f.ok { "status" } else { "alert" }) {
                                 pre { (f.text) }
                             }
+                        }
+                        @if let Some(p) = &power {
+                            (super::power::results(p))
                         }
                         (body)
                     }

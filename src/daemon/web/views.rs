@@ -227,6 +227,7 @@ pub async fn machines(
 ) -> Html<String> {
     let t = table(&web, &f);
     let ticked = web.sessions.take_selection(&ctx.sid);
+    let power = super::power::rights(&web, &ctx).await;
     let (policies, groups, add_groups) = {
         let published = web.shared.published();
         let st = &published.state;
@@ -336,6 +337,7 @@ pub async fn machines(
                 input #bulk-device type="text" name="device" size="10" placeholder="/dev/sda1";
                 button type="submit" name="op" value="rootdev" { "Set" }
             }
+            (super::power::bulk(power))
             fieldset.end {
                 button.danger #bulk-remove type="submit" formaction="/machines/remove"
                     title="asks before it removes anything" { "Remove…" }
@@ -586,6 +588,8 @@ struct Loaded {
     policies: Markup,
     groups: Markup,
     exists: bool,
+    /// Its BMC and last power action, and the power buttons this user gets.
+    power: super::power::Section,
 }
 
 /// Why a machine's page cannot be shown: the status and the text of the refusal page.
@@ -684,6 +688,17 @@ async fn load(
         true,
     );
     let groups = group_picker(st, "m-group", st.machine(&mac).map(|m| m.group.as_str()));
+    let power = super::power::Section {
+        view: if exists {
+            crate::app::power::show(st, &mac.to_string())
+                .ok()
+                .and_then(|v| v.into_iter().next())
+        } else {
+            None
+        },
+        usable: st.machine_bmc(&mac).map(|b| b.map(|_| ())),
+        rights: super::power::rights(web, ctx).await,
+    };
     // The site key and the report tokens of machines this user may not administer are not
     // shown (the entries and the installers' log lines carry tokens).
     let (caller, _) = super::actions::caller(web, ctx);
@@ -708,6 +723,7 @@ async fn load(
         policies,
         groups,
         exists,
+        power,
     })
 }
 
@@ -717,6 +733,7 @@ struct Parts {
     strip: Markup,
     facts: Markup,
     change: Markup,
+    power: Markup,
     timeline: Markup,
     files: Markup,
 }
@@ -792,11 +809,13 @@ fn parts(l: &Loaded, ctx: &Ctx, mac: Mac, at: Option<Timestamp>, ask: &Ask) -> P
             }
         }
     };
+    let power = super::power::section(&l.power, ctx, mac);
     Parts {
         sub,
         strip,
         facts,
         change,
+        power,
         timeline,
         files,
     }
@@ -855,9 +874,17 @@ pub async fn machine(
                     }
                 }
                 @if at.is_none() {
-                    section.card aria-labelledby="change" {
-                        h2 #change { "Change" }
-                        (p.change)
+                    div.colstack {
+                        section.card aria-labelledby="change" {
+                            h2 #change { "Change" }
+                            (p.change)
+                        }
+                        @if l.exists {
+                            section.card #power aria-labelledby="power-h" {
+                                h2 #power-h { "Power" }
+                                (p.power)
+                            }
+                        }
                     }
                 }
             }
@@ -908,7 +935,8 @@ pub async fn machine_live(
         Err((status, why)) => return super::auth::refuse(status, &why),
     };
     let p = parts(&l, &ctx, mac, at, &q);
-    let all = html! { div { (p.sub) (p.strip) (p.facts) (p.change) (p.timeline) (p.files) } };
+    let all =
+        html! { div { (p.sub) (p.strip) (p.facts) (p.change) (p.power) (p.timeline) (p.files) } };
     Html(all.into_string()).into_response()
 }
 
