@@ -175,7 +175,9 @@ impl Ipmi<'_> {
         let mut cmd = Command::new("ipmitool");
         cmd.args(["-I", "lanplus", "-H", self.host, "-p"])
             .arg(self.port.to_string())
-            .args(["-U", self.user, "-E", "-N", "2", "-R", "2"]);
+            // -v: ipmitool says why a session failed (a wrong password, an unknown user)
+            // only when verbose; the rest of what it says then is left out (`reason`).
+            .args(["-U", self.user, "-E", "-N", "2", "-R", "2", "-v"]);
         if let Some(c) = self.limits.ipmi_cipher_suite {
             cmd.arg("-C").arg(c.to_string());
         }
@@ -222,12 +224,132 @@ impl Ipmi<'_> {
         if status.success() {
             Ok(o)
         } else {
-            let said = e
-                .lines()
-                .chain(o.lines())
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            Err(format!("ipmitool failed ({status}): {said}"))
+            Err(self.reason(&e, &o, status))
+        }
+    }
+
+    /// Why ipmitool failed, from what it said: the BMC's refusal of the user or password
+    /// and a missing privilege in words, else its first line that is not verbose chatter.
+    fn reason(&self, stderr: &str, stdout: &str, status: std::process::ExitStatus) -> String {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .chain(stdout.lines())
+            .map(|l| l.trim().trim_start_matches("> ").trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let has = |needles: &[&str]| {
+            lines.iter().copied().find(|l| {
+                let l = l.to_ascii_lowercase();
+                needles.iter().any(|n| l.contains(n))
+            })
+        };
+        if let Some(l) = has(&[
+            "rakp 2 hmac is invalid",
+            "rakp 4 message has invalid integrity check",
+            "unauthorized name",
+            "invalid user name",
+        ]) {
+            return format!(
+                "the BMC refused the user or password (user {:?}; ipmitool: {l})",
+                self.user
+            );
+        }
+        if let Some(l) = has(&[
+            "insufficient privilege",
+            "requested privilege level exceeds limit",
+        ]) {
+            return format!(
+                "the BMC user {:?} may not do this (ipmitool: {l})",
+                self.user
+            );
+        }
+        if let Some(l) = has(&[
+            "get auth capabilities error",
+            "no response from remote controller",
+        ]) {
+            return format!(
+                "no answer from the BMC at {}:{} (ipmitool: {l})",
+                self.host, self.port
+            );
+        }
+        // Chatter of -v, and what ipmitool says while falling back (not why it failed).
+        const CHATTER: &[&str] = &[
+            "loading iana pen registry",
+            "running get ",
+            "discovered ipmb address",
+            "invalid completion code received: invalid command",
+            "unable to get channel cipher suites",
+            "get hpm.x capabilities request failed",
+        ];
+        let said = lines
+            .iter()
+            .find(|l| {
+                let l = l.to_ascii_lowercase();
+                !CHATTER.iter().any(|c| l.contains(c))
+            })
+            .copied()
+            .unwrap_or("");
+        if said.contains("Unable to establish IPMI v2 / RMCP+ session") {
+            return format!(
+                "ipmitool failed ({status}): {said}: the BMC answered, but no session could be \
+                 opened (its user, password or cipher suite: [power] ipmi_cipher_suite)"
+            );
+        }
+        format!("ipmitool failed ({status}): {said}")
+    }
+
+    /// An RMCP presence ping (which every IPMI LAN BMC answers): a port nothing listens on
+    /// (connection refused) or a host that cannot be reached fail at once, instead of after
+    /// ipmitool's retries; no answer within a second is left to ipmitool and the deadline.
+    fn ping(&self, deadline: Instant) -> Result<(), String> {
+        use std::io::ErrorKind;
+        use std::net::ToSocketAddrs;
+        let at = format!("{}:{}", self.host, self.port);
+        let addr = (self.host, self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("the BMC's address {} cannot be resolved: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("the BMC's address {} has no IP address", self.host))?;
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(1));
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let Ok(sock) = UdpSocket::bind(bind) else {
+            return Ok(());
+        };
+        if wait.is_zero() || sock.connect(addr).is_err() {
+            return Ok(());
+        }
+        let _ = sock.set_read_timeout(Some(wait));
+        // RMCP (version 6, no ack, class ASF), then ASF: IANA 4542, Presence Ping, tag 0.
+        const PING: [u8; 12] = [6, 0, 0xff, 6, 0, 0, 0x11, 0xbe, 0x80, 0, 0, 0];
+        let refused =
+            || format!("no BMC answers at {at}: connection refused (nothing listens there)");
+        let unreachable = |e: std::io::Error| format!("the BMC at {at} cannot be reached: {e}");
+        if let Err(e) = sock.send(&PING) {
+            return match e.kind() {
+                ErrorKind::ConnectionRefused => Err(refused()),
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Err(unreachable(e)),
+                _ => Ok(()),
+            };
+        }
+        let mut buf = [0u8; 64];
+        match sock.recv(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => Err(refused()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
+                ) =>
+            {
+                Err(unreachable(e))
+            }
+            // A pong, something else, or nothing yet: ipmitool goes on.
+            _ => Ok(()),
         }
     }
 
@@ -245,6 +367,7 @@ impl Ipmi<'_> {
     fn act(&self, op: PowerOp) -> PowerResult {
         let deadline = Instant::now() + self.limits.timeout;
         let r = (|| -> Result<PowerResult, String> {
+            self.ping(deadline)?;
             let mut note = String::new();
             if op.boots() {
                 // Next boot from the network (once), before a boot nmt asks for.
