@@ -19,6 +19,8 @@ use nmt_projections::{Bmc, BmcProtocol, Mac, PowerOp, PowerResult, Tls};
 
 use crate::secrets::Secret;
 
+mod tls;
+
 /// How power actions run.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -417,6 +419,9 @@ struct Redfish {
     base: String,
     system: Option<String>,
     auth: String,
+    /// Its certificate is pinned (else checked against the system's roots, or not at all).
+    pinned: bool,
+    timeout: Duration,
 }
 
 impl Redfish {
@@ -427,32 +432,34 @@ impl Redfish {
         secret: &Secret,
         limits: &Limits,
     ) -> Result<Redfish, String> {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig};
-        let tls_config = match tls {
-            Tls::Verify => TlsConfig::builder().build(),
-            Tls::Insecure => TlsConfig::builder().disable_verification(true).build(),
+        use ureq::tls::{Certificate, TlsConfig};
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(limits.timeout))
+            .http_status_as_error(false);
+        let agent = match tls {
+            Tls::Verify => ureq::Agent::new_with_config(config.build()),
+            Tls::Insecure => ureq::Agent::new_with_config(
+                config
+                    .tls_config(TlsConfig::builder().disable_verification(true).build())
+                    .build(),
+            ),
             Tls::Pin { pem } => {
-                let mut certs = Vec::new();
+                let mut pins = Vec::new();
                 for block in pem_blocks(pem) {
-                    certs.push(
-                        Certificate::from_pem(block.as_bytes())
-                            .map_err(|e| format!("the pinned certificate is not PEM: {e}"))?,
-                    );
+                    let cert = Certificate::from_pem(block.as_bytes())
+                        .map_err(|e| format!("the pinned certificate is not PEM: {e}"))?;
+                    pins.push(rustls::pki_types::CertificateDer::from(cert.der().to_vec()));
                 }
-                if certs.is_empty() {
+                if pins.is_empty() {
                     return Err("the pinned certificate is not PEM".into());
                 }
-                TlsConfig::builder()
-                    .root_certs(RootCerts::Specific(std::sync::Arc::new(certs)))
-                    .build()
+                ureq::Agent::with_parts(
+                    config.build(),
+                    tls::connector(pins),
+                    ureq::unversioned::resolver::DefaultResolver::default(),
+                )
             }
         };
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(limits.timeout))
-            .tls_config(tls_config)
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
         use base64::Engine as _;
         let auth = format!(
             "Basic {}",
@@ -468,7 +475,59 @@ impl Redfish {
             base,
             system,
             auth,
+            pinned: matches!(tls, Tls::Pin { .. }),
+            timeout: limits.timeout,
         })
+    }
+
+    /// Why a request to `url` got no answer, in words.
+    fn said(&self, url: &str, e: ureq::Error) -> String {
+        let tls = match &e {
+            ureq::Error::Rustls(r) => Some(r),
+            ureq::Error::Io(io) => io.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()),
+            _ => None,
+        };
+        if let Some(rustls::Error::InvalidCertificate(c)) = tls {
+            let why = match c {
+                rustls::CertificateError::UnknownIssuer => "signed by an unknown CA".to_string(),
+                rustls::CertificateError::Expired
+                | rustls::CertificateError::ExpiredContext { .. } => "expired".to_string(),
+                rustls::CertificateError::NotValidYet
+                | rustls::CertificateError::NotValidYetContext { .. } => {
+                    "not valid yet".to_string()
+                }
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    "made for another name or address".to_string()
+                }
+                rustls::CertificateError::Other(o)
+                    if format!("{o:?}").contains("CaUsedAsEndEntity") =>
+                {
+                    "self-signed".to_string()
+                }
+                other => format!("{other:?}"),
+            };
+            return if self.pinned {
+                format!(
+                    "{url}: the BMC's certificate is not the pinned one, nor signed by it ({why})"
+                )
+            } else {
+                format!(
+                    "{url}: the BMC's certificate is not trusted ({why}); pin it: `nmt bmc set … \
+                     --cacert FILE` (its certificate, or its CA's)"
+                )
+            };
+        }
+        match e {
+            ureq::Error::Timeout(_) => {
+                format!("{url}: timed out after {}s", self.timeout.as_secs())
+            }
+            ureq::Error::HostNotFound => format!("{url}: host not found"),
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                format!("{url}: connection refused (nothing listens there)")
+            }
+            e => format!("{url}: {e}"),
+        }
     }
 
     fn get(&self, path: &str) -> Result<serde_json::Value, String> {
@@ -479,7 +538,7 @@ impl Redfish {
             .header("Authorization", &self.auth)
             .header("Accept", "application/json")
             .call()
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| self.said(&url, e))?;
         let status = r.status();
         if status == 401 || status == 403 {
             return Err(format!(
@@ -503,7 +562,7 @@ impl Redfish {
         let r = req
             .header("Authorization", &self.auth)
             .send_json(body)
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| self.said(&url, e))?;
         let status = r.status();
         if status == 401 || status == 403 {
             return Err(format!(
