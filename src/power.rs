@@ -422,6 +422,8 @@ struct Redfish {
     /// Its certificate is pinned (else checked against the system's roots, or not at all).
     pinned: bool,
     timeout: Duration,
+    /// The end of the machine's time: its requests together take no longer than the timeout.
+    deadline: Instant,
 }
 
 impl Redfish {
@@ -477,6 +479,7 @@ impl Redfish {
             auth,
             pinned: matches!(tls, Tls::Pin { .. }),
             timeout: limits.timeout,
+            deadline: Instant::now() + limits.timeout,
         })
     }
 
@@ -530,11 +533,27 @@ impl Redfish {
         }
     }
 
+    /// What is left of the machine's time, for one request to `url`.
+    fn left(&self, url: &str) -> Result<Duration, String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "{url}: timed out after {}s",
+                self.timeout.as_secs()
+            ));
+        }
+        Ok(left)
+    }
+
     fn get(&self, path: &str) -> Result<serde_json::Value, String> {
         let url = format!("{}{path}", self.base);
+        let left = self.left(&url)?;
         let mut r = self
             .agent
             .get(&url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Authorization", &self.auth)
             .header("Accept", "application/json")
             .call()
@@ -555,11 +574,15 @@ impl Redfish {
 
     fn send(&self, method: &str, path: &str, body: serde_json::Value) -> Result<(), String> {
         let url = format!("{}{path}", self.base);
+        let left = self.left(&url)?;
         let req = match method {
             "PATCH" => self.agent.patch(&url),
             _ => self.agent.post(&url),
         };
         let r = req
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Authorization", &self.auth)
             .send_json(body)
             .map_err(|e| self.said(&url, e))?;
