@@ -370,6 +370,13 @@ impl Ipmi<'_> {
         let deadline = Instant::now() + self.limits.timeout;
         let r = (|| -> Result<PowerResult, String> {
             self.ping(deadline)?;
+            // Nothing to do: neither the power nor the next boot is touched (as Ironic does).
+            if matches!(op, PowerOp::On | PowerOp::Off) {
+                let now = self.state(deadline)?;
+                if (op == PowerOp::On) == (now == "on") {
+                    return Ok(done(Some(now), format!("already {now}")));
+                }
+            }
             let mut note = String::new();
             if op.boots() {
                 // Next boot from the network (once), before a boot nmt asks for.
@@ -624,6 +631,13 @@ impl Redfish {
             if op == PowerOp::Status {
                 return Ok(done(Some(power), ""));
             }
+            // Nothing to do (many BMCs refuse On when on, ForceOff when off), as Ironic does:
+            // neither the power nor the next boot is touched.
+            match (op, power) {
+                (PowerOp::On, "on") => return Ok(done(Some("on"), "already on")),
+                (PowerOp::Off, "off") => return Ok(done(Some("off"), "already off")),
+                _ => {}
+            }
             let mut note = String::new();
             if op.boots() {
                 let boot = serde_json::json!({"Boot": {
@@ -637,7 +651,6 @@ impl Redfish {
             let (reset, state) = match (op, power) {
                 (PowerOp::Off, _) => ("ForceOff", "off"),
                 (_, "off") => ("On", "on"),
-                (PowerOp::On, _) => ("On", "on"),
                 _ => ("ForceRestart", "on"),
             };
             let target = sys["Actions"]["#ComputerSystem.Reset"]["target"]
