@@ -81,6 +81,24 @@ fn power_ok(t: &Nmt, op: &str, machine: &str, extra_path: Option<&Path>) -> Valu
     r[0].clone()
 }
 
+/// `nmt policy MACHINE POLICY --reboot --json`, which must succeed: the policy set, then the
+/// machine's one power result.
+fn policy_reboot(t: &Nmt, machine: &str, policy: &str) -> Value {
+    let out = t.json(&["policy", machine, policy, "--reboot"]);
+    assert!(out["changed"].is_object(), "{out}");
+    assert_eq!(out["failed"], 0, "{out}");
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{out}");
+    assert_eq!(results[0]["op"], "cycle", "{out}");
+    assert_eq!(results[0]["ok"], true, "{out}");
+    assert_eq!(
+        t.json(&["show", machine])["boot_entry"]["policy"],
+        policy,
+        "the policy is set"
+    );
+    results[0].clone()
+}
+
 /// A password file, mode 0600 (nmt refuses one others can read).
 fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -533,6 +551,12 @@ fn ipmi_status_on_off_cycle_reset_against_ipmi_sim() {
     assert!(sim.call_at("set boot pxe") < sim.call_at("set power 1"));
     assert_eq!(sim.power(), "1");
 
+    // A policy, then a reboot into it (it is on: a cycle, PXE first).
+    sim.forget_calls();
+    let rebooted = policy_reboot(&t, "m1", "localboot");
+    assert_eq!(rebooted["detail"], "", "{rebooted}");
+    assert!(sim.call_at("set boot pxe") < sim.call_at("set power 0"));
+
     // Every action is in the machine's history, by its caller.
     let history = t.json(&["history", "m1"]);
     let acted: Vec<&Value> = history
@@ -548,7 +572,8 @@ fn ipmi_status_on_off_cycle_reset_against_ipmi_sim() {
     assert_eq!(
         ops,
         [
-            "status", "status", "status", "on", "on", "cycle", "reset", "off", "off", "cycle"
+            "status", "status", "status", "on", "on", "cycle", "reset", "off", "off", "cycle",
+            "cycle"
         ]
     );
     for e in &acted {
@@ -630,6 +655,16 @@ fn ipmi_through_nmtd_against_ipmi_sim() {
     sim.call_at("set power 0");
     assert_eq!(sim.power(), "0");
 
+    // A policy, then a reboot into it: the machine (off) is switched on, PXE first.
+    sim.forget_calls();
+    let rebooted = policy_reboot(&t, "n2", "localboot");
+    assert!(
+        rebooted["detail"].as_str().unwrap().contains("it was off"),
+        "{rebooted}"
+    );
+    assert!(sim.call_at("set boot pxe") < sim.call_at("set power 1"));
+    assert_eq!(sim.power(), "1");
+
     let history = t.json(&["history", "n2"]);
     let acted: Vec<&Value> = history
         .as_array()
@@ -637,7 +672,8 @@ fn ipmi_through_nmtd_against_ipmi_sim() {
         .iter()
         .filter(|e| e["event"]["type"] == "PowerActed")
         .collect();
-    assert_eq!(acted.len(), 4, "{history}");
+    assert_eq!(acted.len(), 5, "{history}");
+    assert_eq!(acted[4]["event"]["op"], "cycle", "{history}");
     for e in &acted {
         assert_eq!(e["actor"], nmt::current_actor().as_str(), "{e}");
         assert_eq!(e["event"]["result"]["ok"], true, "{e}");
