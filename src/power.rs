@@ -19,6 +19,8 @@ use nmt_projections::{Bmc, BmcProtocol, Mac, PowerOp, PowerResult, Tls};
 
 use crate::secrets::Secret;
 
+mod tls;
+
 /// How power actions run.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -180,7 +182,9 @@ impl Ipmi<'_> {
         let mut cmd = Command::new("ipmitool");
         cmd.args(["-I", "lanplus", "-H", self.host, "-p"])
             .arg(self.port.to_string())
-            .args(["-U", self.user, "-E", "-N", "2", "-R", "2"]);
+            // -v: ipmitool says why a session failed (a wrong password, an unknown user)
+            // only when verbose; the rest of what it says then is left out (`reason`).
+            .args(["-U", self.user, "-E", "-N", "2", "-R", "2", "-v"]);
         if let Some(c) = self.limits.ipmi_cipher_suite {
             cmd.arg("-C").arg(c.to_string());
         }
@@ -227,12 +231,132 @@ impl Ipmi<'_> {
         if status.success() {
             Ok(o)
         } else {
-            let said = e
-                .lines()
-                .chain(o.lines())
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            Err(format!("ipmitool failed ({status}): {said}"))
+            Err(self.reason(&e, &o, status))
+        }
+    }
+
+    /// Why ipmitool failed, from what it said: the BMC's refusal of the user or password
+    /// and a missing privilege in words, else its first line that is not verbose chatter.
+    fn reason(&self, stderr: &str, stdout: &str, status: std::process::ExitStatus) -> String {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .chain(stdout.lines())
+            .map(|l| l.trim().trim_start_matches("> ").trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let has = |needles: &[&str]| {
+            lines.iter().copied().find(|l| {
+                let l = l.to_ascii_lowercase();
+                needles.iter().any(|n| l.contains(n))
+            })
+        };
+        if let Some(l) = has(&[
+            "rakp 2 hmac is invalid",
+            "rakp 4 message has invalid integrity check",
+            "unauthorized name",
+            "invalid user name",
+        ]) {
+            return format!(
+                "the BMC refused the user or password (user {:?}; ipmitool: {l})",
+                self.user
+            );
+        }
+        if let Some(l) = has(&[
+            "insufficient privilege",
+            "requested privilege level exceeds limit",
+        ]) {
+            return format!(
+                "the BMC user {:?} may not do this (ipmitool: {l})",
+                self.user
+            );
+        }
+        if let Some(l) = has(&[
+            "get auth capabilities error",
+            "no response from remote controller",
+        ]) {
+            return format!(
+                "no answer from the BMC at {}:{} (ipmitool: {l})",
+                self.host, self.port
+            );
+        }
+        // Chatter of -v, and what ipmitool says while falling back (not why it failed).
+        const CHATTER: &[&str] = &[
+            "loading iana pen registry",
+            "running get ",
+            "discovered ipmb address",
+            "invalid completion code received: invalid command",
+            "unable to get channel cipher suites",
+            "get hpm.x capabilities request failed",
+        ];
+        let said = lines
+            .iter()
+            .find(|l| {
+                let l = l.to_ascii_lowercase();
+                !CHATTER.iter().any(|c| l.contains(c))
+            })
+            .copied()
+            .unwrap_or("");
+        if said.contains("Unable to establish IPMI v2 / RMCP+ session") {
+            return format!(
+                "ipmitool failed ({status}): {said}: the BMC answered, but no session could be \
+                 opened (its user, password or cipher suite: [power] ipmi_cipher_suite)"
+            );
+        }
+        format!("ipmitool failed ({status}): {said}")
+    }
+
+    /// An RMCP presence ping (which every IPMI LAN BMC answers): a port nothing listens on
+    /// (connection refused) or a host that cannot be reached fail at once, instead of after
+    /// ipmitool's retries; no answer within a second is left to ipmitool and the deadline.
+    fn ping(&self, deadline: Instant) -> Result<(), String> {
+        use std::io::ErrorKind;
+        use std::net::ToSocketAddrs;
+        let at = format!("{}:{}", self.host, self.port);
+        let addr = (self.host, self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("the BMC's address {} cannot be resolved: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("the BMC's address {} has no IP address", self.host))?;
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(1));
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let Ok(sock) = UdpSocket::bind(bind) else {
+            return Ok(());
+        };
+        if wait.is_zero() || sock.connect(addr).is_err() {
+            return Ok(());
+        }
+        let _ = sock.set_read_timeout(Some(wait));
+        // RMCP (version 6, no ack, class ASF), then ASF: IANA 4542, Presence Ping, tag 0.
+        const PING: [u8; 12] = [6, 0, 0xff, 6, 0, 0, 0x11, 0xbe, 0x80, 0, 0, 0];
+        let refused =
+            || format!("no BMC answers at {at}: connection refused (nothing listens there)");
+        let unreachable = |e: std::io::Error| format!("the BMC at {at} cannot be reached: {e}");
+        if let Err(e) = sock.send(&PING) {
+            return match e.kind() {
+                ErrorKind::ConnectionRefused => Err(refused()),
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Err(unreachable(e)),
+                _ => Ok(()),
+            };
+        }
+        let mut buf = [0u8; 64];
+        match sock.recv(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => Err(refused()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
+                ) =>
+            {
+                Err(unreachable(e))
+            }
+            // A pong, something else, or nothing yet: ipmitool goes on.
+            _ => Ok(()),
         }
     }
 
@@ -250,6 +374,14 @@ impl Ipmi<'_> {
     fn act(&self, op: PowerOp) -> PowerResult {
         let deadline = Instant::now() + self.limits.timeout;
         let r = (|| -> Result<PowerResult, String> {
+            self.ping(deadline)?;
+            // Nothing to do: neither the power nor the next boot is touched (as Ironic does).
+            if matches!(op, PowerOp::On | PowerOp::Off) {
+                let now = self.state(deadline)?;
+                if (op == PowerOp::On) == (now == "on") {
+                    return Ok(done(Some(now), format!("already {now}")));
+                }
+            }
             let mut note = String::new();
             if op.boots() {
                 // Next boot from the network (once), before a boot nmt asks for.
@@ -299,6 +431,11 @@ struct Redfish {
     base: String,
     system: Option<String>,
     auth: String,
+    /// Its certificate is pinned (else checked against the system's roots, or not at all).
+    pinned: bool,
+    timeout: Duration,
+    /// The end of the machine's time: its requests together take no longer than the timeout.
+    deadline: Instant,
 }
 
 impl Redfish {
@@ -309,32 +446,34 @@ impl Redfish {
         secret: &Secret,
         limits: &Limits,
     ) -> Result<Redfish, String> {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig};
-        let tls_config = match tls {
-            Tls::Verify => TlsConfig::builder().build(),
-            Tls::Insecure => TlsConfig::builder().disable_verification(true).build(),
+        use ureq::tls::{Certificate, TlsConfig};
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(limits.timeout))
+            .http_status_as_error(false);
+        let agent = match tls {
+            Tls::Verify => ureq::Agent::new_with_config(config.build()),
+            Tls::Insecure => ureq::Agent::new_with_config(
+                config
+                    .tls_config(TlsConfig::builder().disable_verification(true).build())
+                    .build(),
+            ),
             Tls::Pin { pem } => {
-                let mut certs = Vec::new();
+                let mut pins = Vec::new();
                 for block in pem_blocks(pem) {
-                    certs.push(
-                        Certificate::from_pem(block.as_bytes())
-                            .map_err(|e| format!("the pinned certificate is not PEM: {e}"))?,
-                    );
+                    let cert = Certificate::from_pem(block.as_bytes())
+                        .map_err(|e| format!("the pinned certificate is not PEM: {e}"))?;
+                    pins.push(rustls::pki_types::CertificateDer::from(cert.der().to_vec()));
                 }
-                if certs.is_empty() {
+                if pins.is_empty() {
                     return Err("the pinned certificate is not PEM".into());
                 }
-                TlsConfig::builder()
-                    .root_certs(RootCerts::Specific(std::sync::Arc::new(certs)))
-                    .build()
+                ureq::Agent::with_parts(
+                    config.build(),
+                    tls::connector(pins),
+                    ureq::unversioned::resolver::DefaultResolver::default(),
+                )
             }
         };
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(limits.timeout))
-            .tls_config(tls_config)
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
         use base64::Engine as _;
         let auth = format!(
             "Basic {}",
@@ -350,18 +489,87 @@ impl Redfish {
             base,
             system,
             auth,
+            pinned: matches!(tls, Tls::Pin { .. }),
+            timeout: limits.timeout,
+            deadline: Instant::now() + limits.timeout,
         })
+    }
+
+    /// Why a request to `url` got no answer, in words.
+    fn said(&self, url: &str, e: ureq::Error) -> String {
+        let tls = match &e {
+            ureq::Error::Rustls(r) => Some(r),
+            ureq::Error::Io(io) => io.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()),
+            _ => None,
+        };
+        if let Some(rustls::Error::InvalidCertificate(c)) = tls {
+            let why = match c {
+                rustls::CertificateError::UnknownIssuer => "signed by an unknown CA".to_string(),
+                rustls::CertificateError::Expired
+                | rustls::CertificateError::ExpiredContext { .. } => "expired".to_string(),
+                rustls::CertificateError::NotValidYet
+                | rustls::CertificateError::NotValidYetContext { .. } => {
+                    "not valid yet".to_string()
+                }
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    "made for another name or address".to_string()
+                }
+                rustls::CertificateError::Other(o)
+                    if format!("{o:?}").contains("CaUsedAsEndEntity") =>
+                {
+                    "self-signed".to_string()
+                }
+                other => format!("{other:?}"),
+            };
+            return if self.pinned {
+                format!(
+                    "{url}: the BMC's certificate is not the pinned one, nor signed by it ({why})"
+                )
+            } else {
+                format!(
+                    "{url}: the BMC's certificate is not trusted ({why}); pin it: `nmt bmc set … \
+                     --cacert FILE` (its certificate, or its CA's)"
+                )
+            };
+        }
+        match e {
+            ureq::Error::Timeout(_) => {
+                format!("{url}: timed out after {}s", self.timeout.as_secs())
+            }
+            ureq::Error::HostNotFound => format!("{url}: host not found"),
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                format!("{url}: connection refused (nothing listens there)")
+            }
+            e => format!("{url}: {e}"),
+        }
+    }
+
+    /// What is left of the machine's time, for one request to `url`.
+    fn left(&self, url: &str) -> Result<Duration, String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "{url}: timed out after {}s",
+                self.timeout.as_secs()
+            ));
+        }
+        Ok(left)
     }
 
     fn get(&self, path: &str) -> Result<serde_json::Value, String> {
         let url = format!("{}{path}", self.base);
+        let left = self.left(&url)?;
         let mut r = self
             .agent
             .get(&url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Authorization", &self.auth)
             .header("Accept", "application/json")
             .call()
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| self.said(&url, e))?;
         let status = r.status();
         if status == 401 || status == 403 {
             return Err(format!(
@@ -378,14 +586,18 @@ impl Redfish {
 
     fn send(&self, method: &str, path: &str, body: serde_json::Value) -> Result<(), String> {
         let url = format!("{}{path}", self.base);
+        let left = self.left(&url)?;
         let req = match method {
             "PATCH" => self.agent.patch(&url),
             _ => self.agent.post(&url),
         };
         let r = req
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Authorization", &self.auth)
             .send_json(body)
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| self.said(&url, e))?;
         let status = r.status();
         if status == 401 || status == 403 {
             return Err(format!(
@@ -424,6 +636,13 @@ impl Redfish {
             if op == PowerOp::Status {
                 return Ok(done(Some(power), ""));
             }
+            // Nothing to do (many BMCs refuse On when on, ForceOff when off), as Ironic does:
+            // neither the power nor the next boot is touched.
+            match (op, power) {
+                (PowerOp::On, "on") => return Ok(done(Some("on"), "already on")),
+                (PowerOp::Off, "off") => return Ok(done(Some("off"), "already off")),
+                _ => {}
+            }
             let mut note = String::new();
             if op.boots() {
                 let boot = serde_json::json!({"Boot": {
@@ -437,7 +656,6 @@ impl Redfish {
             let (reset, state) = match (op, power) {
                 (PowerOp::Off, _) => ("ForceOff", "off"),
                 (_, "off") => ("On", "on"),
-                (PowerOp::On, _) => ("On", "on"),
                 _ => ("ForceRestart", "on"),
             };
             let target = sys["Actions"]["#ComputerSystem.Reset"]["target"]

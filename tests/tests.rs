@@ -63,3 +63,7 @@ mod fuzz;
 // Schedules run by the real nmtd in real time: runs as their owner, outcome checks, no
 // stacked one-shots, and nothing fired by a journal import or a log replay.
 mod schedules;
+
+// Power control against real BMCs, no VMs: OpenIPMI's ipmi_sim (its chassis a script), the
+// failures of one status over several machines, and sushy-tools' Redfish emulator over HTTPS.
+mod power;

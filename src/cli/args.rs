@@ -222,7 +222,8 @@ Examples:
 Each machine's own BMC setting is used, else its group's (`nmt bmc set`). Before on, cycle
 and reset, nmt sets the machine's next boot to the network (IPMI `chassis bootdev pxe`,
 Redfish boot override Once), so it boots what nmt decided; a cycle or reset of a machine that
-is off switches it on. Machines are acted on [power] parallel at once (16), each within
+is off switches it on; on (off) of a machine that is already on (off) changes nothing, not
+even its next boot. Machines are acted on [power] parallel at once (16), each within
 [power] timeout seconds (30). One line per machine; exit status 1 if any failed. Every
 action and its result is recorded: `nmt history node42` shows \"power cycle … ok\" and who.
 

@@ -612,17 +612,15 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             interface,
             broadcast,
         }) => {
+            if redfish.is_none() && (cacert.is_some() || insecure) {
+                bail!("--cacert and --insecure are for --redfish (IPMI has no certificates)");
+            }
+            if !wol && (interface.is_some() || broadcast.is_some()) {
+                bail!("--interface and --broadcast are for --wol");
+            }
             let protocol = match (ipmi, redfish, wol) {
                 (Some(hp), None, false) => {
-                    let (host, port) = match hp.rsplit_once(':') {
-                        Some((h, p)) if !h.is_empty() && !h.contains(':') => (
-                            h.to_string(),
-                            p.parse::<u16>().map_err(|_| {
-                                anyhow!("--ipmi {hp:?}: the port after ':' is not a number")
-                            })?,
-                        ),
-                        _ => (hp.clone(), 623),
-                    };
+                    let (host, port) = ipmi_host_port(&hp)?;
                     BmcProtocol::Ipmi { host, port }
                 }
                 (None, Some(url), false) => BmcProtocol::Redfish {
@@ -934,4 +932,30 @@ fn read_new_password() -> Result<String> {
         bail!("no password given on standard input; nothing was changed");
     }
     Ok(password.to_string())
+}
+
+/// `--ipmi HOST[:PORT]`: a name or IPv4 address with an optional port, an IPv6 address
+/// bare (`fd00::42`) or in brackets with a port (`[fd00::42]:624`); the port is 623 unless
+/// given.
+fn ipmi_host_port(hp: &str) -> Result<(String, u16)> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| anyhow!("--ipmi {hp:?}: the port after ':' is not a number"))
+    };
+    if let Some(rest) = hp.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            bail!("--ipmi {hp:?}: no ']' after the IPv6 address");
+        };
+        return match after {
+            "" => Ok((host.to_string(), 623)),
+            a => match a.strip_prefix(':') {
+                Some(p) => Ok((host.to_string(), port(p)?)),
+                None => bail!("--ipmi {hp:?}: ':PORT' may follow ']', nothing else"),
+            },
+        };
+    }
+    match hp.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !h.contains(':') => Ok((h.to_string(), port(p)?)),
+        _ => Ok((hp.to_string(), 623)),
+    }
 }
