@@ -202,6 +202,7 @@ fn make_state(dir: &Path) {
         policy: policy.into(),
         once: false,
         members: false,
+        reboot: false,
     };
     let add = |n: usize, group: Option<&str>| Action::MachineAdd {
         mac: Mac::parse(MACS[n - 1]).unwrap(),
