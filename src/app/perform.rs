@@ -48,7 +48,7 @@ pub fn mac_or_name(state: &State, target: &str) -> Result<Mac> {
     }
 }
 
-fn changed(done: Executed, summary: String) -> Reply {
+pub(super) fn changed(done: Executed, summary: String) -> Reply {
     Reply::Changed {
         summary,
         events: done.events,
@@ -57,7 +57,7 @@ fn changed(done: Executed, summary: String) -> Reply {
     }
 }
 
-fn describe_all(done: &Executed) -> String {
+pub(super) fn describe_all(done: &Executed) -> String {
     done.events
         .iter()
         .map(|e| describe(&e.event))
@@ -303,9 +303,9 @@ fn summary(action: &Action, done: &Executed) -> String {
         Action::RootdevSet { device, .. } => {
             format!("root device {device} set on {}", count(n, "machine"))
         }
-        Action::ScheduleAdd { name, .. } => {
+        Action::ScheduleAdd { .. } => {
             let mut text = describe_all(done);
-            text.push_str(&super::schedule::next_words(name, done));
+            text.push_str(&super::schedule::next_words(done));
             text
         }
         Action::RootdevRm { .. } => {

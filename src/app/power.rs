@@ -12,6 +12,7 @@ use nmt_projections::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::perform::{changed, describe_all};
 use super::reply::Reply;
 use crate::power::{Limits, Target};
 use crate::secrets::{Secret, Secrets};
@@ -232,17 +233,10 @@ pub fn set(
         }
     }
     match engine.execute_all(cmds, actor, source, jiff::Timestamp::now()) {
-        Ok(done) => Ok(Reply::Changed {
-            summary: done
-                .events
-                .iter()
-                .map(|e| nmt_projections::describe(&e.event))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            events: done.events,
-            files: done.files.into(),
-            impact: nmt_projections::Impact::default(),
-        }),
+        Ok(done) => {
+            let summary = describe_all(&done);
+            Ok(changed(done, summary))
+        }
         Err(e) => {
             // Nothing recorded: the passwords go back to what they were.
             for (key, old) in before {
@@ -265,17 +259,8 @@ pub fn remove(engine: &mut Engine, range: &str, actor: &str, source: Source) -> 
     for t in &targets {
         secrets.set_bmc(&t.secret_key(), None)?;
     }
-    Ok(Reply::Changed {
-        summary: done
-            .events
-            .iter()
-            .map(|e| nmt_projections::describe(&e.event))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        events: done.events,
-        files: done.files.into(),
-        impact: nmt_projections::Impact::default(),
-    })
+    let summary = describe_all(&done);
+    Ok(changed(done, summary))
 }
 
 /// Whose settings a range means: exactly one `@group` is that group's; anything else is each

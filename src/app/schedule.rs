@@ -313,7 +313,7 @@ pub fn check(engine: &mut Engine, name: &str, run: u64, now: Timestamp) -> Resul
         .cloned()
         .with_context(|| format!("schedule {name} has no run {run}"))?;
     let outcomes = outcomes(engine, &r)?;
-    let counts = counts(&outcomes);
+    let counts = nmt_projections::counts_words(&outcomes);
     engine.execute_all(
         vec![Command::RecordScheduleCheck {
             name: name.to_string(),
@@ -362,12 +362,8 @@ fn once_pending(now: &State, mac: &Mac, after: &State) -> bool {
         && now.machine(mac).is_some_and(|m| m.booting.is_none())
 }
 
-fn counts(outcomes: &[MachineOutcome]) -> String {
-    nmt_projections::counts_words(outcomes)
-}
-
 /// "; next run …" for a schedule just defined, in its own zone.
-pub(crate) fn next_words(_name: &str, done: &crate::Executed) -> String {
+pub(crate) fn next_words(done: &crate::Executed) -> String {
     let Some(nmt_projections::Event::ScheduleDefined { cron, tz, .. }) =
         done.events.last().map(|e| &e.event)
     else {
