@@ -11,7 +11,6 @@ use sha_crypt::{PasswordHasher, ShaCrypt};
 
 /// Letters and digits that cannot be misread on a console (no 0/O, 1/l/I).
 const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-const SALT_ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 fn random_from(alphabet: &[u8], n: usize) -> Result<String> {
     let mut bytes = vec![0u8; n * 2];
@@ -36,11 +35,17 @@ pub fn generate() -> Result<String> {
         .join("-"))
 }
 
-/// The SHA-512 crypt hash of a password, with a random salt.
+/// The SHA-512 crypt hash of a password, with a random salt, as crypt(3) writes it.
+///
+/// `sha_crypt` writes the salt it is given Base64-encoded and hashes over that text, of which
+/// SHA-crypt uses at most 16 characters. crypt(3) (glibc, libxcrypt: PAM, sshd, the
+/// installers) writes back only those 16, and compares whole strings; so the salt here is 12
+/// random bytes, whose encoding is exactly 16 characters.
 pub fn crypt(password: &str) -> Result<String> {
-    let salt = random_from(SALT_ALPHABET, 16)?;
+    let mut salt = [0u8; 12];
+    getrandom::fill(&mut salt).map_err(|e| anyhow!("no randomness: {e}"))?;
     let hash = ShaCrypt::default()
-        .hash_password_with_salt(password.as_bytes(), salt.as_bytes())
+        .hash_password_with_salt(password.as_bytes(), &salt)
         .map_err(|e| anyhow!("cannot hash the installer password: {e}"))?;
     Ok(hash.to_string())
 }
@@ -89,5 +94,30 @@ mod tests {
         let h = crypt(&p).unwrap();
         assert!(h.starts_with("$6$"), "{h}");
         assert_ne!(h, crypt(&p).unwrap(), "salted");
+    }
+
+    /// What a real crypt(3) makes of the password with the salt nmt wrote is exactly nmt's
+    /// string: `openssl passwd -6` (the same SHA-crypt as glibc and libxcrypt).
+    #[test]
+    fn hashes_are_what_crypt3_writes() {
+        for p in ["KW7f-naQX-dvjM-Nneu", "x", "pass word with spaces"] {
+            let h = crypt(p).unwrap();
+            let parts: Vec<&str> = h.split('$').collect();
+            // "", "6", ["rounds=5000",] salt, hash
+            let salt = parts[parts.len() - 2];
+            assert_eq!(salt.len(), 16, "{h}");
+            let out = std::process::Command::new("openssl")
+                .args(["passwd", "-6", "-salt", salt, p])
+                .output()
+                .expect("openssl (apt-get install openssl)");
+            assert!(out.status.success());
+            let theirs = String::from_utf8(out.stdout).unwrap();
+            let theirs = theirs.trim();
+            assert_eq!(
+                h.replace("$rounds=5000$", "$"),
+                theirs,
+                "crypt(3) must accept nmt's hash"
+            );
+        }
     }
 }

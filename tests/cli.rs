@@ -806,3 +806,159 @@ fn item_10_config_default_prints_every_key_the_readme_uses() {
     builtin["config_file"] = serde_json::Value::Null;
     assert_eq!(shown, builtin);
 }
+
+/// Preseed settings: stored with the profile and listed; wrong or secret-bearing ones are
+/// refused with what to do, appending nothing; a template file is read by the CLI.
+#[test]
+fn preseed_settings_are_kept_listed_and_checked() {
+    let t = Nmt::new();
+    let base = [
+        "profile",
+        "add",
+        "site",
+        "--kind",
+        "install",
+        "--answer",
+        "preseed",
+        "--kernel",
+        "d-i/linux",
+        "--initrd",
+        "d-i/initrd.gz",
+        "--args",
+        "url={answer_url}",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |extra: &[&str], ok: bool| -> String {
+        let args = with(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if ok { t.ok(&args) } else { t.fails(&args) }
+    };
+    let before = t.event_count();
+    for (extra, needle) in [
+        (vec!["--mirror", "ftp://mirror/debian"], "http://HOST"),
+        (
+            vec!["--proxy", "http://bob:hunter2@proxy:3128/"],
+            "password",
+        ),
+        (
+            vec!["--set", "d-i passwd/root-password password hunter2"],
+            "never stored",
+        ),
+        (
+            vec!["--set", "d-i preseed/late_command string reboot"],
+            "--late-command",
+        ),
+        (vec!["--timezone", "Mars/Olympus_Mons"], "time zone"),
+        (vec!["--recipe", "lvm"], "atomic, home, multi"),
+        (vec!["--late-command", "a\nb"], "one line"),
+    ] {
+        let err = run(&extra, false);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+        assert!(
+            !err.contains("hunter2"),
+            "a refusal echoes no secret: {err}"
+        );
+    }
+    // Only preseed profiles take them.
+    let err = t.fails(&[
+        "profile",
+        "add",
+        "ks",
+        "--kind",
+        "install",
+        "--answer",
+        "kickstart",
+        "--kernel",
+        "k",
+        "--locale",
+        "de_DE.UTF-8",
+    ]);
+    assert!(err.contains("--answer preseed"), "{err}");
+    assert_eq!(t.event_count(), before, "refusals append nothing");
+
+    run(
+        &[
+            "--mirror",
+            "http://10.0.0.1:8080/debian",
+            "--locale",
+            "de_DE.UTF-8",
+            "--tasks",
+            "none",
+            "--packages",
+            "htop, rsync",
+            "--set",
+            "d-i clock-setup/ntp boolean false",
+        ],
+        true,
+    );
+    let list = t.json(&["profile", "list"]);
+    let site = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "site")
+        .unwrap();
+    assert_eq!(site["preseed"]["mirror"], "http://10.0.0.1:8080/debian");
+    assert_eq!(site["preseed"]["tasks"], serde_json::json!([]));
+    assert_eq!(
+        site["preseed"]["packages"],
+        serde_json::json!(["htop", "rsync"])
+    );
+    let table = t.ok(&["profile", "list"]);
+    assert!(table.contains("--tasks none"), "{table}");
+
+    // A template: read from the file, stored whole, exclusive with the settings.
+    let tpl = t.dir.path().join("site.preseed");
+    std::fs::write(&tpl, "d-i preseed/late_command string {{late_command}}\n").unwrap();
+    let tpl = tpl.to_str().unwrap();
+    let err = run(
+        &[
+            "--replace",
+            "--preseed-template",
+            tpl,
+            "--locale",
+            "de_DE.UTF-8",
+        ],
+        false,
+    );
+    assert!(err.contains("cannot be combined with --locale"), "{err}");
+    run(&["--replace", "--preseed-template", tpl], true);
+    let list = t.json(&["profile", "list"]);
+    let site = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "site")
+        .unwrap();
+    assert_eq!(
+        site["preseed"]["template"],
+        "d-i preseed/late_command string {{late_command}}\n"
+    );
+    assert_eq!(site["preseed"]["locale"], serde_json::Value::Null);
+    // --replace without settings: nmt's defaults again.
+    run(&["--replace"], true);
+    let list = t.json(&["profile", "list"]);
+    let site = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "site")
+        .unwrap();
+    assert_eq!(site["preseed"], serde_json::Value::Null);
+    let err = t.fails(&[
+        "profile",
+        "add",
+        "x",
+        "--kind",
+        "install",
+        "--answer",
+        "preseed",
+        "--kernel",
+        "k",
+        "--preseed-template",
+        "/nonexistent/file",
+    ]);
+    assert!(err.contains("cannot read the preseed template"), "{err}");
+}

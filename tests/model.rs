@@ -149,6 +149,7 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
                 args: format!("x={} {{name}}", r.below(3)),
                 answer: None,
                 network_console: false,
+                preseed: None,
             },
             replace: true,
         },

@@ -1,5 +1,21 @@
 //! End-to-end tests of the real binaries, one module per area.
 
+// Debian's real installer in the netboot lab, from nmt's preseed and a local mirror, to the
+// installed system's login prompt (netboot/installer.rs). It takes many minutes under TCG, so
+// its module name sorts first: libtest starts tests in name order, and this one must start at
+// once, beside the light tests, not after them.
+mod a_real_installer {
+    /// On BIOS (SeaBIOS, iPXE, pxelinux) or UEFI (OVMF, iPXE, GRUB), as
+    /// `netboot::installer_firmwares` chooses: one per run, both with
+    /// `NMT_LAB_INSTALLER=both`.
+    #[test]
+    fn debian_installs_unattended_from_nmts_preseed_reports_and_boots_its_disk() {
+        for firmware in crate::netboot::installer_firmwares() {
+            crate::netboot::installer_story(firmware);
+        }
+    }
+}
+
 // Helpers shared by every module: `nmt` in a temp state dir (kept when a test fails), `nmtd`,
 // waiting, what a test needs from the host (it fails saying so, never skips), `dhcpd -t`.
 mod util;

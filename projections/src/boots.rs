@@ -555,6 +555,7 @@ mod tests {
                 args: String::new(),
                 answer: Some(AnswerKind::Preseed),
                 network_console: false,
+                preseed: None,
             },
         };
         let group_policy = |group: &str, policy: &str| Event::GroupPolicySet {

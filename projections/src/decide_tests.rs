@@ -1287,6 +1287,7 @@ fn memtest() -> Profile {
         args: String::new(),
         answer: None,
         network_console: false,
+        preseed: None,
     }
 }
 

@@ -39,6 +39,7 @@ mod names;
 mod observe;
 mod policy;
 mod power;
+mod preseed;
 mod profile;
 pub mod render;
 mod schedule;
@@ -70,6 +71,10 @@ pub use policy::{DEFAULT_INSTALL_PROFILE, Policy, PolicyError};
 pub use power::{
     Bmc, BmcEntry, BmcFor, BmcProtocol, LastPower, MachineBmc, Power, PowerOp, PowerResult,
     SecretChange, Tls, describe_bmc, expand as expand_bmc,
+};
+pub use preseed::{
+    PreseedError, PreseedOptions, RECIPES, TEMPLATE_PLACEHOLDERS, debconf_line,
+    template_placeholders,
 };
 pub use profile::{AnswerKind, PLACEHOLDERS, Profile, ProfileError, ProfileKind, check_args};
 pub use schedule::{

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::names;
+use crate::preseed::{PreseedError, PreseedOptions};
 
 /// What a profile is for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
@@ -114,6 +115,11 @@ pub struct Profile {
     /// install), as Roger's remote machines need.
     #[serde(default)]
     pub network_console: bool,
+    /// For preseed install profiles: what the preseed changes from nmt's defaults (mirror,
+    /// locale, partitioning, packages, a late command, …) or a whole template; `None`: nmt's
+    /// defaults.
+    #[serde(default)]
+    pub preseed: Option<PreseedOptions>,
 }
 
 /// The placeholders a profile's arguments may use, and what each becomes.
@@ -160,6 +166,9 @@ pub enum ProfileError {
     /// Answer kind on a non-install profile, or none on an install profile.
     #[error("{0}")]
     Answer(String),
+    /// A preseed setting.
+    #[error(transparent)]
+    Preseed(#[from] PreseedError),
 }
 
 fn path_ok(p: &str) -> bool {
@@ -246,6 +255,15 @@ impl Profile {
                 "only install profiles take --network-console".into(),
             ));
         }
+        if let Some(p) = &self.preseed {
+            if self.answer != Some(AnswerKind::Preseed) {
+                return Err(ProfileError::Answer(
+                    "only install profiles with --answer preseed take preseed settings                      (--mirror, --locale, --preseed-template, …)"
+                        .into(),
+                ));
+            }
+            p.validate()?;
+        }
         Ok(())
     }
 
@@ -266,6 +284,7 @@ impl Profile {
             args: args.into(),
             answer,
             network_console: false,
+            preseed: None,
         };
         vec![
             p(

@@ -543,6 +543,57 @@ Examples:
     },
 }
 
+/// The preseed settings of `nmt profile add`.
+#[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "Preseed settings (--answer preseed)")]
+pub struct PreseedArgs {
+    /// The package mirror the installer and the installed system use.
+    #[arg(long, value_name = "http://HOST[:PORT]/DIR")]
+    pub mirror: Option<String>,
+    /// The suite to install (default: the installer's own).
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
+    /// The URL of the key that signs the mirror (a binary .gpg keyring), for a site's own
+    /// signed mirror; trusted by the installer and by apt in the installed system.
+    #[arg(long, value_name = "URL")]
+    pub mirror_key: Option<String>,
+    /// The HTTP proxy ('' for none; no user or password: those would be stored).
+    #[arg(long, value_name = "http://HOST:PORT/")]
+    pub proxy: Option<String>,
+    /// The locale (default en_US.UTF-8).
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// The keyboard layout, an xkb keymap (default us).
+    #[arg(long)]
+    pub keyboard: Option<String>,
+    /// The time zone (default UTC).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// The disk to install onto and put GRUB on (default: the first disk).
+    #[arg(long, value_name = "/dev/DISK")]
+    pub disk: Option<String>,
+    /// The partitioning recipe: atomic (default), home or multi.
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// The tasksel tasks, comma-separated, or none (default standard,ssh-server).
+    #[arg(long, value_name = "TASKS")]
+    pub tasks: Option<String>,
+    /// Extra packages, comma- or space-separated.
+    #[arg(long, value_name = "PACKAGES")]
+    pub packages: Option<String>,
+    /// A shell command the installer runs at the end, before nmt's report (one line; use
+    /// in-target to run it in the installed system). A failure stops the report.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    pub late_command: Option<String>,
+    /// One more debconf line, 'OWNER QUESTION TYPE [VALUE]', after nmt's own (repeat).
+    #[arg(long = "set", value_name = "LINE", allow_hyphen_values = true)]
+    pub set: Vec<String>,
+    /// A whole preseed of your own (a file), with {{late_command}} in it; exclusive with
+    /// the settings above.
+    #[arg(long, value_name = "FILE")]
+    pub preseed_template: Option<std::path::PathBuf>,
+}
+
 /// `nmt profile …`
 #[derive(Subcommand, Debug)]
 pub enum ProfileCmd {
@@ -560,7 +611,26 @@ Examples:
       --kernel ubuntu24/casper/vmlinuz --initrd ubuntu24/casper/initrd \\
       --args 'ip=dhcp autoinstall ds=nocloud-net;s={server}/nocloud/{mac}/'
   nmt profile add memtest --kind custom --kernel memtest86+.bin
-  nmt policy node007 custom:memtest")]
+  nmt policy node007 custom:memtest
+
+Preseed settings (install profiles with --answer preseed) change what nmt's preseed says;
+what is not given keeps nmt's default. A --replace starts from nmt's defaults again, so give
+every setting you want each time. For example, a site mirror signed by the site's own key,
+German locale, a fixed disk, no tasks, two extra packages and a late command:
+  nmt profile add bookworm --kind install --answer preseed \
+      --kernel debian-installer/amd64/linux --initrd debian-installer/amd64/initrd.gz \
+      --args 'auto=true priority=critical url={answer_url} interface=auto' \
+      --mirror http://mirror.example.org/debian --suite bookworm \
+      --mirror-key http://mirror.example.org/site-archive.gpg \
+      --locale de_DE.UTF-8 --keyboard de --timezone Europe/Berlin \
+      --disk /dev/sda --recipe home --tasks none --packages htop,rsync \
+      --late-command 'in-target systemctl enable serial-getty@ttyS0' \
+      --set 'd-i base-installer/initramfs-tools/driver-policy select dep'
+The installer reports its root device to nmtd after the late command, and only when it
+succeeded. --preseed-template FILE takes a whole preseed of your own instead, stored with the
+profile; nmt fills in {{late_command}} (required: its report), {{hostname}}, {{domain}},
+{{mac}}, {{password_crypted}} and {{report_url}}. Passwords are never stored: nmt writes the
+installer password, crypted, itself.")]
     Add {
         /// Its name.
         name: String,
@@ -583,6 +653,8 @@ Examples:
         /// install; the password is the installer password nmtd shows at first start).
         #[arg(long)]
         network_console: bool,
+        #[command(flatten)]
+        preseed: PreseedArgs,
         /// Redefine an existing profile.
         #[arg(long)]
         replace: bool,

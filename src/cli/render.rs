@@ -207,8 +207,11 @@ fn as_text(reply: &Reply) -> String {
             }),
         ),
         Reply::Profiles(profiles) => output::table(
-            &["PROFILE", "KIND", "ANSWER", "KERNEL", "INITRD", "ARGS"],
+            &[
+                "PROFILE", "KIND", "ANSWER", "KERNEL", "INITRD", "ARGS", "PRESEED",
+            ],
             profiles.iter().map(|p| {
+                let settings = p.preseed.as_ref().map(|o| o.summary().join("; "));
                 vec![
                     p.name.clone(),
                     p.kind.as_str().to_string(),
@@ -216,6 +219,7 @@ fn as_text(reply: &Reply) -> String {
                     p.kernel.clone(),
                     p.initrd.join(","),
                     p.args.clone(),
+                    or_dash(settings.as_deref().filter(|s| !s.is_empty())),
                 ]
             }),
         ),

@@ -425,6 +425,53 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The action a command asks for; what only the caller can read (files, standard input,
 /// local times) is read here.
 /// The action a schedule runs: `argv` (what follows `--`) read as an `nmt` command line.
+/// The preseed settings given on the command line; `None` when none is (nmt's defaults).
+/// The template file is read here, by the caller, and stored with the profile.
+fn preseed_options(
+    a: crate::cli::args::PreseedArgs,
+) -> Result<Option<nmt_projections::PreseedOptions>> {
+    let list = |s: &str| -> Vec<String> {
+        s.split([',', ' '])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let template = match &a.preseed_template {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the preseed template {}", path.display()))?;
+            Some(String::from_utf8(bytes).map_err(|_| {
+                anyhow!("the preseed template {} is not UTF-8 text", path.display())
+            })?)
+        }
+        None => None,
+    };
+    let o = nmt_projections::PreseedOptions {
+        mirror: a.mirror,
+        suite: a.suite,
+        mirror_key: a.mirror_key,
+        proxy: a.proxy,
+        locale: a.locale,
+        keyboard: a.keyboard,
+        timezone: a.timezone,
+        disk: a.disk,
+        recipe: a.recipe,
+        tasks: a.tasks.map(|t| {
+            if t.trim() == "none" {
+                Vec::new()
+            } else {
+                list(&t)
+            }
+        }),
+        packages: a.packages.as_deref().map(list).unwrap_or_default(),
+        late_command: a.late_command,
+        set: a.set,
+        template,
+    };
+    Ok((!o.is_default()).then_some(o))
+}
+
 fn scheduled_action(argv: &[String]) -> Result<Action> {
     use clap::Parser;
     let cli = Cli::try_parse_from(std::iter::once("nmt".to_string()).chain(argv.iter().cloned()))
@@ -537,6 +584,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
             args,
             answer,
             network_console,
+            preseed,
             replace,
         }) => {
             let kind = ProfileKind::parse(&kind).ok_or_else(|| {
@@ -563,6 +611,7 @@ fn action_of(cmd: Cmd) -> Result<Action> {
                     args,
                     answer,
                     network_console,
+                    preseed: preseed_options(preseed)?,
                 },
                 replace,
             }

@@ -12,7 +12,7 @@ pub(super) const SNAPSHOT_MAGIC: &[u8] = b"nmt-state-snapshot-v6\0";
 
 /// The snapshot layout: the release, and a number bumped whenever `State`'s fields change
 /// within one.
-pub(super) const SNAPSHOT_LAYOUT: &str = concat!(env!("CARGO_PKG_VERSION"), "+5");
+pub(super) const SNAPSHOT_LAYOUT: &str = concat!(env!("CARGO_PKG_VERSION"), "+6");
 
 pub(super) fn snapshot_encode(state: &State) -> Vec<u8> {
     let mut out = SNAPSHOT_MAGIC.to_vec();

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the local, partial Debian 12 mirror that Debian's real installer (d-i, netboot, amd64)
-# installs from in the lab, with no internet; or reuse the cached one. Print its path.
+# installs from in the lab, with no internet; or reuse the cached one. Print its path. The same
+# mirror serves a BIOS install (grub-pc) and a UEFI one (x86_64-efi: QEMU q35 + OVMF;
+# grub-efi-amd64 and the signed shim chain).
 #
 # Usage: tests/netboot/build-mirror.sh DIR      (as root, on Debian 12, after tests/deps)
 #
@@ -30,15 +32,24 @@
 #   dependencies and recommends, as apt resolves them from an empty system. usr-is-merged is
 #   named (apt's own pick, usrmerge, makes debootstrap fail) and so is zstd (base-installer
 #   installs it on purpose), and openssh-server (network-console queues it for the target).
+#   The boot loader makes two sets, as grub-installer (trixie's 1.212, below) apt-installs
+#   them: BIOS, grub-pc; UEFI on amd64 (/sys/firmware/efi, fw_platform_size 64),
+#   grub-efi-amd64 then shim-signed, with recommends (grub-efi-amd64-signed, efibootmgr), plus
+#   dosfstools, which partman-basicfilesystems' finish.d installs for the EFI system partition.
+#   grub-pc and grub-efi-amd64 conflict, so each set is resolved by its own apt run (apt's
+#   system is empty each time) and checked on its own (apt-get -s install); the pool holds the
+#   union, and the installer's apt picks from it.
 # * The udebs: the registry this lab may use serves only some of bookworm's udebs (the
 #   kernel-module udebs and a few others; of the 76 udebs a netboot install fetches from a
 #   full bookworm index, 53 answered 404 on 2026-12-06, their sources too). So the installer
 #   components come from three places:
 #   - bookworm's own udebs that the registry serves (BOOKWORM_UDEBS and the module udebs of
 #     the netboot kernel's ABI);
-#   - TRIXIE_UDEBS, 16 installer components from trixie, which are shell scripts and a few
+#   - TRIXIE_UDEBS, 17 installer components from trixie, which are shell scripts and a few
 #     binaries needing GLIBC_2.34 at most (bookworm has 2.36), with their Depends relaxed to
-#     bookworm's versions (mirror.py relax; `elfcheck` proves the binaries link);
+#     bookworm's versions (mirror.py relax; `elfcheck` proves the binaries link); among them
+#     partman-efi (shell scripts only), which a UEFI install needs for the EFI system
+#     partition and efivarfs, and which does nothing when booted by BIOS;
 #   - REPACKED, 11 udebs rebuilt from bookworm's .debs: dpkg-deb -x, the files Debian's
 #     udeb carries, a control file from bookworm's own index entry for that udeb, and
 #     dpkg-deb -b. openssh-server-udeb (for network-console) holds bookworm's sshd and
@@ -62,8 +73,9 @@
 # it; debootstrap --print-debs and apt-get update over HTTP on 127.0.0.1; every file each
 # index names, by size and SHA-256; the dependency closure of every udeb within the mirror and
 # the initrd, and of every .deb within the mirror; what anna will fetch; the linking of every
-# binary in the rebuilt and trixie udebs. A half-built mirror is never taken for a whole one:
-# it is built in a temporary directory beside the cache and renamed at the end.
+# binary in the rebuilt and trixie udebs; apt-get -s install of the BIOS set and, separately,
+# of the UEFI set. A half-built mirror is never taken for a whole one: it is built in a
+# temporary directory beside the cache and renamed at the end.
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -90,9 +102,19 @@ elapsed() {
 }
 
 # --- what goes in ------------------------------------------------------------------------------
-# The .debs named on top of the required and important priorities.
-DEBS=(linux-image-amd64 grub-pc initramfs-tools locales console-setup ifupdown isc-dhcp-client
+# The .debs named on top of the required and important priorities, for either boot.
+DEBS=(linux-image-amd64 initramfs-tools locales console-setup ifupdown isc-dhcp-client
   busybox wget ca-certificates usr-is-merged zstd openssh-server)
+# The boot loader, by boot mode: what grub-installer apt-installs (recommends on, as
+# base-installer/install-recommends has it), and for UEFI partman-basicfilesystems' dosfstools
+# (the EFI system partition is FAT). The two sets conflict (grub-pc, grub-efi-amd64): they are
+# never resolved, downloaded or checked together.
+BIOS_DEBS=(grub-pc)
+EFI_DEBS=(grub-efi-amd64 grub-efi-amd64-signed shim-signed efibootmgr dosfstools)
+# What must be in the mirror's .deb index for each boot (mirror.py check).
+BOOT_DEBS=(grub-pc grub-pc-bin grub-efi-amd64 grub-efi-amd64-bin grub-efi-amd64-signed
+  shim-signed shim-signed-common shim-helpers-amd64-signed shim-unsigned mokutil efibootmgr
+  dosfstools os-prober)
 # bookworm's udebs that the registry serves, besides the kernel-module udebs.
 BOOKWORM_UDEBS=(base-installer bootstrap-base kickseed-common partman-auto partman-base pkgsel
   rdate-udeb)
@@ -101,13 +123,16 @@ MODULES=(ata btrfs cdrom-core efi ext4 firewire-core isofs jfs loop md pata pcmc
   scsi xfs)
 TRIXIE_UDEBS=(apt-mirror-setup apt-setup-udeb clock-setup di-utils-mapdevfs disk-detect
   finish-install grub-installer network-console partman-basicfilesystems partman-basicmethods
-  partman-ext3 partman-partitioning partman-target partman-utils tzsetup-udeb user-setup-udeb)
+  partman-efi partman-ext3 partman-partitioning partman-target partman-utils tzsetup-udeb
+  user-setup-udeb)
 # trixie's udeb index: apt is tried first (a trixie entry for main/debian-installer). On
 # 2026-12-06 apt refused it: the registry's Packages.xz (54284 bytes) and Packages.gz did not
 # match trixie's InRelease ("File has unexpected size (54284 != 53936). Mirror sync in
 # progress?"), and there is no by-hash copy. Then the files are fetched by name from the same
 # registry's pool, as pinned here (names and SHA-256 read from that unauthenticated index on
-# 2026-12-06: trusted on first use, then kept by exact file name in the cache).
+# 2026-12-06: trusted on first use, then kept by exact file name in the cache). partman-efi:
+# bookworm's (101) answers 404; trixie's 110 is shell scripts with bookworm-satisfiable,
+# unversioned Depends (partman-base, efi-modules, dosfstools-udeb, cdebconf-udeb).
 TRIXIE_PINS="
 63ea527417929e40f6b8f220405ae7e4a89540299d638c0bffcd6de2a949c8e1 pool/main/a/apt-setup/apt-mirror-setup_0.198_all.udeb
 a56fda4905de64e3cb03c62c77187f9049099b0d3cf448d77e5482afa3e6c06a pool/main/a/apt-setup/apt-setup-udeb_0.198_amd64.udeb
@@ -119,6 +144,7 @@ f563ab6bf4f079de5d2ecef83c80aa4c5ae109498f4534296661722784d8eb43 pool/main/g/gru
 e06d7879c313743d805723e131daf3c52c42c7feffcdc8b4ec6cbf262edb7b4d pool/main/n/network-console/network-console_1.100_amd64.udeb
 218e483bf58edcaffa2e15be4c5426ef6349f08c89c398aebd4378a3ce66d940 pool/main/p/partman-basicfilesystems/partman-basicfilesystems_174_amd64.udeb
 a380d404a0a10f98d55fbd86240d2402118953157c82da6b572097293275be2f pool/main/p/partman-basicmethods/partman-basicmethods_80_all.udeb
+ca596467e15ce55a9ef7351bda33d49d08b384129f7bd2bb60d46c08b6abdc9e pool/main/p/partman-efi/partman-efi_110_amd64.udeb
 59695d2a9a8f86e59d47487224f091145abe8e241c9917275749707d3abc9da4 pool/main/p/partman-ext3/partman-ext3_119_all.udeb
 7ab7558b62c6c4bdc9ba9e77933f2ed38aaf9f63d9eba519e98db08dfcc71342 pool/main/p/partman-partitioning/partman-partitioning_159_amd64.udeb
 380af1c516e6bd8dd8bf5d60d5a6e7e55d690efce2e16c8c10007d24c4133a46 pool/main/p/partman-target/partman-target_133_all.udeb
@@ -275,12 +301,20 @@ uris() { # FILE ARGS…: apt-get --print-uris ARGS into FILE ('URI' name size SH
   bapt apt-get -qq --print-uris "$@" >"$out" 2>"$out.err" || die "apt-get --print-uris $* failed:
 $(tail -n 5 "$out.err")"
 }
-uris "$tmp/debs.uris" --download-only install -y "${priority[@]}" "${DEBS[@]}"
+# The BIOS set and the UEFI set, each from an empty system (they conflict).
+uris "$tmp/debs.uris" --download-only install -y "${priority[@]}" "${DEBS[@]}" "${BIOS_DEBS[@]}"
+uris "$tmp/efi.uris" --download-only install -y "${priority[@]}" "${DEBS[@]}" "${EFI_DEBS[@]}"
 uris "$tmp/udebs.uris" download "${udebs[@]}"
 uris "$tmp/repack.uris" download "${REPACK_DEBS[@]}"
 [ "$(wc -l <"$tmp/udebs.uris")" = "${#udebs[@]}" ] || die "apt resolved $(wc -l <"$tmp/udebs.uris") of ${#udebs[@]} udebs"
-grep -q "/usr-is-merged_" "$tmp/debs.uris" || die "apt's .deb set lacks usr-is-merged"
-! grep -q "/usrmerge_" "$tmp/debs.uris" || die "apt's .deb set has usrmerge (debootstrap fails with it)"
+for set in debs efi; do
+  grep -q "/usr-is-merged_" "$tmp/$set.uris" || die "apt's $set set lacks usr-is-merged"
+  ! grep -q "/usrmerge_" "$tmp/$set.uris" || die "apt's $set set has usrmerge (debootstrap fails with it)"
+done
+grep -q "/grub-efi-amd64_" "$tmp/efi.uris" && ! grep -q "/grub-pc_" "$tmp/efi.uris" ||
+  die "apt's UEFI set should have grub-efi-amd64 and not grub-pc"
+# The .deb file names of both sets (what apt puts in its archives).
+all_debs=$(cat "$tmp/debs.uris" "$tmp/efi.uris" | awk '{ print $2 }' | sort -u | wc -l)
 
 # trixie: apt first.
 tx=$tmp/apt-trixie
@@ -303,6 +337,7 @@ key=$({
   sha256sum "$self" "$helper" | cut -d' ' -f1
   echo "$abi $point"
   cat "$tmp/debs.uris" "$tmp/udebs.uris" "$tmp/repack.uris" | awk '{ print $2, $4 }' | sort
+  awk '{ print "efi", $2, $4 }' "$tmp/efi.uris" | sort
   awk '{ n = $2; sub(".*/", "", n); print n, $1 }' "$tmp/trixie.list" | sort
 } | sha256sum | cut -c1-16)
 mirror=$cache/$key
@@ -334,13 +369,16 @@ mkdir -p "$pool" "$upool"
 # --- downloads -------------------------------------------------------------------------------
 dl=$work/dl
 mkdir -p "$dl/udebs" "$dl/repack"
-bapt apt-get -qq --download-only install -y "${priority[@]}" "${DEBS[@]}" >"$work/debs.log" 2>&1 ||
-  die "downloading the .debs failed: $(tail -n 5 "$work/debs.log")"
+bapt apt-get -qq --download-only install -y "${priority[@]}" "${DEBS[@]}" "${BIOS_DEBS[@]}" >"$work/debs.log" 2>&1 ||
+  die "downloading the .debs (BIOS set) failed: $(tail -n 5 "$work/debs.log")"
+# Then the UEFI set into the same archives: apt keeps what is there and fetches the rest.
+bapt apt-get -qq --download-only install -y "${priority[@]}" "${DEBS[@]}" "${EFI_DEBS[@]}" >"$work/efi.log" 2>&1 ||
+  die "downloading the .debs (UEFI set) failed: $(tail -n 5 "$work/efi.log")"
 (cd "$dl/udebs" && bapt apt-get -qq download "${udebs[@]}") >"$work/udebs.log" 2>&1 ||
   die "downloading bookworm's udebs failed: $(tail -n 5 "$work/udebs.log")"
 (cd "$dl/repack" && bapt apt-get -qq download "${REPACK_DEBS[@]}") >"$work/repack.log" 2>&1 ||
   die "downloading the .debs to repack failed: $(tail -n 5 "$work/repack.log")"
-[ "$(ls "$bw/archives"/*.deb | wc -l)" = "$(wc -l <"$tmp/debs.uris")" ] || die "apt downloaded $(ls "$bw/archives"/*.deb | wc -l) of $(wc -l <"$tmp/debs.uris") .debs"
+[ "$(ls "$bw/archives"/*.deb | wc -l)" = "$all_debs" ] || die "apt downloaded $(ls "$bw/archives"/*.deb | wc -l) of $all_debs .debs"
 
 # trixie's udebs: kept in the cache by exact file name, checked by SHA-256.
 tcache=$cache/trixie-udebs
@@ -542,6 +580,7 @@ python3 "$helper" check --root "$root" \
   --udebs "$dists/main/debian-installer/binary-amd64/Packages" \
   --debs "$dists/main/binary-amd64/Packages" --status "$initrd/var/lib/dpkg/status" --abi "$abi" \
   --expect "${udebs[@]}" "${TRIXIE_UDEBS[@]}" "${REPACKED[@]}" --absent "${ABSENT[@]}" \
+  --expect-debs "${BOOT_DEBS[@]}" \
   --choose "${CHOOSE[@]}" --anna-out "$work/anna.txt" >"$tmp/check.out" ||
   die "the mirror fails its checks (above)"
 say "  $(cat "$tmp/check.out")"
@@ -582,13 +621,25 @@ grep -qw usr-is-merged "$tmp/debootstrap.out" || die "debootstrap's list lacks u
 # apt, trusting only this key, as apt in /target will.
 ck=$tmp/apt-check
 (proxy= && apt_for "$ck" "deb [signed-by=$root/nmt-lab-archive.gpg] $url bookworm main")
-APT_CONFIG=$ck/apt.conf apt-get update -qq >"$tmp/apt-check.log" 2>&1 &&
-  APT_CONFIG=$ck/apt.conf apt-get -qq -s install "${priority[@]}" "${DEBS[@]}" >/dev/null 2>>"$tmp/apt-check.log" ||
+APT_CONFIG=$ck/apt.conf apt-get update -qq >"$tmp/apt-check.log" 2>&1 ||
   die "apt does not take the mirror: $(tail -n 5 "$tmp/apt-check.log")"
+# Each boot's set on its own, from an empty system (grub-pc and grub-efi-amd64 conflict).
+APT_CONFIG=$ck/apt.conf apt-get -qq -s install "${priority[@]}" "${DEBS[@]}" "${BIOS_DEBS[@]}" >"$tmp/bios.sim" 2>>"$tmp/apt-check.log" ||
+  die "apt cannot install the BIOS set from the mirror: $(tail -n 5 "$tmp/apt-check.log")"
+APT_CONFIG=$ck/apt.conf apt-get -qq -s install "${priority[@]}" "${DEBS[@]}" "${EFI_DEBS[@]}" >"$tmp/efi.sim" 2>>"$tmp/apt-check.log" ||
+  die "apt cannot install the UEFI set from the mirror: $(tail -n 5 "$tmp/apt-check.log")"
+# The UEFI set holds what grub-installer and partman install on UEFI, the BIOS set grub-pc.
+for pkg in grub-efi-amd64 grub-efi-amd64-bin grub-efi-amd64-signed efibootmgr shim-signed mokutil dosfstools os-prober; do
+  grep -q "^Inst $pkg " "$tmp/efi.sim" || die "apt-get -s install of the UEFI set does not install $pkg"
+done
+grep -q "^Inst grub-pc " "$tmp/bios.sim" || die "apt-get -s install of the BIOS set does not install grub-pc"
+! grep -q "^Inst grub-pc " "$tmp/efi.sim" || die "apt-get -s install of the UEFI set installs grub-pc"
+nbios=$(grep -c '^Inst ' "$tmp/bios.sim")
+nefi=$(grep -c '^Inst ' "$tmp/efi.sim")
 kill "$http_pid" 2>/dev/null || true
 wait "$http_pid" 2>/dev/null || true
 http_pid=
-say "  signature (gpgv), debootstrap --print-debs ($ndebootstrap packages), apt-get update and install -s over HTTP: ok"
+say "  signature (gpgv), debootstrap --print-debs ($ndebootstrap packages), apt-get update, install -s of the BIOS set ($nbios packages) and of the UEFI set ($nefi) over HTTP: ok"
 
 # --- what went in, then the rename that makes it a whole mirror ------------------------------
 ndebs=$(grep -c '^Package:' "$dists/main/binary-amd64/Packages")
@@ -601,6 +652,7 @@ nudebs=$(grep -c '^Package:' "$dists/main/debian-installer/binary-amd64/Packages
   echo "kernel ABI $abi (netboot $(sed -n 's/^Installer build: //p' "$di/../../version.info" 2>/dev/null || true))"
   echo "signing key $fpr (Ed25519, private half discarded)"
   echo "debs $ndebs, udebs $nudebs (anna fetches $(wc -l <"$work/anna.txt")), trixie udebs by $trixie_via"
+  echo "boot: BIOS (grub-pc; apt installs $nbios .debs) or UEFI x86_64 (grub-efi-amd64, shim-signed; $nefi .debs)"
   echo
   echo "# preseed: the mirror (HOST:PORT serving DIR, so that the mirror is at /debian)"
   echo "d-i mirror/country string manual"
@@ -611,6 +663,15 @@ nudebs=$(grep -c '^Package:' "$dists/main/debian-installer/binary-amd64/Packages
   echo "d-i mirror/udeb/suite string bookworm"
   echo "# preseed: trust the mirror's key (in the installer, and in /target before base-installer's apt-get update)"
   echo "d-i preseed/early_command string wget -q -O /usr/share/keyrings/nmt-lab-archive.gpg http://HOST:PORT/debian/nmt-lab-archive.gpg && cat /usr/share/keyrings/nmt-lab-archive.gpg >>/usr/share/keyrings/debian-archive-keyring.gpg && mkdir -p /usr/lib/base-installer.d && echo '#!/bin/sh' >/usr/lib/base-installer.d/05nmt-lab-key && echo 'mkdir -p /target/etc/apt/trusted.gpg.d && cp /usr/share/keyrings/nmt-lab-archive.gpg /target/etc/apt/trusted.gpg.d/' >>/usr/lib/base-installer.d/05nmt-lab-key && chmod 755 /usr/lib/base-installer.d/05nmt-lab-key"
+  echo
+  echo "# preseed: nothing more for UEFI: grub-installer (trixie's 1.212) takes grub-efi-amd64 when"
+  echo "# booted by EFI, then shim-signed, and on an empty ESP defaults"
+  echo "# grub-installer/force-efi-extra-removable to true (EFI/BOOT/BOOTX64.EFI, which boots"
+  echo "# without NVRAM entries too)"
+  echo
+  echo "# .debs only the UEFI set has (apt-get -s install; the BIOS set has grub-pc and grub-pc-bin instead)"
+  comm -13 <(sed -n 's/^Inst \([^ ]*\) .*/\1/p' "$tmp/bios.sim" | sort) \
+    <(sed -n 's/^Inst \([^ ]*\) .*/\1/p' "$tmp/efi.sim" | sort)
   echo
   echo "# trixie udebs whose Depends were relaxed"
   printf '%s\n' "${relaxed[@]}"

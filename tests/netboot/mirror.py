@@ -206,9 +206,13 @@ def cmd_check(a):
     1. Every file an index names is in the pool, with the index's size and SHA-256.
     2. Every udeb's Depends resolves within the mirror's udebs and the udebs already in the
        netboot initrd (its dpkg status), versions included.
-    3. Every .deb's Depends and Pre-Depends resolve within the mirror's .debs.
+    3. Every .deb's Depends and Pre-Depends resolve within the mirror's .debs, package by
+       package: the pool is the union of the BIOS set and the UEFI set, which conflict
+       (grub-pc, grub-efi-amd64), so no check here installs them together; build-mirror.sh
+       runs apt-get -s install for each set on its own.
     4. Every kernel-module udeb is for the netboot kernel's ABI.
-    5. Every udeb the notes name is there, and none of those it must not hold.
+    5. Every udeb the notes name is there, and none of those it must not hold; every .deb
+       named by --expect-debs (the boot loaders of both boots) is in the .deb index.
     6. What anna (the installer's udeb loader) will fetch: every udeb of priority standard or
        higher that the initrd lacks, plus those the preseed asks for (network-console), and
        their dependencies; all of them must be in the mirror. The list is written to --anna-out.
@@ -257,6 +261,10 @@ def cmd_check(a):
     for n in a.absent:
         if n in names:
             failures.append(f"udeb {n} must not be in the mirror")
+    deb_names = {p["Package"] for p in debs}
+    for n in a.expect_debs:
+        if n not in deb_names:
+            failures.append(f"deb {n} (for the BIOS or the UEFI boot) is missing")
 
     # anna: Priority >= standard (anna/standard_modules defaults to true), for this kernel,
     # not installed yet, plus what the preseed asks for; then the dependency closure.
@@ -420,6 +428,7 @@ def main():
     k.add_argument("--abi", required=True)
     k.add_argument("--expect", nargs="*", default=[])
     k.add_argument("--absent", nargs="*", default=[])
+    k.add_argument("--expect-debs", nargs="*", default=[], help=".debs that must be in the index")
     k.add_argument("--choose", nargs="*", default=[], help="anna/choose_modules of the preseed")
     k.add_argument("--anna-out")
     e = sub.add_parser("elfcheck")

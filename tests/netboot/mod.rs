@@ -18,8 +18,11 @@
 //! under KVM where the host has real KVM (`/sys/module/kvm_intel` or `kvm_amd`), else
 //! under software emulation (TCG).
 
+mod installer;
 mod power;
 mod stories;
+
+pub use installer::{firmwares as installer_firmwares, story as installer_story};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -228,6 +231,11 @@ impl Lab {
 
     /// [`Lab::start`], with more of nmt's configuration (TOML sections) for nmtd.
     pub fn start_with(dhcp: Dhcp, config: &str) -> Lab {
+        Lab::start_full(dhcp, "", config)
+    }
+
+    /// [`Lab::start_with`], with more keys for nmt's `[render]` section too.
+    pub fn start_full(dhcp: Dhcp, render: &str, config: &str) -> Lab {
         static N: AtomicU32 = AtomicU32::new(0);
         let assets = assets();
         remove_stale_namespaces();
@@ -258,7 +266,7 @@ impl Lab {
             state.join("nmt.toml"),
             format!(
                 "[render]\nnext_server = \"{SERVER}\"\nhttp_url = \"http://{HTTP}\"\n\
-                 serial_console = \"ttyS0,115200\"\n\n[hooks]\n\
+                 serial_console = \"ttyS0,115200\"\n{render}\n[hooks]\n\
                  dnsmasq_reload = \"test ! -e {p} || kill -HUP $(cat {p})\"\n\n{config}",
                 p = pid.display()
             ),
@@ -417,7 +425,8 @@ impl Lab {
 
     /// dnsmasq for TFTP, and for DHCP too when `dhcp`. The options that cut iPXE's
     /// configuration from 16 s to 1 s: no-ping, a router advertisement, and iPXE's
-    /// "no-pxedhcp" (option 175.176).
+    /// "no-pxedhcp" (option 175.176). DHCP names a name server, as a site's does: nothing
+    /// answers there, but Debian's installer stops to ask for one when DHCP gives none.
     fn start_dnsmasq(&mut self, dhcp: bool) {
         let state = self.t.state();
         let mut conf = format!(
@@ -432,6 +441,7 @@ impl Lab {
                 conf,
                 "dhcp-range=10.213.0.100,10.213.0.199,1h\n\
                  dhcp-range=fd00:213::,ra-only,64\nenable-ra\nno-ping\nlog-dhcp\n\
+                 dhcp-option=option:dns-server,{SERVER}\n\
                  dhcp-leasefile={leases}\ndhcp-hostsfile={hosts}\n\
                  dhcp-option=encap:175,176,1\n\
                  dhcp-match=set:efi64,option:client-arch,7\n\

@@ -98,6 +98,7 @@ fn memtest() -> Profile {
         args: "nmt.name={name} ds=nocloud-net;s={server}/nocloud/{mac}/".into(),
         answer: None,
         network_console: false,
+        preseed: None,
     }
 }
 
@@ -113,6 +114,7 @@ fn allvars() -> Profile {
             .into(),
         answer: None,
         network_console: false,
+        preseed: None,
     }
 }
 
@@ -803,6 +805,7 @@ fn unvalidated_state_cannot_inject_lines() {
             args: "a\nLABEL x ; reboot ${x} #c || b && c 'q' \"d\" {name}".into(),
             answer: None,
             network_console: false,
+            preseed: None,
         },
     });
     g.register(
@@ -929,6 +932,7 @@ fn per_machine_policies() {
             args: "s={server} i={image} p={profile} x={tftp_server} f={nfsroot}".into(),
             answer: None,
             network_console: false,
+            preseed: None,
         },
     });
     assert!(!per_machine(&g.state, &p("custom:plain")));

@@ -748,6 +748,14 @@ pub async fn profile_save(
         args: form.get("args").unwrap_or("").to_string(),
         answer,
         network_console: form.get("network_console").is_some(),
+        // The page does not edit preseed settings (`nmt profile add` does): a replaced
+        // profile keeps the ones it had.
+        preseed: web
+            .shared
+            .published()
+            .state
+            .profile(name)
+            .and_then(|p| p.preseed.clone()),
     };
     let action = Action::ProfileAdd {
         profile,

@@ -1246,6 +1246,7 @@ pub async fn profile_edit(
         args: String::new(),
         answer: None,
         network_console: false,
+        preseed: None,
     });
     let back = if existing.is_some() {
         format!("/profiles/edit?name={}", p.name)
@@ -1295,6 +1296,10 @@ pub async fn profile_edit(
                 }
             }
             label.check { input type="checkbox" name="network_console" value="1" checked[p.network_console]; " network console (SSH into a hung install)" }
+            @if let Some(settings) = p.preseed.as_ref().map(|o| o.summary()).filter(|s| !s.is_empty()) {
+                p.muted.small { "Preseed settings (kept when you save; change them with " span.mono { "nmt profile add " (p.name) " --replace …" } "):" }
+                ul.mono.small { @for s in &settings { li { (s) } } }
+            }
             div.row { button.primary type="submit" { "Save" } }
         }
         @if existing.is_some() {

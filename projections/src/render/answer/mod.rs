@@ -10,7 +10,7 @@
 //! Everything that reaches a file is either a fixed word, a value checked here (host name,
 //! crypted password, log host), or quoted for the place it lands in (shell, YAML).
 
-use crate::{AnswerKind, Mac, Machine, Policy, ProfileKind, State};
+use crate::{AnswerKind, Mac, Machine, Policy, PreseedOptions, Profile, ProfileKind, State};
 
 use super::{MARKER, RenderConfig, clean, clean_word, machine_values, server_url};
 
@@ -67,7 +67,7 @@ pub fn answer_for(
         return None;
     }
     let kind = profile.answer?;
-    let facts = Facts::new(state, m, cfg, ctx, &profile.name, profile.network_console);
+    let facts = Facts::new(state, m, cfg, ctx, profile);
     let (content_type, body) = match kind {
         AnswerKind::Preseed => ("text/plain; charset=utf-8", preseed::render(&facts)),
         AnswerKind::Kickstart => ("text/plain; charset=utf-8", kickstart::render(&facts)),
@@ -103,6 +103,8 @@ struct Facts {
     profile: String,
     /// Where the installer reports the root device.
     report_url: String,
+    /// The machine's report token (hex; already in the report URL).
+    token: String,
     /// The crypted password, when it is a crypt(3) string.
     password: Option<String>,
     /// A password was given but refused.
@@ -113,6 +115,10 @@ struct Facts {
     log_refused: bool,
     /// Enable the installer's network console.
     network_console: bool,
+    /// The profile's preseed settings (checked when it was defined).
+    preseed: PreseedOptions,
+    /// The serial console the site boots with, one safe word.
+    serial: Option<String>,
 }
 
 impl Facts {
@@ -121,10 +127,9 @@ impl Facts {
         m: &Machine,
         cfg: &RenderConfig,
         ctx: &AnswerContext,
-        profile: &str,
-        network_console: bool,
+        profile: &Profile,
     ) -> Facts {
-        let [_, _, _, _, report_url] = machine_values(state, m, &server_url(cfg));
+        let [_, _, token, _, report_url] = machine_values(state, m, &server_url(cfg));
         // Names are validated before they reach the state; one that is not a valid host
         // name (a corrupt journal) is not used.
         let fqdn = m
@@ -136,7 +141,10 @@ impl Facts {
             Some((h, d)) => (h.to_string(), d.to_string()),
             None => (fqdn.clone(), String::new()),
         };
-        let password = ctx.password_crypted.filter(|p| crypt_ok(p));
+        let password = ctx
+            .password_crypted
+            .filter(|p| crypt_ok(p))
+            .map(crypt3_salt);
         let log_host = ctx.log_host.map(str::trim).filter(|h| !h.is_empty());
         let log = log_host.filter(|h| host_ok(h));
         Facts {
@@ -149,10 +157,11 @@ impl Facts {
             fqdn,
             host,
             domain,
-            profile: clean_word(profile),
+            profile: clean_word(&profile.name),
             report_url: clean_word(&report_url),
-            password: password.map(str::to_string),
+            token: clean_word(&token),
             password_refused: ctx.password_crypted.is_some() && password.is_none(),
+            password,
             log: log.map(|h| {
                 (
                     h.to_string(),
@@ -160,7 +169,9 @@ impl Facts {
                 )
             }),
             log_refused: log_host.is_some() && log.is_none(),
-            network_console,
+            network_console: profile.network_console,
+            preseed: profile.preseed.clone().unwrap_or_default(),
+            serial: super::serial(cfg),
         }
     }
 
@@ -209,6 +220,30 @@ fn comment_lines(lines: &[String]) -> String {
         .iter()
         .map(|l| format!("# {}\n", clean(l).trim_end_matches(['\\', ' '])))
         .collect()
+}
+
+/// A SHA-crypt string (`$5$`, `$6$`) as crypt(3) writes it: its salt cut to the 16
+/// characters SHA-crypt uses. Stores made before nmt wrote it so hold 22-character salts, which
+/// crypt(3) would hash the same but write back shorter, so that no login ever matched.
+fn crypt3_salt(h: &str) -> String {
+    let parts: Vec<&str> = h.split('$').collect();
+    match parts.as_slice() {
+        ["", id @ ("5" | "6"), rest @ ..] if rest.len() >= 2 => {
+            let n = rest.len();
+            let salt = rest[n - 2];
+            let salt = &salt[..salt.len().min(16)];
+            let mut out = format!("${id}$");
+            for r in &rest[..n - 2] {
+                out.push_str(r);
+                out.push('$');
+            }
+            out.push_str(salt);
+            out.push('$');
+            out.push_str(rest[n - 1]);
+            out
+        }
+        _ => h.to_string(),
+    }
 }
 
 /// A crypt(3) string: `$id$…`, nothing but letters, digits, `.`, `/`, `$` and `=`, so it can

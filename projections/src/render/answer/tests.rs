@@ -106,6 +106,7 @@ fn install_profile(name: &str, answer: AnswerKind, network_console: bool) -> Pro
         args: "url={answer_url}".into(),
         answer: Some(answer),
         network_console,
+        preseed: None,
     }
 }
 
@@ -283,34 +284,7 @@ fn outcome(o: &Output) -> String {
 fn preseeds_pass_debconf_set_selections() {
     let cases = cases_of(AnswerKind::Preseed);
     assert_eq!(cases.len(), 2 * (8 + HOSTILE_NAMES.len()));
-    validate_all(&cases, "cfg", |p| {
-        // A database of its own: debconf locks the system one, so parallel checks (or apt
-        // running meanwhile) would fail.
-        let db = tempfile::tempdir().unwrap();
-        let d = db.path().display();
-        let conf = db.path().join("debconf.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "Config: configdb\nTemplates: templatedb\n\n\
-                 Name: configdb\nDriver: File\nFilename: {d}/config.dat\n\n\
-                 Name: templatedb\nDriver: File\nFilename: {d}/templates.dat\n"
-            ),
-        )
-        .unwrap();
-        let o = run_env(
-            "debconf-set-selections",
-            &["--checkonly"],
-            p,
-            &[("DEBCONF_SYSTEMRC", &conf)],
-            "apt-get install debconf",
-        );
-        if o.status.success() && o.stderr.is_empty() && o.stdout.is_empty() {
-            Ok(())
-        } else {
-            Err(outcome(&o))
-        }
-    });
+    validate_all(&cases, "cfg", debconf_check);
 }
 
 #[test]
@@ -565,7 +539,15 @@ fn preseed_structure() {
         );
         assert_eq!(
             get("network-console/password-disabled"),
-            (c.nc && c.password).then_some("true")
+            (c.nc && c.password).then_some("false")
+        );
+        // network-console's stand-in password: the machine's token, replaced early.
+        let token = report_url(c.mac).rsplit('/').next().unwrap().to_string();
+        assert_eq!(
+            get("network-console/password"),
+            (c.nc && c.password).then_some(token.as_str()),
+            "{}",
+            c.label
         );
         let early = get("partman/early_command").unwrap();
         assert_eq!(early.contains(CRYPT), c.nc && c.password, "{}", c.label);
@@ -694,6 +676,13 @@ fn report_command(a: &Answer) -> String {
 /// Runs a report command with stand-ins for the tools it uses; returns the arguments the
 /// HTTP client got (empty if it was not called) and the shell's stderr.
 fn run_report(cmd: &str, findmnt: &str, chroot: &str) -> (Vec<String>, String, bool) {
+    let (args, err, pwned, ok) = run_report_status(cmd, findmnt, chroot);
+    assert!(ok, "{err}");
+    (args, err, pwned)
+}
+
+/// [`run_report`], and whether the command succeeded.
+fn run_report_status(cmd: &str, findmnt: &str, chroot: &str) -> (Vec<String>, String, bool, bool) {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -724,15 +713,207 @@ fn run_report(cmd: &str, findmnt: &str, chroot: &str) -> (Vec<String>, String, b
         .env("PATH", path)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", outcome(&o));
     let args = std::fs::read_to_string(&posted)
         .map(|s| s.lines().map(String::from).collect())
         .unwrap_or_default();
-    (
-        args,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-        pwned.exists(),
+    (args, outcome(&o), pwned.exists(), o.status.success())
+}
+
+/// The debconf database of its own that `debconf-set-selections --checkonly` needs to run
+/// beside other checks; the check's result.
+fn debconf_check(p: &Path) -> Result<(), String> {
+    let db = tempfile::tempdir().unwrap();
+    let d = db.path().display();
+    let conf = db.path().join("debconf.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Config: configdb\nTemplates: templatedb\n\n\
+             Name: configdb\nDriver: File\nFilename: {d}/config.dat\n\n\
+             Name: templatedb\nDriver: File\nFilename: {d}/templates.dat\n"
+        ),
     )
+    .unwrap();
+    let o = run_env(
+        "debconf-set-selections",
+        &["--checkonly"],
+        p,
+        &[("DEBCONF_SYSTEMRC", &conf)],
+        "apt-get install debconf",
+    );
+    if o.status.success() && o.stderr.is_empty() && o.stdout.is_empty() {
+        Ok(())
+    } else {
+        Err(outcome(&o))
+    }
+}
+
+/// A store whose `site` profile has these preseed settings, the named machine on it.
+fn with_preseed(opts: crate::PreseedOptions) -> Given {
+    let mut g = base();
+    let mut p = install_profile("site", AnswerKind::Preseed, true);
+    p.preseed = Some(opts);
+    p.validate().unwrap();
+    g.ev(Event::ProfileDefined { profile: p });
+    g.policy(NAMED, "install:site");
+    g
+}
+
+fn render_site(g: &Given) -> Answer {
+    let cfg = RenderConfig {
+        serial_console: Some("ttyS0,115200".into()),
+        ..cfg()
+    };
+    let ctx = AnswerContext {
+        password_crypted: Some(CRYPT),
+        log_host: Some("10.0.0.1"),
+        log_port: 5514,
+    };
+    answer_for(&g.state, &mac(NAMED), &cfg, &ctx).unwrap()
+}
+
+#[test]
+fn preseed_settings_reach_their_questions_and_pass_debconf() {
+    let g = with_preseed(crate::PreseedOptions {
+        mirror: Some("https://mirror.example.org:8443/debian-local".into()),
+        suite: Some("bookworm".into()),
+        mirror_key: Some("http://mirror.example.org/site.gpg".into()),
+        proxy: Some("http://proxy.example.org:3128/".into()),
+        locale: Some("de_DE.UTF-8".into()),
+        keyboard: Some("de".into()),
+        timezone: Some("Europe/Berlin".into()),
+        disk: Some("/dev/nvme0n1".into()),
+        recipe: Some("home".into()),
+        tasks: Some(vec![]),
+        packages: vec!["htop".into(), "rsync".into()],
+        late_command: Some("in-target touch /etc/site".into()),
+        set: vec![
+            "d-i clock-setup/ntp boolean false".into(),
+            "d-i base-installer/initramfs-tools/driver-policy select dep".into(),
+        ],
+        template: None,
+    });
+    let a = render_site(&g);
+    let q = preseed_questions(&a.body);
+    let get = |k: &str| q.get(k).map(|(_, v)| v.as_str());
+    assert_eq!(get("mirror/protocol"), Some("https"));
+    assert_eq!(
+        get("mirror/https/hostname"),
+        Some("mirror.example.org:8443")
+    );
+    assert_eq!(get("mirror/https/directory"), Some("/debian-local"));
+    assert_eq!(
+        get("mirror/https/proxy"),
+        Some("http://proxy.example.org:3128/")
+    );
+    assert_eq!(get("mirror/http/hostname"), None);
+    assert_eq!(get("mirror/suite"), Some("bookworm"));
+    assert_eq!(get("mirror/udeb/suite"), Some("bookworm"));
+    assert_eq!(get("debian-installer/locale"), Some("de_DE.UTF-8"));
+    assert_eq!(get("keyboard-configuration/xkb-keymap"), Some("de"));
+    assert_eq!(get("time/zone"), Some("Europe/Berlin"));
+    assert_eq!(get("partman-auto/disk"), Some("/dev/nvme0n1"));
+    assert_eq!(get("grub-installer/bootdev"), Some("/dev/nvme0n1"));
+    assert_eq!(get("partman-auto/choose_recipe"), Some("home"));
+    assert_eq!(get("pkgsel/run_tasksel"), Some("false"));
+    assert_eq!(get("tasksel/first"), Some(""));
+    assert_eq!(get("pkgsel/include"), Some("htop rsync"));
+    assert_eq!(
+        get("debian-installer/add-kernel-opts"),
+        Some("console=tty0 console=ttyS0,115200")
+    );
+    // A --set line answering nmt's question takes its place: one answer, the admin's.
+    assert_eq!(get("clock-setup/ntp"), Some("false"));
+    assert_eq!(
+        get("base-installer/initramfs-tools/driver-policy"),
+        Some("dep")
+    );
+    let early = get("preseed/early_command").unwrap();
+    assert!(
+        early.contains("'http://mirror.example.org/site.gpg'"),
+        "{early}"
+    );
+    assert!(early.contains("/usr/lib/base-installer.d/"), "{early}");
+    // The disk is given, so partman's early command only sets the console's password.
+    let partman = get("partman/early_command").unwrap();
+    assert!(!partman.contains("list-devices"), "{partman}");
+    assert!(partman.contains(CRYPT), "{partman}");
+    assert!(
+        a.body.contains("--recipe home"),
+        "the settings are named in a comment"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("site.cfg");
+    std::fs::write(&f, &a.body).unwrap();
+    debconf_check(&f).unwrap_or_else(|e| panic!("{e}\n{}", a.body));
+
+    // The admin's late command runs first; the report follows only when it succeeded.
+    let cmd = report_command(&a);
+    assert!(
+        cmd.starts_with("if ( in-target touch /etc/site ); then"),
+        "{cmd}"
+    );
+    let ok = cmd.replace("in-target touch /etc/site", "true");
+    let (args, _, _, status) = run_report_status(&ok, "/dev/nvme0n1p2", "");
+    assert!(status);
+    assert!(
+        args.iter().any(|a| a == "rootdev=/dev/nvme0n1p2"),
+        "{args:?}"
+    );
+    let failing = cmd.replace("in-target touch /etc/site", "false");
+    let (args, err, _, status) = run_report_status(&failing, "/dev/nvme0n1p2", "");
+    assert!(!status, "d-i must see the failure");
+    assert!(
+        args.is_empty(),
+        "no report after a failed late command: {args:?}"
+    );
+    assert!(err.contains("late command failed"), "{err}");
+}
+
+#[test]
+fn a_preseed_template_gets_nmts_report_and_values_and_nothing_else() {
+    let template = "# the site's own preseed\n\
+        d-i debian-installer/locale string fr_FR.UTF-8\n\
+        d-i netcfg/get_hostname string {{hostname}}\n\
+        d-i netcfg/get_domain string {{domain}}\n\
+        d-i passwd/user-password-crypted password {{password_crypted}}\n\
+        d-i partman-auto/expert_recipe string root :: 1000 50 -1 ext4 $primary{ } \
+        $bootable{ } method{ format } format{ } use_filesystem{ } filesystem{ ext4 } \
+        mountpoint{ / } .\n\
+        d-i preseed/late_command string in-target true; {{ late_command }}\n";
+    let g = with_preseed(crate::PreseedOptions {
+        template: Some(template.into()),
+        ..Default::default()
+    });
+    let a = render_site(&g);
+    let body = &a.body;
+    assert!(body.starts_with("# generated by nmt"), "{body}");
+    assert!(!body.contains("{{"), "placeholders left: {body}");
+    assert!(
+        body.contains("d-i netcfg/get_hostname string node01\n"),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        "d-i passwd/user-password-crypted password {CRYPT}\n"
+    )));
+    assert!(
+        body.contains("$primary{ } $bootable{ }"),
+        "the recipe's braces stay: {body}"
+    );
+    // Nothing of nmt's own preseed: only the template's lines and nmt's comments.
+    let lines: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 6, "{body}");
+    assert!(!body.contains("mirror/http/hostname"));
+    let late = report_command(&a);
+    assert!(late.starts_with("in-target true; "), "{late}");
+    assert!(late.contains(&format!("'{}'", report_url(NAMED))), "{late}");
+    let (args, _, _) = run_report(&late.replace("in-target true; ", ""), "/dev/sda2", "");
+    assert!(args.iter().any(|a| a == "rootdev=/dev/sda2"), "{args:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tpl.cfg");
+    std::fs::write(&f, body).unwrap();
+    debconf_check(&f).unwrap_or_else(|e| panic!("{e}\n{body}"));
 }
 
 #[test]
@@ -795,6 +976,7 @@ fn none_unless_an_install_policy_with_an_answer() {
             args: String::new(),
             answer: None,
             network_console: false,
+            preseed: None,
         },
     });
     g.machine("52:54:00:00:00:03", None)
@@ -855,6 +1037,18 @@ fn bad_values_are_left_out_and_said_so() {
         assert!(b.contains("not a crypt(3) string"), "{profile}");
         assert!(b.contains("log host is not a host name"), "{profile}");
     }
+}
+
+#[test]
+fn stored_hashes_get_the_salt_crypt3_writes() {
+    // As nmt's store wrote them before: a 22-character salt, of which SHA-crypt used 16.
+    let old = "$6$rounds=5000$3R3Rat0PK3nElpYAqEbOq.$jX0sjf9r5ZEXN1STcMMjIb0TQ6SA4vHSfNATriGy5QShmfnGJiJYjeMofY.37lwqAx4Yi0ZYkyIpFiJisPeh81";
+    assert_eq!(
+        crypt3_salt(old),
+        "$6$rounds=5000$3R3Rat0PK3nElpYA$jX0sjf9r5ZEXN1STcMMjIb0TQ6SA4vHSfNATriGy5QShmfnGJiJYjeMofY.37lwqAx4Yi0ZYkyIpFiJisPeh81"
+    );
+    assert_eq!(crypt3_salt(CRYPT), CRYPT);
+    assert_eq!(crypt3_salt("$y$j9T$abc$def"), "$y$j9T$abc$def");
 }
 
 #[test]
