@@ -328,7 +328,13 @@ impl PreseedOptions {
             one_line(c).map_err(|why| refuse("--late-command", c, why))?;
         }
         for l in &self.set {
-            let (_, q, _, _) = debconf_line(l).map_err(|why| refuse("--set", l, why))?;
+            // A refused password line is not echoed back: it may hold a real password.
+            let shown = if l.contains("password") {
+                "(hidden: it names a password)"
+            } else {
+                l.as_str()
+            };
+            let (_, q, _, _) = debconf_line(l).map_err(|why| refuse("--set", shown, why))?;
             if matches!(
                 q,
                 "preseed/late_command" | "preseed/early_command" | "partman/early_command"

@@ -119,7 +119,7 @@ pub struct Profile {
     /// locale, partitioning, packages, a late command, …) or a whole template; `None`: nmt's
     /// defaults.
     #[serde(default)]
-    pub preseed: Option<PreseedOptions>,
+    pub preseed: Option<Box<PreseedOptions>>,
 }
 
 /// The placeholders a profile's arguments may use, and what each becomes.

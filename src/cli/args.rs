@@ -654,7 +654,7 @@ installer password, crypted, itself.")]
         #[arg(long)]
         network_console: bool,
         #[command(flatten)]
-        preseed: PreseedArgs,
+        preseed: Box<PreseedArgs>,
         /// Redefine an existing profile.
         #[arg(long)]
         replace: bool,

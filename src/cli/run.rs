@@ -428,8 +428,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The preseed settings given on the command line; `None` when none is (nmt's defaults).
 /// The template file is read here, by the caller, and stored with the profile.
 fn preseed_options(
-    a: crate::cli::args::PreseedArgs,
-) -> Result<Option<nmt_projections::PreseedOptions>> {
+    a: Box<crate::cli::args::PreseedArgs>,
+) -> Result<Option<Box<nmt_projections::PreseedOptions>>> {
     let list = |s: &str| -> Vec<String> {
         s.split([',', ' '])
             .map(str::trim)
@@ -469,7 +469,7 @@ fn preseed_options(
         set: a.set,
         template,
     };
-    Ok((!o.is_default()).then_some(o))
+    Ok((!o.is_default()).then(|| Box::new(o)))
 }
 
 fn scheduled_action(argv: &[String]) -> Result<Action> {

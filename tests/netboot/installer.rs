@@ -399,6 +399,7 @@ pub fn story(firmware: Firmware) {
         .to_string();
 
     // The install.
+    let vm_started = jiff::Timestamp::now();
     let mut run = lab.start_installer_vm(&vm, &disk, "install", INSTALL_LIMIT);
     let mut ssh: Option<(bool, String)> = None;
     let mut ssh_tries = 0;
@@ -441,7 +442,7 @@ pub fn story(firmware: Firmware) {
     }
     let serial = run.serial();
     let log = installer_log(&lab, "di01");
-    phases(&log);
+    phases(&log, vm_started);
     let (ssh_ok, transcript) = ssh.unwrap_or((false, "never tried: no partman line".into()));
     assert!(ssh_ok, "the network console: {transcript}");
     assert!(
@@ -516,32 +517,45 @@ pub fn story(firmware: Firmware) {
     assert_eq!(boots[1]["policy"], "localboot", "{boots:#?}");
 }
 
-/// Print when each phase of the install began, from the installer's syslog as nmtd
-/// recorded it.
-fn phases(log: &[(String, String)]) {
-    let Some((first, _)) = log.first() else {
-        eprintln!("installer story: no installer syslog lines");
-        return;
-    };
-    let t0 = first.parse::<jiff::Timestamp>().ok();
-    let marks = [
-        ("anna", "installer components"),
-        ("partman", "partitioning"),
-        ("debootstrap", "base system"),
-        ("linux-image", "kernel"),
-        ("update-initramfs", "initramfs"),
-        ("pkgsel", "packages"),
-        ("grub-installer", "boot loader"),
-        ("late_command", "late command (report)"),
-        ("finish-install", "finish"),
+/// Print when each phase of the install began, in seconds from QEMU's start, from the
+/// installer's syslog as nmtd recorded it: main-menu's steps, and a few lines within them.
+fn phases(log: &[(String, String)], vm_started: jiff::Timestamp) {
+    let marks: &[(&str, &str)] = &[
+        (
+            "Menu item 'network-preseed' selected",
+            "preseed fetched (parsing it)",
+        ),
+        (
+            "Menu item 'download-installer' selected",
+            "installer components (anna)",
+        ),
+        ("Menu item 'network-console' selected", "network console"),
+        ("Menu item 'partman-base' selected", "partitioning"),
+        (
+            "Menu item 'bootstrap-base' selected",
+            "base system (debootstrap)",
+        ),
+        ("Installing the kernel", "kernel"),
+        ("update-initramfs: Generating", "initramfs"),
+        ("Menu item 'apt-setup-udeb' selected", "apt sources"),
+        ("Menu item 'pkgsel' selected", "packages"),
+        ("Menu item 'grub-installer' selected", "boot loader"),
+        ("Menu item 'finish-install' selected", "finish"),
+        (
+            "running preseed command preseed/late_command",
+            "late command and report",
+        ),
     ];
-    for (needle, phase) in marks {
-        if let Some((t, _)) = log.iter().find(|(_, l)| l.contains(needle)) {
-            let secs = match (t0, t.parse::<jiff::Timestamp>().ok()) {
-                (Some(a), Some(b)) => format!("{:>5.0}", (b - a).get_seconds() as f64),
-                _ => "    ?".into(),
-            };
-            eprintln!("installer story: {secs} s after its first syslog line: {phase}");
-        }
+    let mut found: Vec<(f64, &str)> = marks
+        .iter()
+        .filter_map(|(needle, phase)| {
+            let (t, _) = log.iter().find(|(_, l)| l.contains(needle))?;
+            let t = t.parse::<jiff::Timestamp>().ok()?;
+            Some(((t - vm_started).get_milliseconds() as f64 / 1000.0, *phase))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (secs, phase) in found {
+        eprintln!("installer story: {secs:>6.0} s {phase}");
     }
 }

@@ -170,7 +170,7 @@ impl Facts {
             }),
             log_refused: log_host.is_some() && log.is_none(),
             network_console: profile.network_console,
-            preseed: profile.preseed.clone().unwrap_or_default(),
+            preseed: profile.preseed.as_deref().cloned().unwrap_or_default(),
             serial: super::serial(cfg),
         }
     }

@@ -752,7 +752,7 @@ fn debconf_check(p: &Path) -> Result<(), String> {
 fn with_preseed(opts: crate::PreseedOptions) -> Given {
     let mut g = base();
     let mut p = install_profile("site", AnswerKind::Preseed, true);
-    p.preseed = Some(opts);
+    p.preseed = Some(Box::new(opts));
     p.validate().unwrap();
     g.ev(Event::ProfileDefined { profile: p });
     g.policy(NAMED, "install:site");
