@@ -5,9 +5,8 @@
 // its module name sorts first: libtest starts tests in name order, and this one must start at
 // once, beside the light tests, not after them.
 mod a_real_installer {
-    /// On BIOS (SeaBIOS, iPXE, pxelinux) or UEFI (OVMF, iPXE, GRUB), as
-    /// `netboot::installer_firmwares` chooses: one per run, both with
-    /// `NMT_LAB_INSTALLER=both`.
+    /// On BIOS (SeaBIOS, iPXE, pxelinux), or UEFI (OVMF, iPXE, GRUB) with
+    /// `NMT_LAB_INSTALLER=uefi` or `both` (`netboot::installer_firmwares`).
     #[test]
     fn debian_installs_unattended_from_nmts_preseed_reports_and_boots_its_disk() {
         for firmware in crate::netboot::installer_firmwares() {
