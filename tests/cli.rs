@@ -807,6 +807,17 @@ fn item_10_config_default_prints_every_key_the_readme_uses() {
     assert_eq!(shown, builtin);
 }
 
+/// The profile `site` as `nmt profile list --json` shows it.
+fn site_profile(t: &Nmt) -> serde_json::Value {
+    let list = t.json(&["profile", "list"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "site")
+        .unwrap()
+        .clone()
+}
+
 /// Preseed settings: stored with the profile and listed; wrong or secret-bearing ones are
 /// refused with what to do, appending nothing; a template file is read by the CLI.
 #[test]
@@ -893,13 +904,7 @@ fn preseed_settings_are_kept_listed_and_checked() {
         ],
         true,
     );
-    let list = t.json(&["profile", "list"]);
-    let site = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "site")
-        .unwrap();
+    let site = site_profile(&t);
     assert_eq!(site["preseed"]["mirror"], "http://10.0.0.1:8080/debian");
     assert_eq!(site["preseed"]["tasks"], serde_json::json!([]));
     assert_eq!(
@@ -925,13 +930,7 @@ fn preseed_settings_are_kept_listed_and_checked() {
     );
     assert!(err.contains("cannot be combined with --locale"), "{err}");
     run(&["--replace", "--preseed-template", tpl], true);
-    let list = t.json(&["profile", "list"]);
-    let site = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "site")
-        .unwrap();
+    let site = site_profile(&t);
     assert_eq!(
         site["preseed"]["template"],
         "d-i preseed/late_command string {{late_command}}\n"
@@ -939,13 +938,7 @@ fn preseed_settings_are_kept_listed_and_checked() {
     assert_eq!(site["preseed"]["locale"], serde_json::Value::Null);
     // --replace without settings: nmt's defaults again.
     run(&["--replace"], true);
-    let list = t.json(&["profile", "list"]);
-    let site = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "site")
-        .unwrap();
+    let site = site_profile(&t);
     assert_eq!(site["preseed"], serde_json::Value::Null);
     let err = t.fails(&[
         "profile",

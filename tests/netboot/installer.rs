@@ -131,32 +131,28 @@ impl Lab {
             .dir
             .join(format!("serial-{n:02}-{}-{what}.log", vm.name));
         self.serial_logs.push(log.clone());
-        let mut args: Vec<String> = vec![
-            "netns".into(),
-            "exec".into(),
-            self.ns.clone(),
-            "timeout".into(),
-            "--kill-after=5".into(),
-            limit.as_secs().to_string(),
-            "qemu-system-x86_64".into(),
-            "-no-reboot".into(),
-            "-no-user-config".into(),
-            "-accel".into(),
-            super::accel().into(),
-            "-cpu".into(),
-            "max".into(),
+        let mut args = self.qemu_command(limit);
+        let fixed = [
+            "-no-user-config",
+            "-accel",
+            super::accel(),
+            "-cpu",
+            "max",
+            "-m",
+            "2048",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+        ];
+        args.extend(fixed.map(String::from));
+        args.extend([
             "-smp".into(),
             installer_cpus(),
-            "-m".into(),
-            "2048".into(),
-            "-display".into(),
-            "none".into(),
-            "-vga".into(),
-            "none".into(),
-            "-monitor".into(),
-            "none".into(),
-            "-serial".into(),
-            "stdio".into(),
             "-netdev".into(),
             format!("tap,id=n0,ifname={},script=no,downscript=no", vm.tap),
             "-device".into(),
@@ -168,22 +164,10 @@ impl Lab {
             ),
             "-device".into(),
             "virtio-blk-pci,drive=d0,bootindex=2".into(),
-        ];
+        ]);
         match vm.firmware {
             Firmware::Bios => args.extend(["-machine", "pc"].map(String::from)),
-            Firmware::Uefi => {
-                args.extend(["-machine", "q35"].map(String::from));
-                args.push("-drive".into());
-                args.push(
-                    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
-                        .into(),
-                );
-                args.push("-drive".into());
-                args.push(format!(
-                    "if=pflash,format=raw,unit=1,file={}",
-                    vm.vars.as_ref().unwrap().display()
-                ));
-            }
+            Firmware::Uefi => args.extend(super::ovmf_args(vm)),
         }
         let out = std::fs::File::create(&log).unwrap();
         let mut child = Command::new("ip")

@@ -617,20 +617,26 @@ impl Lab {
                 }
             }
             Firmware::Uefi => {
-                args.extend(["-machine", "q35", "-m", "512"].map(String::from));
-                args.push("-drive".into());
-                args.push(
-                    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
-                        .into(),
-                );
-                args.push("-drive".into());
-                args.push(format!(
-                    "if=pflash,format=raw,unit=1,file={}",
-                    vm.vars.as_ref().unwrap().display()
-                ));
+                args.extend(["-m", "512"].map(String::from));
+                args.extend(ovmf_args(vm));
             }
         }
         args
+    }
+
+    /// `ip netns exec NS timeout LIMIT qemu-system-x86_64 -no-reboot`: the start of every
+    /// VM's command line (`timeout` passes a signal on to QEMU).
+    fn qemu_command(&self, limit: Duration) -> Vec<String> {
+        vec![
+            "netns".into(),
+            "exec".into(),
+            self.ns.clone(),
+            "timeout".into(),
+            "--kill-after=5".into(),
+            limit.as_secs().to_string(),
+            "qemu-system-x86_64".into(),
+            "-no-reboot".into(),
+        ]
     }
 
     fn boot_cut(&mut self, vms: &[&Vm], cut_at: Option<&str>) -> Vec<Boot> {
@@ -640,16 +646,7 @@ impl Lab {
             let n = self.serial_logs.len();
             let log = self.dir.join(format!("serial-{n:02}-{}.log", vm.name));
             self.serial_logs.push(log.clone());
-            let mut args: Vec<String> = vec![
-                "netns".into(),
-                "exec".into(),
-                self.ns.clone(),
-                "timeout".into(),
-                "--kill-after=5".into(),
-                BOOT_LIMIT.as_secs().to_string(),
-                "qemu-system-x86_64".into(),
-                "-no-reboot".into(),
-            ];
+            let mut args = self.qemu_command(BOOT_LIMIT);
             args.extend(self.qemu_args(vm, true));
             let out = std::fs::File::create(&log).unwrap();
             let child = Command::new("ip")
@@ -795,6 +792,21 @@ impl Drop for Lab {
             self.started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// The q35 machine with OVMF's code (read-only) and the VM's own copy of its variables.
+fn ovmf_args(vm: &Vm) -> Vec<String> {
+    vec![
+        "-machine".into(),
+        "q35".into(),
+        "-drive".into(),
+        "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+        "-drive".into(),
+        format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            vm.vars.as_ref().unwrap().display()
+        ),
+    ]
 }
 
 /// Kill what still runs in a namespace, then delete it.
