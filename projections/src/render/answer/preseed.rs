@@ -82,11 +82,11 @@ pub(super) fn render(f: &Facts) -> String {
         di(o, "network-console/start", "select", "Continue");
     }
     // The mirror: a URL checked when the profile was defined; d-i's own protocol names.
-    let (https, host, dir) = opts.mirror.as_deref().and_then(nmt_split_url).unwrap_or((
-        false,
-        "deb.debian.org",
-        "/debian",
-    ));
+    let (https, host, dir) = opts
+        .mirror
+        .as_deref()
+        .and_then(crate::preseed::split_url)
+        .unwrap_or((false, "deb.debian.org", "/debian"));
     let proto = if https { "https" } else { "http" };
     di(o, "mirror/country", "string", "manual");
     di(o, "mirror/protocol", "string", proto);
@@ -260,11 +260,6 @@ fn with_settings(nmt: String, settings: &[String]) -> String {
     let mut out = lines.join("\n");
     out.push('\n');
     out
-}
-
-/// The mirror URL's parts, as the profile check accepted it.
-fn nmt_split_url(url: &str) -> Option<(bool, &str, &str)> {
-    crate::preseed::split_url(url)
 }
 
 /// The late command: the profile's own (when it has one, the report is sent only if it
