@@ -47,8 +47,8 @@ pub struct Answer {
     pub body: String,
 }
 
-/// The answer file for a machine: from its effective policy's install profile
-/// ([`State::effective_policy`], the profile's [`answer`](crate::Profile::answer) kind).
+/// The answer file for a machine: from the install profile of the policy its boot entry
+/// serves ([`State::served_policy`], the profile's [`answer`](crate::Profile::answer) kind).
 /// `None` when the machine is unknown, or its effective policy is not an install policy whose
 /// profile exists, is an install profile and has an answer kind.
 pub fn answer_for(
@@ -58,7 +58,9 @@ pub fn answer_for(
     ctx: &AnswerContext,
 ) -> Option<Answer> {
     let m = state.machine(mac)?;
-    let (policy, _) = state.effective_policy(m);
+    // What its boot entry serves: a one-shot install in the middle of its boot (its entry
+    // fetched, the one-shot spent) still gets its answer file.
+    let (policy, _) = state.served_policy(m);
     let Policy::Install { profile } = &policy else {
         return None;
     };

@@ -1039,6 +1039,31 @@ fn bad_values_are_left_out_and_said_so() {
     }
 }
 
+/// A one-shot install is spent when the machine fetches its boot entry; the installer asks
+/// for its answer file after that, and must still get it (Debian's real installer found
+/// this: it got a 404 and went on without its preseed).
+#[test]
+fn a_one_shot_install_gets_its_answer_after_its_entry_was_fetched() {
+    let mut g = base();
+    g.ev(Event::MachinePolicySet {
+        mac: mac(NAMED),
+        policy: Some("install:deb".parse().unwrap()),
+        once: true,
+    });
+    let ctx = AnswerContext::default();
+    assert!(answer_for(&g.state, &mac(NAMED), &cfg(), &ctx).is_some());
+    g.ev(Event::BootEntryUsed {
+        mac: mac(NAMED),
+        file: "/srv/tftp/pxelinux.cfg/01-52-54-00-00-00-01".into(),
+        ip: None,
+    });
+    let m = g.state.machine(&mac(NAMED)).unwrap();
+    assert!(m.booting.is_some(), "the one-shot is being booted: {m:?}");
+    let a = answer_for(&g.state, &mac(NAMED), &cfg(), &ctx)
+        .expect("the installer of a one-shot gets its answer file");
+    assert!(a.body.contains("profile deb"), "{}", a.body);
+}
+
 #[test]
 fn stored_hashes_get_the_salt_crypt3_writes() {
     // As nmt's store wrote them before: a 22-character salt, of which SHA-crypt used 16.
