@@ -617,14 +617,14 @@ Preseed settings (install profiles with --answer preseed) change what nmt's pres
 what is not given keeps nmt's default. A --replace starts from nmt's defaults again, so give
 every setting you want each time. For example, a site mirror signed by the site's own key,
 German locale, a fixed disk, no tasks, two extra packages and a late command:
-  nmt profile add bookworm --kind install --answer preseed \
-      --kernel debian-installer/amd64/linux --initrd debian-installer/amd64/initrd.gz \
-      --args 'auto=true priority=critical url={answer_url} interface=auto' \
-      --mirror http://mirror.example.org/debian --suite bookworm \
-      --mirror-key http://mirror.example.org/site-archive.gpg \
-      --locale de_DE.UTF-8 --keyboard de --timezone Europe/Berlin \
-      --disk /dev/sda --recipe home --tasks none --packages htop,rsync \
-      --late-command 'in-target systemctl enable serial-getty@ttyS0' \
+  nmt profile add bookworm --kind install --answer preseed \\
+      --kernel debian-installer/amd64/linux --initrd debian-installer/amd64/initrd.gz \\
+      --args 'auto=true priority=critical url={answer_url} interface=auto' \\
+      --mirror http://mirror.example.org/debian --suite bookworm \\
+      --mirror-key http://mirror.example.org/site-archive.gpg \\
+      --locale de_DE.UTF-8 --keyboard de --timezone Europe/Berlin \\
+      --disk /dev/sda --recipe home --tasks none --packages htop,rsync \\
+      --late-command 'in-target systemctl enable serial-getty@ttyS0' \\
       --set 'd-i base-installer/initramfs-tools/driver-policy select dep'
 The installer reports its root device to nmtd after the late command, and only when it
 succeeded. --preseed-template FILE takes a whole preseed of your own instead, stored with the
