@@ -48,7 +48,9 @@ pub struct Answer {
 }
 
 /// The answer file for a machine: from the install profile of the policy its boot entry
-/// serves ([`State::served_policy`], the profile's [`answer`](crate::Profile::answer) kind).
+/// serves ([`State::served_policy`]), or of the install it last booted while that install
+/// has not reported (a spent one-shot); the profile's [`answer`](crate::Profile::answer)
+/// kind.
 /// `None` when the machine is unknown, or its effective policy is not an install policy whose
 /// profile exists, is an install profile and has an answer kind.
 pub fn answer_for(
@@ -58,9 +60,20 @@ pub fn answer_for(
     ctx: &AnswerContext,
 ) -> Option<Answer> {
     let m = state.machine(mac)?;
-    // What its boot entry serves: a one-shot install in the middle of its boot (its entry
-    // fetched, the one-shot spent) still gets its answer file.
-    let (policy, _) = state.served_policy(m);
+    // What its boot entry serves; else the install it last booted, while that install has
+    // not reported: a one-shot is spent when its entry is fetched, and the installer's own
+    // DHCP ends that boot before the installer asks for its answer file.
+    let (served, _) = state.served_policy(m);
+    let policy = match (&served, &m.last_boot) {
+        (Policy::Install { .. }, _) => served.clone(),
+        (_, Some(b))
+            if matches!(b.policy, Policy::Install { .. })
+                && m.installed.as_ref().is_none_or(|i| i.at < b.at) =>
+        {
+            b.policy.clone()
+        }
+        _ => return None,
+    };
     let Policy::Install { profile } = &policy else {
         return None;
     };

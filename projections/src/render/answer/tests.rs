@@ -1062,6 +1062,30 @@ fn a_one_shot_install_gets_its_answer_after_its_entry_was_fetched() {
     let a = answer_for(&g.state, &mac(NAMED), &cfg(), &ctx)
         .expect("the installer of a one-shot gets its answer file");
     assert!(a.body.contains("profile deb"), "{}", a.body);
+    // The installer's own DHCP ends that boot; it asks for its answer file after that.
+    g.ev(Event::DhcpSeen {
+        mac: mac(NAMED),
+        kind: "discover".into(),
+        ip: None,
+        hostname: None,
+        arch: None,
+        vendor_class: None,
+        server: "dnsmasq".into(),
+        via: None,
+        note: None,
+    });
+    let m = g.state.machine(&mac(NAMED)).unwrap();
+    assert!(m.booting.is_none(), "{m:?}");
+    let a = answer_for(&g.state, &mac(NAMED), &cfg(), &ctx)
+        .expect("the installer's own DHCP does not take its answer file away");
+    assert!(a.body.contains("profile deb"), "{}", a.body);
+    // Once the install reported, no answer file.
+    g.ev(Event::InstallReported {
+        mac: mac(NAMED),
+        device: "/dev/sda1".into(),
+        via: Default::default(),
+    });
+    assert_eq!(answer_for(&g.state, &mac(NAMED), &cfg(), &ctx), None);
 }
 
 #[test]
