@@ -240,21 +240,25 @@ impl ProcWatch {
 /// The chassis of the simulated BMC: `ipmi_sim` runs it as `PROG get power boot` (it answers
 /// `power:N` and `boot:DEV` lines) and `PROG set power 1|0`, `set reset 1`,
 /// `set boot pxe|default`. It keeps the state in files beside it and logs every call.
+/// A call is logged once its effect is in place (each file replaced whole), so a test that
+/// sees the call in `calls` reads the state it left.
 const CHASSIS: &str = r#"#!/bin/sh
 d="$(dirname "$0")"
-echo "$*" >> "$d/calls"
+put() { echo "$2" > "$d/$1.new" && mv "$d/$1.new" "$d/$1"; }
+call="$*"
 op="$1"; shift
 while [ $# -gt 0 ]; do
   case "$op $1" in
     "get power") echo "power:$(cat "$d/power")" ;;
     "get boot") echo "boot:$(cat "$d/boot")" ;;
-    "set power") echo "$2" > "$d/power"; shift ;;
-    "set boot") echo "$2" > "$d/boot"; shift ;;
-    "set reset") echo "$(($(cat "$d/resets") + 1))" > "$d/resets"; shift ;;
+    "set power") put power "$2"; shift ;;
+    "set boot") put boot "$2"; shift ;;
+    "set reset") put resets "$(($(cat "$d/resets") + 1))"; shift ;;
     "set "*) shift ;;
   esac
   shift
 done
+echo "$call" >> "$d/calls"
 "#;
 
 /// A running `ipmi_sim` on 127.0.0.1 (stopped when dropped) with one admin user.

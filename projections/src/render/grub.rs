@@ -132,8 +132,12 @@ fn local_boot(s: &mut String, rootdev: Option<&str>) {
     // without these, `search` sees only whole disks (found in the netboot lab under OVMF).
     s.push_str("  insmod part_gpt\n  insmod part_msdos\n  insmod fat\n  insmod chain\n");
     s.push_str(&format!("  for f in {}; do\n", EFI_LOADERS.join(" ")));
-    s.push_str("    if search --no-floppy --set=esp --file $f; then\n");
-    s.push_str("      chainloader ($esp)$f\n      boot\n    fi\n  done\n");
+    // `root` itself, not another variable: GRUB's chainloader hands the loaded image the
+    // device of `root`, and a network-booted GRUB's root is the network. Debian's
+    // grubx64.efi, given the network's device path, looks for its config on a disk it cannot
+    // name and stops at `grub rescue>` (found with Debian's real installer under OVMF).
+    s.push_str("    if search --no-floppy --set=root --file $f; then\n");
+    s.push_str("      chainloader $f\n      boot\n    fi\n  done\n");
     s.push_str("  # none found: fall back to the firmware's next boot option\n  exit 1\n");
 }
 
@@ -286,7 +290,10 @@ mod tests {
             s.contains("menuentry 'localboot' {\n  # boot the installed system's own EFI loader\n"),
             "{s}"
         );
-        assert!(s.contains("chainloader ($esp)$f"), "{s}");
+        assert!(
+            s.contains("search --no-floppy --set=root --file $f; then\n      chainloader $f\n"),
+            "{s}"
+        );
         assert!(s.ends_with("  exit 1\n}\n"), "{s}");
     }
 
@@ -367,7 +374,7 @@ mod tests {
             ),
             "{s}"
         );
-        assert!(s.contains(" /EFI/BOOT/BOOTX64.EFI; do\n    if search --no-floppy --set=esp --file $f; then\n      chainloader ($esp)$f\n      boot\n    fi\n  done\n"), "{s}");
+        assert!(s.contains(" /EFI/BOOT/BOOTX64.EFI; do\n    if search --no-floppy --set=root --file $f; then\n      chainloader $f\n      boot\n    fi\n  done\n"), "{s}");
         assert!(s.ends_with("  exit 1\n}\n"), "{s}");
     }
 
@@ -376,7 +383,7 @@ mod tests {
         let (state, _) = fixture();
         let s = grub(&state, "52:54:00:00:00:09");
         assert!(s.contains("menuentry 'install:vanished' {\n  # profile vanished does not exist: boot the local disk instead\n"), "{s}");
-        assert!(s.contains("chainloader ($esp)$f"));
+        assert!(s.contains("chainloader $f"));
         assert!(!s.contains("  linux "));
     }
 }

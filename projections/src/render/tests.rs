@@ -615,7 +615,7 @@ fn default_files_carry_the_unknown_groups_policy() {
     });
     let files = default_files(&g.state, &cfg);
     assert!(text_of(&files[0]).ends_with("LABEL nmt\n  LOCALBOOT 0\n"));
-    assert!(text_of(&files[1]).contains("chainloader ($esp)$f"));
+    assert!(text_of(&files[1]).contains("chainloader $f"));
     assert!(text_of(&files[2]).contains("sanboot --no-describe --drive 0x80"));
 }
 
