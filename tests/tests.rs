@@ -34,6 +34,10 @@ mod journal;
 // store refolds to the live state.
 mod model;
 
+// Kea for real: the reservations file checked with `kea-dhcp4 -t`, a running kea-dhcp4
+// reloaded through its control socket, a refused file put back.
+mod kea;
+
 // nmtd for real: the CLI through its socket, installer reports with and without tokens.
 mod daemon;
 

@@ -947,6 +947,11 @@ fn config(state: &Path, explicit: Option<&Path>, default: bool, json: bool) -> R
     writeln!(out, "tftp root        {}", abs(&p.tftp_root).display())?;
     writeln!(out, "dhcpd include    {}", abs(&p.dhcpd_include).display())?;
     writeln!(out, "dnsmasq hosts    {}", abs(&p.dnsmasq_hosts).display())?;
+    writeln!(
+        out,
+        "kea reservations {}",
+        abs(&p.kea_reservations).display()
+    )?;
     writeln!(out, "hosts fragment   {}", abs(&p.etc_hosts).display())?;
     writeln!(out, "node lists       {}", abs(&p.node_lists).display())?;
     Ok(ExitCode::SUCCESS)
