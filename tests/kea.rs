@@ -221,10 +221,16 @@ fn kea_reloads_through_its_socket_only_when_the_reservations_change() {
         1,
         "policy and group changes never reload Kea"
     );
-    // A new name is.
+    // A new name is, and so is a new fixed address given with `nmt assign`.
     t.ok(&["name", "node01", "node99"]);
     assert_eq!(kea.reloads(), 2);
     assert_eq!(kea.reservations()[0].2.as_deref(), Some("node99"));
+    t.ok(&["assign", "node99", "lab", "--ip", "10.9.0.12"]);
+    assert_eq!(kea.reloads(), 3);
+    assert_eq!(kea.reservations()[0].1.as_deref(), Some("10.9.0.12"));
+    t.ok(&["assign", "node99", "lab", "--no-ip"]);
+    assert_eq!(kea.reloads(), 4);
+    assert_eq!(kea.reservations()[0].1, None);
     // Never restarted.
     assert!(kea.running());
     assert_eq!(kea.pid(), pid);

@@ -128,14 +128,22 @@ Examples:
 Examples:
   nmt assign node[001-060] physics
   nmt assign @localboot,node301 chemistry
+  nmt assign node042 physics --ip 10.0.0.42    # and its fixed address (one machine)
 
 Moving more than one machine into a group whose policy installs or restores an image
-(erasing their disks at their next boot) lists them and asks; a script needs --yes.")]
+(erasing their disks at their next boot) lists them and asks; a script needs --yes.
+A fixed address is a DHCP fact: the DHCP server's file changes and the server is reloaded.")]
     Assign {
         /// The machines (a noderange).
         range: String,
         /// The group.
         group: String,
+        /// Give the machine this fixed IPv4 address too (the range must name one machine).
+        #[arg(long, value_name = "IPV4", conflicts_with = "no_ip")]
+        ip: Option<std::net::Ipv4Addr>,
+        /// Take the machines' fixed addresses away (they get addresses from the pool).
+        #[arg(long)]
+        no_ip: bool,
     },
 
     /// Set the next-boot policy of machines, or of a group with @group.

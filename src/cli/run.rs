@@ -553,7 +553,17 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         Cmd::Group(GroupCmd::Add { group, policy }) => Action::GroupAdd { group, policy },
         Cmd::Group(GroupCmd::Rm { group, force, to }) => Action::GroupRm { group, force, to },
         Cmd::Group(GroupCmd::List) => Action::GroupList,
-        Cmd::Assign { range, group } => Action::Assign { range, group },
+        Cmd::Assign {
+            range,
+            group,
+            ip,
+            no_ip,
+        } => Action::Assign {
+            range,
+            group,
+            ip,
+            no_ip,
+        },
         Cmd::Policy {
             range,
             policy,
