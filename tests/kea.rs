@@ -316,3 +316,64 @@ fn an_unreachable_kea_is_reported_and_the_new_file_stays_for_its_next_start() {
     assert!(err.contains("is kea-dhcp4 running"), "{err}");
     assert!(t.file("dhcp/kea-nmt.json").contains(&mac(1)));
 }
+
+/// Kea's memfile lease file, as Kea 2.2 writes it: two leases, a renewal, a deletion.
+const LEASES: &str = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context
+10.9.0.100,52:54:00:00:00:01,01:52:54:00:00:00:01,7200,1765087200,1,0,0,pc1,0,
+10.9.0.101,52:54:00:00:00:02,,7200,1765087300,1,0,0,,0,
+10.9.0.100,52:54:00:00:00:01,01:52:54:00:00:00:01,7200,1765090800,1,0,0,pc1,0,
+10.9.0.101,52:54:00:00:00:02,,0,1765087400,1,0,0,,0,
+";
+
+#[test]
+fn keas_lease_file_is_read_once_or_as_a_log() {
+    let t = Nmt::new();
+    let file = t.dir.path().join("kea-leases4.csv");
+    std::fs::write(&file, LEASES).unwrap();
+    // Once: the last lease of each address.
+    t.ok(&["replay", "leases", file.to_str().unwrap()]);
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 2);
+    for (n, ip, starts) in [
+        (1, "10.9.0.100", "2025-12-07T05:00:00"),
+        (2, "10.9.0.101", "2025-12-07T04:01:40"),
+    ] {
+        let h = t.json(&["history", &mac(n)]);
+        let lease = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"]["kind"] == "lease")
+            .unwrap_or_else(|| panic!("no lease event: {h:#}"));
+        assert_eq!(lease["event"]["ip"], ip, "{h:#}");
+        assert!(
+            lease["observed_at"].as_str().unwrap().starts_with(starts),
+            "{h:#}"
+        );
+    }
+    let again = t.event_count();
+    t.ok(&["replay", "leases", file.to_str().unwrap()]);
+    assert_eq!(
+        t.event_count(),
+        again,
+        "replaying a file again adds nothing"
+    );
+
+    // As a log: every line Kea appended is an event of its own, at the lease's start.
+    let t = Nmt::new();
+    t.ok(&["replay", "logs", file.to_str().unwrap()]);
+    let history = t.json(&["history", &mac(1)]);
+    let events: Vec<&Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] != "MachineDiscovered")
+        .collect();
+    assert!(
+        events.iter().any(|e| e["observed_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-12-07T04:00:00")),
+        "the first lease starts at expire - valid_lifetime: {history:#}"
+    );
+    assert_eq!(t.json(&["machines"]).as_array().unwrap().len(), 2);
+}

@@ -108,7 +108,12 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
             // A fixed address now and then (refused for more than one machine, or one taken),
             // or none: a DHCP fact, so the DHCP files follow.
             address: match r.below(4) {
-                0 => Some(Some(std::net::Ipv4Addr::new(10, 9, 0, 10 + r.below(8) as u8))),
+                0 => Some(Some(std::net::Ipv4Addr::new(
+                    10,
+                    9,
+                    0,
+                    10 + r.below(8) as u8,
+                ))),
                 1 => Some(None),
                 _ => None,
             },
