@@ -17,14 +17,14 @@ const KEA: &str = "/usr/sbin/kea-dhcp4";
 /// The client classes a site adds to kea-dhcp4.conf for nmt (the README's): the boot file by
 /// user class and client architecture, as nmt's dhcpd include chooses it.
 pub const CLASSES: &str = r#"[
-    { "name": "nmt-ipxe", "test": "substring(option[77].hex,0,4) == 'iPXE'",
+    { "name": "nmt-ipxe", "test": "member('KNOWN') and substring(option[77].hex,0,4) == 'iPXE'",
       "boot-file-name": "ipxe/boot.ipxe" },
-    { "name": "nmt-uefi-http", "test": "option[93].hex == 0x0010",
+    { "name": "nmt-uefi-http", "test": "option[93].hex == 0x0010 and not member('nmt-ipxe')",
       "boot-file-name": "http://10.9.0.1/tftp/grub/grubnetx64.efi",
       "option-data": [ { "name": "vendor-class-identifier", "data": "HTTPClient" } ] },
-    { "name": "nmt-uefi", "test": "option[93].hex == 0x0007 or option[93].hex == 0x0009",
+    { "name": "nmt-uefi", "test": "(option[93].hex == 0x0007 or option[93].hex == 0x0009) and not member('nmt-ipxe')",
       "boot-file-name": "grub/grubnetx64.efi" },
-    { "name": "nmt-bios", "test": "option[93].hex == 0x0000",
+    { "name": "nmt-bios", "test": "option[93].hex == 0x0000 and not member('nmt-ipxe')",
       "boot-file-name": "pxelinux.0" }
   ]"#;
 

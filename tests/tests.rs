@@ -47,6 +47,9 @@ mod ingest;
 // A real DHCP exchange: dnsmasq and busybox udhcpc in network namespaces, nmtd following the log.
 mod lab_dnsmasq;
 
+// The same with Kea: the README's classes, nmt's reservations, a reload through Kea's socket.
+mod lab_kea;
+
 // The real netboot lab: QEMU VMs PXE-boot from real dnsmasq / ISC dhcpd in network
 // namespaces, nmtd decides what they boot, and their serial consoles are checked.
 mod netboot;
