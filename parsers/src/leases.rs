@@ -415,7 +415,8 @@ mod tests {
     #[test]
     fn kea_memfile_leases() {
         let leases = parse_kea_leases(KEA.as_bytes());
-        let got: Vec<(Ipv4Addr, [u8; 6], Option<i64>, Option<&[u8]>)> = leases
+        type Seen<'a> = (Ipv4Addr, [u8; 6], Option<i64>, Option<&'a [u8]>);
+        let got: Vec<Seen> = leases
             .iter()
             .map(|l| (l.ip, l.mac, l.starts, l.hostname.as_deref()))
             .collect();
