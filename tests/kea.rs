@@ -28,30 +28,58 @@ pub const CLASSES: &str = r#"[
       "boot-file-name": "pxelinux.0" }
   ]"#;
 
-/// A kea-dhcp4.conf in `dir` that includes `reservations` at the global level, with its
-/// control socket, lease file and log in `dir`. No interfaces: the tests talk to Kea only
-/// through its control socket.
-fn kea_conf(dir: &Path, reservations: &Path) -> String {
+/// A site's kea-dhcp4.conf in `dir`: the README's classes, `subnet` (`10.9.0` for
+/// 10.9.0.0/24, a pool from .100 to .150) on `interfaces`, nmt's `reservations` included at
+/// the global level, and its control socket, lease file and log in `dir`. With no interfaces
+/// the tests talk to Kea only through its control socket.
+pub(crate) fn kea_conf(
+    dir: &Path,
+    interfaces: &[&str],
+    subnet: &str,
+    reservations: &Path,
+) -> String {
+    let interfaces: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
     format!(
         r#"// the site's own kea-dhcp4.conf; nmt never edits it
 {{ "Dhcp4": {{
-  "interfaces-config": {{ "interfaces": [] }},
+  "interfaces-config": {{ "interfaces": [ {interfaces} ] }},
   "control-socket": {{ "socket-type": "unix", "socket-name": "{dir}/kea4-ctrl-socket" }},
   "lease-database": {{ "type": "memfile", "persist": true, "name": "{dir}/kea-leases4.csv" }},
   "authoritative": true,
   "reservations-global": true,
   "reservations-in-subnet": true,
   "client-classes": {CLASSES},
-  "subnet4": [ {{ "id": 1, "subnet": "10.9.0.0/24",
-                 "pools": [ {{ "pool": "10.9.0.100 - 10.9.0.200" }} ] }} ],
+  "subnet4": [ {{ "id": 1, "subnet": "{subnet}.0/24",
+                 "pools": [ {{ "pool": "{subnet}.100 - {subnet}.150" }} ] }} ],
   "reservations": <?include "{res}"?>,
   "loggers": [ {{ "name": "kea-dhcp4", "severity": "INFO",
                  "output_options": [ {{ "output": "{dir}/kea-dhcp4.log" }} ] }} ]
 }} }}
 "#,
+        interfaces = interfaces.join(", "),
         dir = dir.display(),
         res = reservations.display()
     )
+}
+
+/// How many times Kea was asked to reload, from its log in `dir`.
+pub(crate) fn reloads(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("kea-dhcp4.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("COMMAND_RECEIVED") && l.contains("config-reload"))
+        .count()
+}
+
+/// `conf` made invalid (as an admin's edit could): Kea refuses to load it.
+fn break_conf(conf: &Path) -> String {
+    let good = std::fs::read_to_string(conf).unwrap();
+    std::fs::write(
+        conf,
+        good.replace("\"authoritative\": true", "\"authoritative\": \"maybe\""),
+    )
+    .unwrap();
+    good
 }
 
 /// A kea-dhcp4 started on a configuration file, stopped when dropped.
@@ -145,13 +173,9 @@ impl Kea {
             .collect()
     }
 
-    /// How many times Kea was asked to reload, from its log.
+    /// How many times Kea was asked to reload.
     fn reloads(&self) -> usize {
-        std::fs::read_to_string(self.dir.join("kea-dhcp4.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("COMMAND_RECEIVED") && l.contains("config-reload"))
-            .count()
+        reloads(&self.dir)
     }
 }
 
@@ -172,7 +196,7 @@ fn with_kea(check: bool) -> (Nmt, PathBuf, PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let reservations = t.path("dhcp/kea-nmt.json");
     let conf = dir.join("kea-dhcp4.conf");
-    std::fs::write(&conf, kea_conf(&dir, &reservations)).unwrap();
+    std::fs::write(&conf, kea_conf(&dir, &[], "10.9.0", &reservations)).unwrap();
     let mut toml = format!(
         "[hooks]\nkea_socket = \"{}\"\n",
         dir.join("kea4-ctrl-socket").display()
@@ -258,12 +282,7 @@ fn a_file_kea_rejects_is_put_back_and_kea_keeps_serving_on_the_old_one() {
 
     // The site's configuration breaks after Kea started (an admin's edit, a package
     // upgrade): the next reload is refused, whatever nmt wrote.
-    let good_conf = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(
-        &conf,
-        good_conf.replace("\"authoritative\": true", "\"authoritative\": \"maybe\""),
-    )
-    .unwrap();
+    let good_conf = break_conf(&conf);
     let err = t.fails(&["machine", "add", &mac(2), "--name", "node02"]);
     assert!(err.contains("Kea rejected the new"), "{err}");
     assert!(err.contains("config-reload"), "{err}");
@@ -293,12 +312,7 @@ fn a_file_kea_rejects_is_put_back_and_kea_keeps_serving_on_the_old_one() {
 fn with_kea_check_a_refused_configuration_never_reaches_kea() {
     let (t, dir, conf) = with_kea(true);
     let kea = Kea::start(&dir, &conf);
-    let good_conf = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(
-        &conf,
-        good_conf.replace("\"authoritative\": true", "\"authoritative\": \"maybe\""),
-    )
-    .unwrap();
+    break_conf(&conf);
     let before = t.file("dhcp/kea-nmt.json");
     let err = t.fails(&["machine", "add", &mac(1), "--name", "node01"]);
     assert!(err.contains("Kea rejected the new"), "{err}");

@@ -10,11 +10,10 @@
 //! `iproute2`. Without them the test fails; it never skips. Only 10.213.7.0/24 inside the
 //! namespaces it creates is used.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::kea::CLASSES;
+use crate::kea::{kea_conf, reloads};
 use crate::lab_dnsmasq::{CLIENT_MAC, Lab, Leased};
 use crate::util::{Daemon, Nmt, must, require_root, require_tool, wait_for};
 
@@ -39,39 +38,6 @@ fn exchange(lab: &mut Lab, arch: &str, ipxe: bool) -> Leased {
     lab.exchange_with(&o)
 }
 
-/// The site's kea-dhcp4.conf for the lab: the README's classes, one subnet on the server's
-/// end of the link, nmt's reservations included, the control socket and the log in `dir`.
-fn kea_conf(dir: &Path, interface: &str, reservations: &Path) -> String {
-    format!(
-        r#"{{ "Dhcp4": {{
-  "interfaces-config": {{ "interfaces": [ "{interface}" ] }},
-  "control-socket": {{ "socket-type": "unix", "socket-name": "{dir}/kea4-ctrl-socket" }},
-  "lease-database": {{ "type": "memfile", "persist": true, "name": "{dir}/kea-leases4.csv" }},
-  "authoritative": true,
-  "reservations-global": true,
-  "reservations-in-subnet": true,
-  "client-classes": {CLASSES},
-  "subnet4": [ {{ "id": 1, "subnet": "10.213.7.0/24",
-                 "pools": [ {{ "pool": "10.213.7.100 - 10.213.7.150" }} ] }} ],
-  "reservations": <?include "{res}"?>,
-  "loggers": [ {{ "name": "kea-dhcp4", "severity": "INFO",
-                 "output_options": [ {{ "output": "{dir}/kea-dhcp4.log" }} ] }} ]
-}} }}
-"#,
-        dir = dir.display(),
-        res = reservations.display()
-    )
-}
-
-/// How many times Kea was asked to reload, from its log.
-fn reloads(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("kea-dhcp4.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("COMMAND_RECEIVED") && l.contains("config-reload"))
-        .count()
-}
-
 #[test]
 fn kea_serves_nmts_reservations_and_reloads_without_a_restart() {
     let started = Instant::now();
@@ -85,7 +51,11 @@ fn kea_serves_nmts_reservations_and_reloads_without_a_restart() {
     let dir = lab.dir.clone();
     let conf = dir.join("kea-dhcp4.conf");
     let reservations = t.path("dhcp/kea-nmt.json");
-    std::fs::write(&conf, kea_conf(&dir, &lab.server_if, &reservations)).unwrap();
+    std::fs::write(
+        &conf,
+        kea_conf(&dir, &[lab.server_if.as_str()], "10.213.7", &reservations),
+    )
+    .unwrap();
     // nmt checks the whole configuration and reloads Kea through its socket; nmtd runs in the
     // server's namespace, where Kea's interface is (kea-dhcp4 -t checks it exists).
     std::fs::write(
