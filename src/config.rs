@@ -24,6 +24,9 @@ pub struct Paths {
     pub dhcpd_include: PathBuf,
     /// The dnsmasq dhcp-hostsfile.
     pub dnsmasq_hosts: PathBuf,
+    /// Kea's DHCPv4 host reservations (JSON: the value of a `"reservations"` list that
+    /// kea-dhcp4.conf includes with `<?include "…"?>`).
+    pub kea_reservations: PathBuf,
     /// The /etc/hosts fragment.
     pub etc_hosts: PathBuf,
     /// The directory of per-group node lists (for pdsh -w ^FILE and dsh -g).
@@ -40,6 +43,7 @@ impl Default for Paths {
             tftp_root: "tftp".into(),
             dhcpd_include: "dhcp/dhcpd-nmt.conf".into(),
             dnsmasq_hosts: "dhcp/dnsmasq-nmt.hosts".into(),
+            kea_reservations: "dhcp/kea-nmt.json".into(),
             etc_hosts: "hosts/nmt.hosts".into(),
             node_lists: "nodes".into(),
             images: "images".into(),
@@ -119,6 +123,14 @@ pub struct Hooks {
     pub dnsmasq_check: Option<String>,
     /// Makes dnsmasq reread its hosts file, e.g. `systemctl reload dnsmasq` (SIGHUP).
     pub dnsmasq_reload: Option<String>,
+    /// Checks Kea's whole configuration with the new reservations, e.g.
+    /// `kea-dhcp4 -t /etc/kea/kea-dhcp4.conf`.
+    pub kea_check: Option<String>,
+    /// Kea's control socket (kea-dhcp4.conf's `control-socket`, e.g.
+    /// `/run/kea/kea4-ctrl-socket`): nmt sends `config-reload` through it and reads Kea's
+    /// answer. A SIGHUP or `systemctl reload` reports success even when Kea rejects the file,
+    /// so nmt does not use them; on a rejection it puts the previous file back.
+    pub kea_socket: Option<PathBuf>,
 }
 
 /// The `[web]` section: the point-and-click web UI `nmtd` serves (off unless `listen` or
@@ -287,6 +299,7 @@ impl Config {
             tftp_root: abs(&file.paths.tftp_root),
             dhcpd_include: abs(&file.paths.dhcpd_include),
             dnsmasq_hosts: abs(&file.paths.dnsmasq_hosts),
+            kea_reservations: abs(&file.paths.kea_reservations),
             etc_hosts: abs(&file.paths.etc_hosts),
             node_lists: abs(&file.paths.node_lists),
             images: abs(&file.paths.images),
@@ -316,6 +329,7 @@ impl Config {
             Target::Tftp(rel) => self.paths.tftp_root.join(rel),
             Target::DhcpdInclude => self.paths.dhcpd_include.clone(),
             Target::DnsmasqHosts => self.paths.dnsmasq_hosts.clone(),
+            Target::KeaReservations => self.paths.kea_reservations.clone(),
             Target::EtcHosts => self.paths.etc_hosts.clone(),
             Target::NodeList(group) => self.paths.node_lists.join(group),
         }
@@ -374,6 +388,8 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "dhcpd_reload = \"sudo systemctl restart isc-dhcp-server\"",
             "dnsmasq_check = \"dnsmasq --test\"",
             "dnsmasq_reload = \"sudo systemctl reload dnsmasq\"",
+            "kea_check = \"kea-dhcp4 -t /etc/kea/kea-dhcp4.conf\"",
+            "kea_socket = \"/run/kea/kea4-ctrl-socket\"       # nmt asks Kea to config-reload through it",
         ],
     ),
     (

@@ -32,6 +32,7 @@ mod files;
 pub mod fuzzing;
 pub(crate) mod identity;
 pub mod images;
+mod kea;
 pub mod password;
 pub mod power;
 pub mod secrets;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::util::{Daemon, Nmt, must, require_root, require_tool, run, wait_for};
 
 /// The client's MAC, set on its end of the veth pair.
-const CLIENT_MAC: &str = "52:54:00:d7:00:01";
+pub(crate) const CLIENT_MAC: &str = "52:54:00:d7:00:01";
 /// What the client sends as its host name (option 12). dnsmasq drops a name whose first label
 /// is not a host name, and keeps anything printable after the first dot: this one reaches the
 /// log in `client provides name:` and `Ignoring domain …` lines.
@@ -28,27 +28,36 @@ const HOSTILE_HOST: &str = "pc";
 const NAME: &str = "lab07";
 const SERVER_IP: &str = "10.213.7.1";
 
-/// Two network namespaces joined by a veth pair, and the dnsmasq in the server one. Dropping
-/// it kills dnsmasq and deletes both namespaces (which takes the veth pair with them); when
-/// dropped during a panic after dnsmasq started, it first prints dnsmasq's log, the clients'
-/// output and nmtd's state.
-struct Lab<'a> {
-    t: &'a Nmt,
-    server_ns: String,
+/// Two network namespaces joined by a veth pair, and the DHCP server in the server one
+/// (dnsmasq here, Kea in `lab_kea.rs`). Dropping it kills the server and deletes both
+/// namespaces (which takes the veth pair with them); when dropped during a panic after the
+/// server started, it first prints the lab directory's logs, the clients' output and nmtd's
+/// state.
+pub(crate) struct Lab<'a> {
+    pub(crate) t: &'a Nmt,
+    pub(crate) server_ns: String,
     client_ns: String,
-    /// The server's end of the veth pair (dnsmasq's interface).
-    server_if: String,
+    /// The server's end of the veth pair (the DHCP server's interface).
+    pub(crate) server_if: String,
     /// The client's end.
     client_if: String,
-    dir: PathBuf,
-    dnsmasq: Option<Child>,
+    pub(crate) dir: PathBuf,
+    pub(crate) server: Option<Child>,
     /// What the clients printed, for the failure report.
     client_output: String,
 }
 
+/// What one DHCP exchange got: the address, and the boot file and server, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Leased {
+    pub(crate) ip: String,
+    pub(crate) boot_file: String,
+    pub(crate) siaddr: String,
+}
+
 impl<'a> Lab<'a> {
     /// The namespaces and the link; panics (after cleaning up) if they cannot be made.
-    fn new(t: &'a Nmt) -> Lab<'a> {
+    pub(crate) fn new(t: &'a Nmt) -> Lab<'a> {
         static RUN: AtomicU32 = AtomicU32::new(0);
         let id = format!(
             "{}{}",
@@ -67,7 +76,7 @@ impl<'a> Lab<'a> {
             server_if: format!("nmts{id}"),
             client_if: format!("nmtc{id}"),
             dir,
-            dnsmasq: None,
+            server: None,
             client_output: String::new(),
         };
         assert!(
@@ -160,11 +169,11 @@ impl<'a> Lab<'a> {
             .spawn()
             .expect("dnsmasq could not be started");
         // `ip netns exec` execs dnsmasq, so this is dnsmasq's pid.
-        self.dnsmasq = Some(child);
+        self.server = Some(child);
         let ns = self.server_ns.clone();
         let start = Instant::now();
         loop {
-            if let Some(status) = self.dnsmasq.as_mut().unwrap().try_wait().unwrap() {
+            if let Some(status) = self.server.as_mut().unwrap().try_wait().unwrap() {
                 panic!("dnsmasq exited at start: {status}");
             }
             let last = must(&["ip", "netns", "exec", &ns, "ss", "-Hulpn", "sport", "= :67"]);
@@ -181,14 +190,44 @@ impl<'a> Lab<'a> {
 
     /// One DHCP exchange from the client namespace, sending `hostname`; the leased address.
     fn exchange(&mut self, hostname: &str) -> String {
+        let ip = self
+            .exchange_with(&["-x", &format!("hostname:{hostname}")])
+            .ip;
+        let last: u8 = ip
+            .strip_prefix("10.213.7.")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("leased {ip}, outside the lab's range"));
+        assert!(
+            (100..=150).contains(&last),
+            "leased {ip}, outside the range"
+        );
+        ip
+    }
+
+    /// One DHCP exchange from the client namespace, with more of udhcpc's options (`-x OPT:VAL`
+    /// to send an option); what it leased.
+    pub(crate) fn exchange_with(&mut self, options: &[&str]) -> Leased {
+        // Do not configure the interface: the exchange is what counts. The script prints
+        // what the server answered.
+        let script = self.dir.join("udhcpc.script");
+        if !script.exists() {
+            std::fs::write(
+                &script,
+                "#!/bin/sh\n[ \"$1\" = bound ] && echo \"NMT-BOUND ip=$ip boot_file=$boot_file \
+                 siaddr=$siaddr\"\nexit 0\n",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.client_ns, "busybox", "udhcpc"])
             // Foreground, quit once leased, fail if not; three tries a second apart.
             .args(["-f", "-q", "-n", "-t", "3", "-T", "1"])
             .args(["-i", &self.client_if])
-            .args(["-x", &format!("hostname:{hostname}")])
-            // Do not configure the interface: the exchange is what counts.
-            .args(["-s", "/bin/true"])
+            .args(options)
+            .arg("-s")
+            .arg(&script)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -211,22 +250,23 @@ impl<'a> Lab<'a> {
         self.client_output
             .push_str(&format!("--- udhcpc ({})\n{text}", out.status));
         assert!(out.status.success(), "udhcpc got no lease:\n{text}");
-        // "udhcpc: lease of 10.213.7.112 obtained from 10.213.7.1, lease time 43200"
-        let ip = text
-            .split("lease of ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no lease in udhcpc's output:\n{text}"))
-            .to_string();
-        let last: u8 = ip
-            .strip_prefix("10.213.7.")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or_else(|| panic!("leased {ip}, outside the lab's range"));
-        assert!(
-            (100..=150).contains(&last),
-            "leased {ip}, outside the range"
-        );
-        ip
+        // "NMT-BOUND ip=10.213.7.112 boot_file=pxelinux.0 siaddr=10.213.7.1"
+        let bound = text
+            .lines()
+            .find_map(|l| l.strip_prefix("NMT-BOUND "))
+            .unwrap_or_else(|| panic!("no lease in udhcpc's output:\n{text}"));
+        let field = |k: &str| {
+            bound
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")[..]))
+                .unwrap_or("")
+                .to_string()
+        };
+        Leased {
+            ip: field("ip"),
+            boot_file: field("boot_file"),
+            siaddr: field("siaddr"),
+        }
     }
 
     /// How often dnsmasq has (re)read `path`.
@@ -238,6 +278,7 @@ impl<'a> Lab<'a> {
             .count()
     }
 
+    /// The lab directory's logs, the clients' output and nmtd's state.
     fn report(&self) {
         let nmt = |args: &[&str]| {
             self.t
@@ -253,12 +294,21 @@ impl<'a> Lab<'a> {
                 .unwrap_or_else(|e| e.to_string())
         };
         eprintln!("=== lab dir {}", self.dir.display());
-        eprintln!("=== dnsmasq log\n{}", self.log_text());
-        eprintln!(
-            "=== dnsmasq stdout/stderr\n{}",
-            std::fs::read_to_string(self.dir.join("dnsmasq.stdio")).unwrap_or_default()
-        );
-        eprintln!("=== dnsmasq leases\n{}", self.leases());
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files.iter().filter(|f| {
+            f.extension().is_some_and(|e| {
+                ["log", "stdio", "leases", "csv"].contains(&e.to_str().unwrap_or(""))
+            })
+        }) {
+            eprintln!(
+                "=== {}\n{}",
+                f.display(),
+                String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default())
+            );
+        }
         eprintln!("=== clients\n{}", self.client_output);
         eprintln!("=== nmt status\n{}", nmt(&["status"]));
         eprintln!("=== nmt journal export\n{}", nmt(&["journal", "export"]));
@@ -268,10 +318,10 @@ impl<'a> Lab<'a> {
 impl Drop for Lab<'_> {
     fn drop(&mut self) {
         // Nothing to report when the lab could not even be set up.
-        if std::thread::panicking() && self.dnsmasq.is_some() {
+        if std::thread::panicking() && self.server.is_some() {
             self.report();
         }
-        if let Some(mut d) = self.dnsmasq.take() {
+        if let Some(mut d) = self.server.take() {
             let _ = d.kill();
             let _ = d.wait();
         }

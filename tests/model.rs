@@ -105,6 +105,18 @@ fn random_command(r: &mut Rng, engine: &Engine) -> Command {
         4 => Command::Assign {
             macs: some(r),
             group: r.pick(&GROUPS).to_string(),
+            // A fixed address now and then (refused for more than one machine, or one taken),
+            // or none: a DHCP fact, so the DHCP files follow.
+            address: match r.below(4) {
+                0 => Some(Some(std::net::Ipv4Addr::new(
+                    10,
+                    9,
+                    0,
+                    10 + r.below(8) as u8,
+                ))),
+                1 => Some(None),
+                _ => None,
+            },
         },
         5 | 6 => Command::SetPolicy {
             macs: some(r),

@@ -34,6 +34,10 @@ mod journal;
 // store refolds to the live state.
 mod model;
 
+// Kea for real: the reservations file checked with `kea-dhcp4 -t`, a running kea-dhcp4
+// reloaded through its control socket, a refused file put back.
+mod kea;
+
 // nmtd for real: the CLI through its socket, installer reports with and without tokens.
 mod daemon;
 
@@ -42,6 +46,9 @@ mod ingest;
 
 // A real DHCP exchange: dnsmasq and busybox udhcpc in network namespaces, nmtd following the log.
 mod lab_dnsmasq;
+
+// The same with Kea: the README's classes, nmt's reservations, a reload through Kea's socket.
+mod lab_kea;
 
 // The real netboot lab: QEMU VMs PXE-boot from real dnsmasq / ISC dhcpd in network
 // namespaces, nmtd decides what they boot, and their serial consoles are checked.

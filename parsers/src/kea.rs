@@ -15,7 +15,7 @@
 //! `ALLOC_ENGINE_V4_ALLOC_FAIL*` (NoFreeLeases). Every other id is
 //! [`RejectReason::Unrecognised`].
 
-use crate::logline::{Dhcp, DhcpKind, RejectReason, Server};
+use crate::logline::{Dhcp, DhcpKind, LogLine, Record, RejectReason, Server, Stamp};
 use crate::scan::{after, dec_u32, duid_mac, find, hex_u32_prefix, ipv4, mac, token, trim_start};
 
 const SEVERITIES: [&[u8]; 5] = [b"FATAL", b"ERROR", b"WARN", b"INFO", b"DEBUG"];
@@ -27,6 +27,81 @@ pub(crate) fn looks_like(body: &[u8]) -> bool {
         || body.starts_with(b"ALLOC_ENGINE_V4")
         || body.starts_with(b"ALLOC_ENGINE_V6")
         || SEVERITIES.contains(&token(body).0)
+}
+
+/// A line of Kea's DHCPv4 memfile lease file (`kea-leases4.csv`), followed like a log:
+/// `address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,
+/// state,user_context[,…]`. Kea 2.2 to 2.6 keep these ten columns first, in this order (later
+/// versions append `pool_id`), and a follower that starts in the middle of the file never
+/// sees the header, so the order is taken as fixed. `None` when the line is not one; the
+/// header is [`RejectReason::NotAServerLine`]. A lease is an `Ack` from `expire -
+/// valid_lifetime`; `valid_lifetime` 0 records a deleted lease (`Release`) and `state` 1 a
+/// declined address (`Decline`).
+pub(crate) fn lease_row(line: &[u8]) -> Option<Result<LogLine<'_>, RejectReason>> {
+    if line.starts_with(b"address,hwaddr,client_id,") {
+        return Some(Err(RejectReason::NotAServerLine));
+    }
+    if !line.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut f = line.splitn(12, |&b| b == b',');
+    let mut next = || f.next();
+    let (address, hwaddr, client_id, valid, expire, subnet, fwd, rev, hostname, state) = (
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+    );
+    let ip = ipv4(address)?;
+    let number = |s: &[u8]| -> Option<i64> {
+        if s.is_empty() || s.len() > 18 || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    };
+    let (valid, expire) = (number(valid)?, number(expire)?);
+    number(subnet)?;
+    let state = number(state)?;
+    if !matches!(fwd, b"0" | b"1") || !matches!(rev, b"0" | b"1") {
+        return None;
+    }
+    // An empty hardware address is Kea's for a lease known only by its client id.
+    let mac = if hwaddr.is_empty() {
+        None
+    } else {
+        Some(mac(hwaddr)?)
+    };
+    let kind = if valid == 0 {
+        DhcpKind::Release
+    } else if state == 1 {
+        DhcpKind::Decline
+    } else {
+        DhcpKind::Ack
+    };
+    let starts = expire.checked_sub(valid)?;
+    Some(Ok(LogLine {
+        stamp: Some(Stamp::UnixMicros(starts.checked_mul(1_000_000)?)),
+        host: None,
+        program: Some(b"kea-dhcp4"),
+        pid: None,
+        record: Record::Dhcp(Dhcp {
+            server: Server::Kea,
+            kind,
+            mac,
+            ip: Some(ip),
+            hostname: Some(hostname).filter(|h| !h.is_empty()),
+            via: None,
+            xid: None,
+            note: None,
+            client_id: Some(client_id).filter(|c| !c.is_empty()),
+        }),
+    }))
 }
 
 pub(crate) fn parse(body: &[u8]) -> Result<Dhcp<'_>, RejectReason> {
@@ -165,6 +240,80 @@ mod tests {
 
     fn p(s: &str) -> Dhcp<'_> {
         parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn lease_file_lines_followed_like_a_log() {
+        let line = |s: &'static str| crate::parse_line(s.as_bytes());
+        let l = line(
+            "10.0.0.50,52:54:00:12:34:56,01:52:54:00:12:34:56,7200,1765087200,1,0,0,pc&#x2c42,0,\n",
+        )
+        .unwrap();
+        assert_eq!(l.stamp, Some(Stamp::UnixMicros(1_765_080_000_000_000)));
+        assert_eq!(l.program, Some(&b"kea-dhcp4"[..]));
+        let Record::Dhcp(d) = l.record else {
+            panic!("{l:?}")
+        };
+        assert_eq!(
+            (d.server, d.kind, d.mac, d.ip),
+            (Server::Kea, DhcpKind::Ack, Some(MAC), IP)
+        );
+        assert_eq!(d.hostname, Some(&b"pc&#x2c42"[..]));
+        assert_eq!(d.client_id, Some(&b"01:52:54:00:12:34:56"[..]));
+        // Kea 2.4's pool_id column, and a user context with escaped commas.
+        let l = line(
+            "10.0.0.50,52:54:00:12:34:56,,3600,1765087200,1,1,1,,0,{ \"a\": 1 &#x2c \"b\": 2 },0",
+        )
+        .unwrap();
+        let Record::Dhcp(d) = l.record else {
+            panic!("{l:?}")
+        };
+        assert_eq!(
+            (d.kind, d.hostname, d.client_id),
+            (DhcpKind::Ack, None, None)
+        );
+        // A deleted lease, a declined address, a lease with no MAC.
+        let kind = |s: &'static str| match line(s).unwrap().record {
+            Record::Dhcp(d) => (d.kind, d.mac),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            kind("10.0.0.50,52:54:00:12:34:56,,0,1765087200,1,0,0,,0,"),
+            (DhcpKind::Release, Some(MAC))
+        );
+        assert_eq!(
+            kind("10.0.0.50,52:54:00:12:34:56,,7200,1765087200,1,0,0,,1,"),
+            (DhcpKind::Decline, Some(MAC))
+        );
+        assert_eq!(
+            kind("10.0.0.50,,01:02:03,7200,1765087200,1,0,0,,0,"),
+            (DhcpKind::Ack, None)
+        );
+        // The header is no server line; other lines starting with an address are not rows.
+        assert_eq!(
+            line("address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context")
+                .unwrap_err()
+                .reason,
+            RejectReason::NotAServerLine
+        );
+        for not_a_row in [
+            "10.0.0.50,52:54:00:12:34:56,,7200,soon,1,0,0,,0,",
+            "10.0.0.50,52:54:00:12:34:56,,7200,1765087200,1,2,0,,0,",
+            "10.0.0.50,zz:54:00:12:34:56,,7200,1765087200,1,0,0,,0,",
+            "10.0.0.50,52:54:00:12:34:56,,7200",
+            "10.0.0.999,52:54:00:12:34:56,,7200,1765087200,1,0,0,,0,",
+        ] {
+            assert!(
+                !matches!(
+                    line(not_a_row),
+                    Ok(LogLine {
+                        record: Record::Dhcp(_),
+                        ..
+                    })
+                ),
+                "{not_a_row}"
+            );
+        }
     }
 
     #[test]

@@ -129,8 +129,128 @@ pub fn parse_dnsmasq_leases(text: &[u8]) -> Vec<Lease> {
     out
 }
 
+/// The columns of Kea's memfile lease file (`kea-leases4.csv`) that nmt reads, from its
+/// header line: Kea 2.2 writes `address,hwaddr,client_id,valid_lifetime,expire,subnet_id,
+/// fqdn_fwd,fqdn_rev,hostname,state,user_context`, later versions add columns (`pool_id`).
+struct KeaColumns {
+    address: usize,
+    hwaddr: usize,
+    valid_lifetime: usize,
+    expire: usize,
+    hostname: usize,
+    state: usize,
+}
+
+impl KeaColumns {
+    fn of(header: &[u8]) -> Option<KeaColumns> {
+        let names: Vec<&[u8]> = header.trim_ascii().split(|&b| b == b',').collect();
+        let at = |n: &[u8]| names.iter().position(|c| *c == n);
+        Some(KeaColumns {
+            address: at(b"address")?,
+            hwaddr: at(b"hwaddr")?,
+            valid_lifetime: at(b"valid_lifetime")?,
+            expire: at(b"expire")?,
+            hostname: at(b"hostname")?,
+            state: at(b"state")?,
+        })
+    }
+}
+
+/// Whether `line` is the header of a Kea DHCPv4 lease file.
+fn is_kea_header(line: &[u8]) -> bool {
+    line.starts_with(b"address,hwaddr,") && KeaColumns::of(line).is_some()
+}
+
+/// Kea's escaping of a comma in a field (`&#x2c`), undone.
+fn kea_unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i..].starts_with(b"&#x2c") {
+            out.push(b',');
+            i += 5;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The leases of a Kea DHCPv4 memfile lease file (`kea-leases4.csv`, or one of its
+/// rotated copies `.1`, `.2`, `.completed`): for each address, its last lease that names a
+/// MAC, in the file's order of those last leases. Kea appends a line for every change, so a
+/// later line for an address replaces an earlier one; a line with `valid_lifetime` 0 records
+/// a deleted lease and a `state` of 1 a declined address, and neither says who had it.
+/// A lease starts at `expire - valid_lifetime`. Lines before the header, and a last line
+/// cut off without its newline (Kea is writing it), are skipped; so are DHCPv6 files
+/// (`address,duid,…`).
+pub fn parse_kea_leases(text: &[u8]) -> Vec<Lease> {
+    let mut by_ip: std::collections::HashMap<Ipv4Addr, Lease> = std::collections::HashMap::new();
+    let mut cols: Option<KeaColumns> = None;
+    let mut offset = 0u64;
+    let mut lines = text.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let here = offset;
+        offset += line.len() as u64 + 1;
+        if lines.peek().is_none() {
+            // The part after the last newline: empty, or a line still being written.
+            break;
+        }
+        if is_kea_header(line) {
+            cols = KeaColumns::of(line);
+            continue;
+        }
+        let Some(c) = &cols else {
+            continue;
+        };
+        let f: Vec<&[u8]> = line.trim_ascii_end().split(|&b| b == b',').collect();
+        let field = |i: usize| f.get(i).copied().unwrap_or(b"");
+        let (Ok(ip), Some(mac)) = (
+            std::str::from_utf8(field(c.address))
+                .unwrap_or("")
+                .parse::<Ipv4Addr>(),
+            parse_mac(field(c.hwaddr)),
+        ) else {
+            continue;
+        };
+        let number = |i: usize| {
+            std::str::from_utf8(field(i))
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        let (Some(valid), Some(expire)) = (number(c.valid_lifetime), number(c.expire)) else {
+            continue;
+        };
+        if valid == 0 || number(c.state) == Some(1) {
+            continue;
+        }
+        let hostname = Some(kea_unescape(field(c.hostname))).filter(|h| !h.is_empty());
+        by_ip.insert(
+            ip,
+            Lease {
+                mac,
+                ip,
+                starts: expire.checked_sub(valid),
+                hostname,
+                offset: here,
+            },
+        );
+    }
+    let mut out: Vec<Lease> = by_ip.into_values().collect();
+    out.sort_by_key(|l| l.offset);
+    out
+}
+
 /// Which kind of leases file `text` is, and its leases.
 pub fn parse_leases(text: &[u8]) -> Result<(&'static str, Vec<Lease>), LeasesError> {
+    if text
+        .split(|&b| b == b'\n')
+        .take(64)
+        .any(|l| is_kea_header(l.trim_ascii_end()))
+    {
+        return Ok(("kea", parse_kea_leases(text)));
+    }
     let isc = parse_isc_leases(text);
     if !isc.is_empty() || find_word(text, 0, b"lease").is_some() {
         return Ok(("dhcpd", isc));
@@ -140,8 +260,9 @@ pub fn parse_leases(text: &[u8]) -> Result<(&'static str, Vec<Lease>), LeasesErr
         return Ok(("dnsmasq", dnsmasq));
     }
     Err(LeasesError::Unknown(
-        "neither an ISC dhcpd leases file (`lease ADDR { … }` blocks) nor a dnsmasq one \
-         (`EXPIRY MAC IP HOST CLIENT-ID` lines)"
+        "not a leases file nmt reads: ISC dhcpd's (`lease ADDR { … }` blocks), dnsmasq's \
+         (`EXPIRY MAC IP HOST CLIENT-ID` lines) or Kea's memfile CSV (a header line \
+         `address,hwaddr,client_id,…`)"
             .into(),
     ))
 }
@@ -278,6 +399,61 @@ fn parse_mac(s: &[u8]) -> Option<[u8; 6]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kea 2.2's memfile format: a lease, one with an escaped comma in its host name, the
+    /// first one deleted (valid_lifetime 0) and renewed, a declined address, a DHCPv4 line
+    /// without a MAC, and a last line still being written.
+    const KEA: &str = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context
+10.9.0.100,52:54:00:12:34:56,01:52:54:00:12:34:56,7200,1765087200,1,0,0,node01,0,
+10.9.0.101,52:54:00:12:34:57,,3600,1765083700,1,0,0,a&#x2cb,0,
+10.9.0.100,52:54:00:12:34:56,01:52:54:00:12:34:56,0,1765080500,1,0,0,node01,0,
+10.9.0.102,52:54:00:12:34:58,,7200,1765087300,1,0,0,,1,
+10.9.0.103,,01:02:03,7200,1765087300,1,0,0,,0,
+10.9.0.101,52:54:00:12:34:59,,3600,1765090000,1,0,0,,0,{ \"ISC\": { } }
+10.9.0.104,52:54:00:12:34:5a,,7200,17650";
+
+    #[test]
+    fn kea_memfile_leases() {
+        let leases = parse_kea_leases(KEA.as_bytes());
+        type Seen<'a> = (Ipv4Addr, [u8; 6], Option<i64>, Option<&'a [u8]>);
+        let got: Vec<Seen> = leases
+            .iter()
+            .map(|l| (l.ip, l.mac, l.starts, l.hostname.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                // The deletion says nothing about who had it: the lease before it stands.
+                (
+                    Ipv4Addr::new(10, 9, 0, 100),
+                    [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+                    Some(1_765_080_000),
+                    Some(&b"node01"[..])
+                ),
+                // The last line for an address wins.
+                (
+                    Ipv4Addr::new(10, 9, 0, 101),
+                    [0x52, 0x54, 0, 0x12, 0x34, 0x59],
+                    Some(1_765_086_400),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(parse_leases(KEA.as_bytes()).unwrap().0, "kea");
+        // Later versions add columns; the header says where each one is.
+        let v24 = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context,pool_id
+10.9.0.100,52:54:00:12:34:56,,7200,1765087200,1,0,0,n&#x2c1,0,,0
+";
+        let l = parse_kea_leases(v24.as_bytes());
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].hostname.as_deref(), Some(&b"n,1"[..]));
+        // A DHCPv6 lease file is not a DHCPv4 one.
+        let v6 = "address,duid,valid_lifetime,expire,subnet_id,pref_lifetime,lease_type,iaid,prefix_len,fqdn_fwd,fqdn_rev,hostname,hwaddr,state,user_context
+2001:db8::1,00:01:02,7200,1765087200,1,3600,0,1,128,0,0,,52:54:00:12:34:56,0,
+";
+        assert!(parse_kea_leases(v6.as_bytes()).is_empty());
+        assert!(parse_leases(v6.as_bytes()).is_err());
+    }
 
     const ISC: &str = r#"# The format of this file is documented in the dhcpd.leases(5) manual page.
 # This lease file was written by isc-dhcp-4.4.3-P1

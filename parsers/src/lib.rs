@@ -70,7 +70,9 @@ mod scan;
 mod tftpd;
 
 pub use journal::{JournalEntry, MAX_JOURNAL_LINE_LEN, parse_journal_json};
-pub use leases::{Lease, LeasesError, parse_dnsmasq_leases, parse_isc_leases, parse_leases};
+pub use leases::{
+    Lease, LeasesError, parse_dnsmasq_leases, parse_isc_leases, parse_kea_leases, parse_leases,
+};
 pub use logline::{
     ClientInfo, Dhcp, DhcpKind, Info, LogLine, MAX_LINE_LEN, Record, Reject, RejectReason, Server,
     Stamp, Tftp, TftpKind, arch_from_vendor_class, parse_line,

@@ -290,6 +290,9 @@ pub fn parse_line(line: &[u8]) -> Result<LogLine<'_>, Reject> {
     if line.is_empty() {
         return Err(RejectReason::Empty.into());
     }
+    if let Some(row) = crate::kea::lease_row(line) {
+        return row.map_err(Into::into);
+    }
     let env = envelope::parse(line)?;
     let record = match parse_message(env.program, env.body) {
         // A time stamp and then no program: not a server's line (`-- MARK --`).

@@ -89,6 +89,9 @@ pub enum Command {
         macs: Vec<Mac>,
         /// The group.
         group: String,
+        /// Their fixed address as well: `Some(Some(ip))` gives the one machine `ip`,
+        /// `Some(None)` takes their addresses away, `None` leaves them.
+        address: Option<Option<Ipv4Addr>>,
     },
     /// `nmt policy RANGE POLICY` on machines (`None` clears their override).
     SetPolicy {
@@ -836,7 +839,11 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
             out.push(Event::GroupRemoved { group });
             Ok(out)
         }
-        Command::Assign { macs, group } => {
+        Command::Assign {
+            macs,
+            group,
+            address,
+        } => {
             let group = need_group(state, &group)?.to_string();
             for m in &macs {
                 need_machine(state, m)?;
@@ -844,13 +851,30 @@ pub fn decide(state: &State, cmd: Command) -> Result<Vec<Event>, Refusal> {
                     check_localboot_member(state, m)?;
                 }
             }
-            Ok(macs
-                .into_iter()
-                .map(|mac| Event::MachineAssigned {
+            if let Some(Some(ip)) = address {
+                if macs.len() != 1 {
+                    return Err(Refusal::Invalid(format!(
+                        "--ip gives one machine a fixed address, and the range names {} \
+                         machines; assign them one at a time, or use `nmt machine import` \
+                         with a table of addresses",
+                        macs.len()
+                    )));
+                }
+                check_ip(state, &macs[0], ip)?;
+            }
+            let mut out = Vec::new();
+            for mac in macs {
+                out.push(Event::MachineAssigned {
                     mac,
                     group: group.clone(),
-                })
-                .collect())
+                });
+                if let Some(ip) = address
+                    && state.machine(&mac).is_some_and(|m| m.ip != ip)
+                {
+                    out.push(Event::MachineAddressSet { mac, ip });
+                }
+            }
+            Ok(out)
         }
         Command::SetPolicy { macs, policy, once } => {
             if let Some(p) = &policy {

@@ -618,6 +618,7 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
         .when(Command::Assign {
             macs: vec![mac(1), mac(2)],
             group: "wipe".into(),
+            address: None,
         })
         .then_accepted();
     let impact = crate::Impact::between(&s.state, &moved);
@@ -846,6 +847,7 @@ fn assign_moves_between_groups() {
         .when(Command::Assign {
             macs: vec![mac(1), mac(2)],
             group: "physics".into(),
+            address: None,
         })
         .then_accepted();
     assert_eq!(st.group("physics").unwrap().members.len(), 2);
@@ -862,16 +864,19 @@ fn assign_refusals() {
     s.when(Command::Assign {
         macs: vec![mac(1)],
         group: "nope".into(),
+        address: None,
     })
     .then_refused("no group named \"nope\"");
     s.when(Command::Assign {
         macs: vec![mac(1)],
         group: LOCALBOOT.into(),
+        address: None,
     })
     .then_refused("has no install report and no root device");
     s.when(Command::Assign {
         macs: vec![mac(7)],
         group: UNKNOWN.into(),
+        address: None,
     })
     .then_refused("no machine 52:54:00:00:00:07");
     let with_disk = given(vec![
@@ -885,9 +890,61 @@ fn assign_refusals() {
         .when(Command::Assign {
             macs: vec![mac(1)],
             group: LOCALBOOT.into(),
+            address: None,
         })
         .then_accepted();
     assert_eq!(st.machine(&mac(1)).unwrap().group, LOCALBOOT);
+}
+
+#[test]
+fn assign_with_an_address_sets_it_for_one_machine() {
+    let s = given(vec![registered(1), registered(2), group("physics", "ltsp")]);
+    let ip: std::net::Ipv4Addr = "10.0.0.42".parse().unwrap();
+    let st = s
+        .when(Command::Assign {
+            macs: vec![mac(1)],
+            group: "physics".into(),
+            address: Some(Some(ip)),
+        })
+        .then_accepted();
+    let m = st.machine(&mac(1)).unwrap();
+    assert_eq!((m.group.as_str(), m.ip), ("physics", Some(ip)));
+    // One machine only; an address another machine holds is refused.
+    s.when(Command::Assign {
+        macs: vec![mac(1), mac(2)],
+        group: "physics".into(),
+        address: Some(Some(ip)),
+    })
+    .then_refused("--ip gives one machine a fixed address, and the range names 2 machines");
+    given(vec![
+        registered(1),
+        registered(2),
+        Event::MachineAddressSet {
+            mac: mac(2),
+            ip: Some(ip),
+        },
+    ])
+    .when(Command::Assign {
+        macs: vec![mac(1)],
+        group: UNKNOWN.into(),
+        address: Some(Some(ip)),
+    })
+    .then_refused("10.0.0.42 is already fixed for 52:54:00:00:00:02");
+    // --no-ip takes the addresses away.
+    let cleared = given(vec![
+        registered(1),
+        Event::MachineAddressSet {
+            mac: mac(1),
+            ip: Some(ip),
+        },
+    ])
+    .when(Command::Assign {
+        macs: vec![mac(1)],
+        group: UNKNOWN.into(),
+        address: Some(None),
+    })
+    .then_accepted();
+    assert_eq!(cleared.machine(&mac(1)).unwrap().ip, None);
 }
 
 // ---- policy ----

@@ -55,6 +55,12 @@ pub enum Action {
     Assign {
         range: String,
         group: String,
+        /// A fixed address for the one machine of the range.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ip: Option<std::net::Ipv4Addr>,
+        /// Take the machines' fixed addresses away.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_ip: bool,
     },
     Policy {
         range: String,

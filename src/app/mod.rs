@@ -107,6 +107,8 @@ mod tests {
             Action::Assign {
                 range: "n1".into(),
                 group: "nogroup".into(),
+                ip: None,
+                no_ip: false,
             },
             "root",
             nmt_projections::Source::Cli,

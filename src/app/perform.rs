@@ -179,9 +179,19 @@ fn commands(engine: &Engine, action: &Action) -> Result<Option<Vec<Command>>> {
             policy: policy.map(|p| p.parse::<Policy>()).transpose()?,
         },
         Action::GroupRm { group, force, to } => Command::RemoveGroup { group, force, to },
-        Action::Assign { range, group } => Command::Assign {
+        Action::Assign {
+            range,
+            group,
+            ip,
+            no_ip,
+        } => Command::Assign {
             macs: engine.resolve(&range)?,
             group,
+            address: match (ip, no_ip) {
+                (Some(ip), _) => Some(Some(ip)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            },
         },
         Action::Policy {
             range,

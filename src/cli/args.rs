@@ -128,14 +128,22 @@ Examples:
 Examples:
   nmt assign node[001-060] physics
   nmt assign @localboot,node301 chemistry
+  nmt assign node042 physics --ip 10.0.0.42    # and its fixed address (one machine)
 
 Moving more than one machine into a group whose policy installs or restores an image
-(erasing their disks at their next boot) lists them and asks; a script needs --yes.")]
+(erasing their disks at their next boot) lists them and asks; a script needs --yes.
+A fixed address is a DHCP fact: the DHCP server's file changes and the server is reloaded.")]
     Assign {
         /// The machines (a noderange).
         range: String,
         /// The group.
         group: String,
+        /// Give the machine this fixed IPv4 address too (the range must name one machine).
+        #[arg(long, value_name = "IPV4", conflicts_with = "no_ip")]
+        ip: Option<std::net::Ipv4Addr>,
+        /// Take the machines' fixed addresses away (they get addresses from the pool).
+        #[arg(long)]
+        no_ip: bool,
     },
 
     /// Set the next-boot policy of machines, or of a group with @group.
@@ -765,16 +773,21 @@ Examples:
 
     /// Append what DHCP servers' leases files tell: ISC dhcpd's `dhcpd.leases` (the last
     /// block for each address wins: its hardware ethernet address, start and client host
-    /// name) and dnsmasq's leases file. This brings in a pool that booted before nmt was
-    /// installed. Replaying a file again adds nothing.
+    /// name), dnsmasq's leases file, and Kea's memfile `kea-leases4.csv` (the last line for
+    /// each address wins). This brings in a pool that booted before nmt was installed.
+    /// Replaying a file again adds nothing.
     #[command(after_help = "\
 A lease is recorded as a DHCP event of kind `lease` at its start (dnsmasq's file does not say
 when a lease started: the file's modification time is used), unless nmt has seen its machine
 since. Leases of multicast, broadcast or all-zero addresses are skipped.
 
+Kea's lease file can also be followed like a log (nmtd --log /var/lib/kea/kea-leases4.csv):
+each line Kea appends is a lease.
+
 Examples:
   nmt replay leases /var/lib/dhcp/dhcpd.leases
-  nmt replay leases /var/lib/misc/dnsmasq.leases --dry-run")]
+  nmt replay leases /var/lib/misc/dnsmasq.leases --dry-run
+  nmt replay leases /var/lib/kea/kea-leases4.csv.2 /var/lib/kea/kea-leases4.csv")]
     Leases {
         /// The leases files.
         #[arg(required = true)]

@@ -553,7 +553,17 @@ fn action_of(cmd: Cmd) -> Result<Action> {
         Cmd::Group(GroupCmd::Add { group, policy }) => Action::GroupAdd { group, policy },
         Cmd::Group(GroupCmd::Rm { group, force, to }) => Action::GroupRm { group, force, to },
         Cmd::Group(GroupCmd::List) => Action::GroupList,
-        Cmd::Assign { range, group } => Action::Assign { range, group },
+        Cmd::Assign {
+            range,
+            group,
+            ip,
+            no_ip,
+        } => Action::Assign {
+            range,
+            group,
+            ip,
+            no_ip,
+        },
         Cmd::Policy {
             range,
             policy,
@@ -947,6 +957,11 @@ fn config(state: &Path, explicit: Option<&Path>, default: bool, json: bool) -> R
     writeln!(out, "tftp root        {}", abs(&p.tftp_root).display())?;
     writeln!(out, "dhcpd include    {}", abs(&p.dhcpd_include).display())?;
     writeln!(out, "dnsmasq hosts    {}", abs(&p.dnsmasq_hosts).display())?;
+    writeln!(
+        out,
+        "kea reservations {}",
+        abs(&p.kea_reservations).display()
+    )?;
     writeln!(out, "hosts fragment   {}", abs(&p.etc_hosts).display())?;
     writeln!(out, "node lists       {}", abs(&p.node_lists).display())?;
     Ok(ExitCode::SUCCESS)

@@ -107,6 +107,7 @@ impl Engine {
         if affected.dhcp {
             out.push(render::dhcpd_include(state, cfg));
             out.push(render::dnsmasq_hosts(state, cfg));
+            out.push(render::kea_reservations(state, cfg));
         }
         if affected.hosts {
             out.push(render::etc_hosts(state, cfg));
@@ -182,34 +183,42 @@ impl Engine {
     }
 
     /// Write files; when a DHCP server's file changed, run its check (and put the previous
-    /// file back if the check fails), then its reload.
+    /// file back if the check fails), then its reload. Kea is reloaded through its control
+    /// socket, whose answer says whether it took the file; on a rejection the previous file
+    /// is put back and Kea reloaded on it.
     fn write_checked(&self, files: &[File], removals: Vec<PathBuf>) -> Result<WriteOutcome> {
         let hooks = &self.config.hooks;
         let watched = [
-            (
-                Target::DhcpdInclude,
-                &hooks.dhcpd_check,
-                &hooks.dhcpd_reload,
-                "dhcpd",
-            ),
-            (
-                Target::DnsmasqHosts,
-                &hooks.dnsmasq_check,
-                &hooks.dnsmasq_reload,
-                "dnsmasq",
-            ),
+            Watched {
+                target: Target::DhcpdInclude,
+                check: &hooks.dhcpd_check,
+                reload: Reload::Shell(&hooks.dhcpd_reload),
+                server: "dhcpd",
+            },
+            Watched {
+                target: Target::DnsmasqHosts,
+                check: &hooks.dnsmasq_check,
+                reload: Reload::Shell(&hooks.dnsmasq_reload),
+                server: "dnsmasq",
+            },
+            Watched {
+                target: Target::KeaReservations,
+                check: &hooks.kea_check,
+                reload: Reload::Kea(&hooks.kea_socket),
+                server: "Kea",
+            },
         ];
         // The previous bytes of DHCP files about to change, to put back if rejected.
         let mut previous = Vec::new();
-        for (target, check, reload, _) in &watched {
-            if check.is_none() && reload.is_none() {
+        for w in &watched {
+            if !w.hooked() {
                 continue;
             }
-            if let Some(f) = files.iter().find(|f| &f.target == target) {
-                let path = self.config.path_of(target);
+            if let Some(f) = files.iter().find(|f| f.target == w.target) {
+                let path = self.config.path_of(&w.target);
                 let old = std::fs::read(&path).ok();
                 if old.as_deref() != Some(f.bytes.as_slice()) {
-                    previous.push((target.clone(), path, old));
+                    previous.push((w, path, old));
                 }
             }
         }
@@ -219,30 +228,62 @@ impl Engine {
                 .map(|f| (self.config.path_of(&f.target), f.bytes.as_slice())),
             removals,
         )?;
-        for (target, path, old) in previous {
-            let (_, check, reload, server) = watched
-                .iter()
-                .find(|(t, ..)| *t == target)
-                .expect("watched");
-            if let Some(cmd) = check
-                && let Err(why) = run_hook(cmd)
-            {
+        for (w, path, old) in previous {
+            let server = w.server;
+            let put_back = |path: &Path| -> Result<()> {
                 match &old {
                     Some(bytes) => {
-                        files::write_batch([(path.clone(), bytes.as_slice())], [])?;
+                        files::write_batch([(path.to_path_buf(), bytes.as_slice())], [])?
                     }
-                    None => {
-                        files::write_batch([], [path.clone()])?;
-                    }
-                }
+                    None => files::write_batch([], [path.to_path_buf()])?,
+                };
+                Ok(())
+            };
+            if let Some(cmd) = w.check
+                && let Err(why) = run_hook(cmd)
+            {
+                put_back(&path)?;
                 bail!(
                     "{server} rejected the new {} (`{cmd}`: {why}); the previous file stays in place and {server} was not reloaded",
                     path.display()
                 );
             }
-            if let Some(cmd) = reload {
-                run_hook(cmd)
-                    .map_err(|why| anyhow::anyhow!("{server} was not reloaded: `{cmd}` {why}"))?;
+            match w.reload {
+                Reload::Shell(Some(cmd)) => {
+                    run_hook(cmd).map_err(|why| {
+                        anyhow::anyhow!("{server} was not reloaded: `{cmd}` {why}")
+                    })?;
+                }
+                Reload::Kea(Some(socket)) => {
+                    let answer = crate::kea::command(socket, "config-reload")
+                        .map_err(|e| anyhow::anyhow!("Kea was not reloaded: {e:#}"))?;
+                    if answer.result != 0 {
+                        put_back(&path)?;
+                        // Kea keeps running on the configuration it had; reloading the
+                        // previous file makes sure what runs is what is on disk.
+                        let again = match crate::kea::command(socket, "config-reload") {
+                            Ok(a) if a.result == 0 => String::new(),
+                            // The previous file fails the same way: the fault is elsewhere
+                            // in Kea's configuration.
+                            Ok(a) if a.text == answer.text => "; reloading the previous file \
+                                 failed the same way, so the fault is elsewhere in Kea's \
+                                 configuration"
+                                .to_string(),
+                            Ok(a) => {
+                                format!("; reloading the previous file failed too: {}", a.text)
+                            }
+                            Err(e) => format!("; reloading the previous file failed too: {e:#}"),
+                        };
+                        bail!(
+                            "Kea rejected the new {} (config-reload through {}: result {}, {}); the previous file is back in place, and Kea keeps serving on the configuration it had{again}",
+                            path.display(),
+                            socket.display(),
+                            answer.result,
+                            answer.text
+                        );
+                    }
+                }
+                Reload::Shell(None) | Reload::Kea(None) => {}
             }
         }
         Ok(out)
@@ -309,6 +350,33 @@ impl Engine {
             let _ = std::fs::write(self.rendered_path(), format!("{}\n", self.state.last_seq()));
             self.rendered = self.state.last_seq();
         }
+    }
+}
+
+/// A DHCP server's file, and how the server is checked and made to read it.
+struct Watched<'a> {
+    target: Target,
+    check: &'a Option<String>,
+    reload: Reload<'a>,
+    server: &'static str,
+}
+
+/// How a DHCP server is made to read its changed file.
+enum Reload<'a> {
+    /// A shell command (`[hooks] dhcpd_reload`, `dnsmasq_reload`).
+    Shell(&'a Option<String>),
+    /// `config-reload` through Kea's control socket (`[hooks] kea_socket`).
+    Kea(&'a Option<PathBuf>),
+}
+
+impl Watched<'_> {
+    /// Whether anything is to be done when its file changes.
+    fn hooked(&self) -> bool {
+        self.check.is_some()
+            || match self.reload {
+                Reload::Shell(r) => r.is_some(),
+                Reload::Kea(r) => r.is_some(),
+            }
     }
 }
 

@@ -23,6 +23,7 @@ mod dnsmasq;
 mod grub;
 mod hosts;
 mod ipxe;
+mod kea;
 mod nodelist;
 mod pxelinux;
 #[cfg(test)]
@@ -83,6 +84,8 @@ pub enum Target {
     DhcpdInclude,
     /// The dnsmasq `dhcp-hostsfile`.
     DnsmasqHosts,
+    /// Kea's DHCPv4 host reservations (the value of a `"reservations"` list).
+    KeaReservations,
     /// The `/etc/hosts` fragment.
     EtcHosts,
     /// A group's node list (the group's name).
@@ -972,6 +975,14 @@ pub fn dnsmasq_hosts(state: &State, _cfg: &RenderConfig) -> File {
     }
 }
 
+/// Kea's DHCPv4 host reservations: one object per listed machine.
+pub fn kea_reservations(state: &State, cfg: &RenderConfig) -> File {
+    File {
+        target: Target::KeaReservations,
+        bytes: kea::render(state, cfg),
+    }
+}
+
 /// The `/etc/hosts` fragment: `IP<TAB>NAME` for machines with both, by address.
 pub fn etc_hosts(state: &State, _cfg: &RenderConfig) -> File {
     File {
@@ -1003,6 +1014,7 @@ pub fn all(state: &State, cfg: &RenderConfig) -> Vec<File> {
     }
     out.push(dhcpd_include(state, cfg));
     out.push(dnsmasq_hosts(state, cfg));
+    out.push(kea_reservations(state, cfg));
     out.push(etc_hosts(state, cfg));
     out.extend(state.groups().filter_map(|g| node_list(state, &g.name)));
     out

@@ -217,6 +217,8 @@ pub async fn machines(
             Some(g) => Action::Assign {
                 range,
                 group: g.to_string(),
+                ip: None,
+                no_ip: false,
             },
             None => return mistake(&web, &ctx, &form, "choose the group to move them into"),
         },
