@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("secrets", 0),
     ("password", 1),
     ("site_key", 1),
+    ("kea", 0),
     ("files", 0),
     ("identity", 0),
     ("time", 0),
