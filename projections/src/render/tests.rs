@@ -648,10 +648,13 @@ fn all_has_every_target_exactly_once() {
     // Every group has a GRUB and an iPXE file; ltsp-lab and odd (not per-machine) one
     // pxelinux file each, for their members' one chain key (`local`).
     let shared = 2 * groups.len() + 2;
+    // The defaults (4), the shared entries, the DHCP files (dhcpd, dnsmasq, Kea), the
+    // hosts fragment, and a node list per group.
     assert_eq!(
         targets.len(),
-        3 * state.machine_count() + 4 + shared + 3 + groups.len()
+        3 * state.machine_count() + 4 + shared + 3 + 1 + groups.len()
     );
+    assert!(unique.contains(&Target::KeaReservations));
     for m in state.machines() {
         for t in machine_targets(&m.mac) {
             assert!(unique.contains(&t), "{t:?}");
