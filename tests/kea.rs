@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::util::{Nmt, mac, require_tool, wait_for};
 
-const KEA: &str = "/usr/sbin/kea-dhcp4";
+pub(crate) const KEA: &str = "/usr/sbin/kea-dhcp4";
 
 /// The client classes a site adds to kea-dhcp4.conf for nmt (the README's): the boot file by
 /// user class and client architecture, as nmt's dhcpd include chooses it.
@@ -31,14 +31,19 @@ pub const CLASSES: &str = r#"[
 /// A site's kea-dhcp4.conf in `dir`: the README's classes, `subnet` (`10.9.0` for
 /// 10.9.0.0/24, a pool from .100 to .150) on `interfaces`, nmt's `reservations` included at
 /// the global level, and its control socket, lease file and log in `dir`. With no interfaces
-/// the tests talk to Kea only through its control socket.
+/// the tests talk to Kea only through its control socket. `next_server` is the subnet's TFTP
+/// server, for the machines nmt does not know yet.
 pub(crate) fn kea_conf(
     dir: &Path,
     interfaces: &[&str],
     subnet: &str,
     reservations: &Path,
+    next_server: Option<&str>,
 ) -> String {
     let interfaces: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
+    let next_server = next_server
+        .map(|n| format!("\"next-server\": \"{n}\",\n                 "))
+        .unwrap_or_default();
     format!(
         r#"// the site's own kea-dhcp4.conf; nmt never edits it
 {{ "Dhcp4": {{
@@ -50,7 +55,7 @@ pub(crate) fn kea_conf(
   "reservations-in-subnet": true,
   "client-classes": {CLASSES},
   "subnet4": [ {{ "id": 1, "subnet": "{subnet}.0/24",
-                 "pools": [ {{ "pool": "{subnet}.100 - {subnet}.150" }} ] }} ],
+                 {next_server}"pools": [ {{ "pool": "{subnet}.100 - {subnet}.150" }} ] }} ],
   "reservations": <?include "{res}"?>,
   "loggers": [ {{ "name": "kea-dhcp4", "severity": "INFO",
                  "output_options": [ {{ "output": "{dir}/kea-dhcp4.log" }} ] }} ]
@@ -196,7 +201,7 @@ fn with_kea(check: bool) -> (Nmt, PathBuf, PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let reservations = t.path("dhcp/kea-nmt.json");
     let conf = dir.join("kea-dhcp4.conf");
-    std::fs::write(&conf, kea_conf(&dir, &[], "10.9.0", &reservations)).unwrap();
+    std::fs::write(&conf, kea_conf(&dir, &[], "10.9.0", &reservations, None)).unwrap();
     let mut toml = format!(
         "[hooks]\nkea_socket = \"{}\"\n",
         dir.join("kea4-ctrl-socket").display()

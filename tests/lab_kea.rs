@@ -13,11 +13,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::kea::{kea_conf, reloads};
+use crate::kea::{KEA, kea_conf, reloads};
 use crate::lab_dnsmasq::{CLIENT_MAC, Lab, Leased};
 use crate::util::{Daemon, Nmt, must, require_root, require_tool, wait_for};
 
-const KEA: &str = "/usr/sbin/kea-dhcp4";
 const SERVER_IP: &str = "10.213.7.1";
 /// The address nmt reserves for the client: outside the pool, inside the subnet.
 const RESERVED: &str = "10.213.7.20";
@@ -53,7 +52,13 @@ fn kea_serves_nmts_reservations_and_reloads_without_a_restart() {
     let reservations = t.path("dhcp/kea-nmt.json");
     std::fs::write(
         &conf,
-        kea_conf(&dir, &[lab.server_if.as_str()], "10.213.7", &reservations),
+        kea_conf(
+            &dir,
+            &[lab.server_if.as_str()],
+            "10.213.7",
+            &reservations,
+            None,
+        ),
     )
     .unwrap();
     // nmt checks the whole configuration and reloads Kea through its socket; nmtd runs in the

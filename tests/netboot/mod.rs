@@ -1,5 +1,5 @@
 //! The netboot lab: QEMU virtual machines PXE-boot from a real DHCP server (dnsmasq, or ISC
-//! dhcpd with dnsmasq as TFTP server beside it) inside a network namespace, and a real
+//! dhcpd or kea-dhcp4 with dnsmasq as TFTP server beside it) inside a network namespace, and a real
 //! `nmtd` follows the server's log, writes the boot entries they fetch, and takes their
 //! installer's report. The tests check the VM's serial console (what really happened)
 //! against `nmt machines`, `nmt history` and `nmt boots` (what nmt says happened).
@@ -31,7 +31,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, Nmt, must, require_file, require_root, require_tool, run};
+use crate::kea::KEA;
+use crate::util::{Daemon, Nmt, must, require_file, require_root, require_tool, run, wait_for};
 
 /// The lab's server address on its bridge (every lab has its own namespace).
 pub const SERVER: &str = "10.213.0.1";
@@ -134,6 +135,9 @@ pub enum Dhcp {
     Dnsmasq,
     /// ISC dhcpd (with nmt's include), and dnsmasq beside it for TFTP only.
     IscDhcpd,
+    /// kea-dhcp4 (the README's classes, nmt's reservations included, its control socket),
+    /// and dnsmasq beside it for TFTP only.
+    Kea,
 }
 
 /// How a VM starts.
@@ -262,12 +266,23 @@ impl Lab {
         let state = lab.t.state();
         std::fs::create_dir_all(&state).unwrap();
         let pid = lab.dir.join("dnsmasq.pid");
+        // With Kea, nmt checks Kea's whole configuration and reloads it through its socket
+        // (nmtd runs in the lab's namespace, where the interface Kea's check wants is).
+        let kea = if dhcp == Dhcp::Kea {
+            format!(
+                "kea_check = \"{KEA} -t {c}\"\nkea_socket = \"{s}\"\n",
+                c = lab.dir.join("kea-dhcp4.conf").display(),
+                s = lab.dir.join("kea4-ctrl-socket").display()
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             state.join("nmt.toml"),
             format!(
                 "[render]\nnext_server = \"{SERVER}\"\nhttp_url = \"http://{HTTP}\"\n\
                  serial_console = \"ttyS0,115200\"\n{render}\n[hooks]\n\
-                 dnsmasq_reload = \"test ! -e {p} || kill -HUP $(cat {p})\"\n\n{config}",
+                 dnsmasq_reload = \"test ! -e {p} || kill -HUP $(cat {p})\"\n{kea}\n{config}",
                 p = pid.display()
             ),
         )
@@ -311,9 +326,10 @@ impl Lab {
         let log = lab.dir.join(match dhcp {
             Dhcp::Dnsmasq => "dnsmasq.log",
             Dhcp::IscDhcpd => "dhcpd.log",
+            Dhcp::Kea => "kea-dhcp4.log",
         });
         let mut extra = vec!["--log".to_string(), log.display().to_string()];
-        if dhcp == Dhcp::IscDhcpd {
+        if dhcp != Dhcp::Dnsmasq {
             extra.push("--log".into());
             extra.push(lab.dir.join("dnsmasq.log").display().to_string());
         }
@@ -354,6 +370,10 @@ impl Lab {
             Dhcp::IscDhcpd => {
                 lab.start_dnsmasq(false);
                 lab.start_dhcpd();
+            }
+            Dhcp::Kea => {
+                lab.start_dnsmasq(false);
+                lab.start_kea();
             }
         }
         lab
@@ -525,6 +545,69 @@ impl Lab {
         std::thread::spawn(move || stamp_syslog(stderr, &log, pid));
         self.servers.push(("dhcpd".into(), child));
         self.wait_listening("dhcpd", "u", 67);
+    }
+
+    /// kea-dhcp4 on the lab's bridge with the README's classes and nmt's reservations
+    /// included, as its package runs it but with its pid and lock files in the lab. nmtd is
+    /// started first, as on a site: Kea cannot start before the file it includes exists.
+    fn start_kea(&mut self) {
+        require_tool(KEA, "kea-dhcp4-server");
+        let reservations = self.t.state().join("dhcp/kea-nmt.json");
+        // The lab's UEFI boot file is the GRUB that grub-mknetdir made.
+        let conf = crate::kea::kea_conf(
+            &self.dir,
+            &[BRIDGE],
+            "10.213.0",
+            &reservations,
+            Some(SERVER),
+        )
+        .replace("grub/grubnetx64.efi", "grub/x86_64-efi/core.efi");
+        let path = self.dir.join("kea-dhcp4.conf");
+        std::fs::write(&path, conf).unwrap();
+        wait_for(
+            "nmtd's first render of the reservations file",
+            Duration::from_secs(30),
+            || reservations.exists(),
+        );
+        // Inside the namespace: Kea's check wants the interface to exist.
+        let check = Command::new("ip")
+            .args(["netns", "exec", &self.ns, KEA, "-t"])
+            .arg(&path)
+            .output()
+            .expect("kea-dhcp4 runs");
+        assert!(
+            check.status.success(),
+            "kea-dhcp4 -t refuses the lab's configuration with nmt's reservations:\n{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        let stdio = std::fs::File::create(self.dir.join("kea.stdio")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, KEA, "-c"])
+            .arg(&path)
+            .env("KEA_PIDFILE_DIR", &self.dir)
+            .env("KEA_LOCKFILE_DIR", &self.dir)
+            .stdin(Stdio::null())
+            .stdout(stdio.try_clone().unwrap())
+            .stderr(stdio)
+            .spawn()
+            .expect("kea-dhcp4");
+        self.servers.push(("kea".into(), child));
+        self.wait_listening("kea", "u", 67);
+    }
+
+    /// The pid of the running kea-dhcp4 (`ip netns exec` execs it), and whether it still runs.
+    pub fn kea_pid(&mut self) -> u32 {
+        let (_, kea) = self
+            .servers
+            .iter_mut()
+            .find(|(n, _)| n == "kea")
+            .expect("the lab runs Kea");
+        assert!(
+            kea.try_wait().unwrap().is_none(),
+            "kea-dhcp4 exited; see {}",
+            self.dir.join("kea.stdio").display()
+        );
+        kea.id()
     }
 
     /// Stop dhcpd and start it again, as an admin does after nmt rewrote its include (dhcpd

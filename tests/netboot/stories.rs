@@ -40,8 +40,8 @@ fn booted_disk(boot: &Boot, vm: &Vm) {
 }
 
 /// Andreas: `unknown` installs; a blank machine is discovered, installs, reports, and then
-/// boots its disk.
-fn andreas(dhcp: Dhcp) {
+/// boots its disk. The lab and the machine, for more.
+fn andreas(dhcp: Dhcp) -> (Lab, Vm) {
     let mut lab = Lab::start(dhcp);
     lab.nmt(&["policy", "@unknown", "install:lab"]);
     let vm = lab.vm("cafe1", "52:54:00:5e:00:01", Firmware::Bios);
@@ -102,6 +102,8 @@ fn andreas(dhcp: Dhcp) {
         "{boots:#?}"
     );
     let dashed = vm.mac.replace(':', "-");
+    let pxelinux = format!("pxelinux.cfg/01-{dashed}");
+    let ipxe = format!("ipxe/01-{dashed}.ipxe");
     let (first_file, second_file) = match dhcp {
         // pxelinux both times (dnsmasq's dhcp-boot).
         Dhcp::Dnsmasq => (
@@ -110,10 +112,11 @@ fn andreas(dhcp: Dhcp) {
         ),
         // The subnet's pxelinux.0 for the unknown machine, then nmt's host entry, whose
         // iPXE branch hands iPXE nmt's script.
-        Dhcp::IscDhcpd => (
-            format!("pxelinux.cfg/01-{dashed}"),
-            format!("ipxe/01-{dashed}.ipxe"),
-        ),
+        Dhcp::IscDhcpd => (pxelinux.clone(), ipxe.clone()),
+        // The unknown machine gets pxelinux.0 from the BIOS class. The report put it in a
+        // group, so nmt lists it and reloaded Kea: known now, iPXE gets nmt's boot.ipxe,
+        // which chains to the machine's own script.
+        Dhcp::Kea => (pxelinux.clone(), ipxe.clone()),
     };
     assert!(
         boots[0]["file"].as_str().unwrap().ends_with(&first_file),
@@ -129,6 +132,7 @@ fn andreas(dhcp: Dhcp) {
         nmt::current_actor().as_str(),
         "{boots:#?}"
     );
+    (lab, vm)
 }
 
 #[test]
@@ -139,6 +143,58 @@ fn andreas_installs_then_boots_local_dnsmasq() {
 #[test]
 fn andreas_installs_then_boots_local_isc_dhcpd() {
     andreas(Dhcp::IscDhcpd);
+}
+
+/// Andreas with Kea: discovered from Kea's log, installed, booted from its disk; then a fixed
+/// address. nmt checks Kea's configuration and reloads it through its control socket (the
+/// same process), and the machine's next DHCP gets the reserved address.
+#[test]
+fn andreas_installs_then_boots_local_kea_then_gets_a_fixed_address() {
+    const RESERVED: &str = "10.213.0.20";
+    let (mut lab, vm) = andreas(Dhcp::Kea);
+    let pid = lab.kea_pid();
+    // A discovery does not list a machine; the report that put it in a group did, and
+    // reloaded Kea once.
+    let reloads = crate::kea::reloads(&lab.dir);
+    assert_eq!(
+        reloads, 1,
+        "one reload: the reservation made when the report grouped it"
+    );
+    let history = lab.json(&["history", &vm.mac]);
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["server"] == "kea" && e["event"]["kind"] == "ack"),
+        "discovered from Kea's log: {history:#}"
+    );
+
+    lab.nmt(&["assign", &vm.mac, "localboot", "--ip", RESERVED]);
+    assert_eq!(crate::kea::reloads(&lab.dir), reloads + 1);
+    assert_eq!(lab.kea_pid(), pid, "Kea was reloaded, not restarted");
+    let res = std::fs::read_to_string(lab.t.state().join("dhcp/kea-nmt.json")).unwrap();
+    assert!(
+        res.lines()
+            .any(|l| l.contains(&vm.mac) && l.contains(&format!("\"ip-address\": \"{RESERVED}\""))),
+        "{res}"
+    );
+
+    let third = lab.boot_one(&vm);
+    booted_disk(&third, &vm);
+    let m = machine(&lab, &vm.mac);
+    assert_eq!(m["last_ip"], RESERVED, "{m:#}");
+    let boots = lab.boots(&vm.mac, 3);
+    assert_eq!(boots[2]["policy"], "localboot", "{boots:#?}");
+    // Kea's own lease file holds the reserved address for the machine.
+    let leases = std::fs::read_to_string(lab.dir.join("kea-leases4.csv")).unwrap();
+    assert!(
+        leases
+            .lines()
+            .any(|l| l.starts_with(&format!("{RESERVED},{}", vm.mac))),
+        "{leases}"
+    );
+    assert_eq!(lab.kea_pid(), pid);
 }
 
 /// A disk as the lab's installer leaves it, written before the VM first boots.

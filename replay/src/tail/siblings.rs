@@ -15,6 +15,10 @@ const COMPRESSED: &[&[u8]] = &[
     b".gz", b".bz2", b".xz", b".zst", b".lz4", b".lzma", b".Z", b".z",
 ];
 
+/// Suffixes of files that sit beside a log and are no rotation of it: Kea's logger keeps
+/// `kea-dhcp4.log.lock` next to its log, and editors and daemons leave the others.
+const NOT_ROTATIONS: &[&[u8]] = &[b"lock", b"lck", b"pid", b"swp", b"tmp"];
+
 /// Longest all-digit suffix that counts as a rotation number (`log.3`); longer ones are
 /// dates or epoch seconds (`log-20260102`, `log.1767312000`) and sort as text.
 const MAX_NUMBER_DIGITS: usize = 5;
@@ -69,7 +73,8 @@ fn rotation_suffix<'a>(base: &[u8], name: &'a [u8]) -> Option<&'a [u8]> {
         .strip_prefix(b".")
         .or_else(|| rest.strip_prefix(b"-"))?;
     let compressed = COMPRESSED.iter().any(|ext| suffix.ends_with(ext));
-    (!suffix.is_empty() && !compressed).then_some(suffix)
+    let other = NOT_ROTATIONS.contains(&suffix);
+    (!suffix.is_empty() && !compressed && !other).then_some(suffix)
 }
 
 /// The plain regular files beside `path` named `path.*` or `path-*`, oldest first. A missing
@@ -157,6 +162,11 @@ mod tests {
         assert_eq!(rotation_suffix(b"syslog", b"syslog."), None);
         assert_eq!(rotation_suffix(b"syslog", b"syslogd.1"), None);
         assert_eq!(rotation_suffix(b"syslog", b"messages.1"), None);
+        assert_eq!(
+            rotation_suffix(b"kea-dhcp4.log", b"kea-dhcp4.log.lock"),
+            None
+        );
+        assert_eq!(rotation_suffix(b"dhcpd.log", b"dhcpd.log.pid"), None);
     }
 
     #[test]

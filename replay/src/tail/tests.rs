@@ -368,6 +368,30 @@ fn a_missing_path_is_reported_once_and_read_when_it_appears() {
     );
 }
 
+/// Kea's logger creates `kea-dhcp4.log.lock` before the log itself: the tailer waiting for
+/// the log took the lock file for the log's rotated predecessor.
+#[test]
+fn regression_a_lock_file_beside_a_missing_log_is_not_read_as_its_rotation() {
+    let d = Dir::new();
+    let mut t = Tailer::new(&d.log, None);
+    assert_eq!(t.poll(ALL).unwrap().events, [TailEvent::Missing]);
+    let lock = d.log.with_extension("log.lock");
+    fs::write(&lock, "").unwrap();
+    let b = t.poll(ALL).unwrap();
+    assert!(b.events.is_empty(), "{:?}", b.events);
+    fs::write(&d.log, "hello\n").unwrap();
+    let b = t.poll(ALL).unwrap();
+    assert_eq!(texts(&b), ["hello"]);
+    assert_eq!(
+        b.events,
+        [TailEvent::Opened {
+            file: d.id(&d.log),
+            path: d.log.clone(),
+            offset: 0
+        }]
+    );
+}
+
 #[test]
 fn a_restart_finds_the_rotated_file_by_inode() {
     let d = Dir::new();
