@@ -3,7 +3,11 @@
 //!
 //! Prints lines/s beside `cat FILE > /dev/null` and `grep -c DHCP FILE` on the same file,
 //! and the p50/p99 delay from a line being written to its machine being visible through the
-//! control socket. Run: `cargo bench --bench ingest` (NMT_BENCH_LINES to change the size).
+//! control socket. Then, on the store that ingest made (about 950,000 events for a million
+//! lines, 10,000 machines), the reads an admin waits for: `nmt boots` and `nmt history` of
+//! one machine through nmtd and with the store opened directly, the web UI's machine page
+//! and its machines page, and nmtd's resident size.
+//! Run: `cargo bench --bench ingest` (NMT_BENCH_LINES to change the size).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -80,6 +84,62 @@ fn timed(cmd: &str, file: &Path) -> Duration {
     t.elapsed()
 }
 
+/// The median of `n` runs of the real `nmt` CLI.
+fn cli(state: &Path, args: &[&str], n: usize) -> Duration {
+    let mut runs: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_nmt"))
+                .args(args)
+                .env("NMT_STATE", state)
+                .output()
+                .unwrap();
+            let d = t.elapsed();
+            assert!(
+                out.status.success(),
+                "nmt {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            d
+        })
+        .collect();
+    runs.sort();
+    runs[n / 2]
+}
+
+/// The median time of `n` GETs of a web page, and its size.
+fn page(url: &str, n: usize) -> (Duration, usize) {
+    let mut size = 0;
+    let mut runs: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let body = ureq::get(url)
+                .call()
+                .unwrap()
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_string()
+                .unwrap();
+            size = body.len();
+            t.elapsed()
+        })
+        .collect();
+    runs.sort();
+    (runs[n / 2], size)
+}
+
+/// A process's resident size, in MB.
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn status(socket: &Path) -> serde_json::Value {
     let reply = nmt::client::via_daemon(socket, &Action::Status)
         .expect("nmtd answers")
@@ -124,7 +184,7 @@ fn main() {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_nmtd"))
-        .args(["--http", "127.0.0.1:0", "--log"])
+        .args(["--http", "127.0.0.1:0", "--web", "127.0.0.1:0", "--log"])
         .arg(&log)
         .env("NMT_STATE", &state)
         .env("NMTD_LOG", "warn")
@@ -133,8 +193,11 @@ fn main() {
         .unwrap();
     let started = Instant::now();
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut web = String::new();
     for l in out.by_ref() {
-        if l.unwrap().starts_with("nmtd: machine-facing HTTP") {
+        let l = l.unwrap();
+        if let Some(rest) = l.strip_prefix("nmtd: web UI on ") {
+            web = rest.split_whitespace().next().unwrap().to_string();
             break;
         }
     }
@@ -182,8 +245,18 @@ fn main() {
     }
     delays.sort();
     let p = |q: f64| delays[((delays.len() - 1) as f64 * q) as usize];
+
+    // The reads, on the store ingest made: one machine that booted many times.
+    let one = mac(4242);
+    let boots_via = cli(&state, &["boots", &one, "--json"], 5);
+    let history_via = cli(&state, &["history", &one, "--json"], 5);
+    let machine_page = page(&format!("{web}/machine/{one}"), 5);
+    let machines_page = page(&format!("{web}/machines"), 3);
+    let rss = rss_mb(child.id());
     let _ = child.kill();
     let _ = child.wait();
+    let boots_direct = cli(&state, &["boots", &one, "--json"], 5);
+    let history_direct = cli(&state, &["history", &one, "--json"], 5);
     let db = std::fs::metadata(state.join("nmt.redb"))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -223,4 +296,32 @@ fn main() {
         p(0.5).as_secs_f64() * 1e3,
         p(0.99).as_secs_f64() * 1e3
     );
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    println!(
+        "| `nmt boots` of one machine, through nmtd | median {} (target < 20 ms) |",
+        ms(boots_via)
+    );
+    println!(
+        "| `nmt boots` of one machine, store opened directly | median {} |",
+        ms(boots_direct)
+    );
+    println!(
+        "| `nmt history` of one machine, through nmtd | median {} (target < 5 ms) |",
+        ms(history_via)
+    );
+    println!(
+        "| `nmt history` of one machine, store opened directly | median {} (target < 5 ms) |",
+        ms(history_direct)
+    );
+    println!(
+        "| web machine page | median {}, {} kB (target < 50 ms) |",
+        ms(machine_page.0),
+        machine_page.1 / 1000
+    );
+    println!(
+        "| web machines page, 10,000 machines | median {}, {} kB (target < 100 ms, paged) |",
+        ms(machines_page.0),
+        machines_page.1 / 1000
+    );
+    println!("| nmtd resident size after ingest | {rss:.0} MB (target < 200 MB) |");
 }
