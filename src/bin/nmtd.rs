@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use nmt::daemon::{DaemonOptions, WebAuth, bind};
 
+/// mimalloc: nmtd publishes a new state after every commit from several threads, and glibc's
+/// per-thread arenas kept the freed states' memory (about twice the resident size at 10,000
+/// machines); mimalloc gives it back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LONG_ABOUT: &str = "\
 nmtd owns nmt's event log. It serves the `nmt` command line on a Unix socket \
 (STATE/nmtd.sock; callers are identified by their Unix user), discovers machines from the \

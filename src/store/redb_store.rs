@@ -25,6 +25,15 @@ const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot
 const LATE: TableDefinition<u64, i64> = TableDefinition::new("late");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 
+/// redb's page cache. redb's default (1 GiB) lets nmtd's resident size grow with the log;
+/// the pages an append or a machine's history touch fit in far less.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// Open or create the database with nmt's cache size.
+fn create(path: &Path) -> Result<Database, DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+}
+
 /// redb's errors are the store's backend errors.
 macro_rules! backend_errors {
     ($($t:ty),*) => {$(
@@ -64,7 +73,7 @@ impl RedbStore {
         let location = || path.display().to_string();
         let new = !path.exists();
         loop {
-            match Database::create(path) {
+            match create(path) {
                 Ok(db) => {
                     if new {
                         // The log is readable by nmtd's group (backups), not by everyone.
@@ -119,7 +128,7 @@ impl RedbStore {
     /// needed, repairs it), so that writes work again once the cause is gone.
     fn reopen(&mut self) -> Result<(), StoreError> {
         self.db = None;
-        let db = Database::create(&self.path).map_err(|e| StoreError::Open {
+        let db = create(&self.path).map_err(|e| StoreError::Open {
             location: self.path.display().to_string(),
             source: Box::new(e),
         })?;
