@@ -157,7 +157,15 @@ fn main() {
         .prefix("nmt-ingest-")
         .tempdir()
         .unwrap();
-    let log = dir.path().join("dhcp.log");
+    // NMT_BENCH_KEEP=1 keeps the log and the store, to look into them after.
+    let (root, _cleanup) = if std::env::var_os("NMT_BENCH_KEEP").is_some() {
+        let kept = dir.keep();
+        println!("kept in {}", kept.display());
+        (kept, None)
+    } else {
+        (dir.path().to_path_buf(), Some(dir))
+    };
+    let log = root.join("dhcp.log");
     // 10,000 machines, booting over and over, 8 lines a boot.
     let mut text = String::with_capacity(lines as usize * 90);
     let mut i = 0u32;
@@ -174,7 +182,7 @@ fn main() {
     let cat = timed("cat", &log);
     let grep = timed("grep -c DHCP", &log);
 
-    let state = dir.path().join("state");
+    let state = root.join("state");
     // Raw ingest: 10,000 machines are discovered at once here, which the default limit on
     // new machines per minute (a guard against spoofed floods) would spread out.
     std::fs::create_dir_all(&state).unwrap();
@@ -253,8 +261,14 @@ fn main() {
     let machine_page = page(&format!("{web}/machine/{one}"), 5);
     let machines_page = page(&format!("{web}/machines"), 3);
     let rss = rss_mb(child.id());
-    let _ = child.kill();
+    // Stopped as systemd stops it: nmtd compacts the store as it closes it.
+    let stopping = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let _ = child.wait();
+    let stopped = stopping.elapsed();
     let boots_direct = cli(&state, &["boots", &one, "--json"], 5);
     let history_direct = cli(&state, &["history", &one, "--json"], 5);
     let db = std::fs::metadata(state.join("nmt.redb"))
@@ -324,4 +338,8 @@ fn main() {
         machines_page.1 / 1000
     );
     println!("| nmtd resident size after ingest | {rss:.0} MB (target < 200 MB) |");
+    println!(
+        "| nmtd stop (SIGTERM to exit, compacting the store) | {} |",
+        ms(stopped)
+    );
 }

@@ -550,16 +550,30 @@ fn must_show_every_mutating_command_on_a_full_disk_records_what_it_says() {
     std::os::unix::fs::symlink(&small.path, t.state()).unwrap();
     t.ok(&["init"]);
     matrix_state(&t);
+    // A large change, written before the disk fills (on another filesystem).
+    let big = t.dir.join("big.csv");
+    let mut rows = String::from("group,mac,name\n");
+    for i in 0..30_000u32 {
+        rows.push_str(&format!(
+            ",52:54:01:{:02x}:{:02x}:{:02x},bulk{i}\n",
+            i >> 16,
+            (i >> 8) & 0xff,
+            i & 0xff
+        ));
+    }
+    std::fs::write(&big, rows).unwrap();
     small.fill();
+    // The store's file keeps some room of its own, enough for a few small changes (they
+    // are compressed); a large one needs the disk, is refused whole, and says what to do.
+    let before = t.event_count();
+    let err = t.fails(&["machine", "import", big.to_str().unwrap()]);
+    assert!(
+        err.contains("nothing was recorded") && err.contains("free space"),
+        "the full disk stopped the import and said what to do: {err}"
+    );
+    assert_eq!(t.event_count(), before);
     let outcomes = run_matrix(&t);
     check_outcomes(&outcomes);
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.stderr.contains("nothing was recorded") && o.stderr.contains("free space")),
-        "the full disk stopped some command and said what to do: {:?}",
-        outcomes.iter().map(|o| &o.stderr).collect::<Vec<_>>()
-    );
     // With space again, nothing is damaged: the log refolds and the files come back.
     small.free();
     t.ok(&["render"]);

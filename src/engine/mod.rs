@@ -158,6 +158,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Let the store give back unused space once nothing was appended for `quiet`.
+    pub fn compact_when_idle(&mut self, quiet: std::time::Duration) {
+        self.store.compact_when_idle(quiet);
+    }
+
     /// Decide and append a command of nmt's own, without rendering.
     fn record(&mut self, cmd: Command) -> Result<()> {
         let events = decide(&self.state, cmd)?;

@@ -44,7 +44,7 @@ fn env(seq: u64, observed: i64) -> Envelope {
 
 /// Append events `from..=to` (observed at their seq), each under machine `seq % 3`, late when
 /// `late` says so, in one batch.
-fn append_range(
+pub(super) fn append_range(
     store: &mut dyn EventStore,
     from: u64,
     to: u64,
@@ -78,7 +78,7 @@ fn scan_all(store: &dyn EventStore) -> Vec<Envelope> {
     out
 }
 
-fn never(_: u64) -> bool {
+pub(super) fn never(_: u64) -> bool {
     false
 }
 

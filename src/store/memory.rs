@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 
-use super::{Append, EventStore, Snapshot, StoreError, decode, micros, snapshots_to_thin};
+use super::{Append, EventStore, Snapshot, StoreError, decode, encode, micros, snapshots_to_thin};
 
 /// An in-memory event store.
 ///
@@ -87,9 +87,13 @@ impl EventStore for MemoryStore {
                 });
             }
         }
-        for a in batch {
+        let encoded = batch
+            .iter()
+            .map(|a| encode(a.envelope))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (a, bytes) in batch.iter().zip(encoded) {
             let env = a.envelope;
-            inner.events.insert(env.seq, env.to_json());
+            inner.events.insert(env.seq, bytes);
             for mac in a.machines {
                 inner.by_machine.insert((mac.as_u64(), env.seq));
             }

@@ -5,6 +5,7 @@
 //! the embedded default and [`MemoryStore`] a volatile one for tests. Domain rules never live
 //! here. Every backend reports its failures as a [`StoreError`].
 
+mod codec;
 mod memory;
 mod redb_store;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 
+use codec::{decode, encode};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 
@@ -145,6 +147,10 @@ pub trait EventStore {
 
     /// A source's checkpoint.
     fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Give back space the backend no longer uses, if there is enough of it and nothing was
+    /// appended for `quiet`. Only an optimisation: it never fails.
+    fn compact_when_idle(&mut self, _quiet: Duration) {}
 }
 
 /// Snapshots kept: the newest `SNAPSHOTS_RECENT` all, and older ones thinned (every second
@@ -163,16 +169,6 @@ fn snapshots_to_thin(keys: &[u64]) -> impl Iterator<Item = u64> + '_ {
         &[][..]
     };
     old.iter().skip(1).step_by(2).copied()
-}
-
-/// Decode a stored event, which takes its sequence number from its key.
-fn decode(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
-    let mut env = Envelope::from_json(bytes).map_err(|e| StoreError::Corrupt {
-        seq,
-        reason: e.to_string(),
-    })?;
-    env.seq = seq;
-    Ok(env)
 }
 
 /// The observation time as a late or snapshot index value (µs; none sorts first).

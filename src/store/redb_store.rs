@@ -1,6 +1,6 @@
 //! The redb implementation of [`EventStore`]: one file, `STATE/nmt.redb`.
 //!
-//! Tables: `events` (seq → JSON envelope), `by_machine` ((mac, seq) → ()), `late`
+//! Tables: `events` (seq → envelope, compressed JSON: `codec.rs`), `by_machine` ((mac, seq) → ()), `late`
 //! (seq → observed µs), `snapshots` (seq → encoded state), `snapshot_times` (seq → latest
 //! observed µs), and `checkpoints` (source → position). An append writes the events, their
 //! indexes, the checkpoints and an optional snapshot in one transaction.
@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Append, EventStore, Snapshot, StoreError, decode, micros, snapshots_to_thin};
+use super::{Append, EventStore, Snapshot, StoreError, decode, encode, micros, snapshots_to_thin};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_machine");
@@ -62,7 +62,26 @@ pub struct RedbStore {
     /// A write failed: redb refuses every later write of this handle ("previous I/O error"),
     /// so the next append opens the database again first (e.g. once space is freed).
     reopen: bool,
+    /// The file's size after the last compaction (or at open): it is compacted again when it
+    /// has grown by half.
+    compacted_len: u64,
+    /// [`COMPACT_FROM`], lower in tests.
+    compact_from: u64,
+    /// How many compactions ran (for tests).
+    compactions: u64,
+    /// When the last append committed.
+    last_append: Instant,
 }
+
+impl Drop for RedbStore {
+    /// A command, an import or a replay leaves the file compacted if it grew by half.
+    fn drop(&mut self) {
+        self.compact_when_grown();
+    }
+}
+
+/// A store file under this size is never compacted.
+const COMPACT_FROM: u64 = 64 << 20;
 
 impl RedbStore {
     /// Open (creating if needed) the store at `path`, waiting up to `wait` while another
@@ -85,6 +104,10 @@ impl RedbStore {
                         db: Some(db),
                         path: path.to_path_buf(),
                         reopen: false,
+                        compacted_len: std::fs::metadata(path).map_or(0, |m| m.len()),
+                        compact_from: COMPACT_FROM,
+                        compactions: 0,
+                        last_append: Instant::now(),
                     };
                     store.ensure_tables().map_err(|e| StoreError::Open {
                         location: location(),
@@ -164,7 +187,7 @@ impl RedbStore {
                         got: env.seq,
                     });
                 }
-                events.insert(env.seq, env.to_json().as_slice())?;
+                events.insert(env.seq, encode(env)?.as_slice())?;
                 for mac in a.machines {
                     by_machine.insert((mac.as_u64(), env.seq), ())?;
                 }
@@ -193,6 +216,33 @@ impl RedbStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// redb's file keeps the pages that copy-on-write freed, and grows in steps that double
+    /// it (measured: 270 MB for 150 MB of pages after a million-line ingest). Once the file
+    /// has grown by half since the last time, compact it: the pages in use move to the front
+    /// and the file is cut (60 ms to 0.9 s for that store). Not during a stream of appends,
+    /// which would only grow the file again: when the store is dropped, and when nmtd has
+    /// had no append for a while ([`EventStore::compact_when_idle`]). Compaction is only an
+    /// optimisation; if it fails, the next append opens the database again first.
+    fn compact_when_grown(&mut self) {
+        let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if len < self.compact_from || len < self.compacted_len + self.compacted_len / 2 {
+            return;
+        }
+        let Some(db) = self.db.as_mut() else {
+            return;
+        };
+        let mut result = Ok(true);
+        while let Ok(true) = result {
+            result = db.compact();
+        }
+        if let Err(e) = result {
+            tracing::warn!(path = %self.path.display(), "compacting the store failed: {e}");
+            self.reopen = true;
+        }
+        self.compacted_len = std::fs::metadata(&self.path).map_or(len, |m| m.len());
+        self.compactions += 1;
     }
 
     fn ensure_tables(&self) -> Result<(), redb::Error> {
@@ -228,8 +278,10 @@ impl EventStore for RedbStore {
             self.reopen()?;
         }
         let result = self.append_once(batch, checkpoints, snapshot);
-        if let Err(StoreError::Backend(_)) = &result {
-            self.reopen = true;
+        match &result {
+            Err(StoreError::Backend(_)) => self.reopen = true,
+            Err(_) => {}
+            Ok(()) => self.last_append = Instant::now(),
         }
         result
     }
@@ -312,9 +364,65 @@ impl EventStore for RedbStore {
         Ok(out)
     }
 
+    fn compact_when_idle(&mut self, quiet: Duration) {
+        if self.last_append.elapsed() >= quiet {
+            self.compact_when_grown();
+        }
+    }
+
     fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db()?.begin_read()?;
         let t = tx.open_table(CHECKPOINTS)?;
         Ok(t.get(source)?.map(|v| v.value().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::{append_range, never};
+
+    /// The same appends into a store that compacts from 1 MB and one that never does: the
+    /// length of each file at the end.
+    fn grow(dir: &Path, compact_from: u64) -> (RedbStore, u64) {
+        let path = dir.join(format!("t{compact_from}.redb"));
+        let mut store = RedbStore::open(&path, Duration::ZERO).unwrap();
+        store.compact_from = compact_from;
+        // Snapshots are rewritten and thinned: pages freed by copy-on-write pile up.
+        let big = vec![7u8; 300_000];
+        for k in 0..40u64 {
+            let snap = Snapshot {
+                seq: k * 50 + 50,
+                bytes: &big,
+                max_observed: None,
+            };
+            append_range(&mut store, k * 50 + 1, k * 50 + 50, &never, &[], Some(snap)).unwrap();
+        }
+        store.compact_when_idle(Duration::ZERO);
+        let len = std::fs::metadata(&path).unwrap().len();
+        (store, len)
+    }
+
+    #[test]
+    fn a_grown_store_is_compacted_and_keeps_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, plain_len) = grow(dir.path(), u64::MAX);
+        assert_eq!(plain.compactions, 0);
+        let (store, len) = grow(dir.path(), 1 << 20);
+        assert!(store.compactions > 0);
+        assert!(len < plain_len, "{len} compacted, {plain_len} not");
+        let mut seen = 0;
+        store
+            .scan(1..=2000, &mut |e| {
+                seen += 1;
+                e.seq == seen
+            })
+            .unwrap();
+        assert_eq!(seen, 2000);
+        let path = store.path().to_path_buf();
+        drop(store);
+        let store = RedbStore::open(&path, Duration::ZERO).unwrap();
+        assert_eq!(store.last_seq().unwrap(), 2000);
+        assert!(store.snapshot_at_or_before(2000).unwrap().is_some());
     }
 }
