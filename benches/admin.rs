@@ -10,26 +10,11 @@
 //!
 //! Run: `cargo bench --bench admin` (N=10000; set NMT_BENCH_N to change it).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn nmt(state: &Path, args: &[&str]) -> (Duration, String) {
-    let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_nmt"))
-        .args(args)
-        .env("NMT_STATE", state)
-        .output()
-        .expect("run nmt");
-    let d = t.elapsed();
-    assert!(
-        out.status.success(),
-        "nmt {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (d, String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use support::nmt;
+
+mod support;
 
 fn mac(n: usize) -> String {
     format!(

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use nmt::app::Action;
 
+mod support;
+
 fn mac(i: u32) -> String {
     format!(
         "52:54:00:{:02x}:{:02x}:{:02x}",
@@ -82,30 +84,6 @@ fn timed(cmd: &str, file: &Path) -> Duration {
         .unwrap();
     assert!(st.success() || cmd.starts_with("grep"));
     t.elapsed()
-}
-
-/// The median of `n` runs of the real `nmt` CLI.
-fn cli(state: &Path, args: &[&str], n: usize) -> Duration {
-    let mut runs: Vec<Duration> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            let out = Command::new(env!("CARGO_BIN_EXE_nmt"))
-                .args(args)
-                .env("NMT_STATE", state)
-                .output()
-                .unwrap();
-            let d = t.elapsed();
-            assert!(
-                out.status.success(),
-                "nmt {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            d
-        })
-        .collect();
-    runs.sort();
-    runs[n / 2]
 }
 
 /// The median time of `n` GETs of a web page, and its size.
@@ -256,8 +234,8 @@ fn main() {
 
     // The reads, on the store ingest made: one machine that booted many times.
     let one = mac(4242);
-    let boots_via = cli(&state, &["boots", &one, "--json"], 5);
-    let history_via = cli(&state, &["history", &one, "--json"], 5);
+    let boots_via = support::median(&state, &["boots", &one, "--json"], 5);
+    let history_via = support::median(&state, &["history", &one, "--json"], 5);
     let machine_page = page(&format!("{web}/machine/{one}"), 5);
     let machines_page = page(&format!("{web}/machines"), 3);
     let rss = rss_mb(child.id());
@@ -269,8 +247,8 @@ fn main() {
         .unwrap();
     let _ = child.wait();
     let stopped = stopping.elapsed();
-    let boots_direct = cli(&state, &["boots", &one, "--json"], 5);
-    let history_direct = cli(&state, &["history", &one, "--json"], 5);
+    let boots_direct = support::median(&state, &["boots", &one, "--json"], 5);
+    let history_direct = support::median(&state, &["history", &one, "--json"], 5);
     let db = std::fs::metadata(state.join("nmt.redb"))
         .map(|m| m.len())
         .unwrap_or(0);

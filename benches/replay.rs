@@ -17,23 +17,9 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Event, Mac, Source};
+use support::nmt;
 
-fn nmt(state: &Path, args: &[&str]) -> (Duration, String) {
-    let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_nmt"))
-        .args(args)
-        .env("NMT_STATE", state)
-        .output()
-        .unwrap();
-    let d = t.elapsed();
-    assert!(
-        out.status.success(),
-        "nmt {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (d, String::from_utf8_lossy(&out.stdout).into_owned())
-}
+mod support;
 
 /// The baseline for `journal import`: a plain redb insert loop writing the journal's lines
 /// as they are (seq → bytes), 100,000 a transaction, with no decoding, folding or index.

@@ -76,6 +76,15 @@ pub(crate) fn reloads(dir: &Path) -> usize {
         .count()
 }
 
+/// Whether a machine's `nmt history` (JSON) holds an acknowledgement read from Kea's log.
+pub(crate) fn acked_by_kea(history: &Value) -> bool {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"]["server"] == "kea" && e["event"]["kind"] == "ack")
+}
+
 /// `conf` made invalid (as an admin's edit could): Kea refuses to load it.
 fn break_conf(conf: &Path) -> String {
     let good = std::fs::read_to_string(conf).unwrap();

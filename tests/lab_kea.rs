@@ -13,7 +13,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::kea::{KEA, kea_conf, reloads};
+use crate::kea::{KEA, acked_by_kea, kea_conf, reloads};
 use crate::lab_dnsmasq::{CLIENT_MAC, Lab, Leased};
 use crate::util::{Daemon, Nmt, must, require_root, require_tool, wait_for};
 
@@ -120,14 +120,7 @@ fn kea_serves_nmts_reservations_and_reloads_without_a_restart() {
         },
     );
     let history = t.json(&["history", CLIENT_MAC]);
-    assert!(
-        history
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["event"]["server"] == "kea" && e["event"]["kind"] == "ack"),
-        "{history:#}"
-    );
+    assert!(acked_by_kea(&history), "{history:#}");
     assert_eq!(reloads(&dir), 0, "a discovery never reloads Kea");
 
     // Named, grouped, with a fixed address: Kea is checked and reloaded, not restarted.

@@ -162,11 +162,7 @@ fn andreas_installs_then_boots_local_kea_then_gets_a_fixed_address() {
     );
     let history = lab.json(&["history", &vm.mac]);
     assert!(
-        history
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["event"]["server"] == "kea" && e["event"]["kind"] == "ack"),
+        crate::kea::acked_by_kea(&history),
         "discovered from Kea's log: {history:#}"
     );
 
