@@ -278,4 +278,8 @@ fn main() {
         replay.as_secs_f64() / zcat.as_secs_f64()
     );
     println!("\nreplay said: {}", out.trim());
+    // NMT_BENCH_KEEP=1 keeps the journal and the stores, to look into them after.
+    if std::env::var_os("NMT_BENCH_KEEP").is_some() {
+        println!("kept in {}", dir.keep().display());
+    }
 }

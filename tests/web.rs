@@ -882,6 +882,162 @@ fn a_machine_page_follows_new_events_live() {
     });
 }
 
+/// The digests (`data-h`) of the rows a machines table body shows, in order.
+fn digests(body: &str) -> Vec<String> {
+    body.split("data-h=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect()
+}
+
+#[test]
+fn machines_are_paged_and_a_live_update_sends_only_the_rows_that_changed() {
+    let t = Nmt::new();
+    let log = t.dir.path().join("dnsmasq.log");
+    let mut table = String::from("mac,name\n");
+    for i in 1..=600 {
+        table += &format!("{},pc{i:03}\n", mac(i));
+    }
+    t.ok_stdin(&["machine", "import", "-"], &table);
+    let d = WebDaemon::start(&t, &["--log", log.to_str().unwrap()]);
+    let addr = d.url.trim_start_matches("http://").to_string();
+    let get = |path: &str| {
+        let (status, _, body) = http(&addr, "GET", path, &[], "");
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+
+    // 600 machines: pages of 250, in the order they were first seen.
+    let first = get("/machines");
+    assert_eq!(digests(&first).len(), 250);
+    assert!(first.contains(r#"data-matching="600""#), "{first}");
+    assert!(first.contains(r#"data-pages="3""#));
+    assert!(first.contains(">pc001<") && first.contains(">pc250<"));
+    assert!(!first.contains(">pc251<"));
+    let second = get("/machines/rows?page=2");
+    assert!(second.contains(">pc251<") && second.contains(">pc500<"));
+    assert!(!second.contains(">pc250<") && !second.contains(">pc501<"));
+    let third = get("/machines/rows?page=3");
+    assert_eq!(digests(&third).len(), 100);
+    assert_eq!(
+        get("/machines/rows?page=99"),
+        third,
+        "past the last page is the last"
+    );
+    assert_eq!(digests(&get("/machines/rows?per=1000")).len(), 600);
+    let named = get("/machines/rows?q=pc42");
+    assert_eq!(digests(&named).len(), 10, "pc420 to pc429: {named}");
+
+    // A DHCP line for pc300: the live update of page 2 sends its row alone, in its place.
+    let have = digests(&second);
+    append(
+        &log,
+        &format!(
+            "Nov 21 02:05:12 boot1 dnsmasq-dhcp[812]: 3342 DHCPACK(br0) 10.0.0.77 {} pc300\n",
+            mac(300)
+        ),
+    );
+    let mut update = String::new();
+    crate::util::wait_for(
+        "pc300's DHCP line in the table",
+        Duration::from_secs(10),
+        || {
+            update = get(&format!("/machines/rows?page=2&have={}", have.join(".")));
+            update.contains("10.0.0.77")
+        },
+    );
+    assert_eq!(update.matches("data-same=").count(), 249, "{update}");
+    assert_eq!(digests(&update).len(), 1);
+    let row = &update[update.find("data-h=").unwrap()..];
+    assert!(row.contains(&mac(300)), "{update}");
+    let pos = |body: &str, needle: &str| body.find(needle).unwrap();
+    assert!(
+        pos(&update, &format!("data-same=\"{}\"", have[48])) < pos(&update, "10.0.0.77")
+            && pos(&update, "10.0.0.77") < pos(&update, &format!("data-same=\"{}\"", have[50])),
+        "the changed row keeps its place"
+    );
+    assert!(
+        update.len() * 10 < second.len(),
+        "{} of {} bytes",
+        update.len(),
+        second.len()
+    );
+
+    let url = d.url.clone();
+    let (t, log) = (&t, &log);
+    with_browser(|c| async move {
+        log_in(&c, t).await;
+        c.goto(&format!("{url}/machines?page=2")).await.unwrap();
+        css(&c, "#live.on").await;
+        assert_eq!(text(&c, "#shown").await, "251–500 of 600");
+        // Every row shown is marked; a live update keeps the rows that did not change.
+        c.execute(
+            "window.__stayed = 2; document.querySelectorAll('#rows tr').forEach(function (tr) { tr.__kept = true; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+        css(&c, &format!("#rows tr[data-mac='{}'] input", mac(260)))
+            .await
+            .click()
+            .await
+            .unwrap();
+        append(
+            log,
+            &format!(
+                "Nov 21 02:06:12 boot1 dnsmasq-dhcp[812]: 3343 DHCPACK(br0) 10.0.0.78 {} pc301\n",
+                mac(301)
+            ),
+        );
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&format!(
+                "//tr[@data-mac='{}']/td[normalize-space()='10.0.0.78']",
+                mac(301)
+            )))
+            .await
+            .expect("pc301's row shows its address without a reload");
+        let kept = c
+            .execute(
+                "var k = []; document.querySelectorAll('#rows tr').forEach(function (tr) { if (!tr.__kept) k.push(tr.getAttribute('data-mac')); }); return [k, document.querySelectorAll('#rows tr').length];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            kept,
+            json!([[mac(301)], 250]),
+            "only pc301's row was replaced"
+        );
+        assert_eq!(text(&c, "#nsel").await, "1", "the ticked row stays ticked");
+        let stayed = c.execute("return window.__stayed;", vec![]).await.unwrap();
+        assert_eq!(stayed, json!(2), "the page was not reloaded");
+
+        // The last page: a new machine joins it live, and the counts follow.
+        css(&c, "#next").await.click().await.unwrap();
+        assert_eq!(text(&c, "#shown").await, "501–600 of 600");
+        assert!(!css(&c, "#next").await.is_displayed().await.unwrap());
+        css(&c, "#live.on").await;
+        let new = "52:54:00:aa:bb:cc";
+        append(
+            log,
+            &format!("Nov 21 02:07:00 boot1 dnsmasq-dhcp[812]: 3344 DHCPDISCOVER(br0) {new}\n"),
+        );
+        let row = css(&c, &format!("#rows tr[data-mac='{new}']")).await;
+        let class = row.attr("class").await.unwrap().unwrap_or_default();
+        assert!(class.contains("new"), "{class}");
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(
+                "//span[@id='shown'][normalize-space()='501–601 of 601']",
+            ))
+            .await
+            .expect("the counts follow");
+        assert_eq!(text(&c, "#total").await, "601");
+        screenshot(&c, "machines-paged").await;
+    });
+}
+
 /// Send raw bytes to `addr`, closing the sending side after them when the request is `cut`
 /// short (nmtd then reads the end of its body); the status and body of the answer.
 fn exchange(addr: &str, raw: &[u8], cut: bool) -> (u16, String) {

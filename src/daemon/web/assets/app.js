@@ -157,15 +157,33 @@
     if (e.target instanceof HTMLInputElement && e.target.name === "mac") count();
   });
 
-  // Live: fetch the rows again, keep what was ticked, and mark machines that were not
-  // there before.
-  follow(function () {
+  // Live: fetch this page's rows again, sending the digests of the rows shown: a row that
+  // did not change comes back as an empty placeholder and the row shown stays in place
+  // (ticked or not). New machines are marked; the counts and the pager follow.
+  function refresh(full) {
     var ticked = {};
     var before = {};
     boxes().forEach(function (b) { before[b.value] = true; if (b.checked) ticked[b.value] = true; });
-    return fetchHtml("/machines/rows" + location.search).then(function (content) {
+    var shown = {};
+    var digests = [];
+    document.querySelectorAll("#rows tr[data-h]").forEach(function (tr) {
+      shown[tr.getAttribute("data-h")] = tr;
+      digests.push(tr.getAttribute("data-h"));
+    });
+    var q = location.search ? location.search + "&" : "?";
+    var url = "/machines/rows" + (full ? location.search : q + "have=" + digests.join("."));
+    return fetchHtml(url).then(function (content) {
       var fresh = content.querySelector("tbody");
       if (!fresh) return;
+      var holes = fresh.querySelectorAll("tr[data-same]");
+      for (var i = 0; i < holes.length; i++) {
+        if (!shown[holes[i].getAttribute("data-same")]) return full ? null : refresh(true);
+      }
+      holes.forEach(function (hole) {
+        var tr = shown[hole.getAttribute("data-same")];
+        tr.classList.remove("new");
+        hole.parentNode.replaceChild(tr, hole);
+      });
       fresh.querySelectorAll("tr[data-mac]").forEach(function (tr) {
         var mac = tr.getAttribute("data-mac");
         var b = tr.querySelector("input[name=mac]");
@@ -174,12 +192,25 @@
       });
       var cur = document.getElementById("rows");
       cur.parentNode.replaceChild(fresh, cur);
-      var total = document.getElementById("total");
-      var unknowns = document.getElementById("unknowns");
-      if (total) total.textContent = fresh.getAttribute("data-total");
-      if (unknowns) unknowns.textContent = fresh.getAttribute("data-unknown");
+      var put = function (id, attr) {
+        var el = document.getElementById(id);
+        if (el) el.textContent = fresh.getAttribute(attr);
+      };
+      put("total", "data-total");
+      put("unknowns", "data-unknown");
+      put("matching", "data-matching");
+      put("from", "data-from");
+      put("to", "data-to");
+      put("pages", "data-pages");
+      var page = Number(fresh.getAttribute("data-page"));
+      var pages = Number(fresh.getAttribute("data-pages"));
+      var next = document.getElementById("next");
+      var prev = document.getElementById("prev");
+      if (next) next.hidden = page >= pages;
+      if (prev) prev.hidden = page <= 1;
       count();
     });
-  });
+  }
+  follow(function () { return refresh(false); });
   count();
 })();
