@@ -237,49 +237,151 @@ pub struct Journal {
     pub trailer: Option<Trailer>,
 }
 
-/// Read every event of a journal, checking it is whole: decoded lines, gap-free sequence
-/// numbers from 1, and a trailer, if there is one, that counts and digests the lines before
-/// it. A journal without a trailer is read too ([`Journal::trailer`] says so).
-pub fn read_export(reader: impl BufRead) -> Result<Journal, JournalError> {
-    let mut out = Vec::new();
-    let mut previous = 0;
-    let mut hasher = Sha256::new();
-    let mut trailer: Option<(usize, Trailer)> = None;
-    let mut first_gap: Option<(usize, u64, u64)> = None;
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line_no = i + 1;
-        let line = line?;
-        let trimmed = line.trim_ascii();
-        if trailer.is_some() {
-            if trimmed.is_empty() {
-                continue;
-            }
-            return Err(JournalError::AfterTrailer { line: line_no });
-        }
-        if trimmed.starts_with(TRAILER_START) {
-            let t: TrailerLine =
-                serde_json::from_slice(trimmed).map_err(|e| JournalError::BadTrailer {
-                    line: line_no,
-                    reason: e.to_string(),
-                })?;
-            trailer = Some((line_no, t.trailer));
-            continue;
-        }
-        hasher.update(&line);
-        hasher.update(b"\n");
-        if trimmed.is_empty() {
-            continue;
-        }
-        let env = Envelope::from_json(trimmed).map_err(|source| JournalError::Decode {
+/// Lines a parsing thread takes at a time.
+const CHUNK_LINES: usize = 4096;
+
+/// Event lines read, to be decoded by a parsing thread: their bytes, one after the other,
+/// and each line's number and end in them.
+#[derive(Default)]
+struct Chunk {
+    index: usize,
+    bytes: Vec<u8>,
+    lines: Vec<(usize, usize)>,
+}
+
+/// A chunk's events with their line numbers, or the first line that was refused.
+type Decoded = Result<Vec<(usize, Envelope)>, JournalError>;
+
+fn decode_chunk(chunk: &Chunk) -> Decoded {
+    let mut start = 0;
+    let mut out = Vec::with_capacity(chunk.lines.len());
+    for &(line_no, end) in &chunk.lines {
+        let raw = &chunk.bytes[start..end];
+        start = end;
+        let env = Envelope::from_json(raw).map_err(|source| JournalError::Decode {
             line: line_no,
             source,
         })?;
-        check_event(line_no, trimmed, &env)?;
-        if env.seq != previous + 1 && first_gap.is_none() {
-            first_gap = Some((line_no, env.seq, previous));
+        check_event(line_no, raw, &env)?;
+        out.push((line_no, env));
+    }
+    Ok(out)
+}
+
+/// Read every event of a journal, checking it is whole: decoded lines, gap-free sequence
+/// numbers from 1, and a trailer, if there is one, that counts and digests the lines before
+/// it. A journal without a trailer is read too ([`Journal::trailer`] says so).
+///
+/// This thread reads the lines and digests them; the decoding, most of the work, runs on as
+/// many threads as there are cores (up to 4), a chunk of lines at a time. The refusal is
+/// that of the first refused line, as if the lines were read one by one.
+pub fn read_export(reader: impl BufRead) -> Result<Journal, JournalError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut hasher = Sha256::new();
+    let mut trailer: Option<(usize, Trailer)> = None;
+    // The first line refused while reading (I/O, the trailer's rules), with its number.
+    let mut refused: Option<(usize, JournalError)> = None;
+    let mut decoded: Vec<Decoded> = Vec::new();
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Chunk>(workers * 2);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    std::thread::scope(|s| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Decoded)>();
+        for _ in 0..workers {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            s.spawn(move || {
+                loop {
+                    let next = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(chunk)) = next else { break };
+                    if done_tx.send((chunk.index, decode_chunk(&chunk))).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        previous = env.seq;
-        out.push(env);
+        drop(done_tx);
+        let mut chunk = Chunk::default();
+        let mut sent = 0;
+        for (i, line) in reader.split(b'\n').enumerate() {
+            let line_no = i + 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(e) => {
+                    refused = Some((line_no, JournalError::Io(e)));
+                    break;
+                }
+            };
+            let trimmed = line.trim_ascii();
+            if trailer.is_some() {
+                if trimmed.is_empty() {
+                    continue;
+                }
+                refused = Some((line_no, JournalError::AfterTrailer { line: line_no }));
+                break;
+            }
+            if trimmed.starts_with(TRAILER_START) {
+                match serde_json::from_slice::<TrailerLine>(trimmed) {
+                    Ok(t) => trailer = Some((line_no, t.trailer)),
+                    Err(e) => {
+                        let reason = e.to_string();
+                        refused = Some((
+                            line_no,
+                            JournalError::BadTrailer {
+                                line: line_no,
+                                reason,
+                            },
+                        ));
+                        break;
+                    }
+                }
+                continue;
+            }
+            hasher.update(&line);
+            hasher.update(b"\n");
+            if trimmed.is_empty() {
+                continue;
+            }
+            chunk.bytes.extend_from_slice(trimmed);
+            chunk.lines.push((line_no, chunk.bytes.len()));
+            if chunk.lines.len() == CHUNK_LINES {
+                let next = Chunk {
+                    index: sent + 1,
+                    ..Chunk::default()
+                };
+                // The workers only stop when this sender is dropped.
+                let _ = work_tx.send(std::mem::replace(&mut chunk, next));
+                sent += 1;
+            }
+        }
+        if !chunk.lines.is_empty() {
+            let _ = work_tx.send(chunk);
+            sent += 1;
+        }
+        drop(work_tx);
+        decoded.resize_with(sent, || Ok(Vec::new()));
+        for (index, result) in done_rx {
+            decoded[index] = result;
+        }
+    });
+    let mut out = Vec::new();
+    let mut previous = 0;
+    let mut first_gap: Option<(usize, u64, u64)> = None;
+    for chunk in decoded {
+        let events = match chunk {
+            Ok(events) => events,
+            // A line refused in decoding, before any refused in reading (which stopped
+            // there).
+            Err(e) => return Err(e),
+        };
+        for (line_no, env) in events {
+            if env.seq != previous + 1 && first_gap.is_none() {
+                first_gap = Some((line_no, env.seq, previous));
+            }
+            previous = env.seq;
+            out.push(env);
+        }
+    }
+    if let Some((_, e)) = refused {
+        return Err(e);
     }
     if let Some((line, found, previous)) = first_gap {
         return Err(match &trailer {
@@ -382,5 +484,69 @@ mod tests {
         let damaged = &whole[..whole.len() - 5];
         let e = read_journal(damaged.as_bytes()).unwrap_err().to_string();
         assert!(e.starts_with("line 3: the export's trailer is cut"), "{e}");
+    }
+
+    /// A journal of `n` events: the store's creation, then group changes.
+    fn long(n: u64) -> Vec<String> {
+        let mut lines = vec![LINE1.to_string()];
+        for seq in 2..=n {
+            lines.push(LINE2.replace(r#""seq":2"#, &format!(r#""seq":{seq}"#)));
+        }
+        lines
+    }
+
+    #[test]
+    fn a_long_journal_is_read_in_order_and_refused_at_its_first_bad_line() {
+        // Several chunks for the decoding threads, with blank lines among them.
+        let mut lines = long(3 * CHUNK_LINES as u64 + 17);
+        lines.insert(5000, String::new());
+        let body = lines.join("\n") + "\n";
+        let events = read_journal(body.as_bytes()).unwrap();
+        assert_eq!(events.len(), 3 * CHUNK_LINES + 17);
+        assert!(
+            events
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.seq == i as u64 + 1)
+        );
+        // Damage in two chunks: the first damaged line is named, whichever thread read it.
+        let mut bad = lines.clone();
+        bad[9000] = "{".into();
+        bad[11000] = "not json".into();
+        let e = read_journal((bad.join("\n") + "\n").as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("line 9001: "), "{e}");
+        // A gap in a late chunk, and a damaged line after it: the damage is named first,
+        // as a reader of one line at a time would.
+        let mut gap = lines.clone();
+        gap.remove(10_000);
+        let e = read_journal((gap.join("\n") + "\n").as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("line 10001: event "), "{e}");
+        gap[12_000] = "{".into();
+        let e = read_journal((gap.join("\n") + "\n").as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("line 12001: "), "{e}");
+        // A line after the trailer, after a damaged line in an earlier chunk.
+        let mut after = bad[..10_000].to_vec();
+        after.push(
+            Trailer::of(b"", ExportFilter::default())
+                .to_line()
+                .trim()
+                .into(),
+        );
+        after.push(LINE1.into());
+        let e = read_journal((after.join("\n") + "\n").as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("line 9001: "), "{e}");
+        let mut after = lines[..10_000].to_vec();
+        after.push(
+            Trailer::of(b"", ExportFilter::default())
+                .to_line()
+                .trim()
+                .into(),
+        );
+        after.push(LINE1.into());
+        let e = read_journal((after.join("\n") + "\n").as_bytes()).unwrap_err();
+        assert!(
+            matches!(e, JournalError::AfterTrailer { line: 10_002 }),
+            "{e}"
+        );
     }
 }

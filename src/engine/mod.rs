@@ -56,6 +56,8 @@ struct Batch {
     affected: Affected,
     /// Work out which files the batch affects (not for an import, which renders all).
     track_affected: bool,
+    /// The events' stored forms, one each, when they were encoded already (an import).
+    encoded: Option<Vec<Vec<u8>>>,
 }
 
 impl Batch {
@@ -67,6 +69,7 @@ impl Batch {
             late: Vec::new(),
             affected: Affected::default(),
             track_affected: true,
+            encoded: None,
         }
     }
 }
@@ -562,10 +565,12 @@ impl Engine {
             .iter()
             .zip(&batch.index)
             .zip(&batch.late)
-            .map(|((envelope, machines), late)| Append {
+            .enumerate()
+            .map(|(i, ((envelope, machines), late))| Append {
                 envelope,
                 machines,
                 late: *late,
+                encoded: batch.encoded.as_ref().map(|e| e[i].as_slice()),
             })
             .collect();
         let max_observed = self.state.max_observed();

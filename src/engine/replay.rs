@@ -112,18 +112,39 @@ impl Engine {
             .into_iter()
             .map(|(id, end)| (MarkKey::File(id), Mark::ReadTo(end)))
             .collect();
-        let mut rest = envelopes.into_iter();
-        loop {
-            let mut batch = Batch::new();
-            batch.track_affected = false;
-            for env in rest.by_ref().take(50_000) {
-                self.stage(&mut batch, env);
+        // Two stages on two cores: a thread encodes each chunk of events into its stored
+        // form while this one folds the chunk before and commits it.
+        const CHUNK: usize = 50_000;
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                let mut rest = envelopes.into_iter();
+                loop {
+                    let chunk: Vec<Envelope> = rest.by_ref().take(CHUNK).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let encoded = chunk
+                        .iter()
+                        .map(crate::store::encode)
+                        .collect::<Result<Vec<_>, _>>();
+                    // The receiver is gone when a commit failed: stop.
+                    if tx.send((chunk, encoded)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (chunk, encoded) in rx {
+                let mut batch = Batch::new();
+                batch.track_affected = false;
+                batch.encoded = Some(encoded?);
+                for env in chunk {
+                    self.stage(&mut batch, env);
+                }
+                self.commit(batch, &[])?;
             }
-            if batch.envelopes.is_empty() {
-                break;
-            }
-            self.commit(batch, &[])?;
-        }
+            Ok(())
+        })?;
         self.ingest(Vec::new(), &marks)?;
         // The imported log's own key when it carries one (an old store's), else a new one.
         self.attach_site_key(true)?;

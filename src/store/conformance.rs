@@ -61,6 +61,7 @@ pub(super) fn append_range(
             envelope: e,
             machines: m,
             late: late(e.seq),
+            encoded: None,
         })
         .collect();
     store.append(&batch, checkpoints, snapshot)
@@ -172,6 +173,7 @@ fn a_gap_or_a_repeat_is_refused_and_writes_nothing(open: Open<'_>) {
             envelope: e,
             machines: &macs,
             late: true,
+            encoded: None,
         })
         .collect();
     let err = store
@@ -252,6 +254,7 @@ fn the_machine_index_lists_a_machines_events_in_order(open: Open<'_>) {
                 envelope: &e,
                 machines: &macs,
                 late: false,
+                encoded: None,
             }],
             &[],
             None,
@@ -265,6 +268,7 @@ fn the_machine_index_lists_a_machines_events_in_order(open: Open<'_>) {
                 envelope: &e,
                 machines: &[],
                 late: false,
+                encoded: None,
             }],
             &[],
             None,

@@ -18,7 +18,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 
-use codec::{decode, encode};
+use codec::decode;
+pub use codec::encode;
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 
@@ -96,6 +97,9 @@ pub struct Append<'a> {
     /// Observed before an event already in the log (a replayed archive): indexed apart, so
     /// "as of" queries can stop scanning at the first in-order event past their time.
     pub late: bool,
+    /// Its stored form, when the caller made it already with [`encode`] (`journal import`
+    /// encodes on another thread while it folds); `None` has the store encode it.
+    pub encoded: Option<&'a [u8]>,
 }
 
 /// An append-only, gap-free event log.

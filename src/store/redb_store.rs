@@ -187,7 +187,10 @@ impl RedbStore {
                         got: env.seq,
                     });
                 }
-                events.insert(env.seq, encode(env)?.as_slice())?;
+                match a.encoded {
+                    Some(bytes) => events.insert(env.seq, bytes)?,
+                    None => events.insert(env.seq, encode(env)?.as_slice())?,
+                };
                 for mac in a.machines {
                     by_machine.insert((mac.as_u64(), env.seq), ())?;
                 }
