@@ -6,11 +6,13 @@
 //! control socket. Then, on the store that ingest made (about 950,000 events for a million
 //! lines, 10,000 machines), the reads an admin waits for: `nmt boots` and `nmt history` of
 //! one machine through nmtd and with the store opened directly, the web UI's machine page
-//! and its machines page, and nmtd's resident size.
+//! and its machines page (first page, a sorted page, a live update), admin commands through
+//! nmtd (one machine's policy; the 10,000-member group switched to install and back, beside
+//! a plain program writing the same files), and nmtd's resident size.
 //! Run: `cargo bench --bench ingest` (NMT_BENCH_LINES to change the size).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -106,6 +108,55 @@ fn page(url: &str, n: usize) -> (Duration, usize) {
         .collect();
     runs.sort();
     (runs[n / 2], size)
+}
+
+/// The files under `dir` changed since `since`: their paths (relative) and bytes.
+fn files_since(dir: &Path, since: std::time::SystemTime) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else if meta.modified().unwrap() >= since {
+                let rel = entry.path().strip_prefix(dir).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// The baseline of a policy switch: a plain program writing the same files under `dir` as
+/// durably as nmt does for many files: each to a temporary file, one `syncfs`, the renames,
+/// then each directory synced.
+fn plain_writer(files: &[(PathBuf, Vec<u8>)], dir: &Path) -> Duration {
+    let t = Instant::now();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut renames = Vec::with_capacity(files.len());
+    for (rel, bytes) in files {
+        let path = dir.join(rel);
+        let parent = path.parent().unwrap().to_path_buf();
+        if dirs.insert(parent.clone()) {
+            std::fs::create_dir_all(&parent).unwrap();
+        }
+        let tmp = parent.join(format!(
+            ".{}.tmp",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&tmp, bytes).unwrap();
+        renames.push((tmp, path));
+    }
+    nix::unistd::syncfs(std::fs::File::open(dir).unwrap()).unwrap();
+    for (tmp, path) in renames {
+        std::fs::rename(tmp, path).unwrap();
+    }
+    for d in dirs {
+        std::fs::File::open(d).unwrap().sync_all().unwrap();
+    }
+    t.elapsed()
 }
 
 /// A process's resident size, in MB.
@@ -253,6 +304,25 @@ fn main() {
         .collect();
     let live_update = page(&format!("{web}/machines/rows?have={}", have.join(".")), 5);
     let rss = rss_mb(child.id());
+
+    // Admin commands through nmtd, with 10,000 machines: one machine's policy, switched back
+    // and forth, then the whole `unknown` group (all 10,000) from localboot to install (each
+    // member's entry carries its own report token) and back.
+    let mut singles: Vec<Duration> = (0..10)
+        .map(|k| {
+            let policy = if k % 2 == 0 { "ltsp" } else { "inherit" };
+            support::nmt(&state, &["policy", &one, policy]).0
+        })
+        .collect();
+    singles.sort();
+    let admin_one = singles[singles.len() / 2];
+    let switched_at = std::time::SystemTime::now();
+    let (to_install, _) = support::nmt(&state, &["policy", "@unknown", "install", "--yes"]);
+    let written = files_since(&state.join("tftp"), switched_at);
+    let (to_local, _) = support::nmt(&state, &["policy", "@unknown", "localboot"]);
+    // Its files replaced existing ones, as nmt's did: the first run makes them.
+    plain_writer(&written, &root.join("plain"));
+    let plain = plain_writer(&written, &root.join("plain"));
     // Stopped as systemd stops it: nmtd compacts the store as it closes it.
     let stopping = Instant::now();
     Command::new("kill")
@@ -331,6 +401,23 @@ fn main() {
         ms(last_page.0),
         ms(live_update.0),
         live_update.1 / 1000
+    );
+    println!(
+        "| one admin command through nmtd (`nmt policy MACHINE …`), 10,000 machines | median {} (target < 10 ms) |",
+        ms(admin_one)
+    );
+    let bytes: usize = written.iter().map(|(_, b)| b.len()).sum();
+    println!(
+        "| policy switch of the 10,000-member group to install | {} ({} files, {:.1} MB); a plain program writing the same files (temp files, syncfs, renames) {}: {:.2}× (target ≤ 1.2×) |",
+        ms(to_install),
+        written.len(),
+        bytes as f64 / 1e6,
+        ms(plain),
+        to_install.as_secs_f64() / plain.as_secs_f64()
+    );
+    println!(
+        "| policy switch of the group back to localboot | {} |",
+        ms(to_local)
     );
     println!("| nmtd resident size after ingest | {rss:.0} MB (target < 200 MB) |");
     println!(

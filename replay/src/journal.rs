@@ -366,12 +366,9 @@ pub fn read_export(reader: impl BufRead) -> Result<Journal, JournalError> {
     let mut previous = 0;
     let mut first_gap: Option<(usize, u64, u64)> = None;
     for chunk in decoded {
-        let events = match chunk {
-            Ok(events) => events,
-            // A line refused in decoding, before any refused in reading (which stopped
-            // there).
-            Err(e) => return Err(e),
-        };
+        // A line refused in decoding comes before any refused in reading (which stopped
+        // there).
+        let events = chunk?;
         for (line_no, env) in events {
             if env.seq != previous + 1 && first_gap.is_none() {
                 first_gap = Some((line_no, env.seq, previous));
@@ -524,26 +521,17 @@ mod tests {
         gap[12_000] = "{".into();
         let e = read_journal((gap.join("\n") + "\n").as_bytes()).unwrap_err();
         assert!(e.to_string().starts_with("line 12001: "), "{e}");
-        // A line after the trailer, after a damaged line in an earlier chunk.
-        let mut after = bad[..10_000].to_vec();
-        after.push(
-            Trailer::of(b"", ExportFilter::default())
-                .to_line()
-                .trim()
-                .into(),
-        );
-        after.push(LINE1.into());
-        let e = read_journal((after.join("\n") + "\n").as_bytes()).unwrap_err();
+        // A line after the trailer: refused there, unless a damaged line in an earlier
+        // chunk came first.
+        let trailed = |first: &[String]| {
+            let mut lines = first.to_vec();
+            let trailer = Trailer::of(b"", ExportFilter::default()).to_line();
+            lines.extend([trailer.trim().to_string(), LINE1.to_string()]);
+            read_journal((lines.join("\n") + "\n").as_bytes()).unwrap_err()
+        };
+        let e = trailed(&bad[..10_000]);
         assert!(e.to_string().starts_with("line 9001: "), "{e}");
-        let mut after = lines[..10_000].to_vec();
-        after.push(
-            Trailer::of(b"", ExportFilter::default())
-                .to_line()
-                .trim()
-                .into(),
-        );
-        after.push(LINE1.into());
-        let e = read_journal((after.join("\n") + "\n").as_bytes()).unwrap_err();
+        let e = trailed(&lines[..10_000]);
         assert!(
             matches!(e, JournalError::AfterTrailer { line: 10_002 }),
             "{e}"
