@@ -526,6 +526,38 @@ fn machine_restore_refusals() {
 
 // ---- what a change does to the machines ----
 
+/// `Impact::between`, checked against the rule it computes faster: every machine after the
+/// change whose next boot differs from before (or that is new), and every machine gone.
+fn impact_of(before: &State, after: &State) -> crate::Impact {
+    let fast = crate::Impact::between(before, after);
+    let mut removed: Vec<Mac> = before
+        .machines()
+        .filter(|m| after.machine(&m.mac).is_none())
+        .map(|m| m.mac)
+        .collect();
+    let mut boots: Vec<(Policy, Mac)> = after
+        .machines()
+        .filter(|m| {
+            before.machine(&m.mac).map(|b| before.effective_policy(b).0)
+                != Some(after.effective_policy(m).0)
+        })
+        .map(|m| (after.effective_policy(m).0, m.mac))
+        .collect();
+    let mut fast_removed: Vec<Mac> = fast.removed.iter().map(|m| m.mac).collect();
+    let mut fast_boots: Vec<(Policy, Mac)> = fast
+        .boot
+        .iter()
+        .flat_map(|b| b.machines.iter().map(|m| (b.policy.clone(), m.mac)))
+        .collect();
+    for v in [&mut removed, &mut fast_removed] {
+        v.sort();
+    }
+    boots.sort();
+    fast_boots.sort();
+    assert_eq!((fast_removed, fast_boots), (removed, boots));
+    fast
+}
+
 #[test]
 fn impact_lists_removed_machines_and_new_boots_by_policy() {
     let before = given(vec![
@@ -563,7 +595,7 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
             once: false,
         })
         .then_accepted();
-    let impact = crate::Impact::between(&before.state, &group_install);
+    let impact = impact_of(&before.state, &group_install);
     assert!(impact.removed.is_empty());
     assert_eq!(impact.boot.len(), 1, "{impact:?}");
     let b = &impact.boot[0];
@@ -584,7 +616,7 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
             once: true,
         })
         .then_accepted();
-    let impact = crate::Impact::between(&before.state, &one);
+    let impact = impact_of(&before.state, &one);
     assert_eq!(impact.erasing().len(), 1);
     assert!(!impact.needs_confirmation());
     // LTSP on many erases nothing.
@@ -595,7 +627,7 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
             once: false,
         })
         .then_accepted();
-    let impact = crate::Impact::between(&before.state, &ltsp);
+    let impact = impact_of(&before.state, &ltsp);
     assert!(!impact.needs_confirmation(), "{impact:?}");
     assert_eq!(impact.boot[0].machines.len(), 2);
     // Removing two machines is.
@@ -604,7 +636,7 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
             macs: vec![mac(1), mac(4)],
         })
         .then_accepted();
-    let impact = crate::Impact::between(&before.state, &rm);
+    let impact = impact_of(&before.state, &rm);
     assert_eq!(
         impact.removed.iter().map(|m| m.label()).collect::<Vec<_>>(),
         ["52:54:00:00:00:04", "lab01"]
@@ -621,12 +653,31 @@ fn impact_lists_removed_machines_and_new_boots_by_policy() {
             address: None,
         })
         .then_accepted();
-    let impact = crate::Impact::between(&s.state, &moved);
+    let impact = impact_of(&s.state, &moved);
     assert!(impact.needs_confirmation(), "{impact:?}");
     // A new machine boots something new: it is listed too.
     let added = before.when(add(9)).then_accepted();
-    let impact = crate::Impact::between(&before.state, &added);
+    let impact = impact_of(&before.state, &added);
     assert_eq!(impact.boot[0].policy, pol("localboot"));
+    // A one-shot on a machine that follows its group, and a machine moved to follow it.
+    let once = before
+        .when(Command::SetPolicy {
+            macs: vec![mac(2), mac(3)],
+            policy: Some(pol("ltsp")),
+            once: true,
+        })
+        .then_accepted();
+    assert_eq!(impact_of(&before.state, &once).boot[0].machines.len(), 2);
+    let back = before
+        .when(Command::SetPolicy {
+            macs: vec![mac(3)],
+            policy: None,
+            once: false,
+        })
+        .then_accepted();
+    let impact = impact_of(&before.state, &back);
+    let listed: Vec<String> = impact.boot[0].machines.iter().map(|m| m.label()).collect();
+    assert_eq!(listed, ["lab03"], "it follows its group again: {impact:?}");
 }
 
 // ---- name ----

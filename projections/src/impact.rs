@@ -6,10 +6,11 @@
 //! machines will now install at next boot: lab01, lab02, lab03").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Mac, Policy, State};
+use crate::{Mac, Machine, Policy, State};
 
 /// A machine as a message names it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,24 +110,57 @@ pub struct Impact {
 
 impl Impact {
     /// Compare the state before a change with the state after it.
+    ///
+    /// Both states' machines are walked together in MAC order, and a machine's next boot
+    /// is worked out only when it may have changed: it is new, its record changed (the
+    /// after state shares every machine no event touched), or it follows a group whose
+    /// policy changed. A change to one machine among 10,000 costs a walk, not 20,000
+    /// policy lookups.
     pub fn between(before: &State, after: &State) -> Impact {
-        let mut removed: Vec<MachineRef> = before
-            .machines()
-            .filter(|m| after.machine(&m.mac).is_none())
-            .map(|m| MachineRef::of(before, &m.mac))
+        let regrouped: BTreeSet<&str> = before
+            .groups()
+            .chain(after.groups())
+            .map(|g| g.name.as_str())
+            .filter(|g| before.group_policy(g) != after.group_policy(g))
             .collect();
-        removed.sort_by_key(|m| (m.label(), m.mac));
+        let mut removed: Vec<MachineRef> = Vec::new();
         let mut by_policy: BTreeMap<Policy, Vec<MachineRef>> = BTreeMap::new();
-        for m in after.machines() {
-            let now = after.effective_policy(m).0;
-            let was = before.machine(&m.mac).map(|b| before.effective_policy(b).0);
-            if was.as_ref() != Some(&now) {
+        let mut changed = |now: &Machine, was: Option<&Machine>| {
+            let unchanged = was.is_some_and(|b| {
+                let follows =
+                    |m: &Machine| m.policy.is_none() && !regrouped.contains(m.group.as_str());
+                match (&now.policy, &b.policy) {
+                    (Some(n), Some(w)) => n.policy == w.policy && n.once == w.once,
+                    (None, None) => now.group == b.group && follows(now),
+                    _ => false,
+                }
+            });
+            if unchanged {
+                return;
+            }
+            let policy = after.effective_policy(now).0;
+            if was.map(|b| before.effective_policy(b).0).as_ref() != Some(&policy) {
                 by_policy
-                    .entry(now)
+                    .entry(policy)
                     .or_default()
-                    .push(MachineRef::of(after, &m.mac));
+                    .push(MachineRef::of(after, &now.mac));
+            }
+        };
+        let mut old = before.shared_machines().peekable();
+        for (mac, now) in after.shared_machines() {
+            // The machines before this one that are gone.
+            while let Some((gone, _)) = old.next_if(|(m, _)| *m < mac) {
+                removed.push(MachineRef::of(before, gone));
+            }
+            match old.next_if(|(m, _)| *m == mac) {
+                Some((_, was))
+                    if Arc::ptr_eq(was, now) && !regrouped.contains(now.group.as_str()) => {}
+                Some((_, was)) => changed(now, Some(was)),
+                None => changed(now, None),
             }
         }
+        removed.extend(old.map(|(gone, _)| MachineRef::of(before, gone)));
+        removed.sort_by_key(|m| (m.label(), m.mac));
         let boot = by_policy
             .into_iter()
             .map(|(policy, mut machines)| {

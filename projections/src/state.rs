@@ -410,6 +410,12 @@ impl State {
         self.machines.values().map(|m| &**m)
     }
 
+    /// The machines as the state shares them, in MAC order: a machine no event changed
+    /// since a copy of the state was made is the same allocation in both (`Arc::ptr_eq`).
+    pub(crate) fn shared_machines(&self) -> impl Iterator<Item = (&Mac, &Arc<Machine>)> {
+        self.machines.iter()
+    }
+
     /// How many machines are known.
     pub fn machine_count(&self) -> usize {
         self.machines.len()
