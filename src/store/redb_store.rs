@@ -26,8 +26,9 @@ const LATE: TableDefinition<u64, i64> = TableDefinition::new("late");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 
 /// redb's page cache. redb's default (1 GiB) lets nmtd's resident size grow with the log;
-/// the pages an append or a machine's history touch fit in far less.
-const CACHE_BYTES: usize = 64 << 20;
+/// the pages an append or a machine's history touch fit in far less (measured after a
+/// 1M-line ingest: 32 MiB ingests as fast as 64 MiB, and nmtd stays near 200 MB resident).
+const CACHE_BYTES: usize = 32 << 20;
 
 /// Open or create the database with nmt's cache size.
 fn create(path: &Path) -> Result<Database, DatabaseError> {
