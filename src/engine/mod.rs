@@ -56,8 +56,8 @@ struct Batch {
     affected: Affected,
     /// Work out which files the batch affects (not for an import, which renders all).
     track_affected: bool,
-    /// The events' stored forms, one each, when they were encoded already (an import).
-    encoded: Option<Vec<Vec<u8>>>,
+    /// The events' JSON, one each, when it was made already (an import).
+    json: Option<Vec<Vec<u8>>>,
 }
 
 impl Batch {
@@ -69,7 +69,7 @@ impl Batch {
             late: Vec::new(),
             affected: Affected::default(),
             track_affected: true,
-            encoded: None,
+            json: None,
         }
     }
 }
@@ -297,13 +297,16 @@ impl Engine {
                 true
             })?;
         }
-        for seq in self.store.late_after(stop, at)? {
-            if seq > stop
-                && let Some(env) = self.store.get(seq)?
-            {
-                st.apply(&env);
-            }
-        }
+        let late: Vec<u64> = self
+            .store
+            .late_after(stop, at)?
+            .into_iter()
+            .filter(|&seq| seq > stop)
+            .collect();
+        self.store.get_each(&late, &mut |env| {
+            st.apply(&env);
+            true
+        })?;
         Ok(self.keyed(st))
     }
 
@@ -570,7 +573,7 @@ impl Engine {
                 envelope,
                 machines,
                 late: *late,
-                encoded: batch.encoded.as_ref().map(|e| e[i].as_slice()),
+                json: batch.json.as_ref().map(|e| e[i].as_slice()),
             })
             .collect();
         let max_observed = self.state.max_observed();
@@ -673,16 +676,15 @@ impl Engine {
         until: Option<Timestamp>,
     ) -> Result<Vec<Envelope>> {
         let mut out = Vec::new();
-        for seq in self.store.seqs_for_machine(mac)? {
-            if let Some(env) = self.store.get(seq)? {
-                if since.is_some_and(|s| env.observed_at < s)
-                    || until.is_some_and(|u| env.observed_at > u)
-                {
-                    continue;
-                }
+        let seqs = self.store.seqs_for_machine(mac)?;
+        self.store.get_each(&seqs, &mut |env| {
+            if !(since.is_some_and(|s| env.observed_at < s)
+                || until.is_some_and(|u| env.observed_at > u))
+            {
                 out.push(env);
             }
-        }
+            true
+        })?;
         Ok(out)
     }
 }

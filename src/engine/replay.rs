@@ -112,8 +112,9 @@ impl Engine {
             .into_iter()
             .map(|(id, end)| (MarkKey::File(id), Mark::ReadTo(end)))
             .collect();
-        // Two stages on two cores: a thread encodes each chunk of events into its stored
-        // form while this one folds the chunk before and commits it.
+        // Two stages on two cores: a thread writes each chunk of events as JSON (their
+        // stored form before compression) while this one folds the chunk before and commits
+        // it.
         const CHUNK: usize = 50_000;
         std::thread::scope(|s| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -124,20 +125,17 @@ impl Engine {
                     if chunk.is_empty() {
                         break;
                     }
-                    let encoded = chunk
-                        .iter()
-                        .map(crate::store::encode)
-                        .collect::<Result<Vec<_>, _>>();
+                    let json: Vec<Vec<u8>> = chunk.iter().map(Envelope::to_json).collect();
                     // The receiver is gone when a commit failed: stop.
-                    if tx.send((chunk, encoded)).is_err() {
+                    if tx.send((chunk, json)).is_err() {
                         break;
                     }
                 }
             });
-            for (chunk, encoded) in rx {
+            for (chunk, json) in rx {
                 let mut batch = Batch::new();
                 batch.track_affected = false;
-                batch.encoded = Some(encoded?);
+                batch.json = Some(json);
                 for env in chunk {
                     self.stage(&mut batch, env);
                 }

@@ -89,10 +89,7 @@ impl EventStore for MemoryStore {
         }
         let encoded = batch
             .iter()
-            .map(|a| {
-                a.encoded
-                    .map_or_else(|| encode(a.envelope), |b| Ok(b.to_vec()))
-            })
+            .map(|a| encode(a.envelope))
             .collect::<Result<Vec<_>, _>>()?;
         for (a, bytes) in batch.iter().zip(encoded) {
             let env = a.envelope;

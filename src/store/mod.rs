@@ -18,8 +18,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 
-use codec::decode;
-pub use codec::encode;
+use codec::{Block, block_len, decode, encode, encode_block};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 
@@ -97,9 +96,17 @@ pub struct Append<'a> {
     /// Observed before an event already in the log (a replayed archive): indexed apart, so
     /// "as of" queries can stop scanning at the first in-order event past their time.
     pub late: bool,
-    /// Its stored form, when the caller made it already with [`encode`] (`journal import`
-    /// encodes on another thread while it folds); `None` has the store encode it.
-    pub encoded: Option<&'a [u8]>,
+    /// Its JSON ([`Envelope::to_json`]), when the caller made it already (`journal import`
+    /// makes it on another thread while it folds); `None` has the store make it.
+    pub json: Option<&'a [u8]>,
+}
+
+/// The JSON of an event to append: the caller's, or made now.
+fn json_of<'a>(a: &Append<'a>) -> std::borrow::Cow<'a, [u8]> {
+    match a.json {
+        Some(json) => std::borrow::Cow::Borrowed(json),
+        None => std::borrow::Cow::Owned(a.envelope.to_json()),
+    }
 }
 
 /// An append-only, gap-free event log.
@@ -137,6 +144,23 @@ pub trait EventStore {
 
     /// One event.
     fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError>;
+
+    /// The events of `seqs` (in increasing order) that exist, in that order; the visitor
+    /// returns false to stop. A backend that keeps events in blocks reads each block once.
+    fn get_each(
+        &self,
+        seqs: &[u64],
+        visit: &mut dyn FnMut(Envelope) -> bool,
+    ) -> Result<(), StoreError> {
+        for &seq in seqs {
+            if let Some(env) = self.get(seq)?
+                && !visit(env)
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
 
     /// The newest snapshot at or before `seq`: its sequence number and bytes.
     fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;

@@ -1,12 +1,21 @@
 //! The redb implementation of [`EventStore`]: one file, `STATE/nmt.redb`.
 //!
-//! Tables: `events` (seq → envelope, compressed JSON: `codec.rs`), `by_machine` ((mac, seq) → ()), `late`
-//! (seq → observed µs), `snapshots` (seq → encoded state), `snapshot_times` (seq → latest
-//! observed µs), and `checkpoints` (source → position). An append writes the events, their
-//! indexes, the checkpoints and an optional snapshot in one transaction.
+//! Tables:
+//! - `event_blocks`: first seq → a block of up to 64 consecutive events (`codec.rs`);
+//! - `machine_runs`: (mac, seq) → the machine's later events in the same append, as
+//!   increasing deltas (LEB128), so an append indexes each machine once;
+//! - `late` (seq → observed µs), `snapshots` (seq → encoded state), `snapshot_times` (seq →
+//!   latest observed µs), and `checkpoints` (source → position).
 //!
-//! Stores written by earlier releases also hold `by_time` ((observed µs, seq) → ()) and
-//! `meta`: nothing reads them any more, and they are left as they are.
+//! An append writes the events, their indexes, the checkpoints and an optional snapshot in
+//! one transaction. It fills the last block first when that block is not full (it is read,
+//! and written again with the new events after its own), so a log that grows a line at a
+//! time is still kept in full blocks.
+//!
+//! Stores written by earlier releases hold their events in `events` (seq → one event) and
+//! `by_machine` ((mac, seq) → ()): those are read as they are, and the store goes on in
+//! blocks after their last event. They may also hold `by_time` ((observed µs, seq) → ()) and
+//! `meta`, which nothing reads any more.
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -16,10 +25,18 @@ use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
 use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Append, EventStore, Snapshot, StoreError, decode, encode, micros, snapshots_to_thin};
+use super::codec::{BLOCK_BYTES, BLOCK_EVENTS};
+use super::{
+    Append, Block, EventStore, Snapshot, StoreError, block_len, decode, encode_block, json_of,
+    micros, snapshots_to_thin,
+};
 
+/// Earlier releases' events, one a row: read, never written.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Earlier releases' machine index: read, never written.
 const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_machine");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("event_blocks");
+const MACHINE_RUNS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("machine_runs");
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
 const LATE: TableDefinition<u64, i64> = TableDefinition::new("late");
@@ -175,29 +192,76 @@ impl RedbStore {
         let mut tx = self.db()?.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         {
-            let mut events = tx.open_table(EVENTS)?;
-            let mut by_machine = tx.open_table(BY_MACHINE)?;
+            let mut blocks = tx.open_table(BLOCKS)?;
+            let mut runs = tx.open_table(MACHINE_RUNS)?;
             let mut late = tx.open_table(LATE)?;
-            let first = events.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+            let old = tx.open_table(EVENTS)?;
+            let old_last = old.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+            // The last block, when it has room, is written again with the batch after its own
+            // events.
+            let mut tail = None;
+            let first = match blocks.last()? {
+                Some((k, v)) => {
+                    let (key, n) = (k.value(), block_len(k.value(), v.value())?);
+                    if n < BLOCK_EVENTS as u64 && !batch.is_empty() {
+                        tail = Some(Block::decode(key, v.value())?);
+                    }
+                    key + n
+                }
+                None => old_last + 1,
+            };
             for (want, a) in (first..).zip(batch) {
-                let env = a.envelope;
-                if env.seq != want {
+                if a.envelope.seq != want {
                     // Dropping the transaction uncommitted writes nothing of the batch.
                     return Err(StoreError::SequenceConflict {
                         expected: want,
-                        got: env.seq,
+                        got: a.envelope.seq,
                     });
                 }
-                match a.encoded {
-                    Some(bytes) => events.insert(env.seq, bytes)?,
-                    None => events.insert(env.seq, encode(env)?.as_slice())?,
-                };
-                for mac in a.machines {
-                    by_machine.insert((mac.as_u64(), env.seq), ())?;
+            }
+            let jsons: Vec<_> = batch.iter().map(json_of).collect();
+            let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(batch.len() + BLOCK_EVENTS);
+            if let Some(block) = &tail {
+                lines.extend(block.seqs().map(|seq| (seq, block.json(seq))));
+            }
+            lines.extend(
+                batch
+                    .iter()
+                    .zip(&jsons)
+                    .map(|(a, j)| (a.envelope.seq, &j[..])),
+            );
+            let mut rest = &lines[..];
+            while let Some(&(key, _)) = rest.first() {
+                let mut n = 0;
+                let mut bytes = 0;
+                while n < rest.len()
+                    && n < BLOCK_EVENTS
+                    && (n == 0 || bytes + rest[n].1.len() <= BLOCK_BYTES)
+                {
+                    bytes += rest[n].1.len();
+                    n += 1;
                 }
-                if a.late {
-                    late.insert(env.seq, env.observed_at.as_microsecond())?;
+                let value = encode_block(rest[..n].iter().map(|(_, j)| *j))?;
+                blocks.insert(key, value.as_slice())?;
+                rest = &rest[n..];
+            }
+            // Each machine once: its first event of the batch, then the others as deltas.
+            let mut pairs: Vec<(u64, u64)> = batch
+                .iter()
+                .flat_map(|a| a.machines.iter().map(|m| (m.as_u64(), a.envelope.seq)))
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut value = Vec::new();
+            for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+                value.clear();
+                for w in run.windows(2) {
+                    leb128(w[1].1 - w[0].1, &mut value);
                 }
+                runs.insert(run[0], value.as_slice())?;
+            }
+            for a in batch.iter().filter(|a| a.late) {
+                late.insert(a.envelope.seq, a.envelope.observed_at.as_microsecond())?;
             }
             let mut cps = tx.open_table(CHECKPOINTS)?;
             for (source, pos) in checkpoints {
@@ -256,6 +320,8 @@ impl RedbStore {
         let tx = db.begin_write()?;
         tx.open_table(EVENTS)?;
         tx.open_table(BY_MACHINE)?;
+        tx.open_table(BLOCKS)?;
+        tx.open_table(MACHINE_RUNS)?;
         tx.open_table(SNAPSHOTS)?;
         tx.open_table(SNAPSHOT_TIMES)?;
         tx.open_table(LATE)?;
@@ -268,6 +334,9 @@ impl RedbStore {
 impl EventStore for RedbStore {
     fn last_seq(&self) -> Result<u64, StoreError> {
         let tx = self.db()?.begin_read()?;
+        if let Some((k, v)) = tx.open_table(BLOCKS)?.last()? {
+            return Ok(k.value() + block_len(k.value(), v.value())? - 1);
+        }
         let t = tx.open_table(EVENTS)?;
         Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
     }
@@ -295,12 +364,29 @@ impl EventStore for RedbStore {
         range: RangeInclusive<u64>,
         visit: &mut dyn FnMut(Envelope) -> bool,
     ) -> Result<(), StoreError> {
+        let (start, end) = (*range.start(), *range.end());
         let tx = self.db()?.begin_read()?;
-        let t = tx.open_table(EVENTS)?;
-        for row in t.range(range)? {
+        for row in tx.open_table(EVENTS)?.range(range)? {
             let (k, v) = row?;
             if !visit(decode(k.value(), v.value())?) {
-                break;
+                return Ok(());
+            }
+        }
+        let blocks = tx.open_table(BLOCKS)?;
+        // The block holding `start`, then the ones after it.
+        let from = blocks
+            .range(..=start)?
+            .next_back()
+            .transpose()?
+            .map_or(start, |(k, _)| k.value());
+        for row in blocks.range(from..=end)? {
+            let (k, v) = row?;
+            let block = Block::decode(k.value(), v.value())?;
+            let seqs = block.seqs();
+            for seq in seqs.start.max(start)..seqs.end.min(end.saturating_add(1)) {
+                if !visit(block.event(seq)?) {
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -308,19 +394,69 @@ impl EventStore for RedbStore {
 
     fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError> {
         let tx = self.db()?.begin_read()?;
-        let t = tx.open_table(BY_MACHINE)?;
         let m = mac.as_u64();
         let mut out = Vec::new();
-        for row in t.range((m, 0)..=(m, u64::MAX))? {
+        for row in tx.open_table(BY_MACHINE)?.range((m, 0)..=(m, u64::MAX))? {
             out.push(row?.0.value().1);
+        }
+        // Each run's events are all after the run before it (runs are made an append at a
+        // time), and after every event of earlier releases' index.
+        for row in tx.open_table(MACHINE_RUNS)?.range((m, 0)..=(m, u64::MAX))? {
+            let (k, v) = row?;
+            let mut seq = k.value().1;
+            out.push(seq);
+            let mut deltas = v.value();
+            while !deltas.is_empty() {
+                let (d, used) = read_leb128(deltas).ok_or_else(|| StoreError::Corrupt {
+                    seq,
+                    reason: format!("the machine index after it for {mac} is damaged"),
+                })?;
+                seq += d;
+                out.push(seq);
+                deltas = &deltas[used..];
+            }
         }
         Ok(out)
     }
 
     fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        let mut found = None;
+        self.get_each(&[seq], &mut |env| {
+            found = Some(env);
+            false
+        })?;
+        Ok(found)
+    }
+
+    fn get_each(
+        &self,
+        seqs: &[u64],
+        visit: &mut dyn FnMut(Envelope) -> bool,
+    ) -> Result<(), StoreError> {
         let tx = self.db()?.begin_read()?;
-        let t = tx.open_table(EVENTS)?;
-        t.get(seq)?.map(|v| decode(seq, v.value())).transpose()
+        let old = tx.open_table(EVENTS)?;
+        let blocks = tx.open_table(BLOCKS)?;
+        let mut block: Option<Block> = None;
+        for &seq in seqs {
+            let env = if let Some(v) = old.get(seq)? {
+                decode(seq, v.value())?
+            } else {
+                if !block.as_ref().is_some_and(|b| b.seqs().contains(&seq)) {
+                    block = match blocks.range(..=seq)?.next_back().transpose()? {
+                        Some((k, v)) => Some(Block::decode(k.value(), v.value())?),
+                        None => None,
+                    };
+                }
+                match &block {
+                    Some(b) if b.seqs().contains(&seq) => b.event(seq)?,
+                    _ => continue,
+                }
+            };
+            if !visit(env) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -381,10 +517,32 @@ impl EventStore for RedbStore {
     }
 }
 
+/// `n` as LEB128 (7 bits a byte, least significant first).
+fn leb128(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A LEB128 number and the bytes it took; `None` when cut short or too long.
+fn read_leb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((n, i + 1));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::conformance::{append_range, never};
+    use redb::ReadableTableMetadata;
 
     /// The same appends into a store that compacts from 1 MB and one that never does: the
     /// length of each file at the end.
@@ -405,6 +563,78 @@ mod tests {
         store.compact_when_idle(Duration::ZERO);
         let len = std::fs::metadata(&path).unwrap().len();
         (store, len)
+    }
+
+    #[test]
+    fn a_store_of_an_earlier_release_reads_and_goes_on_in_blocks() {
+        use crate::store::conformance::scan_all;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        // Events 1..=5 as earlier releases kept them: a row each (plain JSON and single
+        // compressed frames), and the machine index a row per event.
+        let mut envs = Vec::new();
+        let mut other = RedbStore::open(&dir.path().join("model.redb"), Duration::ZERO).unwrap();
+        append_range(&mut other, 1, 8, &never, &[], None).unwrap();
+        other
+            .scan(1..=8, &mut |e| {
+                envs.push(e);
+                true
+            })
+            .unwrap();
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut events = tx.open_table(EVENTS).unwrap();
+                let mut by_machine = tx.open_table(BY_MACHINE).unwrap();
+                for e in &envs[..5] {
+                    let value = if e.seq % 2 == 0 {
+                        e.to_json()
+                    } else {
+                        crate::store::encode(e).unwrap()
+                    };
+                    events.insert(e.seq, value.as_slice()).unwrap();
+                    let m = nmt_projections::Mac::new([0x52, 0x54, 0, 0, 0, (e.seq % 3) as u8]);
+                    by_machine.insert((m.as_u64(), e.seq), ()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let mut store = RedbStore::open(&path, Duration::ZERO).unwrap();
+        assert_eq!(store.last_seq().unwrap(), 5);
+        append_range(&mut store, 6, 7, &never, &[], None).unwrap();
+        append_range(&mut store, 8, 8, &never, &[], None).unwrap();
+        drop(store);
+        let store = RedbStore::open(&path, Duration::ZERO).unwrap();
+        assert_eq!(store.last_seq().unwrap(), 8);
+        assert_eq!(scan_all(&store), envs);
+        let mut across = Vec::new();
+        store
+            .scan(4..=7, &mut |e| {
+                across.push(e.seq);
+                true
+            })
+            .unwrap();
+        assert_eq!(across, [4, 5, 6, 7]);
+        assert_eq!(store.get(5).unwrap().as_ref(), Some(&envs[4]));
+        assert_eq!(store.get(6).unwrap().as_ref(), Some(&envs[5]));
+        let mut each = Vec::new();
+        store
+            .get_each(&[2, 5, 6, 8], &mut |e| {
+                each.push(e.seq);
+                true
+            })
+            .unwrap();
+        assert_eq!(each, [2, 5, 6, 8]);
+        // Machine 52:54:00:00:00:02 is mac(2): seq % 3 == 2 in both indexes.
+        let two = nmt_projections::Mac::new([0x52, 0x54, 0, 0, 0, 2]);
+        assert_eq!(store.seqs_for_machine(&two).unwrap(), [2, 5, 8]);
+        // The new events went into blocks, the old rows stayed as they were.
+        let tx = store.db().unwrap().begin_read().unwrap();
+        assert_eq!(tx.open_table(EVENTS).unwrap().len().unwrap(), 5);
+        let blocks = tx.open_table(BLOCKS).unwrap();
+        assert_eq!(blocks.len().unwrap(), 1);
+        assert_eq!(blocks.first().unwrap().unwrap().0.value(), 6);
     }
 
     #[test]
