@@ -10,23 +10,20 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::daemon::Shared;
-use crate::engine::{Importable, read_importable};
+use crate::engine::import_journal;
 use crate::{Engine, OpenOptions};
 
 /// `nmt journal import [--partial] FILE --state STATE_DIR` with `export` as FILE's bytes:
-/// read and checked whole, then imported into a new store in `state_dir`. The number of
-/// events imported.
+/// streamed into a new store beside `state_dir`'s, which takes its place once the whole
+/// export was checked. The number of events imported.
 pub fn journal_import(export: &[u8], state_dir: &Path, partial: bool) -> Result<usize> {
-    let Importable { events, .. } = read_importable(export, Path::new("export"), partial)?;
-    let n = events.len();
-    let mut engine = Engine::open_bare(&OpenOptions {
+    let opts = OpenOptions {
         state_dir: state_dir.to_path_buf(),
         config: None,
         wait: Duration::from_secs(10),
         create: true,
-    })?;
-    engine.import(events)?;
-    Ok(n)
+    };
+    Ok(import_journal(&opts, export, Path::new("export"), partial)?.events as usize)
 }
 
 /// What nmtd's handlers share, around `engine` (no web UI, no sources).

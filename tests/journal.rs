@@ -340,3 +340,68 @@ fn every_fixture_journal_imports_and_exports_byte_for_byte() {
         assert!(t.ok(&["verify"]).starts_with("verified:"), "{name}");
     }
 }
+
+/// An export longer than one commit of `journal import`: refused at its end (its trailer's
+/// digest), it leaves nothing behind, however many events were already written; whole, it
+/// imports every event.
+#[test]
+fn a_long_export_refused_at_its_trailer_leaves_nothing_and_imports_whole() {
+    let t = Nmt::new();
+    t.ok(&["group", "add", "lab"]);
+    let export = t.ok(&["journal", "export"]);
+    let mut body: String = export
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"trailer":"#))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let head = body.lines().count() as u64;
+    let n = 60_000u64;
+    for k in 0..n {
+        let i = k % 5000;
+        body.push_str(&format!(
+            r#"{{"seq":{},"v":1,"recorded_at":"2026-11-21T00:00:00Z","observed_at":"2026-11-21T00:00:00Z","actor":"dnsmasq@boot1","source":{{"stream":"file:00000000000000aa","offset":{}}},"event":{{"type":"DhcpSeen","mac":"52:54:00:01:{:02x}:{:02x}","kind":"ack","ip":"10.1.{}.{}","server":"dnsmasq","via":"br0"}}}}"#,
+            head + 1 + k,
+            k * 90,
+            i >> 8,
+            i & 255,
+            i >> 8,
+            i & 255
+        ));
+        body.push('\n');
+    }
+    let trailer = nmt_replay::Trailer::of(body.as_bytes(), nmt_replay::ExportFilter::default());
+    let mut wrong = trailer.clone();
+    wrong.sha256 = "0".repeat(64);
+
+    let fresh = Nmt::bare();
+    let bad = t.dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{body}{}", wrong.to_line())).unwrap();
+    let err = fresh.fails(&["journal", "import", bad.to_str().unwrap()]);
+    assert!(err.contains("digest"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        !fresh.state().exists(),
+        "a refused import leaves no state directory"
+    );
+
+    // Into a state directory that exists, with an empty store: it stays as it was.
+    std::fs::create_dir_all(fresh.state()).unwrap();
+    let err = fresh.fails(&["journal", "import", bad.to_str().unwrap()]);
+    assert!(err.contains("nothing was imported"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(fresh.state()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let good = t.dir.path().join("good.jsonl");
+    std::fs::write(&good, format!("{body}{}", trailer.to_line())).unwrap();
+    let out = fresh.ok(&["journal", "import", good.to_str().unwrap()]);
+    assert!(
+        out.starts_with(&format!("imported {} events", head + n)),
+        "{out}"
+    );
+    assert!(!fresh.path("nmt.redb.importing").exists());
+    let again = fresh.ok(&["journal", "export"]);
+    assert_eq!(again, format!("{body}{}", trailer.to_line()));
+    // A second import is refused: the store holds events now.
+    let err = fresh.fails(&["journal", "import", good.to_str().unwrap()]);
+    assert!(err.contains("already holds"), "{err}");
+}

@@ -15,8 +15,10 @@
 //! `--partial` to take it.
 
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nmt_projections::{Envelope, State};
+
 use sha2::{Digest, Sha256};
 
 /// Why a journal was refused.
@@ -249,10 +251,19 @@ struct Chunk {
     lines: Vec<(usize, usize)>,
 }
 
-/// A chunk's events with their line numbers, or the first line that was refused.
-type Decoded = Result<Vec<(usize, Envelope)>, JournalError>;
+/// A chunk's events with their line numbers (and the chunk, whose lines they are), or the
+/// first line that was refused.
+type Decoded = Result<(Vec<(usize, Envelope)>, Chunk), (usize, JournalError)>;
 
-fn decode_chunk(chunk: &Chunk) -> Decoded {
+/// Which chunk a decoded one was.
+fn decoded_index(d: &Decoded) -> usize {
+    match d {
+        Ok((_, chunk)) => chunk.index,
+        Err((index, _)) => *index,
+    }
+}
+
+fn decode_chunk(chunk: &Chunk) -> Result<Vec<(usize, Envelope)>, JournalError> {
     let mut start = 0;
     let mut out = Vec::with_capacity(chunk.lines.len());
     for &(line_no, end) in &chunk.lines {
@@ -272,161 +283,252 @@ fn decode_chunk(chunk: &Chunk) -> Decoded {
 /// numbers from 1, and a trailer, if there is one, that counts and digests the lines before
 /// it. A journal without a trailer is read too ([`Journal::trailer`] says so).
 ///
-/// This thread reads the lines and digests them; the decoding, most of the work, runs on as
-/// many threads as there are cores (up to 4), a chunk of lines at a time. The refusal is
-/// that of the first refused line, as if the lines were read one by one.
-pub fn read_export(reader: impl BufRead) -> Result<Journal, JournalError> {
+/// The whole journal is held in memory: [`read_export_chunks`] hands it over a chunk at a
+/// time instead.
+pub fn read_export(reader: impl BufRead + Send) -> Result<Journal, JournalError> {
+    let mut events = Vec::new();
+    let trailer = read_export_chunks(reader, &mut |chunk| {
+        events.extend(chunk.events);
+        Ok(())
+    })?;
+    Ok(Journal { events, trailer })
+}
+
+/// Events of a journal in the order of its lines, as [`read_export_chunks`] hands them over.
+pub struct ExportChunk {
+    /// The events, in sequence order, following the previous chunk's.
+    pub events: Vec<Envelope>,
+    /// Each event's line as it is in the journal (without its line break).
+    pub lines: Vec<Vec<u8>>,
+}
+
+/// Read a journal as [`read_export`] does, handing its events to `take` a chunk at a time,
+/// in order, as soon as they are decoded and follow the events before them without a gap.
+/// The checks that need the whole journal (the trailer's count and digest, nothing after
+/// it) come at the end: an `Err` may come after chunks were taken, and a caller that wrote
+/// them must undo that. An error `take` returns stops the reading and is returned as it is.
+/// Returns the trailer when there is one.
+///
+/// One thread reads the lines and digests them; the decoding, most of the work, runs on as
+/// many threads as there are cores (up to 4), a chunk of lines at a time; `take` runs on the
+/// calling thread. Only a few chunks are in memory at a time. The refusal is that of the
+/// first refused line, as if the lines were read one by one.
+pub fn read_export_chunks(
+    reader: impl BufRead + Send,
+    take: &mut dyn FnMut(ExportChunk) -> Result<(), JournalError>,
+) -> Result<Option<Trailer>, JournalError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let mut hasher = Sha256::new();
-    let mut trailer: Option<(usize, Trailer)> = None;
-    // The first line refused while reading (I/O, the trailer's rules), with its number.
-    let mut refused: Option<(usize, JournalError)> = None;
-    let mut decoded: Vec<Decoded> = Vec::new();
-    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Chunk>(workers * 2);
-    let work_rx = std::sync::Mutex::new(work_rx);
+    let work_rx = std::sync::Mutex::new(None::<std::sync::mpsc::Receiver<Chunk>>);
+    let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Decoded)>();
+        let (work_tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(workers * 2);
+        *work_rx.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx);
+        // Bounded: a slow `take` holds the reading back.
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(usize, Decoded)>(workers * 2);
         for _ in 0..workers {
             let (work_rx, done_tx) = (&work_rx, done_tx.clone());
             s.spawn(move || {
                 loop {
-                    let next = work_rx.lock().map(|rx| rx.recv());
-                    let Ok(Ok(chunk)) = next else { break };
-                    if done_tx.send((chunk.index, decode_chunk(&chunk))).is_err() {
+                    let next = work_rx
+                        .lock()
+                        .ok()
+                        .and_then(|rx| rx.as_ref().map(|rx| rx.recv()));
+                    let Some(Ok(chunk)) = next else { break };
+                    let index = chunk.index;
+                    let decoded = match decode_chunk(&chunk) {
+                        Ok(events) => Ok((events, chunk)),
+                        Err(e) => Err((index, e)),
+                    };
+                    if done_tx.send((decoded_index(&decoded), decoded)).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(done_tx);
-        let mut chunk = Chunk::default();
-        let mut sent = 0;
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line_no = i + 1;
-            let line = match line {
-                Ok(line) => line,
-                Err(e) => {
-                    refused = Some((line_no, JournalError::Io(e)));
-                    break;
-                }
-            };
-            let trimmed = line.trim_ascii();
-            if trailer.is_some() {
-                if trimmed.is_empty() {
+        let reading = s.spawn(|| read_lines(reader, work_tx, &stop));
+        let mut pending: std::collections::BTreeMap<usize, Decoded> = Default::default();
+        let mut next = 0;
+        let mut previous = 0;
+        // The first line refused in decoding, and the first gap: the order of precedence
+        // below is that of reading the lines one by one.
+        let mut refused: Option<JournalError> = None;
+        let mut first_gap: Option<(usize, u64, u64)> = None;
+        let mut counted = 0u64;
+        let mut taken: Result<(), JournalError> = Ok(());
+        for (index, decoded) in done_rx {
+            pending.insert(index, decoded);
+            while let Some(decoded) = pending.remove(&next) {
+                next += 1;
+                if refused.is_some() || taken.is_err() {
                     continue;
                 }
-                refused = Some((line_no, JournalError::AfterTrailer { line: line_no }));
-                break;
-            }
-            if trimmed.starts_with(TRAILER_START) {
-                match serde_json::from_slice::<TrailerLine>(trimmed) {
-                    Ok(t) => trailer = Some((line_no, t.trailer)),
-                    Err(e) => {
-                        let reason = e.to_string();
-                        refused = Some((
-                            line_no,
-                            JournalError::BadTrailer {
-                                line: line_no,
-                                reason,
-                            },
-                        ));
-                        break;
+                let (events, chunk) = match decoded {
+                    Ok(d) => d,
+                    Err((_, e)) => {
+                        refused = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                counted += events.len() as u64;
+                let mut out = ExportChunk {
+                    events: Vec::with_capacity(events.len()),
+                    lines: Vec::with_capacity(events.len()),
+                };
+                let mut start = 0;
+                for ((line_no, env), &(_, end)) in events.into_iter().zip(&chunk.lines) {
+                    let line = &chunk.bytes[start..end];
+                    start = end;
+                    if env.seq != previous + 1 && first_gap.is_none() {
+                        first_gap = Some((line_no, env.seq, previous));
+                    }
+                    previous = env.seq;
+                    if first_gap.is_none() {
+                        out.lines.push(line.to_vec());
+                        out.events.push(env);
                     }
                 }
-                continue;
+                if !out.events.is_empty() {
+                    taken = take(out);
+                    if taken.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
             }
-            hasher.update(&line);
-            hasher.update(b"\n");
+        }
+        let (hasher, trailer, read_refused) = reading.join().expect("the reading thread panicked");
+        // A line refused in decoding comes before any refused in reading (which stopped
+        // there); what `take` refused stopped everything.
+        taken?;
+        if let Some(e) = refused.or(read_refused.map(|(_, e)| e)) {
+            return Err(e);
+        }
+        if let Some((line, found, previous)) = first_gap {
+            return Err(match &trailer {
+                Some((_, t)) if !t.filter.is_whole() => JournalError::Filtered {
+                    line,
+                    found,
+                    previous,
+                    filter: t.filter.to_string(),
+                },
+                _ => JournalError::Gap {
+                    line,
+                    found,
+                    previous,
+                },
+            });
+        }
+        if let Some((line, t)) = &trailer {
+            if t.events != counted {
+                return Err(JournalError::Mismatch {
+                    line: *line,
+                    reason: format!(
+                        "the trailer counts {} events, but {counted} lines precede it",
+                        t.events
+                    ),
+                });
+            }
+            if t.sha256 != hex(&hasher.finalize()) {
+                return Err(JournalError::Mismatch {
+                    line: *line,
+                    reason: "the events' lines do not match the trailer's digest (sha256)".into(),
+                });
+            }
+        }
+        Ok(trailer.map(|(_, t)| t))
+    })
+}
+
+/// What the reading thread found: the digest of the event lines, the trailer with its line
+/// number, and the first line it refused (I/O, the trailer's rules) with its number.
+type ReadOutcome = (
+    Sha256,
+    Option<(usize, Trailer)>,
+    Option<(usize, JournalError)>,
+);
+
+/// Read the lines, digest them, and send the event lines to the parsing threads a chunk at
+/// a time (numbered from 0). Stops at the first refused line, or when `stop` is set (a line
+/// refused in decoding, or the taker failed: nothing after matters).
+fn read_lines(
+    reader: impl BufRead,
+    work_tx: std::sync::mpsc::SyncSender<Chunk>,
+    stop: &AtomicBool,
+) -> ReadOutcome {
+    let mut hasher = Sha256::new();
+    let mut trailer: Option<(usize, Trailer)> = None;
+    let mut refused: Option<(usize, JournalError)> = None;
+    let mut chunk = Chunk::default();
+    let mut sent = 0;
+    for (i, line) in reader.split(b'\n').enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let line_no = i + 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                refused = Some((line_no, JournalError::Io(e)));
+                break;
+            }
+        };
+        let trimmed = line.trim_ascii();
+        if trailer.is_some() {
             if trimmed.is_empty() {
                 continue;
             }
-            chunk.bytes.extend_from_slice(trimmed);
-            chunk.lines.push((line_no, chunk.bytes.len()));
-            if chunk.lines.len() == CHUNK_LINES {
-                let next = Chunk {
-                    index: sent + 1,
-                    ..Chunk::default()
-                };
-                // The workers only stop when this sender is dropped.
-                let _ = work_tx.send(std::mem::replace(&mut chunk, next));
-                sent += 1;
-            }
+            refused = Some((line_no, JournalError::AfterTrailer { line: line_no }));
+            break;
         }
-        if !chunk.lines.is_empty() {
-            let _ = work_tx.send(chunk);
+        if trimmed.starts_with(TRAILER_START) {
+            match serde_json::from_slice::<TrailerLine>(trimmed) {
+                Ok(t) => trailer = Some((line_no, t.trailer)),
+                Err(e) => {
+                    let reason = e.to_string();
+                    refused = Some((
+                        line_no,
+                        JournalError::BadTrailer {
+                            line: line_no,
+                            reason,
+                        },
+                    ));
+                    break;
+                }
+            }
+            continue;
+        }
+        hasher.update(&line);
+        hasher.update(b"\n");
+        if trimmed.is_empty() {
+            continue;
+        }
+        chunk.bytes.extend_from_slice(trimmed);
+        chunk.lines.push((line_no, chunk.bytes.len()));
+        if chunk.lines.len() == CHUNK_LINES {
+            let next = Chunk {
+                index: sent + 1,
+                ..Chunk::default()
+            };
+            // The workers only stop when this sender is dropped.
+            let _ = work_tx.send(std::mem::replace(&mut chunk, next));
             sent += 1;
         }
-        drop(work_tx);
-        decoded.resize_with(sent, || Ok(Vec::new()));
-        for (index, result) in done_rx {
-            decoded[index] = result;
-        }
-    });
-    let mut out = Vec::new();
-    let mut previous = 0;
-    let mut first_gap: Option<(usize, u64, u64)> = None;
-    for chunk in decoded {
-        // A line refused in decoding comes before any refused in reading (which stopped
-        // there).
-        let events = chunk?;
-        for (line_no, env) in events {
-            if env.seq != previous + 1 && first_gap.is_none() {
-                first_gap = Some((line_no, env.seq, previous));
-            }
-            previous = env.seq;
-            out.push(env);
-        }
     }
-    if let Some((_, e)) = refused {
-        return Err(e);
+    if !chunk.lines.is_empty() {
+        let _ = work_tx.send(chunk);
     }
-    if let Some((line, found, previous)) = first_gap {
-        return Err(match &trailer {
-            Some((_, t)) if !t.filter.is_whole() => JournalError::Filtered {
-                line,
-                found,
-                previous,
-                filter: t.filter.to_string(),
-            },
-            _ => JournalError::Gap {
-                line,
-                found,
-                previous,
-            },
-        });
-    }
-    if let Some((line, t)) = &trailer {
-        if t.events != out.len() as u64 {
-            return Err(JournalError::Mismatch {
-                line: *line,
-                reason: format!(
-                    "the trailer counts {} events, but {} lines precede it",
-                    t.events,
-                    out.len()
-                ),
-            });
-        }
-        if t.sha256 != hex(&hasher.finalize()) {
-            return Err(JournalError::Mismatch {
-                line: *line,
-                reason: "the events' lines do not match the trailer's digest (sha256)".into(),
-            });
-        }
-    }
-    Ok(Journal {
-        events: out,
-        trailer: trailer.map(|(_, t)| t),
-    })
+    (hasher, trailer, refused)
 }
 
 /// Read every event of a journal, checking it is whole (see [`read_export`]); its trailer,
 /// when it has one, is checked and is not an event.
-pub fn read_journal(reader: impl BufRead) -> Result<Vec<Envelope>, JournalError> {
+pub fn read_journal(reader: impl BufRead + Send) -> Result<Vec<Envelope>, JournalError> {
     Ok(read_export(reader)?.events)
 }
 
 /// Fold a whole journal into a state.
-pub fn fold_journal(reader: impl BufRead) -> Result<State, JournalError> {
+pub fn fold_journal(reader: impl BufRead + Send) -> Result<State, JournalError> {
     Ok(State::from_events(&read_journal(reader)?))
 }
 

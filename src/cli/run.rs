@@ -21,7 +21,7 @@ use super::render::render;
 use crate::app::{
     Action, Answer, Confirm, Failure, Mode, Replayed, Reply, machine_add, parse_node_table,
 };
-use crate::engine::{Importable, read_importable};
+use crate::engine::{Imported, import_journal, whole_or_partial};
 use crate::{Config, DB_FILE, Engine, OpenOptions, current_actor, parse_time};
 
 /// The state directory used when neither --state nor NMT_STATE is given.
@@ -851,7 +851,7 @@ fn import(
             state.display()
         );
     }
-    let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
+    let reader: Box<dyn std::io::BufRead + Send> = if file == Path::new("-") {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         Box::new(std::io::BufReader::new(
@@ -859,29 +859,30 @@ fn import(
                 .with_context(|| format!("while opening the journal {}", file.display()))?,
         ))
     };
-    // The whole export is checked before anything is written.
-    let Importable {
-        events,
-        partial: prefix,
-    } = read_importable(reader, file, partial)?;
     if dry_run {
-        let kinds: std::collections::BTreeMap<&str, usize> =
-            events.iter().fold(Default::default(), |mut m, e| {
-                *m.entry(e.event.kind()).or_default() += 1;
-                m
-            });
+        // The whole export is read and checked, and nothing is written.
+        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut events = 0u64;
+        let trailer = nmt_replay::read_export_chunks(reader, &mut |chunk| {
+            events += chunk.events.len() as u64;
+            for e in &chunk.events {
+                *kinds.entry(e.event.kind()).or_default() += 1;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("{} was refused; nothing was imported", file.display()))?;
+        let prefix = whole_or_partial(events, trailer.as_ref(), file, partial)?;
         let text = if json {
             output::json(&json!({
                 "dry_run": true,
-                "events": events.len(),
+                "events": events,
                 "kinds": kinds,
                 "partial": prefix.is_some(),
             }))
         } else {
             let mut t = format!(
-                "dry run: nothing was imported or written\nwould import {} events into {} \
+                "dry run: nothing was imported or written\nwould import {events} events into {} \
                  (it must hold none), then write every generated file:\n",
-                events.len(),
                 abs(state).display()
             );
             for (k, n) in kinds {
@@ -892,15 +893,22 @@ fn import(
         Stdout.write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut engine = Engine::open_bare(&OpenOptions {
-        state_dir: state.to_path_buf(),
-        config: config.map(Path::to_path_buf),
-        wait: Duration::from_secs(10),
-        create: true,
-    })?;
-    let n = events.len();
-    let last = events.last().map_or(0, |e| e.seq);
-    let out = engine.import(events)?;
+    let Imported {
+        events: n,
+        last,
+        partial: prefix,
+        written: out,
+    } = import_journal(
+        &OpenOptions {
+            state_dir: state.to_path_buf(),
+            config: config.map(Path::to_path_buf),
+            wait: Duration::from_secs(10),
+            create: true,
+        },
+        reader,
+        file,
+        partial,
+    )?;
     let text = if json {
         output::json(&json!({
             "events": n,

@@ -22,7 +22,7 @@ use nmt_projections::{
 };
 
 pub use leases::LeasesSummary;
-pub use replay::{Importable, ReplaySummary, read_importable};
+pub use replay::{Imported, ReplaySummary, import_journal, whole_or_partial};
 pub use resolve::resolve;
 pub use snapshot::SNAPSHOT_EVERY;
 use snapshot::{snapshot_decode, snapshot_encode};
@@ -45,6 +45,19 @@ pub struct OpenOptions {
     pub wait: Duration,
     /// Create the state directory and a new store if there is none (mutating commands).
     pub create: bool,
+}
+
+/// Create the state directory if there is none: the store, the site key and the installer
+/// password live there, not for every local user to read.
+fn create_state_dir(dir: &std::path::Path) -> Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating the state directory {}", dir.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+            .with_context(|| format!("while restricting {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Events being appended together.
@@ -210,15 +223,7 @@ impl Engine {
         store: impl FnOnce() -> Result<Box<dyn EventStore + Send>>,
     ) -> Result<Engine> {
         let dir = &opts.state_dir;
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("while creating the state directory {}", dir.display()))?;
-            // The store, the site key and the installer password live here: not for every
-            // local user to read.
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-                .with_context(|| format!("while restricting {}", dir.display()))?;
-        }
+        create_state_dir(dir)?;
         let config = Config::load(dir, opts.config.as_deref())?;
         let mut engine = Engine {
             store: store()?,

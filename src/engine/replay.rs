@@ -30,34 +30,20 @@ pub struct ReplaySummary {
     pub untimed: u64,
 }
 
-/// A journal export `journal import` may take, read whole and checked before anything is
-/// written.
-#[derive(Debug)]
-pub struct Importable {
-    /// Its events, in sequence order (at least one).
-    pub events: Vec<Envelope>,
-    /// Why it may be only the start of the log (it has no trailer, or it is a filtered
-    /// export); `None` for a whole export.
-    pub partial: Option<String>,
-}
-
-/// Read an export for `journal import` (`name` is how refusals call it): every line decoded,
-/// gap-free, its trailer matching when it has one (`nmt_replay::read_export`), and at least
-/// one event. An export that may be only the start of the log is refused unless `partial`.
-/// Every refusal says that nothing was imported.
-pub fn read_importable(
-    reader: impl std::io::BufRead,
+/// Whether an export read whole with `events` events and `trailer` may be imported: why it
+/// may be only the start of the log (`None` for a whole export), or the refusal, which says
+/// that nothing was imported (no events; only the start of the log without `partial`).
+pub fn whole_or_partial(
+    events: u64,
+    trailer: Option<&nmt_replay::Trailer>,
     name: &std::path::Path,
     partial: bool,
-) -> Result<Importable> {
-    let journal = nmt_replay::read_export(reader)
-        .with_context(|| format!("{} was refused; nothing was imported", name.display()))?;
-    let events = journal.events;
-    if events.is_empty() {
+) -> Result<Option<String>> {
+    if events == 0 {
         bail!("{} holds no events; nothing was imported", name.display());
     }
     // Why this may be only the start of the log; a whole export needs no --partial.
-    let prefix = match &journal.trailer {
+    let prefix = match trailer {
         None => Some(format!(
             "{} has no trailer line, so it may have been cut short at a line boundary \
              (e.g. by `head`), or it was written by an nmt from before export trailers",
@@ -75,22 +61,125 @@ pub fn read_importable(
     {
         bail!(
             "{why}; nothing was imported. Import a whole export (`nmt journal export FILE`), \
-             or, to import these {} events as the start of the log on purpose, run again with \
-             --partial",
-            events.len()
+             or, to import these {events} events as the start of the log on purpose, run \
+             again with --partial"
         );
     }
-    Ok(Importable {
+    Ok(prefix)
+}
+
+/// How far each log file was read, from the events' sources (marks are not in a journal):
+/// replay after an import then skips what the journal already holds.
+fn note_read_to(read_to: &mut HashMap<u64, u64>, env: &Envelope) {
+    if let Some(Source::LogFile { identity, offset }) = &env.source {
+        let e = read_to.entry(*identity).or_insert(0);
+        *e = (*e).max(offset + 1);
+    }
+}
+
+/// The read marks of [`note_read_to`]'s files.
+fn read_marks(read_to: HashMap<u64, u64>) -> Vec<(MarkKey, Mark)> {
+    read_to
+        .into_iter()
+        .map(|(id, end)| (MarkKey::File(id), Mark::ReadTo(end)))
+        .collect()
+}
+
+/// What [`import_journal`] did.
+#[derive(Debug)]
+pub struct Imported {
+    /// Events imported.
+    pub events: u64,
+    /// The last one's sequence number.
+    pub last: u64,
+    /// Why the export may be only the start of the log (imported with `--partial`).
+    pub partial: Option<String>,
+    /// The files written after.
+    pub written: WriteOutcome,
+}
+
+/// Events `journal import` commits at a time.
+const IMPORT_BATCH: usize = 50_000;
+
+/// `journal import`: rebuild the empty store of `opts.state_dir` from an export, exactly as
+/// it was (same sequence numbers, times, actors and sources), read from `reader` a chunk at
+/// a time (`name` is how refusals call it), then render every file. Every line is decoded,
+/// the events are gap-free, the trailer matches when there is one, and there is at least
+/// one event; an export that may be only the start of the log is refused unless `partial`
+/// ([`whole_or_partial`]). Every refusal says that nothing was imported, and refused when the
+/// store already holds events.
+///
+/// The events go into a new store file beside the state's (`nmt.redb.importing`), which
+/// takes the state's place only once the whole export was read and checked (the trailer's
+/// count and digest come at its end), so memory stays bounded however long the export is,
+/// and a refused, failed or interrupted import leaves the state as it was.
+pub fn import_journal(
+    opts: &super::OpenOptions,
+    reader: impl std::io::BufRead + Send,
+    name: &std::path::Path,
+    partial: bool,
+) -> Result<Imported> {
+    let real = opts.state_dir.join(super::DB_FILE);
+    // An existing store is held while the import runs (no nmtd starts on it meanwhile).
+    let held = match real.exists() {
+        true => Some(Engine::open_bare(opts)?),
+        false => None,
+    };
+    if let Some(engine) = &held {
+        engine.refuse_unless_empty()?;
+    }
+    // A refused import leaves no state directory it made.
+    let new_dir = !opts.state_dir.exists();
+    super::create_state_dir(&opts.state_dir)?;
+    let temp = opts.state_dir.join(format!("{}.importing", super::DB_FILE));
+    let remove = |path: &std::path::Path| match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::Error::new(e).context(format!("while removing {}", path.display())))
+        }
+        _ => Ok(()),
+    };
+    // What an interrupted import left.
+    remove(&temp)?;
+    let store = crate::store::RedbStore::open(&temp, opts.wait)?;
+    let mut engine = Engine::open_bare_with_store(opts, store)?;
+    let imported = engine.import_stream(reader, name, partial);
+    drop(engine);
+    let (events, last, prefix) = match imported {
+        Ok(done) => done,
+        Err(e) => {
+            remove(&temp)?;
+            if new_dir {
+                let _ = std::fs::remove_dir(&opts.state_dir);
+            }
+            return Err(e);
+        }
+    };
+    drop(held);
+    std::fs::rename(&temp, &real).with_context(|| {
+        format!(
+            "while moving the imported store {} to {}",
+            temp.display(),
+            real.display()
+        )
+    })?;
+    if let Ok(dir) = std::fs::File::open(&opts.state_dir) {
+        let _ = dir.sync_all();
+    }
+    let mut engine = Engine::open_bare(opts)?;
+    // The imported log's own key when it carries one (an old store's), else a new one.
+    engine.attach_site_key(true)?;
+    let written = engine.render_all()?;
+    Ok(Imported {
         events,
+        last,
         partial: prefix,
+        written,
     })
 }
 
 impl Engine {
-    /// Rebuild an empty store from a journal's events, exactly as they were (same sequence
-    /// numbers, times, actors and sources), then render every file. Refused when the store
-    /// already holds events.
-    pub fn import(&mut self, envelopes: Vec<Envelope>) -> Result<WriteOutcome> {
+    /// Refused when the store already holds events.
+    fn refuse_unless_empty(&self) -> Result<()> {
         if self.state.last_seq() != 0 {
             bail!(
                 "{} already holds {} events; `journal import` rebuilds an empty state \
@@ -99,54 +188,61 @@ impl Engine {
                 self.state.last_seq()
             );
         }
-        // How far each log file was read, from the events' sources (marks are not in a
-        // journal): replay after the import then skips what the journal already holds.
-        let mut read_to: HashMap<u64, u64> = HashMap::new();
-        for env in &envelopes {
-            if let Some(Source::LogFile { identity, offset }) = &env.source {
-                let e = read_to.entry(*identity).or_insert(0);
-                *e = (*e).max(offset + 1);
+        Ok(())
+    }
+
+    /// Fold and commit an export's chunks as they are read, with the log files' read marks
+    /// last: the events imported, the last one's sequence number, and why the export may be
+    /// only the start of the log.
+    fn import_stream(
+        &mut self,
+        reader: impl std::io::BufRead + Send,
+        name: &std::path::Path,
+        partial: bool,
+    ) -> Result<(u64, u64, Option<String>)> {
+        let mut read_to = HashMap::new();
+        let mut batch = Batch::new();
+        batch.track_affected = false;
+        let mut json = Vec::new();
+        let mut count = 0u64;
+        let mut failed: Option<anyhow::Error> = None;
+        let read = nmt_replay::read_export_chunks(reader, &mut |chunk| {
+            count += chunk.events.len() as u64;
+            for (env, line) in chunk.events.into_iter().zip(chunk.lines) {
+                // The line is the event's stored JSON as it is, unless an older shape that
+                // reading upcasts.
+                json.push(if env.v == nmt_projections::SCHEMA_VERSION {
+                    line
+                } else {
+                    env.to_json()
+                });
+                note_read_to(&mut read_to, &env);
+                self.stage(&mut batch, env);
             }
-        }
-        let marks: Vec<(MarkKey, Mark)> = read_to
-            .into_iter()
-            .map(|(id, end)| (MarkKey::File(id), Mark::ReadTo(end)))
-            .collect();
-        // Two stages on two cores: a thread writes each chunk of events as JSON (their
-        // stored form before compression) while this one folds the chunk before and commits
-        // it.
-        const CHUNK: usize = 50_000;
-        std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            s.spawn(move || {
-                let mut rest = envelopes.into_iter();
-                loop {
-                    let chunk: Vec<Envelope> = rest.by_ref().take(CHUNK).collect();
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    let json: Vec<Vec<u8>> = chunk.iter().map(Envelope::to_json).collect();
-                    // The receiver is gone when a commit failed: stop.
-                    if tx.send((chunk, json)).is_err() {
-                        break;
-                    }
-                }
-            });
-            for (chunk, json) in rx {
-                let mut batch = Batch::new();
+            if batch.envelopes.len() >= IMPORT_BATCH {
+                let mut full = std::mem::replace(&mut batch, Batch::new());
                 batch.track_affected = false;
-                batch.json = Some(json);
-                for env in chunk {
-                    self.stage(&mut batch, env);
+                full.json = Some(std::mem::take(&mut json));
+                if let Err(e) = self.commit(full, &[]) {
+                    failed = Some(e);
+                    return Err(nmt_replay::JournalError::Io(std::io::Error::other(
+                        "the import stopped",
+                    )));
                 }
-                self.commit(batch, &[])?;
             }
             Ok(())
-        })?;
-        self.ingest(Vec::new(), &marks)?;
-        // The imported log's own key when it carries one (an old store's), else a new one.
-        self.attach_site_key(true)?;
-        self.render_all()
+        });
+        if let Some(e) = failed {
+            return Err(e.context("nothing was imported"));
+        }
+        let trailer =
+            read.with_context(|| format!("{} was refused; nothing was imported", name.display()))?;
+        let prefix = whole_or_partial(count, trailer.as_ref(), name, partial)?;
+        batch.json = Some(json);
+        self.commit(batch, &[]).context("nothing was imported")?;
+        self.ingest(Vec::new(), &read_marks(read_to))
+            .context("nothing was imported")?;
+        Ok((count, self.state.last_seq(), prefix))
     }
 
     /// Replay archived DHCP/TFTP logs (plain, rotated, gzip; several formats and hosts),
