@@ -159,16 +159,6 @@ fn plain_writer(files: &[(PathBuf, Vec<u8>)], dir: &Path) -> Duration {
     t.elapsed()
 }
 
-/// A process's resident size, in MB.
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn status(socket: &Path) -> serde_json::Value {
     let reply = nmt::client::via_daemon(socket, &Action::Status)
         .expect("nmtd answers")
@@ -303,7 +293,7 @@ fn main() {
         .map(|s| &s[..s.find('"').unwrap()])
         .collect();
     let live_update = page(&format!("{web}/machines/rows?have={}", have.join(".")), 5);
-    let rss = rss_mb(child.id());
+    let rss = support::rss_mb(child.id());
 
     // Admin commands through nmtd, with 10,000 machines: one machine's policy, switched back
     // and forth, then the whole `unknown` group (all 10,000) from localboot to install (each

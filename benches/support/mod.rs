@@ -30,3 +30,14 @@ pub fn median(state: &Path, args: &[&str], n: usize) -> Duration {
     runs.sort();
     runs[n / 2]
 }
+
+/// A process's resident size, in MB.
+#[allow(dead_code)] // not every benchmark runs nmtd
+pub fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -8,8 +8,8 @@
 //!   320 bytes of JSON in about 60 to 110);
 //! - [`BLOCK_V1`] is a [`Block`]: up to [`BLOCK_EVENTS`] consecutive events, their JSON lines
 //!   in one zstd frame made with the same dictionary, behind the number of events. Compressing
-//!   64 events at once costs a fifth of compressing them one by one, and keeps them in about
-//!   20 bytes each.
+//!   32 events at once costs a quarter of compressing them one by one, and keeps them in about
+//!   23 bytes each.
 //!
 //! A dictionary is never changed once released: a better one is a new format byte beside it,
 //! and the old one stays to read what it wrote.
@@ -37,8 +37,11 @@ const DICT_V1: &[u8] = include_bytes!("events-v1.zdict");
 /// The format byte of a block of events (see [`Block`]).
 pub const BLOCK_V1: u8 = 0x02;
 
-/// The most events a block holds.
-pub const BLOCK_EVENTS: usize = 64;
+/// The most events a block holds. Reading one event decompresses its whole block: measured
+/// on 200,000 events of a mixed DHCP log, blocks of 32 decompress in 2.8 µs and keep an event
+/// in 23 bytes, blocks of 64 in 4.8 µs and 18 bytes (one machine's history of 1,000 events
+/// spread over as many blocks is what this weighs on).
+pub const BLOCK_EVENTS: usize = 32;
 
 /// A block is closed once its JSON reaches this size (a large event gets a block of its own).
 pub const BLOCK_BYTES: usize = 64 << 10;

@@ -1,7 +1,7 @@
 //! The redb implementation of [`EventStore`]: one file, `STATE/nmt.redb`.
 //!
 //! Tables:
-//! - `event_blocks`: first seq → a block of up to 64 consecutive events (`codec.rs`);
+//! - `event_blocks`: first seq → a block of up to 32 consecutive events (`codec.rs`);
 //! - `machine_runs`: (mac, seq) → the machine's later events in the same append, as
 //!   increasing deltas (LEB128), so an append indexes each machine once;
 //! - `late` (seq → observed µs), `snapshots` (seq → encoded state), `snapshot_times` (seq →

@@ -210,6 +210,18 @@ fn table(web: &Web, f: &Filter) -> Table {
     }
 }
 
+impl Table {
+    /// The numbers (from 1) of the first and last matching machines this page shows; (0, 0)
+    /// when it shows none.
+    fn shown(&self) -> (usize, usize) {
+        if self.rows.is_empty() {
+            (0, 0)
+        } else {
+            (self.first + 1, self.first + self.rows.len())
+        }
+    }
+}
+
 /// A row's digest, as the page keeps it in `data-h`: of what the row shows (its cells),
 /// so a live update resends only the rows that would look different.
 fn digest(cells: &str) -> String {
@@ -225,11 +237,7 @@ fn digest(cells: &str) -> String {
 /// the row it shows.
 fn rows_html(t: &Table, ticked: &[String], have: &str) -> Markup {
     let have: std::collections::HashSet<&str> = have.split('.').filter(|h| !h.is_empty()).collect();
-    let shown = if t.rows.is_empty() {
-        (0, 0)
-    } else {
-        (t.first + 1, t.first + t.rows.len())
-    };
+    let shown = t.shown();
     html! {
         tbody #rows data-count=(t.rows.len()) data-total=(t.total) data-unknown=(t.unknown)
             data-matching=(t.matching) data-page=(t.page) data-pages=(t.pages)
@@ -256,11 +264,7 @@ fn rows_html(t: &Table, ticked: &[String], have: &str) -> Markup {
 /// "Showing 251–500 of 3,750 · ‹ previous · next ›": where this page is among the
 /// matching machines. The page's script keeps the counts true as machines come and go.
 fn pager(t: &Table, f: &Filter) -> Markup {
-    let (from, to) = if t.rows.is_empty() {
-        (0, 0)
-    } else {
-        (t.first + 1, t.first + t.rows.len())
-    };
+    let (from, to) = t.shown();
     let link = |n: usize| format!("/machines{}", f.query_page(&f.sort, &f.dir, n));
     html! {
         nav.pager #pager aria-label="pages of machines" {
