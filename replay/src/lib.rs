@@ -34,7 +34,8 @@ pub use journal::{
 };
 pub use marks::{Mark, MarkError, MarkKey};
 pub use pipeline::{
-    Committed, Counts, FileSource, Pipeline, Read, Rejected, Resume, Sink, SinkError, Uncommitted,
+    Committed, Counts, FileSource, Pipeline, Read, Rejected, Resume, Sealed, Sink, SinkError,
+    Uncommitted,
 };
 pub use records::{Converter, Observed, Skipped};
 pub use tail::{

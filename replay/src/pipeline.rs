@@ -376,6 +376,23 @@ impl Pipeline {
     /// move forward; on failure nothing does, and [`Uncommitted::resume`] says where the
     /// source must read again from.
     pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<Committed, Uncommitted> {
+        let mut sealed = self.seal();
+        let result = match sealed.is_empty() {
+            true => Ok(Committed::default()),
+            false => {
+                let (observed, marks) = sealed.take();
+                sink.commit(observed, marks)
+            }
+        };
+        self.settle(sealed, result)
+    }
+
+    /// Take what was read out of the pipeline, with the marks to commit with it, so that it
+    /// can be committed while the next batch is read: [`Pipeline::settle`] then says how the
+    /// commit went. The converters as this batch leaves them go with it: a failed commit
+    /// puts them back to where the last committed batch left them, and drops whatever was
+    /// read after.
+    pub fn seal(&mut self) -> Sealed {
         let pending = std::mem::take(&mut self.pending);
         let mut marks: Vec<(MarkKey, Mark)> = Vec::new();
         match &self.kind {
@@ -397,32 +414,49 @@ impl Pipeline {
             ends.iter()
                 .map(|(id, end)| (MarkKey::File(*id), Mark::ReadTo(*end))),
         );
-        if pending.observed.is_empty() && marks.is_empty() {
-            self.counts.add(&pending.counts);
-            return Ok(Committed::default());
+        Sealed {
+            observed_count: pending.observed.len() as u64,
+            observed: pending.observed,
+            marks,
+            counts: pending.counts,
+            ends,
+            tail: pending.tail,
+            cursor: pending.cursor,
+            lanes: self.lanes.clone(),
         }
-        let observed = pending.observed.len() as u64;
-        match sink.commit(pending.observed, marks) {
+    }
+
+    /// How the commit of `sealed` (the batch [`Pipeline::seal`] took, committed or not)
+    /// went: on success the counts and marks move forward to it; on failure nothing does,
+    /// whatever was read since it is dropped, and [`Uncommitted::resume`] says where the
+    /// source must read again from.
+    pub fn settle(
+        &mut self,
+        sealed: Sealed,
+        result: Result<Committed, SinkError>,
+    ) -> Result<Committed, Uncommitted> {
+        match result {
             Ok(done) => {
-                let mut c = pending.counts;
+                let mut c = sealed.counts;
                 c.events = done.events;
                 if matches!(self.kind, Kind::Syslog) {
-                    c.unattributed += observed.saturating_sub(done.events);
+                    c.unattributed += sealed.observed_count.saturating_sub(done.events);
                 }
                 self.counts.add(&c);
-                if pending.tail.is_some() {
-                    self.tail = pending.tail;
+                if sealed.tail.is_some() {
+                    self.tail = sealed.tail;
                 }
-                if pending.cursor.is_some() {
-                    self.cursor = pending.cursor;
+                if sealed.cursor.is_some() {
+                    self.cursor = sealed.cursor;
                 }
-                for (id, end) in ends {
+                for (id, end) in sealed.ends {
                     self.read_to.insert(id, end);
                 }
-                self.saved.clone_from(&self.lanes);
+                self.saved = sealed.lanes;
                 Ok(done)
             }
             Err(error) => {
+                self.pending = Pending::default();
                 self.lanes.clone_from(&self.saved);
                 let resume = match self.kind {
                     Kind::File(_) => Resume::Tail(self.tail.clone()),
@@ -432,6 +466,37 @@ impl Pipeline {
                 Err(Uncommitted { error, resume })
             }
         }
+    }
+}
+
+/// What a sink commits: observations with their sources, and the marks that go with them.
+pub type ToCommit = (Vec<(Observed, Source)>, Vec<(MarkKey, Mark)>);
+
+/// A batch taken out of a [`Pipeline`] to be committed ([`Pipeline::seal`]).
+pub struct Sealed {
+    observed: Vec<(Observed, Source)>,
+    marks: Vec<(MarkKey, Mark)>,
+    observed_count: u64,
+    counts: Counts,
+    ends: Vec<(u64, u64)>,
+    tail: Option<Checkpoint>,
+    cursor: Option<String>,
+    /// The converters as this batch left them.
+    lanes: Vec<Converter>,
+}
+
+impl Sealed {
+    /// Whether there is nothing to commit (no observation, no mark).
+    pub fn is_empty(&self) -> bool {
+        self.observed.is_empty() && self.marks.is_empty()
+    }
+
+    /// What the sink is to commit: the observations and the marks.
+    pub fn take(&mut self) -> ToCommit {
+        (
+            std::mem::take(&mut self.observed),
+            std::mem::take(&mut self.marks),
+        )
     }
 }
 
@@ -481,6 +546,7 @@ impl FileSource {
             events: batch.events,
             ..Read::default()
         };
+        self.pipeline.pending.observed.reserve(batch.lines.len());
         for l in &batch.lines {
             read.bytes += l.bytes.len() + 1;
             self.pipeline.line(0, l.identity, l.offset, &l.bytes, now);
@@ -494,7 +560,29 @@ impl FileSource {
     /// Commit what was read. On failure the tailer goes back to the last committed
     /// position, so those lines are read again, once.
     pub fn commit(&mut self, sink: &mut dyn Sink) -> Result<Committed, Uncommitted> {
-        self.pipeline.flush(sink).inspect_err(|e| {
+        let done = self.pipeline.flush(sink);
+        self.after(done)
+    }
+
+    /// Take what was read, to be committed while the next batch is read
+    /// ([`Pipeline::seal`]).
+    pub fn seal(&mut self) -> Sealed {
+        self.pipeline.seal()
+    }
+
+    /// How the commit of `sealed` went ([`Pipeline::settle`]). On failure what was read
+    /// since is dropped and the tailer goes back to the last committed position.
+    pub fn settle(
+        &mut self,
+        sealed: Sealed,
+        result: Result<Committed, SinkError>,
+    ) -> Result<Committed, Uncommitted> {
+        let done = self.pipeline.settle(sealed, result);
+        self.after(done)
+    }
+
+    fn after(&mut self, done: Result<Committed, Uncommitted>) -> Result<Committed, Uncommitted> {
+        done.inspect_err(|e| {
             if let Resume::Tail(from) = &e.resume {
                 self.tailer = Tailer::new(self.tailer.path().to_path_buf(), from.clone());
             }
@@ -612,6 +700,52 @@ mod tests {
         again.read(1 << 20, now).unwrap();
         again.commit(&mut sink).unwrap();
         assert_eq!(sink.committed.len(), 25);
+    }
+
+    #[test]
+    fn a_batch_read_while_the_one_before_commits_is_dropped_when_that_commit_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dnsmasq.log");
+        let mut log = std::fs::File::create(&path).unwrap();
+        let now: Timestamp = "2026-11-20T03:00:00Z".parse().unwrap();
+        let mut sink = FakeSink::default();
+        let mut src = FileSource::open(&path, &sink).unwrap();
+        let mut write = |r: std::ops::Range<u32>| {
+            for i in r {
+                writeln!(log, "{}", ack(i)).unwrap();
+            }
+            log.flush().unwrap();
+        };
+        // Batch 1 is sealed and commits while batch 2 is read.
+        write(0..10);
+        src.read(1 << 20, now).unwrap();
+        let mut one = src.seal();
+        write(10..20);
+        assert_eq!(src.read(1 << 20, now).unwrap().lines, 10);
+        let (observed, marks) = one.take();
+        let done = sink.commit(observed, marks);
+        src.settle(one, done).unwrap();
+        assert_eq!(src.pipeline().counts().lines, 10, "batch 2 is not committed yet");
+        // Batch 2 is sealed; batch 3 is read while batch 2 fails to commit: both are read
+        // again, from the end of batch 1.
+        let mut two = src.seal();
+        write(20..30);
+        assert_eq!(src.read(1 << 20, now).unwrap().lines, 10);
+        sink.fail_commit = true;
+        let (observed, marks) = two.take();
+        let done = sink.commit(observed, marks);
+        let e = src.settle(two, done).unwrap_err();
+        assert!(
+            matches!(e.resume, Resume::Tail(Some(ref cp)) if cp.offset > 0),
+            "{e:?}"
+        );
+        assert_eq!(src.pipeline().pending_lines(), 0, "batch 3 was dropped");
+        sink.fail_commit = false;
+        assert_eq!(src.read(1 << 20, now).unwrap().lines, 20);
+        src.commit(&mut sink).unwrap();
+        assert_eq!(macs(&sink), expected(0..30), "each line exactly once");
+        assert_eq!(src.pipeline().counts().lines, 30);
+        assert_eq!(src.pipeline().counts().events, 30);
     }
 
     #[test]

@@ -98,16 +98,43 @@ pub fn start(shared: Arc<Shared>, paths: Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Read and commit until the source has nothing more, or fails.
+/// Read and commit until the source has nothing more, or fails. While a full batch is
+/// committed, the next one is read and parsed on a second thread; a failed commit drops it
+/// and the source reads again from the last committed position.
 fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
+    let mut read = src.read(BATCH_BYTES, Timestamp::now());
     loop {
-        let read = src.read(BATCH_BYTES, Timestamp::now());
         let committed = match &read {
-            Ok(_) => {
-                let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
-                Some(src.commit(&mut *engine))
+            Ok(r) => {
+                let mut sealed = src.seal();
+                // A batch that filled the budget is likely followed by more.
+                let ahead = r.bytes >= BATCH_BYTES / 2;
+                let commit = |sealed: &mut nmt_replay::Sealed| match sealed.is_empty() {
+                    true => Ok(nmt_replay::Committed::default()),
+                    false => {
+                        let (observed, marks) = sealed.take();
+                        let mut engine = shared.engine.lock().unwrap_or_else(|p| p.into_inner());
+                        nmt_replay::Sink::commit(&mut *engine, observed, marks)
+                    }
+                };
+                let (result, next) = match ahead {
+                    true => std::thread::scope(|s| {
+                        let h = s.spawn(|| commit(&mut sealed));
+                        let next = src.read(BATCH_BYTES, Timestamp::now());
+                        let result = h.join().unwrap_or_else(|_| {
+                            Err(nmt_replay::SinkError("the commit panicked".into()))
+                        });
+                        (result, Some(next))
+                    }),
+                    false => (commit(&mut sealed), None),
+                };
+                Some((src.settle(sealed, result), next))
             }
             Err(_) => None,
+        };
+        let (committed, next) = match committed {
+            Some((c, n)) => (Some(c), n),
+            None => (None, None),
         };
         let mut st = shared.sources.lock().unwrap_or_else(|p| p.into_inner());
         let e = &mut st[i];
@@ -147,10 +174,14 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
         if read.as_ref().is_ok_and(|r| r.bytes > 0) && e.last_error.take().is_some() {
             tracing::info!(path = %e.path.display(), "reading and recording again");
         }
-        match read {
-            Ok(r) if r.bytes >= BATCH_BYTES => {}
+        drop(st);
+        // A batch ends on a line boundary, so it is never quite `BATCH_BYTES`: read on while
+        // lines come, and stop at the first read that finds none (the source caught up).
+        read = match (next, &read) {
+            (Some(next), _) => next,
+            (None, Ok(r)) if r.lines > 0 => src.read(BATCH_BYTES, Timestamp::now()),
             _ => return,
-        }
+        };
     }
 }
 

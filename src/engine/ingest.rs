@@ -19,7 +19,7 @@ impl Engine {
         observed: Vec<(Observed, Source)>,
         marks: &[(MarkKey, Mark)],
     ) -> Result<(Vec<Envelope>, Affected)> {
-        let mut batch = Batch::new();
+        let mut batch = Batch::with_capacity(observed.len());
         let limit = self.config.daemon.new_machines_per_minute;
         for (o, source) in observed {
             let Some(event) = observe(&self.state, o.observation) else {

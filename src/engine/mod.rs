@@ -75,11 +75,17 @@ struct Batch {
 
 impl Batch {
     fn new() -> Batch {
+        Batch::with_capacity(0)
+    }
+
+    /// A batch with room for `n` events (growing a large one page by page costs more than
+    /// the events).
+    fn with_capacity(n: usize) -> Batch {
         Batch {
             recorded_at: Timestamp::now(),
-            envelopes: Vec::new(),
-            index: Vec::new(),
-            late: Vec::new(),
+            envelopes: Vec::with_capacity(n),
+            index: Vec::with_capacity(n),
+            late: Vec::with_capacity(n),
             affected: Affected::default(),
             track_affected: true,
             json: None,

@@ -219,7 +219,10 @@ impl RedbStore {
                     });
                 }
             }
-            let jsons: Vec<_> = batch.iter().map(json_of).collect();
+            let jsons = match batch.iter().all(|a| a.json.is_some()) {
+                true => batch.iter().map(json_of).collect(),
+                false => on_two(batch, 4096, json_of),
+            };
             let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(batch.len() + BLOCK_EVENTS);
             if let Some(block) = &tail {
                 lines.extend(block.seqs().map(|seq| (seq, block.json(seq))));
@@ -231,7 +234,8 @@ impl RedbStore {
                     .map(|(a, j)| (a.envelope.seq, &j[..])),
             );
             let mut rest = &lines[..];
-            while let Some(&(key, _)) = rest.first() {
+            let mut parts = Vec::with_capacity(lines.len() / BLOCK_EVENTS + 1);
+            while !rest.is_empty() {
                 let mut n = 0;
                 let mut bytes = 0;
                 while n < rest.len()
@@ -241,9 +245,14 @@ impl RedbStore {
                     bytes += rest[n].1.len();
                     n += 1;
                 }
-                let value = encode_block(rest[..n].iter().map(|(_, j)| *j))?;
-                blocks.insert(key, value.as_slice())?;
+                parts.push(&rest[..n]);
                 rest = &rest[n..];
+            }
+            let values = on_two(&parts, 128, |part| {
+                encode_block(part.iter().map(|(_, j)| *j))
+            });
+            for (part, value) in parts.iter().zip(values) {
+                blocks.insert(part[0].0, value?.as_slice())?;
             }
             // Each machine once: its first event of the batch, then the others as deltas.
             let mut pairs: Vec<(u64, u64)> = batch
@@ -515,6 +524,26 @@ impl EventStore for RedbStore {
         let t = tx.open_table(CHECKPOINTS)?;
         Ok(t.get(source)?.map(|v| v.value().to_vec()))
     }
+}
+
+/// `f` of each item, in order. Many items are split between two threads, half each: encoding
+/// the events and their blocks is most of an append's work, and the engine's own thread is
+/// the one a live ingest waits on.
+fn on_two<T: Sync, U: Send>(items: &[T], many: usize, f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    if items.len() < many {
+        return items.iter().map(&f).collect();
+    }
+    let (front, back) = items.split_at(items.len() / 2);
+    std::thread::scope(|s| {
+        let made = s.spawn(|| front.iter().map(&f).collect::<Vec<_>>());
+        let back: Vec<U> = back.iter().map(&f).collect();
+        // `f` does not panic; if it did, the front half is made here instead.
+        let mut all = made
+            .join()
+            .unwrap_or_else(|_| front.iter().map(&f).collect());
+        all.extend(back);
+        all
+    })
 }
 
 /// `n` as LEB128 (7 bits a byte, least significant first).
