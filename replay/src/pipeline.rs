@@ -725,7 +725,11 @@ mod tests {
         let (observed, marks) = one.take();
         let done = sink.commit(observed, marks);
         src.settle(one, done).unwrap();
-        assert_eq!(src.pipeline().counts().lines, 10, "batch 2 is not committed yet");
+        assert_eq!(
+            src.pipeline().counts().lines,
+            10,
+            "batch 2 is not committed yet"
+        );
         // Batch 2 is sealed; batch 3 is read while batch 2 fails to commit: both are read
         // again, from the end of batch 1.
         let mut two = src.seal();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 use nmt_projections::{Affected, Envelope, Event, Source, installer_actor, observe};
-use nmt_replay::{Committed, Mark, MarkKey, Observed, Pipeline, Sink, SinkError};
+use nmt_replay::{ArchiveLine, Committed, Mark, MarkKey, Observed, Pipeline, Sink, SinkError};
 
 use super::{Batch, Engine};
 use crate::files::WriteOutcome;
@@ -327,15 +327,20 @@ impl Engine {
     }
 }
 
-/// Feed every line of `merged` not read before through `pipeline` into `sink`, committing
-/// every 20,000 lines and at the end. A render failure does not stop it: the last one is
-/// returned, once every line is in.
 /// Lines `replay logs` commits at a time. Each commit rewrites the pages of the machine index
 /// it touches, which a 10,000-machine log spreads over all of them: measured on 1.5M lines,
 /// 20,000 a commit took 11.7 s, 100,000 took 6.3 s (about 230 MB resident), 250,000 took
 /// about as long with twice the memory.
 const REPLAY_BATCH: u64 = 100_000;
 
+/// Lines the reading thread hands over at a time.
+const READ_CHUNK: usize = 4096;
+
+/// Feed every line of `merged` not read before through `pipeline` into `sink`, committing
+/// every [`REPLAY_BATCH`] lines and at the end. The archives are read (decompressed, split
+/// and merged in time order) on a thread of their own while lines are converted and
+/// committed on this one. A render failure does not stop it: the last one is returned,
+/// once every line is in.
 fn feed(
     merged: nmt_replay::Merged,
     pipeline: &mut Pipeline,
@@ -344,29 +349,54 @@ fn feed(
     let now = Timestamp::now();
     let mut render_error = None;
     let mut untimed = 0;
-    for line in merged {
-        let l = line?;
-        if pipeline.already_read(&*sink, l.identity, l.offset)? {
-            continue;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<ArchiveLine>>>(8);
+    std::thread::scope(|s| {
+        // Stops when this side stops taking (an error here drops the receiver).
+        s.spawn(move || {
+            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            for line in merged {
+                match line {
+                    Ok(l) => chunk.push(l),
+                    Err(e) => {
+                        let _ = tx.send(Ok(chunk));
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                if chunk.len() == READ_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+                    if tx.send(Ok(full)).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Ok(chunk));
+        });
+        for chunk in rx {
+            for l in chunk? {
+                if pipeline.already_read(&*sink, l.identity, l.offset)? {
+                    continue;
+                }
+                untimed += u64::from(l.untimed);
+                pipeline.line(
+                    l.path_index,
+                    l.identity,
+                    l.offset,
+                    &l.bytes,
+                    l.at.unwrap_or(now),
+                );
+                if pipeline.pending_lines() >= REPLAY_BATCH
+                    && let Some(e) = pipeline.flush(sink)?.render_error
+                {
+                    render_error = Some(e.to_string());
+                }
+            }
         }
-        untimed += u64::from(l.untimed);
-        pipeline.line(
-            l.path_index,
-            l.identity,
-            l.offset,
-            &l.bytes,
-            l.at.unwrap_or(now),
-        );
-        if pipeline.pending_lines() >= REPLAY_BATCH
-            && let Some(e) = pipeline.flush(sink)?.render_error
-        {
+        if let Some(e) = pipeline.flush(sink)?.render_error {
             render_error = Some(e.to_string());
         }
-    }
-    if let Some(e) = pipeline.flush(sink)?.render_error {
-        render_error = Some(e.to_string());
-    }
-    Ok((render_error, untimed))
+        Ok((render_error, untimed))
+    })
 }
 
 /// How many of a replay's events a dry run shows.

@@ -195,8 +195,6 @@ impl RedbStore {
             let mut blocks = tx.open_table(BLOCKS)?;
             let mut runs = tx.open_table(MACHINE_RUNS)?;
             let mut late = tx.open_table(LATE)?;
-            let old = tx.open_table(EVENTS)?;
-            let old_last = old.last()?.map(|(k, _)| k.value()).unwrap_or(0);
             // The last block, when it has room, is written again with the batch after its own
             // events.
             let mut tail = None;
@@ -208,7 +206,11 @@ impl RedbStore {
                     }
                     key + n
                 }
-                None => old_last + 1,
+                // The first block follows an earlier release's events, if any.
+                None => {
+                    let old = tx.open_table(EVENTS)?;
+                    old.last()?.map_or(0, |(k, _)| k.value()) + 1
+                }
             };
             for (want, a) in (first..).zip(batch) {
                 if a.envelope.seq != want {
@@ -444,10 +446,14 @@ impl EventStore for RedbStore {
     ) -> Result<(), StoreError> {
         let tx = self.db()?.begin_read()?;
         let old = tx.open_table(EVENTS)?;
+        // An earlier release's events come before every block: look there only up to its last.
+        let old_last = old.last()?.map_or(0, |(k, _)| k.value());
         let blocks = tx.open_table(BLOCKS)?;
         let mut block: Option<Block> = None;
         for &seq in seqs {
-            let env = if let Some(v) = old.get(seq)? {
+            let env = if seq <= old_last
+                && let Some(v) = old.get(seq)?
+            {
                 decode(seq, v.value())?
             } else {
                 if !block.as_ref().is_some_and(|b| b.seqs().contains(&seq)) {
