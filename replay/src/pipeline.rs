@@ -657,20 +657,32 @@ mod tests {
         n.map(|i| format!("52:54:00:00:00:{i:02x}")).collect()
     }
 
-    #[test]
-    fn a_render_failure_then_a_commit_failure_reads_no_line_twice() {
+    /// A directory with `dnsmasq.log`, a way to append acknowledgements `r` to it, an empty
+    /// sink, and the log followed from its start.
+    fn ack_log() -> (
+        tempfile::TempDir,
+        impl FnMut(std::ops::Range<u32>),
+        FakeSink,
+        FileSource,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dnsmasq.log");
         let mut log = std::fs::File::create(&path).unwrap();
-        let now: Timestamp = "2026-11-20T03:00:00Z".parse().unwrap();
-        let mut sink = FakeSink::default();
-        let mut src = FileSource::open(&path, &sink).unwrap();
-        let mut write = |r: std::ops::Range<u32>| {
+        let sink = FakeSink::default();
+        let src = FileSource::open(&path, &sink).unwrap();
+        let write = move |r: std::ops::Range<u32>| {
             for i in r {
                 writeln!(log, "{}", ack(i)).unwrap();
             }
             log.flush().unwrap();
         };
+        (dir, write, sink, src)
+    }
+
+    #[test]
+    fn a_render_failure_then_a_commit_failure_reads_no_line_twice() {
+        let (dir, mut write, mut sink, mut src) = ack_log();
+        let now: Timestamp = "2026-11-20T03:00:00Z".parse().unwrap();
         // Batch 1 commits, but the files cannot be rendered.
         write(0..10);
         src.read(1 << 20, now).unwrap();
@@ -696,7 +708,7 @@ mod tests {
         assert_eq!(src.pipeline().counts().lines, 25);
         assert_eq!(src.pipeline().counts().events, 25);
         // A restart goes on from the committed mark and finds nothing new.
-        let mut again = FileSource::open(&path, &sink).unwrap();
+        let mut again = FileSource::open(&dir.path().join("dnsmasq.log"), &sink).unwrap();
         again.read(1 << 20, now).unwrap();
         again.commit(&mut sink).unwrap();
         assert_eq!(sink.committed.len(), 25);
@@ -704,18 +716,8 @@ mod tests {
 
     #[test]
     fn a_batch_read_while_the_one_before_commits_is_dropped_when_that_commit_fails() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dnsmasq.log");
-        let mut log = std::fs::File::create(&path).unwrap();
+        let (_dir, mut write, mut sink, mut src) = ack_log();
         let now: Timestamp = "2026-11-20T03:00:00Z".parse().unwrap();
-        let mut sink = FakeSink::default();
-        let mut src = FileSource::open(&path, &sink).unwrap();
-        let mut write = |r: std::ops::Range<u32>| {
-            for i in r {
-                writeln!(log, "{}", ack(i)).unwrap();
-            }
-            log.flush().unwrap();
-        };
         // Batch 1 is sealed and commits while batch 2 is read.
         write(0..10);
         src.read(1 << 20, now).unwrap();
