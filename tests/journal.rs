@@ -344,9 +344,9 @@ fn every_fixture_journal_imports_and_exports_byte_for_byte() {
 /// An export longer than one commit of `journal import`: refused at its end (its trailer's
 /// digest), it leaves nothing behind, however many events were already written; whole, it
 /// imports every event.
-#[test]
-fn a_long_export_refused_at_its_trailer_leaves_nothing_and_imports_whole() {
-    let t = Nmt::new();
+/// An export of `t`'s log followed by 60,000 acknowledgements (more than one commit of an
+/// import), without its trailer: the body, how many events came before, and how many after.
+fn long_export(t: &Nmt) -> (String, u64, u64) {
     t.ok(&["group", "add", "lab"]);
     let export = t.ok(&["journal", "export"]);
     let mut body: String = export
@@ -369,6 +369,32 @@ fn a_long_export_refused_at_its_trailer_leaves_nothing_and_imports_whole() {
         ));
         body.push('\n');
     }
+    (body, head, n)
+}
+
+/// The import's full batches are written by a thread of their own while the next is folded:
+/// when that write fails (here, a full disk), the import stops, says so, and leaves nothing.
+#[test]
+fn an_import_that_fills_the_disk_stops_and_leaves_nothing() {
+    let t = Nmt::new();
+    let (body, _, _) = long_export(&t);
+    let trailer = nmt_replay::Trailer::of(body.as_bytes(), nmt_replay::ExportFilter::default());
+    let file = t.dir.path().join("export.jsonl");
+    std::fs::write(&file, format!("{body}{}", trailer.to_line())).unwrap();
+    let fresh = Nmt::bare();
+    let disk = crate::util::Tmpfs::mount(fresh.state(), "1m");
+    let err = fresh.fails(&["journal", "import", file.to_str().unwrap()]);
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(err.contains("No space left"), "says why: {err}");
+    assert!(err.contains("df -h"), "says what to do: {err}");
+    let left: Vec<_> = std::fs::read_dir(&disk.path).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_long_export_refused_at_its_trailer_leaves_nothing_and_imports_whole() {
+    let t = Nmt::new();
+    let (body, head, n) = long_export(&t);
     let trailer = nmt_replay::Trailer::of(body.as_bytes(), nmt_replay::ExportFilter::default());
     let mut wrong = trailer.clone();
     wrong.sha256 = "0".repeat(64);

@@ -461,18 +461,29 @@ fn read_lines(
     let mut refused: Option<(usize, JournalError)> = None;
     let mut chunk = Chunk::default();
     let mut sent = 0;
-    for (i, line) in reader.split(b'\n').enumerate() {
+    // One buffer for every line, and each chunk sized like the one before: growing them a
+    // line at a time costs more than reading.
+    let mut reader = reader;
+    let mut line = Vec::new();
+    let mut line_no = 0;
+    loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let line_no = i + 1;
-        let line = match line {
-            Ok(line) => line,
+        line_no += 1;
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+            }
             Err(e) => {
                 refused = Some((line_no, JournalError::Io(e)));
                 break;
             }
-        };
+        }
         let trimmed = line.trim_ascii();
         if trailer.is_some() {
             if trimmed.is_empty() {
@@ -508,7 +519,8 @@ fn read_lines(
         if chunk.lines.len() == CHUNK_LINES {
             let next = Chunk {
                 index: sent + 1,
-                ..Chunk::default()
+                bytes: Vec::with_capacity(chunk.bytes.len() + chunk.bytes.len() / 8),
+                lines: Vec::with_capacity(CHUNK_LINES),
             };
             // The workers only stop when this sender is dropped.
             let _ = work_tx.send(std::mem::replace(&mut chunk, next));

@@ -550,17 +550,7 @@ impl Engine {
 
     /// Index, fold and queue one envelope of a batch (new, or imported as it was).
     fn stage(&mut self, batch: &mut Batch, env: Envelope) {
-        batch.index.push(self.state.history_macs(&env.event));
-        batch.late.push(
-            self.state
-                .max_observed()
-                .is_some_and(|m| env.observed_at < m),
-        );
-        if batch.track_affected {
-            batch.affected.add(&self.state, &env.event);
-        }
-        self.state.apply(&env);
-        batch.envelopes.push(env);
+        stage_into(&mut self.state, batch, env);
     }
 
     fn commit(
@@ -571,52 +561,26 @@ impl Engine {
         if batch.envelopes.is_empty() && checkpoints.is_empty() {
             return Ok((Vec::new(), Affected::default()));
         }
-        let last = self.state.last_seq();
-        let snapshot =
-            (last - self.snapshot_seq >= SNAPSHOT_EVERY).then(|| snapshot_encode(&self.state));
-        let appends: Vec<Append<'_>> = batch
-            .envelopes
-            .iter()
-            .zip(&batch.index)
-            .zip(&batch.late)
-            .enumerate()
-            .map(|(i, ((envelope, machines), late))| Append {
-                envelope,
-                machines,
-                late: *late,
-                json: batch.json.as_ref().map(|e| e[i].as_slice()),
-            })
-            .collect();
-        let max_observed = self.state.max_observed();
-        let snap = snapshot.as_deref().map(|bytes| Snapshot {
-            seq: last,
-            bytes,
-            max_observed,
-        });
-        if let Err(e) = self.store.append(&appends, checkpoints, snap) {
+        let snapshot = self.snapshot_due();
+        if let Err(e) = append_batch(&mut *self.store, &batch, checkpoints, snapshot.as_ref()) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
-            let full = std::error::Error::source(&e)
-                .and_then(|s| s.downcast_ref::<std::io::Error>())
-                .is_some_and(|io| io.raw_os_error() == Some(28))
-                || e.to_string().contains("os error 28");
-            let hint = if full {
-                format!(
-                    "; free space on the filesystem that holds {} (`df -h` there), then run \
-                     the command again",
-                    self.config.state_dir.display()
-                )
-            } else {
-                String::new()
-            };
-            return Err(anyhow::Error::new(e).context(format!(
-                "nothing was recorded: the store could not write the change{hint}"
-            )));
+            return Err(not_written(e, &self.config.state_dir));
         }
-        if snapshot.is_some() {
-            self.snapshot_seq = last;
+        if let Some(snap) = &snapshot {
+            self.snapshot_seq = snap.seq;
         }
         Ok((batch.envelopes, batch.affected))
+    }
+
+    /// A snapshot of the state as it is, when one is due (every [`SNAPSHOT_EVERY`] events).
+    fn snapshot_due(&self) -> Option<Snapped> {
+        let last = self.state.last_seq();
+        (last - self.snapshot_seq >= SNAPSHOT_EVERY).then(|| Snapped {
+            seq: last,
+            bytes: snapshot_encode(&self.state),
+            max_observed: self.state.max_observed(),
+        })
     }
 
     /// The state right after event `seq`: the newest snapshot at or before it, and the
@@ -698,4 +662,72 @@ impl Engine {
         })?;
         Ok(out)
     }
+}
+
+/// Fold `env` into `state` and add it to `batch`, with its machines and whether it came late.
+fn stage_into(state: &mut State, batch: &mut Batch, env: Envelope) {
+    batch.index.push(state.history_macs(&env.event));
+    batch
+        .late
+        .push(state.max_observed().is_some_and(|m| env.observed_at < m));
+    if batch.track_affected {
+        batch.affected.add(state, &env.event);
+    }
+    state.apply(&env);
+    batch.envelopes.push(env);
+}
+
+/// A store's failure to write a change, saying what to do when the disk is full.
+fn not_written(e: crate::store::StoreError, state_dir: &std::path::Path) -> anyhow::Error {
+    let full = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.raw_os_error() == Some(28))
+        || e.to_string().contains("os error 28");
+    let hint = if full {
+        format!(
+            "; free space on the filesystem that holds {} (`df -h` there), then run the \
+             command again",
+            state_dir.display()
+        )
+    } else {
+        String::new()
+    };
+    anyhow::Error::new(e).context(format!(
+        "nothing was recorded: the store could not write the change{hint}"
+    ))
+}
+
+/// A snapshot made to go with an append.
+struct Snapped {
+    seq: u64,
+    bytes: Vec<u8>,
+    max_observed: Option<Timestamp>,
+}
+
+/// Append a batch's events with the checkpoints and snapshot, in one transaction.
+fn append_batch(
+    store: &mut dyn EventStore,
+    batch: &Batch,
+    checkpoints: &[(&str, &[u8])],
+    snapshot: Option<&Snapped>,
+) -> Result<(), crate::store::StoreError> {
+    let appends: Vec<Append<'_>> = batch
+        .envelopes
+        .iter()
+        .zip(&batch.index)
+        .zip(&batch.late)
+        .enumerate()
+        .map(|(i, ((envelope, machines), late))| Append {
+            envelope,
+            machines,
+            late: *late,
+            json: batch.json.as_ref().map(|e| e[i].as_slice()),
+        })
+        .collect();
+    let snap = snapshot.map(|s| Snapshot {
+        seq: s.seq,
+        bytes: &s.bytes,
+        max_observed: s.max_observed,
+    });
+    store.append(&appends, checkpoints, snap)
 }

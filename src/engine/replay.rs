@@ -201,38 +201,70 @@ impl Engine {
         partial: bool,
     ) -> Result<(u64, u64, Option<String>)> {
         let mut read_to = HashMap::new();
-        let mut batch = Batch::new();
+        let mut batch = Batch::with_capacity(IMPORT_BATCH);
         batch.track_affected = false;
-        let mut json = Vec::new();
+        let mut json = Vec::with_capacity(IMPORT_BATCH);
         let mut count = 0u64;
-        let mut failed: Option<anyhow::Error> = None;
-        let read = nmt_replay::read_export_chunks(reader, &mut |chunk| {
-            count += chunk.events.len() as u64;
-            for (env, line) in chunk.events.into_iter().zip(chunk.lines) {
-                // The line is the event's stored JSON as it is, unless an older shape that
-                // reading upcasts.
-                json.push(if env.v == nmt_projections::SCHEMA_VERSION {
-                    line
-                } else {
-                    env.to_json()
-                });
-                note_read_to(&mut read_to, &env);
-                self.stage(&mut batch, env);
-            }
-            if batch.envelopes.len() >= IMPORT_BATCH {
-                let mut full = std::mem::replace(&mut batch, Batch::new());
-                batch.track_affected = false;
-                full.json = Some(std::mem::take(&mut json));
-                if let Err(e) = self.commit(full, &[]) {
-                    failed = Some(e);
-                    return Err(nmt_replay::JournalError::Io(std::io::Error::other(
-                        "the import stopped",
-                    )));
+        // Full batches are written on a thread of their own while the next one is folded: one
+        // in flight at a time. The store writes nothing more once one failed.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Option<super::Snapped>)>(1);
+        let store = &mut self.store;
+        let state_dir = &self.config.state_dir;
+        let state = &mut self.state;
+        let snapshot_seq = &mut self.snapshot_seq;
+        let (read, written) = std::thread::scope(|s| {
+            let writer = s.spawn(move || -> Result<()> {
+                for (batch, snapshot) in rx {
+                    super::append_batch(&mut **store, &batch, &[], snapshot.as_ref())
+                        .map_err(|e| super::not_written(e, state_dir))?;
                 }
-            }
-            Ok(())
+                Ok(())
+            });
+            let read = nmt_replay::read_export_chunks(reader, &mut |chunk| {
+                count += chunk.events.len() as u64;
+                for (env, line) in chunk.events.into_iter().zip(chunk.lines) {
+                    // The line is the event's stored JSON as it is, unless an older shape
+                    // that reading upcasts.
+                    json.push(if env.v == nmt_projections::SCHEMA_VERSION {
+                        line
+                    } else {
+                        env.to_json()
+                    });
+                    note_read_to(&mut read_to, &env);
+                    super::stage_into(state, &mut batch, env);
+                }
+                if batch.envelopes.len() >= IMPORT_BATCH {
+                    let mut full =
+                        std::mem::replace(&mut batch, Batch::with_capacity(IMPORT_BATCH));
+                    batch.track_affected = false;
+                    full.json = Some(std::mem::replace(
+                        &mut json,
+                        Vec::with_capacity(IMPORT_BATCH),
+                    ));
+                    let last = state.last_seq();
+                    let snapshot = (last - *snapshot_seq >= super::SNAPSHOT_EVERY).then(|| {
+                        *snapshot_seq = last;
+                        super::Snapped {
+                            seq: last,
+                            bytes: super::snapshot_encode(state),
+                            max_observed: state.max_observed(),
+                        }
+                    });
+                    if tx.send((full, snapshot)).is_err() {
+                        return Err(nmt_replay::JournalError::Io(std::io::Error::other(
+                            "the import stopped",
+                        )));
+                    }
+                }
+                Ok(())
+            });
+            drop(tx);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the store panicked")));
+            (read, written)
         });
-        if let Some(e) = failed {
+        if let Err(e) = written {
             return Err(e.context("nothing was imported"));
         }
         let trailer =
