@@ -4,7 +4,7 @@
 //! - `nmt replay logs` of a gzip archive set (MB/s of compressed input, beside
 //!   `zcat | wc -l` on the same files; target within 3×);
 //! - cold start of `nmtd` on that store (target < 1 s);
-//! - `nmt history` of one machine, direct and through nmtd (target < 10 ms);
+//! - `nmt history` of one machine, direct and through nmtd (target < 5 ms);
 //! - `nmt show --at` a random time (target < 50 ms);
 //! - the store's size on disk per event;
 //! - nmtd's resident size on that store.
@@ -154,6 +154,9 @@ fn main() {
     std::thread::spawn(move || for _ in lines {});
     // 3. History of one machine, through nmtd and direct.
     let m = mac(4242).to_string();
+    // The first query after the start reads the machine's blocks from disk (the import and
+    // the raw loop before it went through the page cache): reported apart, as a cold query.
+    let via_cold = nmt(&state, &["history", &m, "--json"]).0;
     let mut via = Vec::new();
     for _ in 0..5 {
         via.push(nmt(&state, &["history", &m, "--json"]).0);
@@ -270,9 +273,10 @@ fn main() {
         ms(cold)
     );
     println!(
-        "| `nmt history` of one machine ({} events), through nmtd | median {} | < 10 ms |",
+        "| `nmt history` of one machine ({} events), through nmtd | median {} (the first, cold, {}) | < 5 ms |",
         n / 10_000,
-        ms(via[2])
+        ms(via[2]),
+        ms(via_cold)
     );
     println!("| nmtd resident size on it (after the history queries) | {rss:.0} MB | < 200 MB |");
     println!(
