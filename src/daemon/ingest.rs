@@ -107,7 +107,9 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
         let committed = match &read {
             Ok(r) => {
                 let mut sealed = src.seal();
-                // A batch that filled the budget is likely followed by more.
+                // A batch ends on a line boundary, so it never quite fills `BATCH_BYTES`; one
+                // that filled half of it stopped short of the file's end: read the next one
+                // while this one commits.
                 let ahead = r.bytes >= BATCH_BYTES / 2;
                 let commit = |sealed: &mut nmt_replay::Sealed| match sealed.is_empty() {
                     true => Ok(nmt_replay::Committed::default()),
@@ -175,12 +177,12 @@ fn poll_source(shared: &Shared, src: &mut FileSource, i: usize) {
             tracing::info!(path = %e.path.display(), "reading and recording again");
         }
         drop(st);
-        // A batch ends on a line boundary, so it is never quite `BATCH_BYTES`: read on while
-        // lines come, and stop at the first read that finds none (the source caught up).
-        read = match (next, &read) {
-            (Some(next), _) => next,
-            (None, Ok(r)) if r.lines > 0 => src.read(BATCH_BYTES, Timestamp::now()),
-            _ => return,
+        // Go on with the batch read ahead. A read that used less than half the budget met the
+        // file's end: the reader waits to be woken again, and the other sources get their turn
+        // (a log written line by line as fast as it commits does not keep them waiting).
+        read = match next {
+            Some(next) => next,
+            None => return,
         };
     }
 }
