@@ -12,6 +12,65 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ImageAction, ImageManifest, Mac, Policy, Profile};
 
+/// Defines [`Event`] from one list of variants, and beside it what is derived from that list:
+/// [`Event::KINDS`], [`Event::kind`], and its decoder.
+///
+/// An event is stored internally tagged (`{"type":"DhcpSeen","mac":…}`). Serde's derived
+/// decoder for that shape buffers every field before it looks at `type`; this one reads
+/// `type` first (nmt always writes it first) and hands the rest of the object to `Tagged`, a
+/// private twin of [`Event`] with the same variants, fields and attributes, externally
+/// tagged, so each field is decoded once, in place. An object whose `type` is not first is
+/// decoded the slow way, so every valid shape still reads.
+macro_rules! events {
+    (
+        $(#[$meta:meta])*
+        pub enum Event {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident {
+                    $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?
+                }
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum Event {
+            $(
+                $(#[$vmeta])*
+                $variant { $( $(#[$fmeta])* $field: $ty ),* }
+            ),*
+        }
+
+        /// [`Event`]'s variants, externally tagged: what its decoder hands an object to once it
+        /// has read the `type`.
+        #[derive(Deserialize)]
+        enum Tagged {
+            $( $variant { $( $(#[$fmeta])* $field: $ty ),* } ),*
+        }
+
+        impl From<Tagged> for Event {
+            fn from(t: Tagged) -> Event {
+                match t {
+                    $( Tagged::$variant { $($field),* } => Event::$variant { $($field),* } ),*
+                }
+            }
+        }
+
+        impl Event {
+            /// Every variant's name, as [`Event::kind`] gives it (`nmt history --kind` takes
+            /// these).
+            pub const KINDS: &'static [&'static str] = &[ $( stringify!($variant) ),* ];
+
+            /// The variant's name, as in the JSON `type` field.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( Event::$variant { .. } => stringify!($variant) ),*
+                }
+            }
+        }
+    };
+}
+
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -132,9 +191,15 @@ impl From<RawSource> for Source {
                 endpoint: e.to_string(),
             }),
             (Some(("syslog", ip)), None) => ip.parse().ok().map(|ip| Source::Syslog { ip }),
-            (Some(("file", hex)), Some(offset)) if hex.len() == 16 => u64::from_str_radix(hex, 16)
-                .ok()
-                .map(|identity| Source::LogFile { identity, offset }),
+            // The common case, a log line, is checked without writing it back: 16 lowercase
+            // hex digits are exactly what `file_stream` writes.
+            (Some(("file", hex)), Some(offset))
+                if hex.len() == 16
+                    && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                let identity = u64::from_str_radix(hex, 16).expect("16 hex digits");
+                return Source::LogFile { identity, offset };
+            }
             (Some(("journal", unit)), None) if !unit.is_empty() => Some(Source::Journal {
                 unit: unit.to_string(),
             }),
@@ -216,8 +281,12 @@ pub struct MachineRecord {
     pub previous: Option<Policy>,
 }
 
+events! {
 /// Every kind of fact nmt records.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored as an object with its variant's name in `type` (written first) beside its fields.
+/// It decodes by that name first, and so without buffering the fields (see [`events!`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum Event {
@@ -575,92 +644,9 @@ pub enum Event {
         result: crate::PowerResult,
     },
 }
+}
 
 impl Event {
-    /// Every variant's name, as [`Event::kind`] gives it (`nmt history --kind` takes these).
-    pub const KINDS: &'static [&'static str] = &[
-        "StoreCreated",
-        "MachineRegistered",
-        "MachineRemoved",
-        "MachineRestored",
-        "MachineNamed",
-        "MachineAssigned",
-        "MachineAddressSet",
-        "GroupCreated",
-        "GroupRemoved",
-        "GroupPolicySet",
-        "MachinePolicySet",
-        "RootDeviceSet",
-        "RootDeviceRemoved",
-        "InstallReported",
-        "BootEntryUsed",
-        "ProfileDefined",
-        "ProfileRemoved",
-        "InstallerPasswordSet",
-        "DhcpSeen",
-        "FileServed",
-        "InstallerLogged",
-        "ImageSaveStarted",
-        "ImageSaved",
-        "ImageRestoreStarted",
-        "ImageRestored",
-        "ImageFailed",
-        "ImageRemoved",
-        "ScheduleDefined",
-        "ScheduleRemoved",
-        "SchedulePaused",
-        "ScheduleResumed",
-        "ScheduleRan",
-        "ScheduleMissed",
-        "ScheduleChecked",
-        "BmcSet",
-        "BmcRemoved",
-        "PowerActed",
-    ];
-
-    /// The variant's name, as in the JSON `type` field.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::StoreCreated { .. } => "StoreCreated",
-            Event::MachineRegistered { .. } => "MachineRegistered",
-            Event::MachineRemoved { .. } => "MachineRemoved",
-            Event::MachineRestored { .. } => "MachineRestored",
-            Event::MachineNamed { .. } => "MachineNamed",
-            Event::MachineAssigned { .. } => "MachineAssigned",
-            Event::MachineAddressSet { .. } => "MachineAddressSet",
-            Event::GroupCreated { .. } => "GroupCreated",
-            Event::GroupRemoved { .. } => "GroupRemoved",
-            Event::GroupPolicySet { .. } => "GroupPolicySet",
-            Event::MachinePolicySet { .. } => "MachinePolicySet",
-            Event::RootDeviceSet { .. } => "RootDeviceSet",
-            Event::RootDeviceRemoved { .. } => "RootDeviceRemoved",
-            Event::InstallReported { .. } => "InstallReported",
-            Event::BootEntryUsed { .. } => "BootEntryUsed",
-            Event::ProfileDefined { .. } => "ProfileDefined",
-            Event::ProfileRemoved { .. } => "ProfileRemoved",
-            Event::InstallerPasswordSet { .. } => "InstallerPasswordSet",
-            Event::DhcpSeen { .. } => "DhcpSeen",
-            Event::FileServed { .. } => "FileServed",
-            Event::InstallerLogged { .. } => "InstallerLogged",
-            Event::ImageSaveStarted { .. } => "ImageSaveStarted",
-            Event::ImageSaved { .. } => "ImageSaved",
-            Event::ImageRestoreStarted { .. } => "ImageRestoreStarted",
-            Event::ImageRestored { .. } => "ImageRestored",
-            Event::ImageFailed { .. } => "ImageFailed",
-            Event::ImageRemoved { .. } => "ImageRemoved",
-            Event::ScheduleDefined { .. } => "ScheduleDefined",
-            Event::ScheduleRemoved { .. } => "ScheduleRemoved",
-            Event::SchedulePaused { .. } => "SchedulePaused",
-            Event::ScheduleResumed { .. } => "ScheduleResumed",
-            Event::ScheduleRan { .. } => "ScheduleRan",
-            Event::ScheduleMissed { .. } => "ScheduleMissed",
-            Event::ScheduleChecked { .. } => "ScheduleChecked",
-            Event::BmcSet { .. } => "BmcSet",
-            Event::BmcRemoved { .. } => "BmcRemoved",
-            Event::PowerActed { .. } => "PowerActed",
-        }
-    }
-
     /// The machine this event is about, if it is about one.
     pub fn mac(&self) -> Option<Mac> {
         match self {
@@ -704,6 +690,134 @@ impl Event {
             | Event::MachineAssigned { group, .. } => Some(group),
             _ => None,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Event, D::Error> {
+        d.deserialize_map(EventVisitor)
+    }
+}
+
+/// Decodes an [`Event`] by its `type` first (see [`events!`]).
+struct EventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event: an object with its `type`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        use serde::de::{Error, IntoDeserializer, value::EnumAccessDeserializer};
+        let Some(first) = map.next_key::<Text<'de>>()? else {
+            return Err(A::Error::missing_field("type"));
+        };
+        if first.0 == "type" {
+            let tag: Text<'de> = map.next_value()?;
+            let rest = Rest { tag, map };
+            return Ok(Tagged::deserialize(EnumAccessDeserializer::new(rest))?.into());
+        }
+        // `type` elsewhere: gather the object, then decode it as `{type: {fields}}`.
+        let mut fields = serde_json::Map::new();
+        fields.insert(first.0.into_owned(), map.next_value()?);
+        while let Some((k, v)) = map.next_entry::<Text<'de>, serde_json::Value>()? {
+            fields.insert(k.0.into_owned(), v);
+        }
+        let tag = match fields.remove("type") {
+            Some(serde_json::Value::String(tag)) => tag,
+            Some(other) => {
+                return Err(A::Error::invalid_type(
+                    serde::de::Unexpected::Other(&other.to_string()),
+                    &"the name of an event's kind",
+                ));
+            }
+            None => return Err(A::Error::missing_field("type")),
+        };
+        let outer = serde_json::Value::Object(serde_json::Map::from_iter([(
+            tag,
+            serde_json::Value::Object(fields),
+        )]));
+        Tagged::deserialize(outer.into_deserializer())
+            .map(Event::from)
+            .map_err(A::Error::custom)
+    }
+}
+
+/// A string, borrowed from the input when it holds no escape.
+pub(crate) struct Text<'de>(pub(crate) std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(s.into()))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(s.to_owned().into()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(s.into()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The rest of an event's object once its `type` was read, as the variant `type` names.
+struct Rest<'de, A> {
+    tag: Text<'de>,
+    map: A,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::EnumAccess<'de> for Rest<'de, A> {
+    type Error = A::Error;
+    type Variant = Self;
+
+    fn variant_seed<V: serde::de::DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self), A::Error> {
+        use serde::de::IntoDeserializer;
+        let variant = seed.deserialize(self.tag.0.as_ref().into_deserializer())?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::VariantAccess<'de> for Rest<'de, A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        Err(serde::de::Error::custom("every event has fields"))
+    }
+
+    fn newtype_variant_seed<T: serde::de::DeserializeSeed<'de>>(
+        self,
+        _: T,
+    ) -> Result<T::Value, A::Error> {
+        Err(serde::de::Error::custom("every event has named fields"))
+    }
+
+    fn tuple_variant<V: serde::de::Visitor<'de>>(
+        self,
+        _: usize,
+        _: V,
+    ) -> Result<V::Value, A::Error> {
+        Err(serde::de::Error::custom("every event has named fields"))
+    }
+
+    fn struct_variant<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_map(self.map)
     }
 }
 
@@ -794,5 +908,92 @@ mod source_tests {
         ] {
             assert!(matches!(round(other), Source::Other { .. }), "{other}");
         }
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// Every kind of event, as a release wrote it.
+    const EVERY_KIND: &str = include_str!("../../fixtures/journal-v6.jsonl");
+
+    /// `json` with its event's `type` moved to the end of the event's object.
+    fn type_last(json: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        let event = v["event"].as_object_mut().unwrap();
+        let tag = event.remove("type").unwrap();
+        let mut fields = serde_json::to_string(event).unwrap();
+        fields.pop();
+        let sep = if fields.len() > 1 { "," } else { "" };
+        v["event"] = serde_json::Value::Null;
+        let outer = serde_json::to_string(&v).unwrap();
+        outer.replace(
+            r#""event":null"#,
+            &format!(r#""event":{fields}{sep}"type":{tag}}}"#),
+        )
+    }
+
+    #[test]
+    fn every_kind_decodes_by_its_type_wherever_the_type_is() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for line in EVERY_KIND
+            .lines()
+            .filter(|l| !l.starts_with(r#"{"trailer""#))
+        {
+            let first = Envelope::from_json(line.as_bytes()).unwrap();
+            // Written again and read back, it is the same event: the decoder lost nothing.
+            assert_eq!(Envelope::from_json(&first.to_json()).unwrap(), first);
+            let moved = type_last(line);
+            assert!(
+                !moved.contains(r#""event":{"type""#)
+                    || moved.contains(r#"{"type":"StoreCreated"}"#)
+            );
+            assert_eq!(
+                Envelope::from_json(moved.as_bytes()).unwrap(),
+                first,
+                "{moved}"
+            );
+            kinds.insert(first.event.kind());
+        }
+        assert_eq!(
+            kinds.len(),
+            Event::KINDS.len(),
+            "the fixture holds every kind"
+        );
+    }
+
+    #[test]
+    fn an_event_without_a_known_type_is_refused_by_name() {
+        let env = |event: &str| {
+            format!(
+                r#"{{"seq":1,"recorded_at":"2026-01-01T00:00:00Z","observed_at":"2026-01-01T00:00:00Z","actor":"a","event":{event}}}"#
+            )
+        };
+        let err = |event: &str| {
+            Envelope::from_json(env(event).as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(r#"{"type":"Bogus","mac":"52:54:00:00:00:01"}"#)
+                .contains("unknown variant `Bogus`")
+        );
+        assert!(
+            err(r#"{"mac":"52:54:00:00:00:01","type":"Bogus"}"#)
+                .contains("unknown variant `Bogus`")
+        );
+        assert!(err(r#"{"mac":"52:54:00:00:00:01"}"#).contains("missing field `type`"));
+        assert!(err(r#"{}"#).contains("missing field `type`"));
+        assert!(err(r#"{"type":7}"#).contains("invalid type"));
+        assert!(err(r#"{"type":"GroupRemoved"}"#).contains("missing field `group`"));
+        // An escaped name is still a name.
+        let escaped = env(r#"{"type":"Group\u0052emoved","group":"lab"}"#);
+        assert_eq!(
+            Envelope::from_json(escaped.as_bytes()).unwrap().event,
+            Event::GroupRemoved {
+                group: "lab".into()
+            }
+        );
     }
 }

@@ -174,8 +174,8 @@ impl Serialize for Mac {
 impl<'de> Deserialize<'de> for Mac {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
-            let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-            s.parse().map_err(serde::de::Error::custom)
+            let s = crate::event::Text::deserialize(d)?;
+            s.0.parse().map_err(serde::de::Error::custom)
         } else {
             Ok(Mac(<[u8; 6]>::deserialize(d)?))
         }
