@@ -239,8 +239,8 @@ pub struct Journal {
     pub trailer: Option<Trailer>,
 }
 
-/// Lines a parsing thread takes at a time.
-const CHUNK_LINES: usize = 4096;
+/// Lines a parsing thread takes at a time: the most events an [`ExportChunk`] holds.
+pub const CHUNK_LINES: usize = 4096;
 
 /// Event lines read, to be decoded by a parsing thread: their bytes, one after the other,
 /// and each line's number and end in them.

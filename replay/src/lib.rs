@@ -29,8 +29,8 @@ mod tail;
 
 pub use archive::{Archive, ArchiveLine, Merged, Progress, YearRule, file_identity, merge};
 pub use journal::{
-    ExportChunk, ExportFilter, Journal, JournalError, Trailer, fold_journal, read_export,
-    read_export_chunks, read_journal,
+    CHUNK_LINES, ExportChunk, ExportFilter, Journal, JournalError, Trailer, fold_journal,
+    read_export, read_export_chunks, read_journal,
 };
 pub use marks::{Mark, MarkError, MarkKey};
 pub use pipeline::{

@@ -100,6 +100,9 @@ pub struct Imported {
 
 /// Events `journal import` commits at a time.
 const IMPORT_BATCH: usize = 50_000;
+/// What an import's batch is sized for: it is written once it holds `IMPORT_BATCH` events,
+/// and a chunk of the export may take it past that (growing it would copy it whole).
+const IMPORT_ROOM: usize = IMPORT_BATCH + nmt_replay::CHUNK_LINES;
 
 /// `journal import`: rebuild the empty store of `opts.state_dir` from an export, exactly as
 /// it was (same sequence numbers, times, actors and sources), read from `reader` a chunk at
@@ -201,9 +204,9 @@ impl Engine {
         partial: bool,
     ) -> Result<(u64, u64, Option<String>)> {
         let mut read_to = HashMap::new();
-        let mut batch = Batch::with_capacity(IMPORT_BATCH);
+        let mut batch = Batch::with_capacity(IMPORT_ROOM);
         batch.track_affected = false;
-        let mut json = Vec::with_capacity(IMPORT_BATCH);
+        let mut json = Vec::with_capacity(IMPORT_ROOM);
         let mut count = 0u64;
         // Full batches are written on a thread of their own while the next one is folded: one
         // in flight at a time. The store writes nothing more once one failed.
@@ -234,12 +237,11 @@ impl Engine {
                     super::stage_into(state, &mut batch, env);
                 }
                 if batch.envelopes.len() >= IMPORT_BATCH {
-                    let mut full =
-                        std::mem::replace(&mut batch, Batch::with_capacity(IMPORT_BATCH));
+                    let mut full = std::mem::replace(&mut batch, Batch::with_capacity(IMPORT_ROOM));
                     batch.track_affected = false;
                     full.json = Some(std::mem::replace(
                         &mut json,
-                        Vec::with_capacity(IMPORT_BATCH),
+                        Vec::with_capacity(IMPORT_ROOM),
                     ));
                     let last = state.last_seq();
                     let snapshot = (last - *snapshot_seq >= super::SNAPSHOT_EVERY).then(|| {

@@ -390,7 +390,15 @@ impl EventStore for RedbStore {
             .next_back()
             .transpose()?
             .map_or(start, |(k, _)| k.value());
-        for row in blocks.range(from..=end)? {
+        let rows = blocks.range(from..=end)?;
+        if end.saturating_sub(start) >= SCAN_AHEAD_FROM {
+            let rows = rows.map(|row| {
+                let (k, v) = row?;
+                Ok((k.value(), v.value().to_vec()))
+            });
+            return decode_ahead(rows, start..=end, visit);
+        }
+        for row in rows {
             let (k, v) = row?;
             let block = Block::decode(k.value(), v.value())?;
             let seqs = block.seqs();
@@ -532,6 +540,113 @@ impl EventStore for RedbStore {
     }
 }
 
+/// A scan of at least this many events decodes its blocks ahead, on other threads.
+const SCAN_AHEAD_FROM: u64 = 8 * SCAN_WINDOW as u64 * BLOCK_EVENTS as u64;
+/// The blocks a decoding thread takes at a time in a long scan.
+const SCAN_WINDOW: usize = 64;
+
+/// A window's events within a scan's range, decoded; and what stopped its decoding early.
+type Decoded = (Vec<Envelope>, Option<StoreError>);
+
+/// The events of `rows` (stored blocks, in order) within `range`, decoded a window of blocks
+/// at a time by helper threads (one per core, up to four) and given to `visit` in order, as a
+/// plain scan gives them: decoding JSON is most of a long scan's work (a fold from a
+/// snapshot, `show --at`, an export), and only `visit` has to run in order. An error is
+/// returned once the events before it were visited; once `visit` says stop, the helpers
+/// drop what they have not begun.
+fn decode_ahead(
+    rows: impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+    range: RangeInclusive<u64>,
+    visit: &mut dyn FnMut(Envelope) -> bool,
+) -> Result<(), StoreError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    type Job = (Vec<(u64, Vec<u8>)>, SyncSender<Decoded>);
+    let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let ahead = 2 * helpers;
+    let (jobs, queue) = sync_channel::<Job>(ahead);
+    let queue = std::sync::Mutex::new(queue);
+    let stop = AtomicBool::new(false);
+    let decode = |window: &[(u64, Vec<u8>)]| -> Decoded {
+        let mut out = Vec::with_capacity(window.len() * BLOCK_EVENTS);
+        for (first, bytes) in window {
+            let block = match Block::decode(*first, bytes) {
+                Ok(b) => b,
+                Err(e) => return (out, Some(e)),
+            };
+            let seqs = block.seqs();
+            for seq in seqs.start.max(*range.start())..seqs.end.min(range.end().saturating_add(1)) {
+                match block.event(seq) {
+                    Ok(env) => out.push(env),
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+        }
+        (out, None)
+    };
+    std::thread::scope(|s| {
+        for _ in 0..helpers {
+            s.spawn(|| {
+                loop {
+                    let job = queue
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|q| q.recv().map_err(|_| ()));
+                    let Ok((window, done)) = job else { return };
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let _ = done.send(decode(&window));
+                }
+            });
+        }
+        let mut pending: std::collections::VecDeque<Receiver<Decoded>> = Default::default();
+        let mut rows = rows.fuse();
+        let result = (|| {
+            loop {
+                while pending.len() < ahead {
+                    let window = rows
+                        .by_ref()
+                        .take(SCAN_WINDOW)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if window.is_empty() {
+                        break;
+                    }
+                    let (done, answer) = sync_channel(1);
+                    match jobs.send((window, done)) {
+                        Ok(()) => pending.push_back(answer),
+                        // Every helper is gone (it could not start): decode here.
+                        Err(e) => {
+                            let (window, done) = e.0;
+                            let _ = done.send(decode(&window));
+                            pending.push_back(answer);
+                        }
+                    }
+                }
+                let Some(answer) = pending.pop_front() else {
+                    return Ok(());
+                };
+                let (events, failed) = answer.recv().map_err(|_| {
+                    StoreError::Backend(Box::new(std::io::Error::other(
+                        "a thread decoding the log stopped",
+                    )))
+                })?;
+                for env in events {
+                    if !visit(env) {
+                        return Ok(());
+                    }
+                }
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+        })();
+        stop.store(true, Ordering::Relaxed);
+        drop(jobs);
+        result
+    })
+}
+
 /// `f` of each item, in order. Many items are split between two threads, half each: encoding
 /// the events and their blocks is most of an append's work, and the engine's own thread is
 /// the one a live ingest waits on.
@@ -670,6 +785,79 @@ mod tests {
         let blocks = tx.open_table(BLOCKS).unwrap();
         assert_eq!(blocks.len().unwrap(), 1);
         assert_eq!(blocks.first().unwrap().unwrap().0.value(), 6);
+    }
+
+    #[test]
+    fn a_long_scan_decoded_ahead_gives_what_a_plain_one_gives_and_stops_where_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.redb");
+        let mut store = RedbStore::open(&path, Duration::ZERO).unwrap();
+        let n = 3 * SCAN_AHEAD_FROM + 77;
+        for from in (1..=n).step_by(10_000) {
+            append_range(&mut store, from, (from + 9_999).min(n), &never, &[], None).unwrap();
+        }
+        let seqs = |range: RangeInclusive<u64>, stop_at: u64| {
+            let mut out = Vec::new();
+            store
+                .scan(range, &mut |e| {
+                    out.push(e.seq);
+                    e.seq != stop_at
+                })
+                .map(|()| out)
+        };
+        // Whole, from within a block to within another, and stopped early: in order, each
+        // event once.
+        assert_eq!(seqs(1..=n, 0).unwrap(), (1..=n).collect::<Vec<_>>());
+        let (a, b) = (SCAN_AHEAD_FROM / 3 + 5, 2 * SCAN_AHEAD_FROM + 11);
+        assert_eq!(seqs(a..=b, 0).unwrap(), (a..=b).collect::<Vec<_>>());
+        assert_eq!(
+            seqs(a..=n + 50, a + 1000).unwrap(),
+            (a..=a + 1000).collect::<Vec<_>>()
+        );
+        // The same events as a short scan decoded here.
+        let mut ahead = Vec::new();
+        store
+            .scan(a..=b, &mut |e| {
+                ahead.push(e);
+                true
+            })
+            .unwrap();
+        for e in [&ahead[0], &ahead[4321], ahead.last().unwrap()] {
+            assert_eq!(store.get(e.seq).unwrap().as_ref(), Some(e));
+        }
+        // A damaged block halfway: the events before it are given, then the error.
+        let damaged = {
+            let tx = store.db().unwrap().begin_read().unwrap();
+            let blocks = tx.open_table(BLOCKS).unwrap();
+            let (k, _) = blocks
+                .range(..=n / 2)
+                .unwrap()
+                .next_back()
+                .unwrap()
+                .unwrap();
+            k.value()
+        };
+        let tx = store.db().unwrap().begin_write().unwrap();
+        tx.open_table(BLOCKS)
+            .unwrap()
+            .insert(
+                damaged,
+                &[crate::store::codec::BLOCK_V1, 32, 0, 0, 0, 1, 2, 3][..],
+            )
+            .unwrap();
+        tx.commit().unwrap();
+        let mut before = Vec::new();
+        let err = store
+            .scan(1..=n, &mut |e| {
+                before.push(e.seq);
+                true
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { seq, .. } if seq == damaged),
+            "{err}"
+        );
+        assert_eq!(before, (1..damaged).collect::<Vec<_>>());
     }
 
     #[test]
