@@ -561,7 +561,7 @@ impl Engine {
         if batch.envelopes.is_empty() && checkpoints.is_empty() {
             return Ok((Vec::new(), Affected::default()));
         }
-        let snapshot = self.snapshot_due();
+        let snapshot = snapshot_due(&self.state, self.snapshot_seq);
         if let Err(e) = append_batch(&mut *self.store, &batch, checkpoints, snapshot.as_ref()) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
@@ -571,16 +571,6 @@ impl Engine {
             self.snapshot_seq = snap.seq;
         }
         Ok((batch.envelopes, batch.affected))
-    }
-
-    /// A snapshot of the state as it is, when one is due (every [`SNAPSHOT_EVERY`] events).
-    fn snapshot_due(&self) -> Option<Snapped> {
-        let last = self.state.last_seq();
-        (last - self.snapshot_seq >= SNAPSHOT_EVERY).then(|| Snapped {
-            seq: last,
-            bytes: snapshot_encode(&self.state),
-            max_observed: self.state.max_observed(),
-        })
     }
 
     /// The state right after event `seq`: the newest snapshot at or before it, and the
@@ -662,6 +652,17 @@ impl Engine {
         })?;
         Ok(out)
     }
+}
+
+/// A snapshot of `state` as it is, when one is due: [`SNAPSHOT_EVERY`] events after the last
+/// one, at `since`.
+fn snapshot_due(state: &State, since: u64) -> Option<Snapped> {
+    let last = state.last_seq();
+    (last - since >= SNAPSHOT_EVERY).then(|| Snapped {
+        seq: last,
+        bytes: snapshot_encode(state),
+        max_observed: state.max_observed(),
+    })
 }
 
 /// Fold `env` into `state` and add it to `batch`, with its machines and whether it came late.

@@ -243,15 +243,10 @@ impl Engine {
                         &mut json,
                         Vec::with_capacity(IMPORT_ROOM),
                     ));
-                    let last = state.last_seq();
-                    let snapshot = (last - *snapshot_seq >= super::SNAPSHOT_EVERY).then(|| {
-                        *snapshot_seq = last;
-                        super::Snapped {
-                            seq: last,
-                            bytes: super::snapshot_encode(state),
-                            max_observed: state.max_observed(),
-                        }
-                    });
+                    let snapshot = super::snapshot_due(state, *snapshot_seq);
+                    if let Some(snap) = &snapshot {
+                        *snapshot_seq = snap.seq;
+                    }
                     if tx.send((full, snapshot)).is_err() {
                         return Err(nmt_replay::JournalError::Io(std::io::Error::other(
                             "the import stopped",

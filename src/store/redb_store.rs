@@ -394,9 +394,9 @@ impl EventStore for RedbStore {
         if end.saturating_sub(start) >= SCAN_AHEAD_FROM {
             let rows = rows.map(|row| {
                 let (k, v) = row?;
-                Ok((k.value(), v.value().to_vec()))
+                Ok((k.value(), v.value().to_vec(), Picks::Within(start, end)))
             });
-            return decode_ahead(rows, start..=end, visit);
+            return decode_ahead(rows, visit);
         }
         for row in rows {
             let (k, v) = row?;
@@ -457,6 +457,24 @@ impl EventStore for RedbStore {
         // An earlier release's events come before every block: look there only up to its last.
         let old_last = old.last()?.map_or(0, |(k, _)| k.value());
         let blocks = tx.open_table(BLOCKS)?;
+        if seqs.len() >= GET_AHEAD_FROM && seqs.iter().all(|&s| s > old_last) {
+            // Consecutive events of one block are picked from it together.
+            let mut rows: Vec<(u64, Vec<u8>, Picks)> = Vec::new();
+            for &seq in seqs {
+                if let Some((first, bytes, Picks::These(picks))) = rows.last_mut()
+                    && seq >= *first
+                    && block_len(*first, bytes).is_ok_and(|n| seq < *first + n)
+                    && picks.last().is_some_and(|&p| p < seq)
+                {
+                    picks.push(seq);
+                    continue;
+                }
+                if let Some((k, v)) = blocks.range(..=seq)?.next_back().transpose()? {
+                    rows.push((k.value(), v.value().to_vec(), Picks::These(vec![seq])));
+                }
+            }
+            return decode_ahead(rows.into_iter().map(Ok), visit);
+        }
         let mut block: Option<Block> = None;
         for &seq in seqs {
             let env = if seq <= old_last
@@ -542,40 +560,56 @@ impl EventStore for RedbStore {
 
 /// A scan of at least this many events decodes its blocks ahead, on other threads.
 const SCAN_AHEAD_FROM: u64 = 8 * SCAN_WINDOW as u64 * BLOCK_EVENTS as u64;
+/// Reading at least this many events by their sequence numbers (a machine's history)
+/// decodes their blocks ahead, on other threads.
+const GET_AHEAD_FROM: usize = 256;
 /// The blocks a decoding thread takes at a time in a long scan.
 const SCAN_WINDOW: usize = 64;
 
 /// A window's events within a scan's range, decoded; and what stopped its decoding early.
 type Decoded = (Vec<Envelope>, Option<StoreError>);
 
-/// The events of `rows` (stored blocks, in order) within `range`, decoded a window of blocks
-/// at a time by helper threads (one per core, up to four) and given to `visit` in order, as a
-/// plain scan gives them: decoding JSON is most of a long scan's work (a fold from a
-/// snapshot, `show --at`, an export), and only `visit` has to run in order. An error is
-/// returned once the events before it were visited; once `visit` says stop, the helpers
-/// drop what they have not begun.
+/// The events of a stored block that a read wants.
+enum Picks {
+    /// Those within these sequence numbers (a scan).
+    Within(u64, u64),
+    /// These, in this order (some of a machine's events).
+    These(Vec<u64>),
+}
+
+/// The events `rows` pick (stored blocks, each with the events wanted from it), decoded a
+/// window of blocks at a time by helper threads (one per core, up to four) and given to
+/// `visit` in order, as a plain read gives them: decompressing and decoding is most of a long
+/// read's work (a fold from a snapshot, `show --at`, an export, a machine's history), and only
+/// `visit` has to run in order. An error is returned once the events before it were
+/// visited; once `visit` says stop, the helpers drop what they have not begun.
 fn decode_ahead(
-    rows: impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>>,
-    range: RangeInclusive<u64>,
+    rows: impl Iterator<Item = Result<(u64, Vec<u8>, Picks), StoreError>>,
     visit: &mut dyn FnMut(Envelope) -> bool,
 ) -> Result<(), StoreError> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-    type Job = (Vec<(u64, Vec<u8>)>, SyncSender<Decoded>);
+    type Job = (Vec<(u64, Vec<u8>, Picks)>, SyncSender<Decoded>);
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let ahead = 2 * helpers;
     let (jobs, queue) = sync_channel::<Job>(ahead);
     let queue = std::sync::Mutex::new(queue);
     let stop = AtomicBool::new(false);
-    let decode = |window: &[(u64, Vec<u8>)]| -> Decoded {
+    let decode = |window: &[(u64, Vec<u8>, Picks)]| -> Decoded {
         let mut out = Vec::with_capacity(window.len() * BLOCK_EVENTS);
-        for (first, bytes) in window {
+        for (first, bytes, picks) in window {
             let block = match Block::decode(*first, bytes) {
                 Ok(b) => b,
                 Err(e) => return (out, Some(e)),
             };
-            let seqs = block.seqs();
-            for seq in seqs.start.max(*range.start())..seqs.end.min(range.end().saturating_add(1)) {
+            let held = block.seqs();
+            let picked: Box<dyn Iterator<Item = u64>> = match picks {
+                Picks::Within(from, to) => {
+                    Box::new(held.start.max(*from)..held.end.min(to.saturating_add(1)))
+                }
+                Picks::These(seqs) => Box::new(seqs.iter().copied().filter(|s| held.contains(s))),
+            };
+            for seq in picked {
                 match block.event(seq) {
                     Ok(env) => out.push(env),
                     Err(e) => return (out, Some(e)),
@@ -825,6 +859,34 @@ mod tests {
         for e in [&ahead[0], &ahead[4321], ahead.last().unwrap()] {
             assert_eq!(store.get(e.seq).unwrap().as_ref(), Some(e));
         }
+        // Many events by their numbers (a machine's history), several from one block, some
+        // past the end: the same events, in the order asked, as a scan gives them.
+        let mut asked: Vec<u64> = (1..=n).step_by(7).collect();
+        asked.extend([n - 3, n - 2, n + 5, n + 900]);
+        let mut got = Vec::new();
+        store
+            .get_each(&asked, &mut |e| {
+                got.push(e);
+                true
+            })
+            .unwrap();
+        assert!(asked.len() > GET_AHEAD_FROM);
+        assert_eq!(
+            got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            asked[..asked.len() - 2]
+        );
+        assert_eq!(
+            got[(a / 7) as usize + 1],
+            ahead[(a / 7 * 7 + 8 - a) as usize]
+        );
+        let mut three = 0;
+        store
+            .get_each(&asked, &mut |_| {
+                three += 1;
+                three < 3
+            })
+            .unwrap();
+        assert_eq!(three, 3);
         // A damaged block halfway: the events before it are given, then the error.
         let damaged = {
             let tx = store.db().unwrap().begin_read().unwrap();
