@@ -20,7 +20,7 @@ fn ts(secs: i64) -> Timestamp {
     Timestamp::from_second(1_790_000_000 + secs).unwrap()
 }
 
-fn mac(n: u8) -> Mac {
+pub(super) fn mac(n: u8) -> Mac {
     Mac::new([0x52, 0x54, 0, 0, 0, n])
 }
 

@@ -2,8 +2,11 @@
 //!
 //! Tables:
 //! - `event_blocks`: first seq → a block of up to 32 consecutive events (`codec.rs`);
-//! - `machine_runs`: (mac, seq) → the machine's later events in the same append, as
-//!   increasing deltas (LEB128), so an append indexes each machine once;
+//! - `machine_epochs`: (epoch, mac, seq) → the machine's later events in the same append,
+//!   as increasing deltas (LEB128), so an append indexes each machine once. The epoch is the
+//!   first seq's top bits (2^18 events an epoch): leading the key with it, an append rewrites
+//!   only the pages of the current epoch's part of the index, however long the log. A
+//!   machine's history reads one range an epoch;
 //! - `late` (seq → observed µs), `snapshots` (seq → encoded state), `snapshot_times` (seq →
 //!   latest observed µs), and `checkpoints` (source → position).
 //!
@@ -13,8 +16,9 @@
 //! time is still kept in full blocks.
 //!
 //! Stores written by earlier releases hold their events in `events` (seq → one event) and
-//! `by_machine` ((mac, seq) → ()): those are read as they are, and the store goes on in
-//! blocks after their last event. They may also hold `by_time` ((observed µs, seq) → ()) and
+//! `by_machine` ((mac, seq) → ()), or their machine index in `machine_runs` ((mac, seq) →
+//! deltas, the shape above without the epoch): those are read as they are, and the store
+//! goes on in blocks and epochs after them. They may also hold `by_time` ((observed µs, seq) → ()) and
 //! `meta`, which nothing reads any more.
 
 use std::ops::RangeInclusive;
@@ -36,7 +40,14 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// Earlier releases' machine index: read, never written.
 const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_machine");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("event_blocks");
+/// The machine index of the release before epochs: read, never written.
 const MACHINE_RUNS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("machine_runs");
+const MACHINE_EPOCHS: TableDefinition<(u64, u64, u64), &[u8]> =
+    TableDefinition::new("machine_epochs");
+/// An epoch of the machine index is 2^EPOCH_BITS events: an append that indexes 10,000
+/// machines rewrites the pages of at most 262,144 events' rows, and a history of 10M events
+/// reads 39 ranges.
+const EPOCH_BITS: u32 = 18;
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
 const LATE: TableDefinition<u64, i64> = TableDefinition::new("late");
@@ -85,6 +96,8 @@ pub struct RedbStore {
     compacted_len: u64,
     /// [`COMPACT_FROM`], lower in tests.
     compact_from: u64,
+    /// [`EPOCH_BITS`], lower in tests.
+    epoch_bits: u32,
     /// How many compactions ran (for tests).
     compactions: u64,
     /// When the last append committed.
@@ -124,6 +137,7 @@ impl RedbStore {
                         reopen: false,
                         compacted_len: std::fs::metadata(path).map_or(0, |m| m.len()),
                         compact_from: COMPACT_FROM,
+                        epoch_bits: EPOCH_BITS,
                         compactions: 0,
                         last_append: Instant::now(),
                     };
@@ -193,7 +207,7 @@ impl RedbStore {
         tx.set_durability(Durability::Immediate)?;
         {
             let mut blocks = tx.open_table(BLOCKS)?;
-            let mut runs = tx.open_table(MACHINE_RUNS)?;
+            let mut runs = tx.open_table(MACHINE_EPOCHS)?;
             let mut late = tx.open_table(LATE)?;
             // The last block, when it has room, is written again with the batch after its own
             // events.
@@ -269,7 +283,8 @@ impl RedbStore {
                 for w in run.windows(2) {
                     leb128(w[1].1 - w[0].1, &mut value);
                 }
-                runs.insert(run[0], value.as_slice())?;
+                let (mac, seq) = run[0];
+                runs.insert((seq >> self.epoch_bits, mac, seq), value.as_slice())?;
             }
             for a in batch.iter().filter(|a| a.late) {
                 late.insert(a.envelope.seq, a.envelope.observed_at.as_microsecond())?;
@@ -333,6 +348,7 @@ impl RedbStore {
         tx.open_table(BY_MACHINE)?;
         tx.open_table(BLOCKS)?;
         tx.open_table(MACHINE_RUNS)?;
+        tx.open_table(MACHINE_EPOCHS)?;
         tx.open_table(SNAPSHOTS)?;
         tx.open_table(SNAPSHOT_TIMES)?;
         tx.open_table(LATE)?;
@@ -419,21 +435,23 @@ impl EventStore for RedbStore {
             out.push(row?.0.value().1);
         }
         // Each run's events are all after the run before it (runs are made an append at a
-        // time), and after every event of earlier releases' index.
+        // time), and after every event of earlier releases' indexes; epochs go in order.
         for row in tx.open_table(MACHINE_RUNS)?.range((m, 0)..=(m, u64::MAX))? {
             let (k, v) = row?;
-            let mut seq = k.value().1;
-            out.push(seq);
-            let mut deltas = v.value();
-            while !deltas.is_empty() {
-                let (d, used) = read_leb128(deltas).ok_or_else(|| StoreError::Corrupt {
-                    seq,
-                    reason: format!("the machine index after it for {mac} is damaged"),
-                })?;
-                seq += d;
-                out.push(seq);
-                deltas = &deltas[used..];
+            push_run(mac, k.value().1, v.value(), &mut out)?;
+        }
+        let epochs = tx.open_table(MACHINE_EPOCHS)?;
+        let mut next = epochs.first()?.map(|(k, _)| k.value().0);
+        while let Some(epoch) = next {
+            for row in epochs.range((epoch, m, 0)..=(epoch, m, u64::MAX))? {
+                let (k, v) = row?;
+                push_run(mac, k.value().2, v.value(), &mut out)?;
             }
+            next = match epoch.checked_add(1) {
+                Some(after) => epochs.range((after, 0, 0)..)?.next().transpose()?,
+                None => None,
+            }
+            .map(|(k, _)| k.value().0);
         }
         Ok(out)
     }
@@ -701,6 +719,26 @@ fn on_two<T: Sync, U: Send>(items: &[T], many: usize, f: impl Fn(&T) -> U + Sync
     })
 }
 
+/// A run of the machine index: its first event `seq`, then the others from their deltas.
+fn push_run(
+    mac: &Mac,
+    mut seq: u64,
+    mut deltas: &[u8],
+    out: &mut Vec<u64>,
+) -> Result<(), StoreError> {
+    out.push(seq);
+    while !deltas.is_empty() {
+        let (d, used) = read_leb128(deltas).ok_or_else(|| StoreError::Corrupt {
+            seq,
+            reason: format!("the machine index after it for {mac} is damaged"),
+        })?;
+        seq += d;
+        out.push(seq);
+        deltas = &deltas[used..];
+    }
+    Ok(())
+}
+
 /// `n` as LEB128 (7 bits a byte, least significant first).
 fn leb128(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
@@ -920,6 +958,48 @@ mod tests {
             "{err}"
         );
         assert_eq!(before, (1..damaged).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_machine_index_goes_on_in_epochs_after_the_runs_of_the_release_before() {
+        use crate::store::conformance::mac;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RedbStore::open(&dir.path().join("runs.redb"), Duration::ZERO).unwrap();
+        store.epoch_bits = 3;
+        append_range(&mut store, 1, 10, &never, &[], None).unwrap();
+        // As the release before epochs kept them: the same runs, keyed (mac, seq).
+        let tx = store.db().unwrap().begin_write().unwrap();
+        {
+            let mut epochs = tx.open_table(MACHINE_EPOCHS).unwrap();
+            let mut runs = tx.open_table(MACHINE_RUNS).unwrap();
+            for row in epochs.iter().unwrap() {
+                let (k, v) = row.unwrap();
+                let (_, m, seq) = k.value();
+                runs.insert((m, seq), v.value()).unwrap();
+            }
+            epochs.retain(|_, _| false).unwrap();
+        }
+        tx.commit().unwrap();
+        // Then appends of one event and of many, in epochs with a gap between them.
+        for s in 11..=20 {
+            append_range(&mut store, s, s, &never, &[], None).unwrap();
+        }
+        append_range(&mut store, 21, 100, &never, &[], None).unwrap();
+        append_range(&mut store, 101, 130, &never, &[], None).unwrap();
+        for k in 0..3u8 {
+            let want: Vec<u64> = (1..=130).filter(|s| s % 3 == u64::from(k)).collect();
+            assert_eq!(store.seqs_for_machine(&mac(k)).unwrap(), want, "{k}");
+        }
+        assert!(store.seqs_for_machine(&mac(9)).unwrap().is_empty());
+        let tx = store.db().unwrap().begin_read().unwrap();
+        let epochs: std::collections::BTreeSet<u64> = tx
+            .open_table(MACHINE_EPOCHS)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap().0.value().0)
+            .collect();
+        assert_eq!(epochs, [1, 2, 12].into());
     }
 
     #[test]
