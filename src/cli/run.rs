@@ -329,6 +329,7 @@ fn perform_here(opts: &OpenOptions, action: Action, mode: &Mode) -> (Answer, Str
              `nmt render`\n"
         ));
     }
+    engine.close_at_exit();
     (answer, notes)
 }
 

@@ -135,6 +135,15 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Close at the end of a process: the store closes as always (compacted if it grew);
+    /// the folded state is left to the exit, since freeing 10,000 machines one by one only
+    /// delays it.
+    pub fn close_at_exit(self) {
+        let Engine { state, store, .. } = self;
+        drop(store);
+        std::mem::forget(state);
+    }
+
     /// Open the store in `opts.state_dir` and fold it.
     pub fn open(opts: &OpenOptions) -> Result<Engine> {
         Engine::open_bare(opts)?.begin(opts)

@@ -27,7 +27,10 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use nmt_projections::{Envelope, Mac};
-use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    TableHandle,
+};
 
 use super::codec::{BLOCK_BYTES, BLOCK_EVENTS};
 use super::{
@@ -343,6 +346,26 @@ impl RedbStore {
         let Some(db) = &self.db else {
             return Ok(());
         };
+        // Every table there already (any store this release wrote): nothing to write.
+        let have: Vec<String> = db
+            .begin_read()?
+            .list_tables()?
+            .map(|t| t.name().to_string())
+            .collect();
+        let all = [
+            EVENTS.name(),
+            BY_MACHINE.name(),
+            BLOCKS.name(),
+            MACHINE_RUNS.name(),
+            MACHINE_EPOCHS.name(),
+            SNAPSHOTS.name(),
+            SNAPSHOT_TIMES.name(),
+            LATE.name(),
+            CHECKPOINTS.name(),
+        ];
+        if all.iter().all(|t| have.iter().any(|h| h == t)) {
+            return Ok(());
+        }
         let tx = db.begin_write()?;
         tx.open_table(EVENTS)?;
         tx.open_table(BY_MACHINE)?;
