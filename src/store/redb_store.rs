@@ -18,8 +18,8 @@
 //! Stores written by earlier releases hold their events in `events` (seq → one event) and
 //! `by_machine` ((mac, seq) → ()), or their machine index in `machine_runs` ((mac, seq) →
 //! deltas, the shape above without the epoch): those are read as they are, and the store
-//! goes on in blocks and epochs after them. They may also hold `by_time` ((observed µs, seq) → ()) and
-//! `meta`, which nothing reads any more.
+//! goes on in blocks and epochs after them. They may also hold `by_time` ((observed µs, seq)
+//! → ()) and `meta`, which nothing reads any more.
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,7 @@ const BY_MACHINE: TableDefinition<(u64, u64), ()> = TableDefinition::new("by_mac
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("event_blocks");
 /// The machine index of the release before epochs: read, never written.
 const MACHINE_RUNS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("machine_runs");
+/// The machine index: (epoch, mac, seq) → deltas (see the module's summary).
 const MACHINE_EPOCHS: TableDefinition<(u64, u64, u64), &[u8]> =
     TableDefinition::new("machine_epochs");
 /// An epoch of the machine index is 2^EPOCH_BITS events: an append that indexes 10,000
@@ -690,7 +691,8 @@ fn decode_ahead(
                     let (done, answer) = sync_channel(1);
                     match jobs.send((window, done)) {
                         Ok(()) => pending.push_back(answer),
-                        // Every helper is gone (it could not start): decode here.
+                        // No helper takes jobs any more (the queue lives as long as this
+                        // scope, so this does not happen): decode here.
                         Err(e) => {
                             let (window, done) = e.0;
                             let _ = done.send(decode(&window));
