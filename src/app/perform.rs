@@ -972,13 +972,16 @@ pub fn show(st: &State, config: &Config, mac: Mac) -> Result<Reply> {
     // The machine's own files, then the shared entries of its group that they include.
     let chain = render::chain_key(m.rootdev.as_deref());
     let own_pxe = format!("{}{chain}.cfg", render::group_pxelinux_prefix(&m.group));
-    let shared = render::group_files(st, &m.group, cfg)
-        .into_iter()
-        .filter(|f| match &f.target {
-            render::Target::Tftp(p) => !p.starts_with("pxelinux.cfg/") || *p == own_pxe,
-            _ => false,
-        })
-        .filter(|_| m.policy.is_none());
+    // A machine with a policy of its own includes none of them.
+    let shared = match m.policy {
+        None => render::member_group_files(st, &m.group, cfg, m.rootdev.as_deref()),
+        Some(_) => Vec::new(),
+    }
+    .into_iter()
+    .filter(|f| match &f.target {
+        render::Target::Tftp(p) => !p.starts_with("pxelinux.cfg/") || *p == own_pxe,
+        _ => false,
+    });
     // The default entry serves a machine of `unknown` that has no files of its own.
     let files: Vec<render::File> = if render::served_by_default(st, m) {
         render::default_files(st, cfg)

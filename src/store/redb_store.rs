@@ -21,7 +21,7 @@
 //! goes on in blocks and epochs after them. They may also hold `by_time` ((observed µs, seq)
 //! → ()) and `meta`, which nothing reads any more.
 
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -353,30 +353,33 @@ impl RedbStore {
             .list_tables()?
             .map(|t| t.name().to_string())
             .collect();
-        let all = [
-            EVENTS.name(),
-            BY_MACHINE.name(),
-            BLOCKS.name(),
-            MACHINE_RUNS.name(),
-            MACHINE_EPOCHS.name(),
-            SNAPSHOTS.name(),
-            SNAPSHOT_TIMES.name(),
-            LATE.name(),
-            CHECKPOINTS.name(),
-        ];
-        if all.iter().all(|t| have.iter().any(|h| h == t)) {
+        // Each table named once, for both the check and the creation.
+        macro_rules! every_table {
+            ($each:ident) => {
+                $each!(
+                    EVENTS,
+                    BY_MACHINE,
+                    BLOCKS,
+                    MACHINE_RUNS,
+                    MACHINE_EPOCHS,
+                    SNAPSHOTS,
+                    SNAPSHOT_TIMES,
+                    LATE,
+                    CHECKPOINTS
+                )
+            };
+        }
+        macro_rules! there {
+            ($($t:ident),*) => { true $(&& have.iter().any(|h| h == $t.name()))* };
+        }
+        if every_table!(there) {
             return Ok(());
         }
         let tx = db.begin_write()?;
-        tx.open_table(EVENTS)?;
-        tx.open_table(BY_MACHINE)?;
-        tx.open_table(BLOCKS)?;
-        tx.open_table(MACHINE_RUNS)?;
-        tx.open_table(MACHINE_EPOCHS)?;
-        tx.open_table(SNAPSHOTS)?;
-        tx.open_table(SNAPSHOT_TIMES)?;
-        tx.open_table(LATE)?;
-        tx.open_table(CHECKPOINTS)?;
+        macro_rules! open {
+            ($($t:ident),*) => { $(tx.open_table($t)?;)* };
+        }
+        every_table!(open);
         tx.commit()?;
         Ok(())
     }
@@ -441,8 +444,7 @@ impl EventStore for RedbStore {
         for row in rows {
             let (k, v) = row?;
             let block = Block::decode(k.value(), v.value())?;
-            let seqs = block.seqs();
-            for seq in seqs.start.max(start)..seqs.end.min(end.saturating_add(1)) {
+            for seq in Picks::Within(start, end).of(block.seqs()) {
                 if !visit(block.event(seq)?) {
                     return Ok(());
                 }
@@ -619,6 +621,20 @@ enum Picks {
     These(Vec<u64>),
 }
 
+impl Picks {
+    /// The sequence numbers wanted of a block holding `held`, in order.
+    fn of(&self, held: Range<u64>) -> impl Iterator<Item = u64> + '_ {
+        let (within, these) = match self {
+            Picks::Within(from, to) => (
+                held.start.max(*from)..held.end.min(to.saturating_add(1)),
+                &[][..],
+            ),
+            Picks::These(seqs) => (0..0, &seqs[..]),
+        };
+        within.chain(these.iter().copied().filter(move |s| held.contains(s)))
+    }
+}
+
 /// The events `rows` pick (stored blocks, each with the events wanted from it), decoded a
 /// window of blocks at a time by helper threads (one per core, up to four) and given to
 /// `visit` in order, as a plain read gives them: decompressing and decoding is most of a long
@@ -644,14 +660,7 @@ fn decode_ahead(
                 Ok(b) => b,
                 Err(e) => return (out, Some(e)),
             };
-            let held = block.seqs();
-            let picked: Box<dyn Iterator<Item = u64>> = match picks {
-                Picks::Within(from, to) => {
-                    Box::new(held.start.max(*from)..held.end.min(to.saturating_add(1)))
-                }
-                Picks::These(seqs) => Box::new(seqs.iter().copied().filter(|s| held.contains(s))),
-            };
-            for seq in picked {
+            for seq in picks.of(block.seqs()) {
                 match block.event(seq) {
                     Ok(env) => out.push(env),
                     Err(e) => return (out, Some(e)),
@@ -672,7 +681,11 @@ fn decode_ahead(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let _ = done.send(decode(&window));
+                    // A panic is the read's error, not a helper gone and a reader waiting.
+                    let decoded =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&window)))
+                            .unwrap_or_else(|_| (Vec::new(), Some(stopped("panicked"))));
+                    let _ = done.send(decoded);
                 }
             });
         }
@@ -689,25 +702,13 @@ fn decode_ahead(
                         break;
                     }
                     let (done, answer) = sync_channel(1);
-                    match jobs.send((window, done)) {
-                        Ok(()) => pending.push_back(answer),
-                        // No helper takes jobs any more (the queue lives as long as this
-                        // scope, so this does not happen): decode here.
-                        Err(e) => {
-                            let (window, done) = e.0;
-                            let _ = done.send(decode(&window));
-                            pending.push_back(answer);
-                        }
-                    }
+                    jobs.send((window, done)).map_err(|_| stopped("stopped"))?;
+                    pending.push_back(answer);
                 }
                 let Some(answer) = pending.pop_front() else {
                     return Ok(());
                 };
-                let (events, failed) = answer.recv().map_err(|_| {
-                    StoreError::Backend(Box::new(std::io::Error::other(
-                        "a thread decoding the log stopped",
-                    )))
-                })?;
+                let (events, failed) = answer.recv().map_err(|_| stopped("stopped"))?;
                 for env in events {
                     if !visit(env) {
                         return Ok(());
@@ -722,6 +723,13 @@ fn decode_ahead(
         drop(jobs);
         result
     })
+}
+
+/// The error of a read whose decoding thread `what` (stopped, panicked).
+fn stopped(what: &str) -> StoreError {
+    StoreError::Backend(Box::new(std::io::Error::other(format!(
+        "a thread decoding the log {what}"
+    ))))
 }
 
 /// `f` of each item, in order. Many items are split between two threads, half each: encoding

@@ -696,6 +696,28 @@ pub fn group_targets(group: &str) -> Vec<Target> {
 ///   the group's members (whatever their own policy), unless the policy is
 ///   [`per_machine`]: what a member with that root device boots.
 pub fn group_files(state: &State, group: &str, cfg: &RenderConfig) -> Vec<File> {
+    group_files_of(state, group, cfg, None)
+}
+
+/// [`group_files`], with only the pxelinux entry of a member whose root device is `rootdev`
+/// (what `nmt show` lists of one machine's group, without going through every member).
+pub fn member_group_files(
+    state: &State,
+    group: &str,
+    cfg: &RenderConfig,
+    rootdev: Option<&str>,
+) -> Vec<File> {
+    group_files_of(state, group, cfg, Some(rootdev))
+}
+
+/// The group's files; of the pxelinux entries, those of all its members' root devices, or
+/// only that of `member`'s.
+fn group_files_of(
+    state: &State,
+    group: &str,
+    cfg: &RenderConfig,
+    member: Option<Option<&str>>,
+) -> Vec<File> {
     let Some(g) = state.group(group) else {
         return Vec::new();
     };
@@ -755,9 +777,17 @@ pub fn group_files(state: &State, group: &str, cfg: &RenderConfig) -> Vec<File> 
     });
     if !per_machine(state, &policy) {
         let mut chains = std::collections::BTreeMap::new();
-        for mac in &g.members {
-            let chain = chain_of(state.machine(mac).and_then(|m| m.rootdev.as_deref()));
+        let mut add = |rootdev: Option<&str>| {
+            let chain = chain_of(rootdev);
             chains.entry(key_of(chain.as_deref())).or_insert(chain);
+        };
+        match member {
+            Some(rootdev) => add(rootdev),
+            None => {
+                for mac in &g.members {
+                    add(state.machine(mac).and_then(|m| m.rootdev.as_deref()));
+                }
+            }
         }
         for (key, chain) in chains {
             let disk = match &chain {

@@ -1208,6 +1208,18 @@ fn group_files_have_one_pxelinux_entry_per_chain_key() {
     ] {
         let s = text_of(&machine_files(&g.state, &mac(m), &cfg)[0]);
         let include = format!("pxelinux.cfg/nmt/disks@{key}.cfg");
+        // What `nmt show` lists of the group for one member: the same files, of the
+        // pxelinux entries only its own.
+        let rootdev = g.state.machine(&mac(m)).unwrap().rootdev.clone();
+        let own = member_group_files(&g.state, "disks", &cfg, rootdev.as_deref());
+        let expected: Vec<&File> = files
+            .iter()
+            .filter(|f| match &f.target {
+                Target::Tftp(t) => !t.starts_with("pxelinux.cfg/") || *t == include,
+                _ => true,
+            })
+            .collect();
+        assert_eq!(own.iter().collect::<Vec<_>>(), expected, "{m}");
         assert!(s.ends_with(&format!("\nINCLUDE {include}\n")), "{m}: {s}");
         let body = |s: &str| -> Vec<String> {
             s.lines()
