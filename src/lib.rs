@@ -48,7 +48,7 @@ pub use engine::{
 pub use files::{Drift, WriteOutcome, write_batch};
 pub use identity::current_actor;
 pub use store::{
-    Append, BackendError, EventStore, MemoryStore, OpenError, RedbStore, SNAPSHOTS_MAX,
-    SNAPSHOTS_RECENT, Snapshot, StoreError,
+    Append, BackendError, EventStore, MemoryStore, OpenError, RedbStore, SNAPSHOT_SPACING,
+    SNAPSHOTS_MAX, SNAPSHOTS_RECENT, Snapshot, StoreError,
 };
 pub use time::parse_time;

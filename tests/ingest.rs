@@ -379,7 +379,7 @@ fn a_read_mark_that_does_not_decode_stops_its_log_and_status_says_why() {
             nmt::RedbStore::open(&t.state().join(nmt::DB_FILE), Duration::from_secs(5)).unwrap();
         let key = format!("log:{}", log.display());
         store
-            .append(&[], &[(key.as_str(), b"{\"dev\":1,".as_slice())], None)
+            .append(&[], &[(key.as_str(), b"{\"dev\":1,".as_slice())], &[])
             .unwrap();
     }
     let _d = Daemon::start(&t, &["--log", log.to_str().unwrap()]);

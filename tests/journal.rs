@@ -425,6 +425,29 @@ fn a_long_export_refused_at_its_trailer_leaves_nothing_and_imports_whole() {
         "{out}"
     );
     assert!(!fresh.path("nmt.redb.importing").exists());
+    // Snapshots a spacing apart, not a batch: `show --at` folds no more events than that.
+    {
+        use nmt::EventStore;
+        let store = nmt::RedbStore::open(
+            &fresh.state().join(nmt::DB_FILE),
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut kept = vec![0];
+        let mut seq = head + n;
+        while let Some((s, _)) = store.snapshot_at_or_before(seq).unwrap() {
+            kept.push(s);
+            seq = s - 1;
+        }
+        kept.sort();
+        let chunk = nmt_replay::CHUNK_LINES as u64;
+        assert!(
+            kept.windows(2)
+                .all(|w| w[1] - w[0] <= nmt::SNAPSHOT_SPACING + chunk),
+            "{kept:?}"
+        );
+        assert_eq!(kept.last(), Some(&(head + n)), "{kept:?}");
+    }
     let again = fresh.ok(&["journal", "export"]);
     assert_eq!(again, format!("{body}{}", trailer.to_line()));
     // A second import is refused: the store holds events now.

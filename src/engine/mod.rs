@@ -91,6 +91,18 @@ impl Batch {
             json: None,
         }
     }
+
+    /// Empty, keeping its room (and its JSON's), to be filled again.
+    fn clear(&mut self) {
+        self.recorded_at = Timestamp::now();
+        self.envelopes.clear();
+        self.index.clear();
+        self.late.clear();
+        self.affected = Affected::default();
+        if let Some(json) = &mut self.json {
+            json.clear();
+        }
+    }
 }
 
 /// What a command did.
@@ -403,11 +415,11 @@ impl Engine {
             self.store.append(
                 &[],
                 &[],
-                Some(Snapshot {
+                &[Snapshot {
                     seq: last,
                     bytes: &bytes,
                     max_observed: self.state.max_observed(),
-                }),
+                }],
             )?;
             self.snapshot_seq = last;
         }
@@ -567,16 +579,28 @@ impl Engine {
         batch: Batch,
         checkpoints: &[(&str, &[u8])],
     ) -> Result<(Vec<Envelope>, Affected)> {
-        if batch.envelopes.is_empty() && checkpoints.is_empty() {
+        self.commit_with(batch, checkpoints, Vec::new())
+    }
+
+    /// [`Engine::commit`], with `earlier` snapshots made while the batch was staged (a long
+    /// import's, after some of its events).
+    fn commit_with(
+        &mut self,
+        batch: Batch,
+        checkpoints: &[(&str, &[u8])],
+        mut snapshots: Vec<Snapped>,
+    ) -> Result<(Vec<Envelope>, Affected)> {
+        if batch.envelopes.is_empty() && checkpoints.is_empty() && snapshots.is_empty() {
             return Ok((Vec::new(), Affected::default()));
         }
-        let snapshot = snapshot_due(&self.state, self.snapshot_seq);
-        if let Err(e) = append_batch(&mut *self.store, &batch, checkpoints, snapshot.as_ref()) {
+        let since = snapshots.last().map_or(self.snapshot_seq, |s| s.seq);
+        snapshots.extend(snapshot_due(&self.state, since, SNAPSHOT_EVERY));
+        if let Err(e) = append_batch(&mut *self.store, &batch, checkpoints, &snapshots) {
             // The fold ran ahead of the store: go back to what the store holds.
             self.load()?;
             return Err(not_written(e, &self.config.state_dir));
         }
-        if let Some(snap) = &snapshot {
+        if let Some(snap) = snapshots.last() {
             self.snapshot_seq = snap.seq;
         }
         Ok((batch.envelopes, batch.affected))
@@ -663,11 +687,11 @@ impl Engine {
     }
 }
 
-/// A snapshot of `state` as it is, when one is due: [`SNAPSHOT_EVERY`] events after the last
-/// one, at `since`.
-fn snapshot_due(state: &State, since: u64) -> Option<Snapped> {
+/// A snapshot of `state` as it is, when one is due: `every` events after the last one, at
+/// `since` ([`SNAPSHOT_EVERY`] as the log grows).
+fn snapshot_due(state: &State, since: u64, every: u64) -> Option<Snapped> {
     let last = state.last_seq();
-    (last - since >= SNAPSHOT_EVERY).then(|| Snapped {
+    (last - since >= every).then(|| Snapped {
         seq: last,
         bytes: snapshot_encode(state),
         max_observed: state.max_observed(),
@@ -714,12 +738,12 @@ struct Snapped {
     max_observed: Option<Timestamp>,
 }
 
-/// Append a batch's events with the checkpoints and snapshot, in one transaction.
+/// Append a batch's events with the checkpoints and snapshots, in one transaction.
 fn append_batch(
     store: &mut dyn EventStore,
     batch: &Batch,
     checkpoints: &[(&str, &[u8])],
-    snapshot: Option<&Snapped>,
+    snapshots: &[Snapped],
 ) -> Result<(), crate::store::StoreError> {
     let appends: Vec<Append<'_>> = batch
         .envelopes
@@ -734,10 +758,13 @@ fn append_batch(
             json: batch.json.as_ref().map(|e| e[i].as_slice()),
         })
         .collect();
-    let snap = snapshot.map(|s| Snapshot {
-        seq: s.seq,
-        bytes: &s.bytes,
-        max_observed: s.max_observed,
-    });
-    store.append(&appends, checkpoints, snap)
+    let snaps: Vec<Snapshot<'_>> = snapshots
+        .iter()
+        .map(|s| Snapshot {
+            seq: s.seq,
+            bytes: &s.bytes,
+            max_observed: s.max_observed,
+        })
+        .collect();
+    store.append(&appends, checkpoints, &snaps)
 }

@@ -100,6 +100,9 @@ pub struct Imported {
 
 /// Events `journal import` commits at a time.
 const IMPORT_BATCH: usize = 50_000;
+/// Events between an import's snapshots, as many as the store keeps of an old log: one a
+/// batch would leave `nmt show --at` folding up to 50,000 events.
+const IMPORT_SNAPSHOT_EVERY: u64 = crate::store::SNAPSHOT_SPACING;
 /// What an import's batch is sized for: it is written once it holds `IMPORT_BATCH` events,
 /// and a chunk of the export may take it past that (growing it would copy it whole).
 const IMPORT_ROOM: usize = IMPORT_BATCH + nmt_replay::CHUNK_LINES;
@@ -210,16 +213,22 @@ impl Engine {
         let mut count = 0u64;
         // Full batches are written on a thread of their own while the next one is folded: one
         // in flight at a time. The store writes nothing more once one failed.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Option<super::Snapped>)>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Vec<super::Snapped>)>(1);
+        // Written batches come back emptied, to be filled again: a new one is 20 MB of fresh
+        // pages to fault in and zero, every batch.
+        let (back, spare) = std::sync::mpsc::channel::<Batch>();
+        let mut snapshots = Vec::new();
         let store = &mut self.store;
         let state_dir = &self.config.state_dir;
         let state = &mut self.state;
         let snapshot_seq = &mut self.snapshot_seq;
         let (read, written) = std::thread::scope(|s| {
             let writer = s.spawn(move || -> Result<()> {
-                for (batch, snapshot) in rx {
-                    super::append_batch(&mut **store, &batch, &[], snapshot.as_ref())
+                for (mut batch, snapshots) in rx {
+                    super::append_batch(&mut **store, &batch, &[], &snapshots)
                         .map_err(|e| super::not_written(e, state_dir))?;
+                    batch.clear();
+                    let _ = back.send(batch);
                 }
                 Ok(())
             });
@@ -236,18 +245,25 @@ impl Engine {
                     note_read_to(&mut read_to, &env);
                     super::stage_into(state, &mut batch, env);
                 }
+                // Made between the chunks, written with the batch they are in.
+                if let Some(snap) = super::snapshot_due(state, *snapshot_seq, IMPORT_SNAPSHOT_EVERY)
+                {
+                    *snapshot_seq = snap.seq;
+                    snapshots.push(snap);
+                }
                 if batch.envelopes.len() >= IMPORT_BATCH {
-                    let mut full = std::mem::replace(&mut batch, Batch::with_capacity(IMPORT_ROOM));
-                    batch.track_affected = false;
-                    full.json = Some(std::mem::replace(
-                        &mut json,
-                        Vec::with_capacity(IMPORT_ROOM),
-                    ));
-                    let snapshot = super::snapshot_due(state, *snapshot_seq);
-                    if let Some(snap) = &snapshot {
-                        *snapshot_seq = snap.seq;
-                    }
-                    if tx.send((full, snapshot)).is_err() {
+                    let mut next = spare.try_recv().unwrap_or_else(|_| {
+                        let mut new = Batch::with_capacity(IMPORT_ROOM);
+                        new.track_affected = false;
+                        new
+                    });
+                    let next_json = next
+                        .json
+                        .take()
+                        .unwrap_or_else(|| Vec::with_capacity(IMPORT_ROOM));
+                    let mut full = std::mem::replace(&mut batch, next);
+                    full.json = Some(std::mem::replace(&mut json, next_json));
+                    if tx.send((full, std::mem::take(&mut snapshots))).is_err() {
                         return Err(nmt_replay::JournalError::Io(std::io::Error::other(
                             "the import stopped",
                         )));
@@ -268,7 +284,8 @@ impl Engine {
             read.with_context(|| format!("{} was refused; nothing was imported", name.display()))?;
         let prefix = whole_or_partial(count, trailer.as_ref(), name, partial)?;
         batch.json = Some(json);
-        self.commit(batch, &[]).context("nothing was imported")?;
+        self.commit_with(batch, &[], snapshots)
+            .context("nothing was imported")?;
         self.ingest(Vec::new(), &read_marks(read_to))
             .context("nothing was imported")?;
         Ok((count, self.state.last_seq(), prefix))

@@ -50,7 +50,7 @@ pub(super) fn append_range(
     to: u64,
     late: &dyn Fn(u64) -> bool,
     checkpoints: &[(&str, &[u8])],
-    snapshot: Option<Snapshot<'_>>,
+    snapshots: &[Snapshot<'_>],
 ) -> Result<(), StoreError> {
     let envs: Vec<Envelope> = (from..=to).map(|s| env(s, s as i64)).collect();
     let macs: Vec<Vec<Mac>> = (from..=to).map(|s| vec![mac((s % 3) as u8)]).collect();
@@ -64,7 +64,7 @@ pub(super) fn append_range(
             json: None,
         })
         .collect();
-    store.append(&batch, checkpoints, snapshot)
+    store.append(&batch, checkpoints, snapshots)
 }
 
 pub(super) fn scan_all(store: &dyn EventStore) -> Vec<Envelope> {
@@ -97,10 +97,10 @@ fn empty_store_is_empty(open: Open<'_>) {
 
 fn appended_events_read_back_and_survive_a_reopen(open: Open<'_>) {
     let mut store = open();
-    append_range(store.as_mut(), 1, 3, &never, &[], None).unwrap();
-    append_range(store.as_mut(), 4, 5, &never, &[], None).unwrap();
+    append_range(store.as_mut(), 1, 3, &never, &[], &[]).unwrap();
+    append_range(store.as_mut(), 4, 5, &never, &[], &[]).unwrap();
     // An empty append changes nothing.
-    store.append(&[], &[], None).unwrap();
+    store.append(&[], &[], &[]).unwrap();
     let check = |store: &dyn EventStore| {
         assert_eq!(store.last_seq().unwrap(), 5);
         let all = scan_all(store);
@@ -146,9 +146,9 @@ fn appended_events_read_back_and_survive_a_reopen(open: Open<'_>) {
 
 fn a_gap_or_a_repeat_is_refused_and_writes_nothing(open: Open<'_>) {
     let mut store = open();
-    append_range(store.as_mut(), 1, 2, &never, &[("src", b"one")], None).unwrap();
+    append_range(store.as_mut(), 1, 2, &never, &[("src", b"one")], &[]).unwrap();
     // A gap.
-    match append_range(store.as_mut(), 4, 4, &never, &[], None) {
+    match append_range(store.as_mut(), 4, 4, &never, &[], &[]) {
         Err(StoreError::SequenceConflict {
             expected: 3,
             got: 4,
@@ -156,7 +156,7 @@ fn a_gap_or_a_repeat_is_refused_and_writes_nothing(open: Open<'_>) {
         other => panic!("a gap was not refused: {other:?}"),
     }
     // A repeat.
-    match append_range(store.as_mut(), 2, 3, &never, &[], None) {
+    match append_range(store.as_mut(), 2, 3, &never, &[], &[]) {
         Err(StoreError::SequenceConflict {
             expected: 3,
             got: 2,
@@ -180,11 +180,11 @@ fn a_gap_or_a_repeat_is_refused_and_writes_nothing(open: Open<'_>) {
         .append(
             &batch,
             &[("src", b"two")],
-            Some(Snapshot {
+            &[Snapshot {
                 seq: 5,
                 bytes: b"state",
                 max_observed: Some(ts(5)),
-            }),
+            }],
         )
         .unwrap_err();
     assert!(
@@ -214,7 +214,7 @@ fn a_gap_or_a_repeat_is_refused_and_writes_nothing(open: Open<'_>) {
     let mut store = open();
     check(store.as_ref());
     // The log goes on where it was.
-    append_range(store.as_mut(), 3, 3, &never, &[], None).unwrap();
+    append_range(store.as_mut(), 3, 3, &never, &[], &[]).unwrap();
     assert_eq!(store.last_seq().unwrap(), 3);
 }
 
@@ -226,11 +226,11 @@ fn checkpoints_commit_with_their_events(open: Open<'_>) {
         2,
         &never,
         &[("file:a", &7u64.to_le_bytes()), ("file:b", b"b1")],
-        None,
+        &[],
     )
     .unwrap();
     // Checkpoints alone (no events) are a valid append, and replace the earlier value.
-    store.append(&[], &[("file:b", b"b2")], None).unwrap();
+    store.append(&[], &[("file:b", b"b2")], &[]).unwrap();
     drop(store);
     let store = open();
     assert_eq!(
@@ -244,7 +244,7 @@ fn checkpoints_commit_with_their_events(open: Open<'_>) {
 
 fn the_machine_index_lists_a_machines_events_in_order(open: Open<'_>) {
     let mut store = open();
-    append_range(store.as_mut(), 1, 7, &never, &[], None).unwrap();
+    append_range(store.as_mut(), 1, 7, &never, &[], &[]).unwrap();
     // One event under two machines, and a machine named twice for one event.
     let e = env(8, 8);
     let macs = [mac(1), mac(2), mac(2)];
@@ -257,7 +257,7 @@ fn the_machine_index_lists_a_machines_events_in_order(open: Open<'_>) {
                 json: None,
             }],
             &[],
-            None,
+            &[],
         )
         .unwrap();
     // An event under no machine.
@@ -271,7 +271,7 @@ fn the_machine_index_lists_a_machines_events_in_order(open: Open<'_>) {
                 json: None,
             }],
             &[],
-            None,
+            &[],
         )
         .unwrap();
     drop(store);
@@ -286,14 +286,14 @@ fn the_machine_index_lists_a_machines_events_in_order(open: Open<'_>) {
 /// event reads back in order, alone, in any range, and by machine.
 fn appends_of_every_size_read_back_across_blocks(open: Open<'_>) {
     let mut store = open();
-    append_range(store.as_mut(), 1, 150, &never, &[], None).unwrap();
+    append_range(store.as_mut(), 1, 150, &never, &[], &[]).unwrap();
     for seq in 151..=200 {
-        append_range(store.as_mut(), seq, seq, &never, &[], None).unwrap();
+        append_range(store.as_mut(), seq, seq, &never, &[], &[]).unwrap();
     }
     let mut from = 201;
     while from <= 400 {
         let to = (from + 36).min(400);
-        append_range(store.as_mut(), from, to, &never, &[], None).unwrap();
+        append_range(store.as_mut(), from, to, &never, &[], &[]).unwrap();
         from = to + 1;
     }
     drop(store);
@@ -358,8 +358,8 @@ fn appends_of_every_size_read_back_across_blocks(open: Open<'_>) {
 fn the_late_index_holds_late_events_by_observation_time(open: Open<'_>) {
     let mut store = open();
     // Events 4 and 7 are late; they are observed at their seq like the others.
-    append_range(store.as_mut(), 1, 5, &|s| s == 4, &[], None).unwrap();
-    append_range(store.as_mut(), 6, 8, &|s| s == 7, &[], None).unwrap();
+    append_range(store.as_mut(), 1, 5, &|s| s == 4, &[], &[]).unwrap();
+    append_range(store.as_mut(), 6, 8, &|s| s == 7, &[], &[]).unwrap();
     drop(store);
     let store = open();
     assert_eq!(store.late_after(0, ts(100)).unwrap(), [4, 7]);
@@ -371,17 +371,17 @@ fn the_late_index_holds_late_events_by_observation_time(open: Open<'_>) {
 
 fn snapshots_are_found_by_seq_and_by_time(open: Open<'_>) {
     let mut store = open();
-    append_range(store.as_mut(), 1, 3, &never, &[], None).unwrap();
+    append_range(store.as_mut(), 1, 3, &never, &[], &[]).unwrap();
     // A snapshot without an observation time qualifies for any time.
     store
         .append(
             &[],
             &[],
-            Some(Snapshot {
+            &[Snapshot {
                 seq: 3,
                 bytes: b"s3",
                 max_observed: None,
-            }),
+            }],
         )
         .unwrap();
     // A snapshot commits with its batch.
@@ -391,11 +391,11 @@ fn snapshots_are_found_by_seq_and_by_time(open: Open<'_>) {
         6,
         &never,
         &[],
-        Some(Snapshot {
+        &[Snapshot {
             seq: 6,
             bytes: b"s6",
             max_observed: Some(ts(6)),
-        }),
+        }],
     )
     .unwrap();
     append_range(
@@ -404,11 +404,11 @@ fn snapshots_are_found_by_seq_and_by_time(open: Open<'_>) {
         9,
         &never,
         &[],
-        Some(Snapshot {
+        &[Snapshot {
             seq: 9,
             bytes: b"s9",
             max_observed: Some(ts(9)),
-        }),
+        }],
     )
     .unwrap();
     drop(store);
@@ -437,11 +437,11 @@ fn old_snapshots_are_thinned(open: Open<'_>) {
             seq,
             &never,
             &[],
-            Some(Snapshot {
+            &[Snapshot {
                 seq,
                 bytes: bytes.as_bytes(),
                 max_observed: Some(ts(seq as i64)),
-            }),
+            }],
         )
         .unwrap();
     }
@@ -543,7 +543,7 @@ fn an_event_that_does_not_decode_is_corrupt_with_its_seq() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.redb");
     let mut store = RedbStore::open(&path, Duration::ZERO).unwrap();
-    append_range(&mut store, 1, 3, &never, &[], None).unwrap();
+    append_range(&mut store, 1, 3, &never, &[], &[]).unwrap();
     drop(store);
     {
         use ::redb::{Database, ReadableTable, TableDefinition};
@@ -564,7 +564,7 @@ fn an_event_that_does_not_decode_is_corrupt_with_its_seq() {
 
     // Memory: the same through its internals.
     let mut store = MemoryStore::new();
-    append_range(&mut store, 1, 3, &never, &[], None).unwrap();
+    append_range(&mut store, 1, 3, &never, &[], &[]).unwrap();
     store.corrupt_for_test(2, b"{not json");
     check(&store);
 }

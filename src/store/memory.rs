@@ -74,7 +74,7 @@ impl EventStore for MemoryStore {
         &mut self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
-        snapshot: Option<Snapshot<'_>>,
+        snapshots: &[Snapshot<'_>],
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         // Check the whole batch first: a refused append changes nothing.
@@ -104,10 +104,12 @@ impl EventStore for MemoryStore {
         for (source, pos) in checkpoints {
             inner.checkpoints.insert(source.to_string(), pos.to_vec());
         }
-        if let Some(snap) = snapshot {
+        for snap in snapshots {
             inner
                 .snapshots
                 .insert(snap.seq, (snap.bytes.to_vec(), micros(snap.max_observed)));
+        }
+        if !snapshots.is_empty() {
             let keys: Vec<u64> = inner.snapshots.keys().copied().collect();
             for k in snapshots_to_thin(&keys) {
                 inner.snapshots.remove(&k);

@@ -116,7 +116,7 @@ fn json_of<'a>(a: &Append<'a>) -> std::borrow::Cow<'a, [u8]> {
 ///   `last_seq() + 1` (or whose events do not follow each other) is refused with
 ///   [`StoreError::SequenceConflict`] and writes nothing;
 /// - an append writes its events, their machine and late indexes, the checkpoints and the
-///   snapshot all at once, or nothing;
+///   snapshots all at once, or nothing;
 /// - snapshots are thinned as they accumulate (see [`SNAPSHOTS_RECENT`]), so any given one
 ///   may disappear later; readers fall back to an older one or to the log.
 pub trait EventStore {
@@ -124,12 +124,13 @@ pub trait EventStore {
     fn last_seq(&self) -> Result<u64, StoreError>;
 
     /// Append a batch atomically, with source checkpoints committed in the same transaction,
-    /// and optionally a snapshot of the state after the batch. All or nothing.
+    /// and snapshots of the state after some of its events (or after the events before it),
+    /// in order. All or nothing.
     fn append(
         &mut self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
-        snapshot: Option<Snapshot<'_>>,
+        snapshots: &[Snapshot<'_>],
     ) -> Result<(), StoreError>;
 
     /// Visit events in a sequence range, in order; the visitor returns false to stop.
@@ -183,23 +184,90 @@ pub trait EventStore {
 
 /// Snapshots kept: the newest `SNAPSHOTS_RECENT` all, and older ones thinned (every second
 /// one dropped) whenever there are more than [`SNAPSHOTS_MAX`], so old times stay reachable
-/// at a coarser grain and the store does not grow with them.
+/// at a coarser grain; but never so that two kept ones end up more than
+/// [`SNAPSHOT_SPACING`] events apart. A store holds about a snapshot per 1,000 events up to
+/// a few hundred thousand events, then one per 25,000 events or closer: an as-of query
+/// (`nmt show --at`) folds at most that many events from the one before its time.
 pub const SNAPSHOTS_RECENT: usize = 16;
 /// See [`SNAPSHOTS_RECENT`].
 pub const SNAPSHOTS_MAX: usize = 256;
+/// See [`SNAPSHOTS_RECENT`]: 10,000 machines' snapshot is about 1.3 MB of postcard, so at one
+/// per 25,000 events snapshots add a few bytes to each event's 50 or so.
+pub const SNAPSHOT_SPACING: u64 = 25_000;
 
 /// The snapshots to drop, given all kept ones' sequence numbers in order (every backend
 /// thins the same way).
-fn snapshots_to_thin(keys: &[u64]) -> impl Iterator<Item = u64> + '_ {
-    let old = if keys.len() > SNAPSHOTS_MAX {
-        &keys[..keys.len() - SNAPSHOTS_RECENT]
-    } else {
-        &[][..]
-    };
-    old.iter().skip(1).step_by(2).copied()
+fn snapshots_to_thin(keys: &[u64]) -> Vec<u64> {
+    if keys.len() <= SNAPSHOTS_MAX {
+        return Vec::new();
+    }
+    let old = keys.len() - SNAPSHOTS_RECENT;
+    let mut drop = Vec::new();
+    let mut kept = keys[0];
+    for i in 1..old {
+        // Every second one, unless its neighbours would then be too far apart.
+        if i % 2 == 1 && keys[i + 1] - kept <= SNAPSHOT_SPACING {
+            drop.push(keys[i]);
+        } else {
+            kept = keys[i];
+        }
+    }
+    drop
 }
 
 /// The observation time as a late or snapshot index value (µs; none sorts first).
 fn micros(t: Option<Timestamp>) -> i64 {
     t.map_or(i64::MIN, |t| t.as_microsecond())
+}
+
+#[cfg(test)]
+mod thinning_tests {
+    use super::*;
+
+    /// The snapshots a store keeps when one is added every `gap` events, `n` times.
+    fn kept(gap: u64, n: u64) -> Vec<u64> {
+        let mut keys = Vec::new();
+        for k in 1..=n {
+            keys.push(k * gap);
+            let drop = snapshots_to_thin(&keys);
+            keys.retain(|k| !drop.contains(k));
+        }
+        keys
+    }
+
+    #[test]
+    fn snapshots_are_thinned_to_a_few_hundred_but_never_further_apart_than_the_spacing() {
+        let n = SNAPSHOTS_MAX as u64 * 8;
+        for gap in [1, 1_000, 10_000, SNAPSHOT_SPACING / 2, SNAPSHOT_SPACING + 1] {
+            let kept = kept(gap, n);
+            // The first one and the newest ones always.
+            assert_eq!(kept[0], gap, "{gap}");
+            assert!(
+                kept.ends_with(
+                    &(n - SNAPSHOTS_RECENT as u64 + 1..=n)
+                        .map(|k| k * gap)
+                        .collect::<Vec<_>>()
+                ),
+                "{gap}"
+            );
+            let widest = kept.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+            if gap * 4 <= SNAPSHOT_SPACING {
+                // Thinned as far as the spacing allows, and no further.
+                assert!(widest <= SNAPSHOT_SPACING, "{gap}: {widest}");
+                assert!(kept.len() < n as usize / 2, "{gap}: {} kept", kept.len());
+            }
+            if gap * n <= SNAPSHOT_SPACING * SNAPSHOTS_MAX as u64 / 2 {
+                // A short log: at most the count, as before the spacing.
+                assert!(
+                    kept.len() <= SNAPSHOTS_MAX + 1,
+                    "{gap}: {} kept",
+                    kept.len()
+                );
+            }
+            if gap > SNAPSHOT_SPACING / 2 {
+                // An import's snapshots, one per spacing or more apart: all kept.
+                assert_eq!(kept.len(), n as usize, "{gap}");
+            }
+        }
+    }
 }

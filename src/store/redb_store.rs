@@ -205,7 +205,7 @@ impl RedbStore {
         &self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
-        snapshot: Option<Snapshot<'_>>,
+        snapshots: &[Snapshot<'_>],
     ) -> Result<(), StoreError> {
         let mut tx = self.db()?.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
@@ -297,11 +297,13 @@ impl RedbStore {
             for (source, pos) in checkpoints {
                 cps.insert(*source, *pos)?;
             }
-            if let Some(snap) = snapshot {
+            if !snapshots.is_empty() {
                 let mut snaps = tx.open_table(SNAPSHOTS)?;
                 let mut times = tx.open_table(SNAPSHOT_TIMES)?;
-                snaps.insert(snap.seq, snap.bytes)?;
-                times.insert(snap.seq, micros(snap.max_observed))?;
+                for snap in snapshots {
+                    snaps.insert(snap.seq, snap.bytes)?;
+                    times.insert(snap.seq, micros(snap.max_observed))?;
+                }
                 let keys: Vec<u64> = snaps
                     .iter()?
                     .map(|r| r.map(|(k, _)| k.value()))
@@ -399,12 +401,12 @@ impl EventStore for RedbStore {
         &mut self,
         batch: &[Append<'_>],
         checkpoints: &[(&str, &[u8])],
-        snapshot: Option<Snapshot<'_>>,
+        snapshots: &[Snapshot<'_>],
     ) -> Result<(), StoreError> {
         if self.reopen {
             self.reopen()?;
         }
-        let result = self.append_once(batch, checkpoints, snapshot);
+        let result = self.append_once(batch, checkpoints, snapshots);
         match &result {
             Err(StoreError::Backend(_)) => self.reopen = true,
             Err(_) => {}
@@ -813,7 +815,7 @@ mod tests {
                 bytes: &big,
                 max_observed: None,
             };
-            append_range(&mut store, k * 50 + 1, k * 50 + 50, &never, &[], Some(snap)).unwrap();
+            append_range(&mut store, k * 50 + 1, k * 50 + 50, &never, &[], &[snap]).unwrap();
         }
         store.compact_when_idle(Duration::ZERO);
         let len = std::fs::metadata(&path).unwrap().len();
@@ -829,7 +831,7 @@ mod tests {
         // compressed frames), and the machine index a row per event.
         let mut envs = Vec::new();
         let mut other = RedbStore::open(&dir.path().join("model.redb"), Duration::ZERO).unwrap();
-        append_range(&mut other, 1, 8, &never, &[], None).unwrap();
+        append_range(&mut other, 1, 8, &never, &[], &[]).unwrap();
         other
             .scan(1..=8, &mut |e| {
                 envs.push(e);
@@ -857,8 +859,8 @@ mod tests {
         }
         let mut store = RedbStore::open(&path, Duration::ZERO).unwrap();
         assert_eq!(store.last_seq().unwrap(), 5);
-        append_range(&mut store, 6, 7, &never, &[], None).unwrap();
-        append_range(&mut store, 8, 8, &never, &[], None).unwrap();
+        append_range(&mut store, 6, 7, &never, &[], &[]).unwrap();
+        append_range(&mut store, 8, 8, &never, &[], &[]).unwrap();
         drop(store);
         let store = RedbStore::open(&path, Duration::ZERO).unwrap();
         assert_eq!(store.last_seq().unwrap(), 8);
@@ -899,7 +901,7 @@ mod tests {
         let mut store = RedbStore::open(&path, Duration::ZERO).unwrap();
         let n = 3 * SCAN_AHEAD_FROM + 77;
         for from in (1..=n).step_by(10_000) {
-            append_range(&mut store, from, (from + 9_999).min(n), &never, &[], None).unwrap();
+            append_range(&mut store, from, (from + 9_999).min(n), &never, &[], &[]).unwrap();
         }
         let seqs = |range: RangeInclusive<u64>, stop_at: u64| {
             let mut out = Vec::new();
@@ -999,7 +1001,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = RedbStore::open(&dir.path().join("runs.redb"), Duration::ZERO).unwrap();
         store.epoch_bits = 3;
-        append_range(&mut store, 1, 10, &never, &[], None).unwrap();
+        append_range(&mut store, 1, 10, &never, &[], &[]).unwrap();
         // As the release before epochs kept them: the same runs, keyed (mac, seq).
         let tx = store.db().unwrap().begin_write().unwrap();
         {
@@ -1015,10 +1017,10 @@ mod tests {
         tx.commit().unwrap();
         // Then appends of one event and of many, in epochs with a gap between them.
         for s in 11..=20 {
-            append_range(&mut store, s, s, &never, &[], None).unwrap();
+            append_range(&mut store, s, s, &never, &[], &[]).unwrap();
         }
-        append_range(&mut store, 21, 100, &never, &[], None).unwrap();
-        append_range(&mut store, 101, 130, &never, &[], None).unwrap();
+        append_range(&mut store, 21, 100, &never, &[], &[]).unwrap();
+        append_range(&mut store, 101, 130, &never, &[], &[]).unwrap();
         for k in 0..3u8 {
             let want: Vec<u64> = (1..=130).filter(|s| s % 3 == u64::from(k)).collect();
             assert_eq!(store.seqs_for_machine(&mac(k)).unwrap(), want, "{k}");
