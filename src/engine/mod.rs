@@ -410,18 +410,14 @@ impl Engine {
         self.state = self.keyed(state);
         // A missing or outdated snapshot (a new release, a crash): leave a fresh one, so the
         // next start does not fold the whole log again.
-        if last - self.snapshot_seq >= SNAPSHOT_EVERY {
-            let bytes = snapshot_encode(&self.state);
-            self.store.append(
+        if let Some(snap) = snapshot_due(&self.state, self.snapshot_seq, SNAPSHOT_EVERY) {
+            append_batch(
+                &mut *self.store,
+                &Batch::new(),
                 &[],
-                &[],
-                &[Snapshot {
-                    seq: last,
-                    bytes: &bytes,
-                    max_observed: self.state.max_observed(),
-                }],
+                std::slice::from_ref(&snap),
             )?;
-            self.snapshot_seq = last;
+            self.snapshot_seq = snap.seq;
         }
         Ok(())
     }
@@ -582,8 +578,8 @@ impl Engine {
         self.commit_with(batch, checkpoints, Vec::new())
     }
 
-    /// [`Engine::commit`], with `earlier` snapshots made while the batch was staged (a long
-    /// import's, after some of its events).
+    /// [`Engine::commit`], with the `snapshots` made while the batch was staged (a long
+    /// import's, after some of its events) before the one now due.
     fn commit_with(
         &mut self,
         batch: Batch,

@@ -693,13 +693,21 @@ fn decode_ahead(
         }
         let mut pending: std::collections::VecDeque<Receiver<Decoded>> = Default::default();
         let mut rows = rows.fuse();
+        // A row the store could not read ends the read once the blocks before it are visited.
+        let mut unread = None;
         let result = (|| {
             loop {
-                while pending.len() < ahead {
-                    let window = rows
-                        .by_ref()
-                        .take(SCAN_WINDOW)
-                        .collect::<Result<Vec<_>, _>>()?;
+                while pending.len() < ahead && unread.is_none() {
+                    let mut window = Vec::with_capacity(SCAN_WINDOW);
+                    for row in rows.by_ref().take(SCAN_WINDOW) {
+                        match row {
+                            Ok(row) => window.push(row),
+                            Err(e) => {
+                                unread = Some(e);
+                                break;
+                            }
+                        }
+                    }
                     if window.is_empty() {
                         break;
                     }
@@ -708,7 +716,7 @@ fn decode_ahead(
                     pending.push_back(answer);
                 }
                 let Some(answer) = pending.pop_front() else {
-                    return Ok(());
+                    return unread.take().map_or(Ok(()), Err);
                 };
                 let (events, failed) = answer.recv().map_err(|_| stopped("stopped"))?;
                 for env in events {
