@@ -836,7 +836,11 @@ pub fn upcast(value: serde_json::Value) -> serde_json::Value {
 impl Envelope {
     /// Encode for storage and export: one line of JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an envelope always serializes")
+        // Room for most events at once (a DHCP event is about 300 bytes): growing from
+        // serde_json's 128 copies it twice.
+        let mut out = Vec::with_capacity(512);
+        serde_json::to_writer(&mut out, self).expect("an envelope always serializes");
+        out
     }
 
     /// Decode from storage or export, upcasting older shapes.

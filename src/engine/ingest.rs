@@ -6,7 +6,9 @@ use anyhow::Result;
 use nmt_projections::{Affected, Envelope, Event, Source, installer_actor, observe};
 use nmt_replay::{Committed, Mark, MarkKey, Observed, Sink, SinkError};
 
-use super::{Batch, Engine};
+use nmt_projections::State;
+
+use super::{Batch, Engine, push_into};
 
 impl Engine {
     /// Append what sources observed, each decided against the state its predecessors left
@@ -21,29 +23,14 @@ impl Engine {
     ) -> Result<(Vec<Envelope>, Affected)> {
         let mut batch = Batch::with_capacity(observed.len());
         let limit = self.config.daemon.new_machines_per_minute;
-        for (o, source) in observed {
-            let Some(event) = observe(&self.state, o.observation) else {
-                continue;
-            };
-            if let Event::DhcpSeen { mac, .. } = &event
-                && self.state.machine(mac).is_none()
-                && !self.discoveries.admit(o.at, limit)
-            {
-                continue;
-            }
-            // A machine that boots again while its imager is at work was cut off: that job
-            // failed, recorded before the boot.
-            if let Some(failed) = nmt_projections::interrupted(&self.state, &event) {
-                self.push(&mut batch, failed, "nmtd", o.at, Some(source.clone()));
-            }
-            let actor = match &event {
-                Event::InstallerLogged { mac, .. } => installer_actor(&self.state, mac),
-                _ => o.actor,
-            };
-            self.push(&mut batch, event, &actor, o.at, Some(source));
-        }
-        let encoded: Vec<(String, Vec<u8>)> =
-            marks.iter().map(|(k, m)| (k.key(), m.encode())).collect();
+        stage_observed(
+            &mut self.state,
+            &mut self.discoveries,
+            limit,
+            &mut batch,
+            observed,
+        );
+        let encoded = encode_marks(marks);
         let refs: Vec<(&str, &[u8])> = encoded
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_slice()))
@@ -58,6 +45,51 @@ impl Engine {
             None => Ok(None),
         }
     }
+}
+
+/// Decide what each observation makes against the state its predecessors left, fold it
+/// into `state` and add it to `batch` (see [`Engine::ingest`]): never-seen machines over
+/// `limit` a minute of log (0: no limit) are not recorded.
+pub(super) fn stage_observed(
+    state: &mut State,
+    discoveries: &mut Discoveries,
+    limit: u32,
+    batch: &mut Batch,
+    observed: Vec<(Observed, Source)>,
+) {
+    for (o, source) in observed {
+        let Some(event) = observe(state, o.observation) else {
+            continue;
+        };
+        if let Event::DhcpSeen { mac, .. } = &event
+            && state.machine(mac).is_none()
+            && !discoveries.admit(o.at, limit)
+        {
+            continue;
+        }
+        // A machine that boots again while its imager is at work was cut off: that job
+        // failed, recorded before the boot.
+        if let Some(failed) = nmt_projections::interrupted(state, &event) {
+            push_into(
+                state,
+                batch,
+                failed,
+                "nmtd".into(),
+                o.at,
+                Some(source.clone()),
+            );
+        }
+        let actor = match &event {
+            Event::InstallerLogged { mac, .. } => installer_actor(state, mac),
+            _ => o.actor,
+        };
+        push_into(state, batch, event, actor, o.at, Some(source));
+    }
+}
+
+/// Sources' read marks as the store keeps them: key and encoded value.
+pub(super) fn encode_marks(marks: &[(MarkKey, Mark)]) -> Vec<(String, Vec<u8>)> {
+    marks.iter().map(|(k, m)| (k.key(), m.encode())).collect()
 }
 
 /// How many never-seen machines were recorded in the current minute of log, and how many

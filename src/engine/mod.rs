@@ -553,21 +553,14 @@ impl Engine {
         observed_at: Timestamp,
         source: Option<Source>,
     ) {
-        let env = Envelope {
-            seq: self.state.last_seq() + 1,
-            v: nmt_projections::SCHEMA_VERSION,
-            recorded_at: batch.recorded_at,
-            observed_at,
-            actor: actor.to_string(),
-            source,
+        push_into(
+            &mut self.state,
+            batch,
             event,
-        };
-        self.stage(batch, env);
-    }
-
-    /// Index, fold and queue one envelope of a batch (new, or imported as it was).
-    fn stage(&mut self, batch: &mut Batch, env: Envelope) {
-        stage_into(&mut self.state, batch, env);
+            actor.to_string(),
+            observed_at,
+            source,
+        );
     }
 
     fn commit(
@@ -694,6 +687,27 @@ fn snapshot_due(state: &State, since: u64, every: u64) -> Option<Snapped> {
     })
 }
 
+/// A new event, the next after `state`'s last, folded into `state` and added to `batch`.
+fn push_into(
+    state: &mut State,
+    batch: &mut Batch,
+    event: Event,
+    actor: String,
+    observed_at: Timestamp,
+    source: Option<Source>,
+) {
+    let env = Envelope {
+        seq: state.last_seq() + 1,
+        v: nmt_projections::SCHEMA_VERSION,
+        recorded_at: batch.recorded_at,
+        observed_at,
+        actor,
+        source,
+        event,
+    };
+    stage_into(state, batch, env);
+}
+
 /// Fold `env` into `state` and add it to `batch`, with its machines and whether it came late.
 fn stage_into(state: &mut State, batch: &mut Batch, env: Envelope) {
     batch.index.push(state.history_macs(&env.event));
@@ -709,11 +723,19 @@ fn stage_into(state: &mut State, batch: &mut Batch, env: Envelope) {
 
 /// A store's failure to write a change, saying what to do when the disk is full.
 fn not_written(e: crate::store::StoreError, state_dir: &std::path::Path) -> anyhow::Error {
-    let full = std::error::Error::source(&e)
+    let hint = write_hint(&e, state_dir);
+    anyhow::Error::new(e).context(format!(
+        "nothing was recorded: the store could not write the change{hint}"
+    ))
+}
+
+/// What to do about a store's failure to write: on a full disk, where to free space.
+fn write_hint(e: &crate::store::StoreError, state_dir: &std::path::Path) -> String {
+    let full = std::error::Error::source(e)
         .and_then(|s| s.downcast_ref::<std::io::Error>())
         .is_some_and(|io| io.raw_os_error() == Some(28))
         || e.to_string().contains("os error 28");
-    let hint = if full {
+    if full {
         format!(
             "; free space on the filesystem that holds {} (`df -h` there), then run the \
              command again",
@@ -721,10 +743,7 @@ fn not_written(e: crate::store::StoreError, state_dir: &std::path::Path) -> anyh
         )
     } else {
         String::new()
-    };
-    anyhow::Error::new(e).context(format!(
-        "nothing was recorded: the store could not write the change{hint}"
-    ))
+    }
 }
 
 /// A snapshot made to go with an append.

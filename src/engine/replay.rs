@@ -301,6 +301,17 @@ impl Engine {
         years: nmt_replay::YearRule,
         progress: Option<Box<dyn FnMut(nmt_replay::Progress) + Send>>,
     ) -> Result<ReplaySummary> {
+        self.replay_in_batches(paths, years, progress, REPLAY_BATCH)
+    }
+
+    /// [`Engine::replay`], committing every `batch` lines.
+    fn replay_in_batches(
+        &mut self,
+        paths: &[PathBuf],
+        years: nmt_replay::YearRule,
+        progress: Option<Box<dyn FnMut(nmt_replay::Progress) + Send>>,
+        batch: u64,
+    ) -> Result<ReplaySummary> {
         let mut archives = Vec::with_capacity(paths.len());
         for p in paths {
             archives.push(nmt_replay::Archive::open(p)?);
@@ -312,13 +323,93 @@ impl Engine {
         // Reads every file once first: a damaged archive is refused before anything is added.
         merged.prepare()?;
         let mut pipeline = Pipeline::replay(paths.len());
-        // A render failure does not stop the replay: every line is recorded, then it is said.
-        let (render_error, untimed) = feed(merged, &mut pipeline, self)?;
+        // What earlier reads of these files reached, read now: while the replay runs, the
+        // store is the writing thread's.
+        let mut read_before = HashMap::new();
+        for a in merged.archives() {
+            let key = MarkKey::File(a.identity());
+            read_before.insert(a.identity(), self.mark(&key)?);
+        }
+        let before = self.state.last_seq();
+        let limit = self.config.daemon.new_machines_per_minute;
+        let store = &mut self.store;
+        let state_dir = &self.config.state_dir;
+        // Each batch is decided and folded here, then written on a thread of its own while
+        // the next one is read and folded: one in flight at a time, and the store writes
+        // nothing more once one failed.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(1);
+        // Written batches come back emptied, to be filled again (fresh pages cost more to
+        // fault in and zero than the events they hold).
+        let (back, spare) = std::sync::mpsc::channel::<Batch>();
+        let mut sink = Staging {
+            state: &mut self.state,
+            discoveries: &mut self.discoveries,
+            limit,
+            snapshot_seq: &mut self.snapshot_seq,
+            read_before,
+            affected: Affected::default(),
+            tx,
+            spare,
+        };
+        let (fed, affected, written) = std::thread::scope(|s| {
+            // The events written, and the failure that stopped the writing.
+            let writer = s.spawn(move || -> (u64, Option<crate::store::StoreError>) {
+                let mut written = 0;
+                for staged in rx {
+                    let refs: Vec<(&str, &[u8])> = staged
+                        .marks
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_slice()))
+                        .collect();
+                    let appended =
+                        super::append_batch(&mut **store, &staged.batch, &refs, &staged.snapshots);
+                    if let Err(e) = appended {
+                        return (written, Some(e));
+                    }
+                    written += staged.batch.envelopes.len() as u64;
+                    let mut batch = staged.batch;
+                    batch.clear();
+                    let _ = back.send(batch);
+                }
+                (written, None)
+            });
+            let fed = feed(merged, &mut pipeline, &mut sink, batch);
+            let Staging { affected, tx, .. } = sink;
+            drop(tx);
+            let written = writer.join();
+            (fed, affected, written)
+        });
+        let failed = match written {
+            Ok((_, None)) => None,
+            Ok((0, Some(e))) => Some(super::not_written(e, state_dir)),
+            Ok((n, Some(e))) => {
+                let hint = super::write_hint(&e, state_dir);
+                Some(anyhow::Error::new(e).context(format!(
+                    "the replay stopped: the {n} events of its first lines are recorded, the \
+                     rest are not: the store could not write them{hint}; running the replay \
+                     again goes on after the lines recorded"
+                )))
+            }
+            Err(_) => Some(anyhow::anyhow!(
+                "the replay stopped: writing the store panicked; running the replay again goes \
+                 on after what it wrote"
+            )),
+        };
+        if let Some(e) = failed {
+            // The fold ran ahead of the store: go back to what the store holds. What was
+            // written stays, and a replay run again skips it.
+            self.load()?;
+            return Err(e);
+        }
+        // The files are brought up to date once, for every batch: before a read error too,
+        // since what was read before it is recorded.
+        let rendered = self.render(&affected, before);
+        let (_, untimed) = fed?;
         let c = pipeline.counts();
-        if let Some(e) = render_error {
+        if let Err(e) = rendered {
             bail!(
                 "the replayed events are recorded ({} events from {} lines), but the generated \
-                 files are not up to date: {e}; fix the cause and run `nmt render`",
+                 files are not up to date: rendering: {e:#}; fix the cause and run `nmt render`",
                 c.events,
                 c.lines
             );
@@ -355,7 +446,7 @@ impl Engine {
                 affected: Affected::default(),
             },
         };
-        let (_, untimed) = feed(merged, &mut pipeline, &mut sink)?;
+        let (_, untimed) = feed(merged, &mut pipeline, &mut sink, REPLAY_BATCH)?;
         let c = pipeline.counts();
         let files = self.planned_files(&sink.plan);
         Ok((
@@ -376,14 +467,15 @@ impl Engine {
 /// Lines `replay logs` commits at a time. Each commit rewrites the pages of the machine index
 /// it touches, which a 10,000-machine log spreads over all of them: measured on 1.5M lines,
 /// 20,000 a commit took 11.7 s, 100,000 took 6.3 s (about 230 MB resident), 250,000 took
-/// about as long with twice the memory.
+/// about as long with twice the memory. With a batch written while the next is folded,
+/// 100,000 keeps a 10,000-machine replay near 400 MB resident.
 const REPLAY_BATCH: u64 = 100_000;
 
 /// Lines the reading thread hands over at a time.
 const READ_CHUNK: usize = 4096;
 
 /// Feed every line of `merged` not read before through `pipeline` into `sink`, committing
-/// every [`REPLAY_BATCH`] lines and at the end. The archives are read (decompressed, split
+/// every `batch` lines and at the end. The archives are read (decompressed, split
 /// and merged in time order) on a thread of their own while lines are converted and
 /// committed on this one. A render failure does not stop it: the last one is returned,
 /// once every line is in.
@@ -391,6 +483,7 @@ fn feed(
     merged: nmt_replay::Merged,
     pipeline: &mut Pipeline,
     sink: &mut dyn Sink,
+    batch: u64,
 ) -> Result<(Option<String>, u64)> {
     let now = Timestamp::now();
     let mut render_error = None;
@@ -431,7 +524,7 @@ fn feed(
                     &l.bytes,
                     l.at.unwrap_or(now),
                 );
-                if pipeline.pending_lines() >= REPLAY_BATCH
+                if pipeline.pending_lines() >= batch
                     && let Some(e) = pipeline.flush(sink)?.render_error
                 {
                     render_error = Some(e.to_string());
@@ -443,6 +536,84 @@ fn feed(
         }
         Ok((render_error, untimed))
     })
+}
+
+/// A replay's batch, decided and folded, for the writing thread: its events, the read marks
+/// that go with them and the snapshot due after them.
+struct Staged {
+    batch: Batch,
+    marks: Vec<(String, Vec<u8>)>,
+    snapshots: Vec<super::Snapped>,
+}
+
+/// The engine's state as a replay's sink: each batch is decided and folded as live ingest
+/// does ([`super::ingest::stage_observed`]), then handed to the writing thread; what the
+/// batches affect is rendered once they are all written.
+struct Staging<'a> {
+    state: &'a mut nmt_projections::State,
+    discoveries: &'a mut super::ingest::Discoveries,
+    limit: u32,
+    snapshot_seq: &'a mut u64,
+    /// Each archive's read mark as the replay began (the store cannot be read meanwhile).
+    read_before: HashMap<u64, Option<Mark>>,
+    affected: Affected,
+    tx: std::sync::mpsc::SyncSender<Staged>,
+    /// Batches the writing thread has written and emptied.
+    spare: std::sync::mpsc::Receiver<Batch>,
+}
+
+impl Sink for Staging<'_> {
+    fn mark(&self, key: &MarkKey) -> Result<Option<Mark>, SinkError> {
+        match key {
+            MarkKey::File(id) if self.read_before.contains_key(id) => {
+                Ok(self.read_before[id].clone())
+            }
+            _ => Err(SinkError(format!(
+                "the replay asked for the read mark {} of no file it reads",
+                key.key()
+            ))),
+        }
+    }
+
+    fn commit(
+        &mut self,
+        observed: Vec<(Observed, Source)>,
+        marks: Vec<(MarkKey, Mark)>,
+    ) -> Result<Committed, SinkError> {
+        let mut batch = match self.spare.try_recv() {
+            Ok(b) => b,
+            Err(_) => Batch::with_capacity(observed.len()),
+        };
+        super::ingest::stage_observed(
+            self.state,
+            self.discoveries,
+            self.limit,
+            &mut batch,
+            observed,
+        );
+        let events = batch.envelopes.len() as u64;
+        self.affected.extend(std::mem::take(&mut batch.affected));
+        let snapshots: Vec<_> =
+            super::snapshot_due(self.state, *self.snapshot_seq, super::SNAPSHOT_EVERY)
+                .into_iter()
+                .collect();
+        if let Some(s) = snapshots.last() {
+            *self.snapshot_seq = s.seq;
+        }
+        let staged = Staged {
+            batch,
+            marks: super::ingest::encode_marks(&marks),
+            snapshots,
+        };
+        // A failed write ends the writing thread; its error is the replay's.
+        self.tx
+            .send(staged)
+            .map_err(|_| SinkError("the store stopped taking events".into()))?;
+        Ok(Committed {
+            events,
+            render_error: None,
+        })
+    }
 }
 
 /// How many of a replay's events a dry run shows.
@@ -498,5 +669,174 @@ impl Sink for DrySink<'_> {
             events: n,
             render_error: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::ops::RangeInclusive;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use nmt_projections::Mac;
+
+    use super::*;
+    use crate::store::{Append, EventStore, Snapshot, StoreError};
+    use crate::{MemoryStore, OpenOptions};
+
+    /// A store whose appends fail, as on a full disk, once `appends_left` reaches 0.
+    struct FillsUp {
+        inner: MemoryStore,
+        appends_left: Arc<AtomicUsize>,
+    }
+
+    impl EventStore for FillsUp {
+        fn last_seq(&self) -> Result<u64, StoreError> {
+            self.inner.last_seq()
+        }
+        fn append(
+            &mut self,
+            batch: &[Append<'_>],
+            checkpoints: &[(&str, &[u8])],
+            snapshots: &[Snapshot<'_>],
+        ) -> Result<(), StoreError> {
+            let left = self.appends_left.load(Ordering::SeqCst);
+            if left == 0 {
+                return Err(StoreError::Backend(
+                    std::io::Error::from_raw_os_error(28).into(),
+                ));
+            }
+            self.appends_left.store(left - 1, Ordering::SeqCst);
+            self.inner.append(batch, checkpoints, snapshots)
+        }
+        fn scan(
+            &self,
+            range: RangeInclusive<u64>,
+            visit: &mut dyn FnMut(Envelope) -> bool,
+        ) -> Result<(), StoreError> {
+            self.inner.scan(range, visit)
+        }
+        fn seqs_for_machine(&self, mac: &Mac) -> Result<Vec<u64>, StoreError> {
+            self.inner.seqs_for_machine(mac)
+        }
+        fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+            self.inner.get(seq)
+        }
+        fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+            self.inner.snapshot_at_or_before(seq)
+        }
+        fn snapshot_for_time(&self, at: Timestamp) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+            self.inner.snapshot_for_time(at)
+        }
+        fn late_after(&self, seq: u64, at: Timestamp) -> Result<Vec<u64>, StoreError> {
+            self.inner.late_after(seq, at)
+        }
+        fn checkpoint(&self, source: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.checkpoint(source)
+        }
+    }
+
+    /// The events a store holds after event `after`, in order, as their JSON without the
+    /// append time.
+    fn events_after(engine: &Engine, after: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        engine
+            .events(None, None, &mut |mut env| {
+                if env.seq > after {
+                    env.recorded_at = Timestamp::UNIX_EPOCH;
+                    out.push(String::from_utf8(env.to_json()).unwrap());
+                }
+                Ok(true)
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_write_failing_mid_replay_keeps_the_batches_before_it_and_a_second_run_adds_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = |name: &str| {
+            let state = dir.path().join(name);
+            std::fs::create_dir_all(&state).unwrap();
+            OpenOptions {
+                state_dir: state,
+                config: None,
+                wait: Duration::from_secs(5),
+                create: true,
+            }
+        };
+        // 2,500 lines about 500 machines, committed 400 lines at a time: 7 batches.
+        let log = dir.path().join("dhcpd.log");
+        let mut f = std::fs::File::create(&log).unwrap();
+        for i in 0..2_500u32 {
+            let m = i % 500;
+            writeln!(
+                f,
+                "Nov 21 02:{:02}:{:02} gw dhcpd[77]: DHCPACK on 10.0.{}.{} to 52:54:00:00:{:02x}:{:02x} via eth0",
+                i / 60 % 60,
+                i % 60,
+                m >> 8,
+                m & 0xff,
+                m >> 8,
+                m & 0xff
+            )
+            .unwrap();
+        }
+        drop(f);
+        let paths = [log];
+        let years = nmt_replay::YearRule::Fixed(2025);
+
+        // Told apart: the same replay on a store that never fails.
+        let mut whole = Engine::open_with_store(&opts("whole"), MemoryStore::new()).unwrap();
+        let done = whole.replay_in_batches(&paths, years, None, 400).unwrap();
+        assert_eq!((done.lines, done.events), (2_500, 2_500));
+
+        let appends_left = Arc::new(AtomicUsize::new(usize::MAX));
+        let store = FillsUp {
+            inner: MemoryStore::new(),
+            appends_left: appends_left.clone(),
+        };
+        let mut engine = Engine::open_with_store(&opts("filled"), store).unwrap();
+        let start = engine.state().last_seq();
+        assert_eq!(start, whole.state().last_seq() - 2_500);
+        // The first batch finds the disk full: nothing is recorded, and it says so.
+        let fails = |engine: &mut Engine| {
+            let err = engine.replay_in_batches(&paths, years, None, 400);
+            format!("{:#}", err.unwrap_err())
+        };
+        appends_left.store(0, Ordering::SeqCst);
+        let err = fails(&mut engine);
+        assert!(
+            err.contains("nothing was recorded") && err.contains("free space"),
+            "{err}"
+        );
+        assert_eq!(engine.state().last_seq(), start);
+        // Three batches are written, the fourth finds the disk full.
+        appends_left.store(3, Ordering::SeqCst);
+        let err = fails(&mut engine);
+        assert!(
+            err.contains("the replay stopped: the 1200 events of its first lines are recorded")
+                && err.contains("free space"),
+            "{err}"
+        );
+        // The engine went back to what the store holds: the three batches, no more.
+        assert_eq!(engine.state().last_seq(), start + 1_200);
+        let reopened = engine.state_through(start + 1_200).unwrap();
+        assert_eq!(
+            serde_json::to_value(engine.state()).unwrap(),
+            serde_json::to_value(&reopened).unwrap()
+        );
+        // With room again, the same replay adds the rest, once.
+        appends_left.store(usize::MAX, Ordering::SeqCst);
+        let done = engine.replay_in_batches(&paths, years, None, 400).unwrap();
+        assert_eq!((done.already, done.events), (1_200, 1_300));
+        let (got, want) = (events_after(&engine, start), events_after(&whole, start));
+        assert_eq!(got.len(), 2_500);
+        assert!(got == want, "the replayed events differ from one replay's");
+        // And once more adds nothing.
+        let done = engine.replay_in_batches(&paths, years, None, 400).unwrap();
+        assert_eq!((done.already, done.events), (2_500, 0));
     }
 }

@@ -136,7 +136,8 @@ pub fn encode_block<'a>(
 ) -> Result<Vec<u8>, StoreError> {
     let count = u32::try_from(jsons.len())
         .map_err(|_| backend(std::io::Error::other("block too large")))?;
-    let mut text = Vec::new();
+    let jsons: Vec<&[u8]> = jsons.collect();
+    let mut text = Vec::with_capacity(jsons.iter().map(|j| j.len() + 1).sum());
     for json in jsons {
         // Compact JSON has no raw line break (serde_json escapes them in strings).
         debug_assert!(!json.contains(&b'\n'));
