@@ -81,8 +81,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Stored as `{"stream": "...", "offset": N}` exactly as releases before this type wrote it,
 /// so every journal ever exported decodes and re-exports byte for byte: a stream this release
 /// does not know (or writes differently) is kept as [`Source::Other`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "RawSource", into = "RawSource")]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawSource")]
 pub enum Source {
     /// The `nmt` command line (in-process or through nmtd's socket). Releases before typed
     /// sources recorded every admin command, web form and installer report as this.
@@ -162,6 +162,45 @@ impl std::fmt::Display for Source {
         match self.offset() {
             Some(o) => write!(f, "{}@{o}", self.stream()),
             None => f.write_str(&self.stream()),
+        }
+    }
+}
+
+/// Written as [`RawSource`] is, without making its `String` first (every event has a source).
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let offset = self.offset();
+        let mut raw = s.serialize_struct("RawSource", 1 + usize::from(offset.is_some()))?;
+        raw.serialize_field("stream", &Stream(self))?;
+        match offset {
+            Some(o) => raw.serialize_field("offset", &o)?,
+            None => raw.skip_field("offset")?,
+        }
+        raw.end()
+    }
+}
+
+/// A source's stream name as stored (see [`Source::stream`]).
+struct Stream<'a>(&'a Source);
+
+impl Serialize for Stream<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Source::Cli => s.serialize_str("cli"),
+            Source::Web => s.serialize_str("web"),
+            Source::Http { endpoint } => s.collect_str(&format_args!("http:{endpoint}")),
+            Source::Syslog { ip } => s.collect_str(&format_args!("syslog:{ip}")),
+            Source::LogFile { identity, .. } => {
+                let mut name = *b"file:0000000000000000";
+                for (i, d) in name[5..].iter_mut().enumerate() {
+                    *d = b"0123456789abcdef"[(identity >> (60 - 4 * i) & 0xf) as usize];
+                }
+                s.serialize_str(std::str::from_utf8(&name).expect("ASCII"))
+            }
+            Source::Journal { unit } => s.collect_str(&format_args!("journal:{unit}")),
+            Source::Schedule { name } => s.collect_str(&format_args!("schedule:{name}")),
+            Source::Other { stream, .. } => s.serialize_str(stream),
         }
     }
 }
@@ -890,6 +929,30 @@ mod source_tests {
                 offset: 42
             }
         );
+        assert_eq!(
+            round(r#"{"stream":"file:f0123456789abcde","offset":0}"#),
+            Source::LogFile {
+                identity: 0xf012_3456_789a_bcde,
+                offset: 0
+            }
+        );
+        // Written as the stored shape is.
+        for s in [
+            Source::Cli,
+            Source::LogFile {
+                identity: u64::MAX,
+                offset: 7,
+            },
+            Source::Other {
+                stream: "x".into(),
+                offset: None,
+            },
+        ] {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                serde_json::to_string(&RawSource::from(s.clone())).unwrap()
+            );
+        }
         assert_eq!(
             round(r#"{"stream":"schedule:lab-nightly"}"#),
             Source::Schedule {

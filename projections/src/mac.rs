@@ -164,7 +164,8 @@ impl fmt::Debug for Mac {
 impl Serialize for Mac {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            s.collect_str(self)
+            let t = self.text(b':');
+            s.serialize_str(std::str::from_utf8(&t).expect("hex is ASCII"))
         } else {
             self.0.serialize(s)
         }
