@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use flate2::read::MultiGzDecoder;
 use jiff::Timestamp;
@@ -429,13 +429,12 @@ impl Merged {
     }
 
     fn report(&mut self) {
-        let p = self.progress();
-        if p.read >= self.next_report {
-            self.next_report = p.read + PROGRESS_STEP;
-            if let Some(f) = self.on_progress.as_mut() {
-                f(p);
-            }
-        }
+        report(
+            &self.read,
+            self.total,
+            &mut self.next_report,
+            &mut self.on_progress,
+        );
     }
 
     /// The first pass: read every file once to place its years, then open them all for the
@@ -453,10 +452,7 @@ impl Merged {
     }
 
     fn prepare_inner(&mut self) -> io::Result<()> {
-        let mut surveys = Vec::with_capacity(self.sources.len());
-        for i in 0..self.sources.len() {
-            surveys.push(self.survey(i)?);
-        }
+        let surveys = self.survey_all()?;
         // Rotation sets, each oldest first; sets in the order of their first file given.
         let mut sets: BTreeMap<PathBuf, Vec<(Rank, usize)>> = BTreeMap::new();
         for (i, s) in self.sources.iter().enumerate() {
@@ -496,37 +492,40 @@ impl Merged {
         Ok(())
     }
 
-    /// The first pass over file `i`.
-    fn survey(&mut self, i: usize) -> io::Result<Survey> {
-        let archive = &self.sources[i].archive;
-        let path = archive.path.clone();
-        let mut lines = LineReader::new(archive.reader(Some(self.read.clone()))?);
-        // The same lines get a stamp as in the second pass: those not cut at `max_line`
-        // that the parsers read (none longer than `MAX_LINE_LEN`).
+    /// The first pass over every file, two at a time (decompressing is most of it); the
+    /// error of the first file given that failed.
+    fn survey_all(&mut self) -> io::Result<Vec<Survey>> {
+        let n = self.sources.len();
         let cap = self.max_line.min(nmt_parsers::MAX_LINE_LEN + 1);
-        let mut s = Survey::default();
-        let mut bytes = Vec::new();
-        while let Some((_, truncated)) = lines
-            .next_into(&mut bytes, cap)
-            .map_err(|e| annotate(&path, e))?
-        {
-            if let Some(stamp) = stamp_of(&bytes).filter(|_| !truncated) {
-                s.first.get_or_insert(stamp);
-                if matches!(stamp, Stamp::NoYear { .. }) {
-                    if let Some(prev) = &s.last_no_year
-                        && new_year_between(prev, &stamp)
-                    {
-                        s.new_years += 1;
-                    }
-                    s.first_no_year.get_or_insert(stamp);
-                    s.last_no_year = Some(stamp);
+        let next = AtomicUsize::new(0);
+        let archives: Vec<&Archive> = self.sources.iter().map(|s| &s.archive).collect();
+        let read = &self.read;
+        // Files are taken in order, as each worker becomes free.
+        let work = |tick: &mut dyn FnMut()| {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return done;
                 }
+                done.push((i, survey(archives[i], read, cap, tick)));
             }
-            self.report();
-        }
-        Ok(s)
+        };
+        let (total, next_report, on_progress) =
+            (self.total, &mut self.next_report, &mut self.on_progress);
+        let mut results = std::thread::scope(|s| {
+            let helper = s.spawn(|| work(&mut || {}));
+            // This thread says how far both have read.
+            let mut done = work(&mut || report(read, total, next_report, on_progress));
+            match helper.join() {
+                Ok(theirs) => done.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            done
+        });
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
     }
-
     /// The year of the first RFC 3164 line of each file of `set` (oldest first), from
     /// modification times, newest file first.
     fn infer_years(&self, set: &[usize], surveys: &[Survey]) -> Vec<i32> {
@@ -703,6 +702,60 @@ fn fixed_years(set: &[usize], surveys: &[Survey], year: i32) -> Vec<i32> {
             start
         })
         .collect()
+}
+
+/// Call `on_progress` with the progress when `read` passed `next_report` (about every MiB).
+fn report(
+    read: &AtomicU64,
+    total: u64,
+    next_report: &mut u64,
+    on_progress: &mut Option<Box<dyn FnMut(Progress) + Send>>,
+) {
+    let p = Progress {
+        read: read.load(Ordering::Relaxed),
+        total,
+    };
+    if p.read >= *next_report {
+        *next_report = p.read + PROGRESS_STEP;
+        if let Some(f) = on_progress.as_mut() {
+            f(p);
+        }
+    }
+}
+
+/// The first pass over `archive`: its first stamps and the New Years between its undated
+/// ones, counting what it reads into `read` and calling `tick` after each line.
+fn survey(
+    archive: &Archive,
+    read: &Arc<AtomicU64>,
+    cap: usize,
+    tick: &mut dyn FnMut(),
+) -> io::Result<Survey> {
+    let path = &archive.path;
+    let mut lines = LineReader::new(archive.reader(Some(read.clone()))?);
+    // The same lines get a stamp as in the second pass: those not cut at `max_line` that the
+    // parsers read (none longer than `MAX_LINE_LEN`).
+    let mut s = Survey::default();
+    let mut bytes = Vec::new();
+    while let Some((_, truncated)) = lines
+        .next_into(&mut bytes, cap)
+        .map_err(|e| annotate(path, e))?
+    {
+        if let Some(stamp) = stamp_of(&bytes).filter(|_| !truncated) {
+            s.first.get_or_insert(stamp);
+            if matches!(stamp, Stamp::NoYear { .. }) {
+                if let Some(prev) = &s.last_no_year
+                    && new_year_between(prev, &stamp)
+                {
+                    s.new_years += 1;
+                }
+                s.first_no_year.get_or_insert(stamp);
+                s.last_no_year = Some(stamp);
+            }
+        }
+        tick();
+    }
+    Ok(s)
 }
 
 /// The stamp of a line the parsers read: a syslog line's, or a `journalctl -o json`
@@ -1271,6 +1324,24 @@ mod tests {
         let e = merged.next().unwrap().unwrap_err();
         assert!(e.to_string().contains("dhcpd.log.3.gz"), "{e}");
         assert!(merged.next().is_none());
+        // Among several files read two at a time, the first one given that is damaged is
+        // named, whichever was read first.
+        for damaged in [[1, 4], [4, 5], [0, 5]] {
+            let mut archives = Vec::new();
+            for k in 0..6 {
+                let path = dir.path().join(format!("host{k}.log.gz"));
+                let cut = if damaged.contains(&k) {
+                    whole.len() / 2
+                } else {
+                    whole.len()
+                };
+                std::fs::write(&path, &whole[..cut]).unwrap();
+                archives.push(Archive::open(&path).unwrap());
+            }
+            let e = merge(archives, YearRule::Infer).prepare().unwrap_err();
+            let first = format!("host{}.log.gz", damaged[0]);
+            assert!(e.to_string().contains(&first), "{damaged:?}: {e}");
+        }
         // Cut within the header: at open.
         std::fs::write(&path, &whole[..5]).unwrap();
         let e = Archive::open(&path).unwrap_err();
