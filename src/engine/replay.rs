@@ -213,7 +213,7 @@ impl Engine {
         let mut count = 0u64;
         // Full batches are written on a thread of their own while the next one is folded: one
         // in flight at a time. The store writes nothing more once one failed.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Batch, Vec<super::Snapped>)>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(1);
         // Written batches come back emptied, to be filled again: a new one is 20 MB of fresh
         // pages to fault in and zero, every batch.
         let (back, spare) = std::sync::mpsc::channel::<Batch>();
@@ -223,14 +223,9 @@ impl Engine {
         let state = &mut self.state;
         let snapshot_seq = &mut self.snapshot_seq;
         let (read, written) = std::thread::scope(|s| {
-            let writer = s.spawn(move || -> Result<()> {
-                for (mut batch, snapshots) in rx {
-                    super::append_batch(&mut **store, &batch, &[], &snapshots)
-                        .map_err(|e| super::not_written(e, state_dir))?;
-                    batch.clear();
-                    let _ = back.send(batch);
-                }
-                Ok(())
+            let writer = s.spawn(move || match write_staged(&mut **store, rx, back) {
+                (_, Some(e)) => Err(super::not_written(e, state_dir)),
+                (_, None) => Ok(()),
             });
             let read = nmt_replay::read_export_chunks(reader, &mut |chunk| {
                 count += chunk.events.len() as u64;
@@ -263,7 +258,12 @@ impl Engine {
                         .unwrap_or_else(|| Vec::with_capacity(IMPORT_ROOM));
                     let mut full = std::mem::replace(&mut batch, next);
                     full.json = Some(std::mem::replace(&mut json, next_json));
-                    if tx.send((full, std::mem::take(&mut snapshots))).is_err() {
+                    let staged = Staged {
+                        batch: full,
+                        marks: Vec::new(),
+                        snapshots: std::mem::take(&mut snapshots),
+                    };
+                    if tx.send(staged).is_err() {
                         return Err(nmt_replay::JournalError::Io(std::io::Error::other(
                             "the import stopped",
                         )));
@@ -352,27 +352,7 @@ impl Engine {
             spare,
         };
         let (fed, affected, written) = std::thread::scope(|s| {
-            // The events written, and the failure that stopped the writing.
-            let writer = s.spawn(move || -> (u64, Option<crate::store::StoreError>) {
-                let mut written = 0;
-                for staged in rx {
-                    let refs: Vec<(&str, &[u8])> = staged
-                        .marks
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_slice()))
-                        .collect();
-                    let appended =
-                        super::append_batch(&mut **store, &staged.batch, &refs, &staged.snapshots);
-                    if let Err(e) = appended {
-                        return (written, Some(e));
-                    }
-                    written += staged.batch.envelopes.len() as u64;
-                    let mut batch = staged.batch;
-                    batch.clear();
-                    let _ = back.send(batch);
-                }
-                (written, None)
-            });
+            let writer = s.spawn(move || write_staged(&mut **store, rx, back));
             let fed = feed(merged, &mut pipeline, &mut sink, batch);
             let Staging { affected, tx, .. } = sink;
             drop(tx);
@@ -404,7 +384,7 @@ impl Engine {
         // The files are brought up to date once, for every batch: before a read error too,
         // since what was read before it is recorded.
         let rendered = self.render(&affected, before);
-        let (_, untimed) = fed?;
+        let untimed = fed?;
         let c = pipeline.counts();
         if let Err(e) = rendered {
             bail!(
@@ -446,7 +426,7 @@ impl Engine {
                 affected: Affected::default(),
             },
         };
-        let (_, untimed) = feed(merged, &mut pipeline, &mut sink, REPLAY_BATCH)?;
+        let untimed = feed(merged, &mut pipeline, &mut sink, REPLAY_BATCH)?;
         let c = pipeline.counts();
         let files = self.planned_files(&sink.plan);
         Ok((
@@ -475,18 +455,16 @@ const REPLAY_BATCH: u64 = 100_000;
 const READ_CHUNK: usize = 4096;
 
 /// Feed every line of `merged` not read before through `pipeline` into `sink`, committing
-/// every `batch` lines and at the end. The archives are read (decompressed, split
-/// and merged in time order) on a thread of their own while lines are converted and
-/// committed on this one. A render failure does not stop it: the last one is returned,
-/// once every line is in.
+/// every `batch` lines and at the end: the lines without a time of their own. The archives
+/// are read (decompressed, split and merged in time order) on a thread of their own while
+/// lines are converted and handed to the sink on this one.
 fn feed(
     merged: nmt_replay::Merged,
     pipeline: &mut Pipeline,
     sink: &mut dyn Sink,
     batch: u64,
-) -> Result<(Option<String>, u64)> {
+) -> Result<u64> {
     let now = Timestamp::now();
-    let mut render_error = None;
     let mut untimed = 0;
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<ArchiveLine>>>(8);
     std::thread::scope(|s| {
@@ -524,22 +502,46 @@ fn feed(
                     &l.bytes,
                     l.at.unwrap_or(now),
                 );
-                if pipeline.pending_lines() >= batch
-                    && let Some(e) = pipeline.flush(sink)?.render_error
-                {
-                    render_error = Some(e.to_string());
+                if pipeline.pending_lines() >= batch {
+                    pipeline.flush(sink)?;
                 }
             }
         }
-        if let Some(e) = pipeline.flush(sink)?.render_error {
-            render_error = Some(e.to_string());
-        }
-        Ok((render_error, untimed))
+        pipeline.flush(sink)?;
+        Ok(untimed)
     })
 }
 
-/// A replay's batch, decided and folded, for the writing thread: its events, the read marks
-/// that go with them and the snapshot due after them.
+/// Write each staged batch as it comes, handing it back emptied to be filled again: the
+/// events written, and the failure that stopped the writing (nothing is written after it).
+fn write_staged(
+    store: &mut dyn crate::store::EventStore,
+    staged: std::sync::mpsc::Receiver<Staged>,
+    back: std::sync::mpsc::Sender<Batch>,
+) -> (u64, Option<crate::store::StoreError>) {
+    let mut written = 0;
+    for Staged {
+        mut batch,
+        marks,
+        snapshots,
+    } in staged
+    {
+        let refs: Vec<(&str, &[u8])> = marks
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        if let Err(e) = super::append_batch(store, &batch, &refs, &snapshots) {
+            return (written, Some(e));
+        }
+        written += batch.envelopes.len() as u64;
+        batch.clear();
+        let _ = back.send(batch);
+    }
+    (written, None)
+}
+
+/// A batch decided and folded (a replay's, an import's), for the writing thread: its events,
+/// the read marks that go with them and the snapshots due within or after them.
 struct Staged {
     batch: Batch,
     marks: Vec<(String, Vec<u8>)>,
@@ -565,9 +567,7 @@ struct Staging<'a> {
 impl Sink for Staging<'_> {
     fn mark(&self, key: &MarkKey) -> Result<Option<Mark>, SinkError> {
         match key {
-            MarkKey::File(id) if self.read_before.contains_key(id) => {
-                Ok(self.read_before[id].clone())
-            }
+            MarkKey::File(id) if let Some(mark) = self.read_before.get(id) => Ok(mark.clone()),
             _ => Err(SinkError(format!(
                 "the replay asked for the read mark {} of no file it reads",
                 key.key()
